@@ -1,0 +1,43 @@
+# Two commands do everything on a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: venv run test lint format bench reliability clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+# The whole system on SQLite with the demo school: web server and django-q2 cluster together; Ctrl-C stops both.
+run: venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py setup_schedules
+	@echo "Starting the web server at http://$(HOST):$(PORT)/ and the django-q2 cluster (Ctrl-C stops both)"
+	@trap 'kill 0' INT TERM; \
+	$(BIN)/python manage.py qcluster & \
+	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & \
+	wait
+
+test: venv
+	$(BIN)/python -m pytest --create-db $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3 staticfiles

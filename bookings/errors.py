@@ -1,0 +1,17 @@
+from classroom.errors import DomainError
+
+
+class ClassFull(DomainError):
+    code = "class_full"
+
+
+class AlreadyBooked(DomainError):
+    code = "already_booked"
+
+
+class BookingClosed(DomainError):
+    code = "booking_closed"
+
+
+class CancellationTooLate(DomainError):
+    code = "cancellation_too_late"

@@ -1,0 +1,179 @@
+"""A student's seat and its money (Booking), its messaging timeline (Appointment), the teacher's pay (Payout)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from classroom.money import CURRENCY_CHOICES
+from meetings.models import StateGuardMixin
+
+
+class BookingStatus(models.TextChoices):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+class PayoutState(models.TextChoices):
+    PENDING = "pending", "pending (dispute window)"
+    HELD = "held", "held for review"
+    APPROVED = "approved"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class Booking(StateGuardMixin, models.Model):
+    state_field = "status"
+    Status = BookingStatus
+
+    # A booking in one of these holds a seat, and a student may have only one of them per meeting.
+    SEAT_HOLDING = (Status.PENDING, Status.CONFIRMED, Status.COMPLETED)
+
+    student = models.ForeignKey("classroom.Student", on_delete=models.PROTECT, related_name="bookings")
+    meeting = models.ForeignKey("meetings.Meeting", on_delete=models.PROTECT, related_name="bookings")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, editable=False)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    refunded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A student's complaint holds the teacher's payout before its dispute window ends.
+    has_complaint = models.BooleanField(default=False)
+    complaint_note = models.TextField(blank=True)
+    # What the student said through the feedback link.
+    feedback_rating = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    feedback_comment = models.TextField(blank=True, editable=False)
+    feedback_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["meeting", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "meeting"],
+                condition=Q(status__in=["pending", "confirmed", "completed"]),
+                name="booking_one_active_per_student_meeting",
+                violation_error_message="This student already has a seat in this class.",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0),
+                name="booking_amount_not_negative",
+                violation_error_message="The amount cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(feedback_rating__isnull=True) | Q(feedback_rating__gte=1, feedback_rating__lte=5),
+                name="booking_feedback_rating_1_to_5",
+                violation_error_message="A rating is from 1 to 5.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=BookingStatus.values),
+                name="booking_status_valid",
+                violation_error_message="Unknown booking status.",
+            ),
+        ]
+        indexes = [models.Index(fields=["meeting", "status"], name="booking_meeting_status")]
+
+    def __str__(self) -> str:
+        return f"{self.student} in {self.meeting.title}"
+
+
+class Appointment(models.Model):
+    """A booked student's messaging timeline: the join link and the feedback link, each sent once or skipped.
+
+    Each link is its own small machine, ``pending -> sent | skipped``, so a join link skipped after downtime does not
+    stop the feedback link. ``*_due_at`` is derived from the meeting's times when the booking is confirmed (and again
+    when a meeting is rescheduled); with the partial indexes below "which links are due" reads only due rows.
+    """
+
+    class LinkState(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        SKIPPED = "skipped"
+
+    booking = models.OneToOneField(Booking, on_delete=models.CASCADE, related_name="appointment")
+    meeting = models.ForeignKey("meetings.Meeting", on_delete=models.CASCADE, related_name="appointments")
+    student = models.ForeignKey("classroom.Student", on_delete=models.PROTECT, related_name="appointments")
+    join_link_state = models.CharField(
+        max_length=16, choices=LinkState.choices, default=LinkState.PENDING, editable=False
+    )
+    join_link_due_at = models.DateTimeField(editable=False)
+    join_link_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="When it was sent or skipped")
+    join_link_note = models.CharField(max_length=200, blank=True, editable=False)
+    feedback_link_state = models.CharField(
+        max_length=16, choices=LinkState.choices, default=LinkState.PENDING, editable=False
+    )
+    feedback_link_due_at = models.DateTimeField(editable=False)
+    feedback_link_at = models.DateTimeField(null=True, blank=True, editable=False)
+    feedback_link_note = models.CharField(max_length=200, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["meeting", "id"]
+        indexes = [
+            models.Index(
+                fields=["join_link_due_at"], condition=Q(join_link_state="pending"), name="appointment_due_join"
+            ),
+            models.Index(
+                fields=["feedback_link_due_at"],
+                condition=Q(feedback_link_state="pending"),
+                name="appointment_due_feedback",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"appointment of booking {self.booking_id}"
+
+
+class Payout(StateGuardMixin, models.Model):
+    """What the teacher earns for one meeting. Amounts are rounded once, by ``classroom.money.round_money``."""
+
+    State = PayoutState
+
+    teacher = models.ForeignKey("classroom.Teacher", on_delete=models.PROTECT, related_name="payouts")
+    meeting = models.OneToOneField("meetings.Meeting", on_delete=models.PROTECT, related_name="payout")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    gross = models.DecimalField(max_digits=12, decimal_places=2)
+    commission_rate = models.DecimalField(max_digits=5, decimal_places=4)
+    commission = models.DecimalField(max_digits=12, decimal_places=2)
+    net = models.DecimalField(max_digits=12, decimal_places=2)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, editable=False)
+    approve_after = models.DateTimeField(null=True, blank=True, editable=False, help_text="End of the dispute window")
+    approved_at = models.DateTimeField(null=True, blank=True, editable=False)
+    paid_at = models.DateTimeField(null=True, blank=True, editable=False)
+    held_reason = models.CharField(max_length=200, blank=True, editable=False)
+    excused_percent = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False
+    )
+    review_note = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # one payout per meeting is the OneToOneField's unique index
+            models.CheckConstraint(
+                condition=Q(gross__gte=0, commission__gte=0, net__gte=0),
+                name="payout_money_not_negative",
+                violation_error_message="Payout amounts cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(net=F("gross") - F("commission")),
+                name="payout_net_is_gross_minus_commission",
+                violation_error_message="Net must equal gross minus commission.",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=PayoutState.values),
+                name="payout_state_valid",
+                violation_error_message="Unknown payout state.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["approve_after"], condition=Q(state="pending"), name="payout_due_approve"),
+            models.Index(fields=["teacher", "state"], name="payout_teacher_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.net} {self.currency} to {self.teacher} for meeting {self.meeting_id}"

@@ -1,0 +1,105 @@
+"""Link sweeps: each booked student gets the join link JOIN_LINK_LEAD_MINUTES before start and the feedback link
+FEEDBACK_LINK_LEAD_MINUTES before end, exactly once.
+
+Catch-up: a link whose moment passed while nothing ran is still sent while it is useful (the join link until the
+late-join grace ends; the feedback link until FEEDBACK_LINK_USEFUL_HOURS after the end), and is otherwise marked
+skipped with the reason. Either way the decision is in the history and the log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+
+from django.conf import settings
+
+from bookings.models import Appointment, Booking
+from bookings.transitions import LinkState, mark_links
+from classroom.sweeping import claim_batches
+from meetings import links
+from meetings.lifecycle import CATCH_UP_AFTER, record_failure
+from meetings.models import Meeting
+from notifications import outbox
+
+State = Meeting.State
+
+
+def _send_or_skip(which: str, batch: list[Appointment], now: dt.datetime, decide, url_for) -> Counter:
+    """``decide(appointment) -> skip reason or None``. Sends (enqueues) the rest with ``url_for(appointment)``."""
+    to_send, to_skip = [], defaultdict(list)
+    for appointment in batch:
+        reason = decide(appointment)
+        if reason:
+            to_skip[reason].append(appointment.pk)
+        else:
+            to_send.append(appointment)
+    late = {a.pk for a in to_send if now - getattr(a, f"{which}_due_at") > CATCH_UP_AFTER}
+    on_time = [a.pk for a in to_send if a.pk not in late]
+    for ids, note in ((on_time, ""), (late, "catch-up: sent after its moment (no sweep ran in between)")):
+        mark_links(Appointment.objects.filter(pk__in=ids), which, LinkState.SENT, now=now, note=note)
+    outbox.enqueue(
+        outbox.message(which, outbox.for_student(a.student), now=now, meeting=a.meeting, url=url_for(a.pk))
+        for a in to_send
+    )
+    for reason, ids in to_skip.items():
+        mark_links(Appointment.objects.filter(pk__in=ids), which, LinkState.SKIPPED, now=now, note=reason)
+    return Counter({"sent": len(to_send), "skipped": sum(len(ids) for ids in to_skip.values())})
+
+
+def _due(which: str, now: dt.datetime):
+    def queryset():
+        return (
+            Appointment.objects.filter(**{f"{which}_state": LinkState.PENDING, f"{which}_due_at__lte": now})
+            .select_related("booking", "student", "meeting")
+            .order_by(f"{which}_due_at")
+        )
+
+    return queryset
+
+
+def _on_failure(now: dt.datetime, step: str):
+    return lambda appointment, exc: record_failure(appointment.meeting_id, now=now, step=step, error=exc)
+
+
+def send_join_links(now: dt.datetime) -> Counter:
+    def decide(appointment):
+        meeting = appointment.meeting
+        if appointment.booking.status != Booking.Status.CONFIRMED:
+            return f"booking {appointment.booking.status}"
+        if meeting.state in (State.CLOSED, State.CANCELLED):
+            return f"class {meeting.state}"
+        if now >= min(meeting.student_may_join_until, meeting.close_at):
+            return f"catch-up: the join window closed at {meeting.student_may_join_until:%Y-%m-%d %H:%M} UTC"
+        return None
+
+    return claim_batches(
+        "send_join_links",
+        _due("join_link", now),
+        lambda batch: _send_or_skip("join_link", batch, now, decide, links.join_url),
+        on_failure=_on_failure(now, "join link"),
+    )
+
+
+def send_feedback_links(now: dt.datetime) -> Counter:
+    useful_for = dt.timedelta(hours=settings.FEEDBACK_LINK_USEFUL_HOURS)
+
+    def decide(appointment):
+        meeting = appointment.meeting
+        if appointment.booking.status not in (Booking.Status.CONFIRMED, Booking.Status.COMPLETED):
+            return f"booking {appointment.booking.status}"
+        if meeting.state == State.CANCELLED:
+            return "class cancelled"
+        if now >= meeting.end_time + useful_for:
+            return f"catch-up: feedback is asked for until {settings.FEEDBACK_LINK_USEFUL_HOURS} h after the end"
+        return None
+
+    def due():
+        # A class that has not opened yet (its opening is failing and backing off) keeps its feedback link waiting.
+        return _due("feedback_link", now)().exclude(meeting__state=State.SCHEDULED)
+
+    return claim_batches(
+        "send_feedback_links",
+        due,
+        lambda batch: _send_or_skip("feedback_link", batch, now, decide, links.feedback_url),
+        on_failure=_on_failure(now, "feedback link"),
+    )

@@ -1,0 +1,289 @@
+"""Transitions of bookings, appointments and (later) payouts.
+
+Booking:     pending -> confirmed -> completed;  (pending|confirmed) -> cancelled;  (confirmed|completed) -> refunded
+Appointment: join link pending -> sent | skipped;  feedback link pending -> sent | skipped
+
+Seats: a booking in ``Booking.SEAT_HOLDING`` holds one seat of ``Meeting.seats_taken``. A seat is taken by a
+conditional ``UPDATE ... WHERE seats_taken < capacity`` (so two students racing for the last seat cannot both get
+it, whatever the isolation level) and given back when the booking is cancelled or refunded before completion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull
+from bookings.models import Appointment, Booking
+from meetings.models import Meeting, StateChange
+from meetings.statemachine import history_rows, log_transition, transition
+
+Status = Booking.Status
+LinkState = Appointment.LinkState
+
+
+def appointment_due_times(meeting: Meeting) -> dict:
+    return {
+        "join_link_due_at": meeting.start_time - dt.timedelta(minutes=settings.JOIN_LINK_LEAD_MINUTES),
+        "feedback_link_due_at": meeting.end_time - dt.timedelta(minutes=settings.FEEDBACK_LINK_LEAD_MINUTES),
+    }
+
+
+def _take_seat(meeting: Meeting) -> None:
+    taken = Meeting.objects.filter(pk=meeting.pk, seats_taken__lt=F("capacity")).update(
+        seats_taken=F("seats_taken") + 1
+    )
+    if not taken:
+        raise ClassFull(f"'{meeting.title}' is full ({meeting.capacity} seats)")
+
+
+def _give_back_seats(meeting_id: int, count: int) -> None:
+    if count:
+        Meeting.objects.filter(pk=meeting_id).update(seats_taken=F("seats_taken") - count)
+
+
+def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bool = True) -> Booking:
+    """Give ``student`` a seat in ``meeting`` at the course price; confirmed at once unless a payment step follows.
+
+    Raises :class:`BookingClosed` when the class is not bookable any more, :class:`ClassFull`, :class:`AlreadyBooked`.
+    """
+    with transaction.atomic():
+        # The row lock orders concurrent bookings of one meeting; the conditional UPDATE alone would also be enough.
+        locked = Meeting.objects.select_for_update().select_related("course").get(pk=meeting.pk)
+        if locked.state not in (Meeting.State.SCHEDULED, Meeting.State.OPEN, Meeting.State.IN_PROGRESS):
+            raise BookingClosed(f"'{locked.title}' is {locked.state}; it cannot be booked")
+        if now >= locked.student_may_join_until:
+            raise BookingClosed(f"'{locked.title}' can no longer be joined, so it cannot be booked")
+        if Booking.objects.filter(student=student, meeting=locked, status__in=Booking.SEAT_HOLDING).exists():
+            raise AlreadyBooked(f"{student} already has a seat in '{locked.title}'")
+        _take_seat(locked)
+        try:
+            with transaction.atomic():
+                booking = Booking.objects.create(
+                    student=student, meeting=locked, amount=locked.course.price, currency=locked.course.currency
+                )
+        except IntegrityError as exc:  # the partial unique index, if a twin request slipped past the check above
+            raise AlreadyBooked(f"{student} already has a seat in '{locked.title}'") from exc
+        StateChange.objects.bulk_create(
+            history_rows(
+                Booking,
+                [(booking.pk, "", locked.pk)],
+                to_state=Status.PENDING,
+                at=now,
+                actor=actor,
+                field="status",
+                reason="seat taken",
+            )
+        )
+        if confirm:
+            confirm_booking(booking, now=now, actor=actor, meeting=locked)
+    return booking
+
+
+def confirm_booking(booking: Booking, *, now: dt.datetime, actor=None, meeting: Meeting | None = None, reason=""):
+    meeting = meeting or booking.meeting
+
+    def create_appointment(_from):
+        Appointment.objects.get_or_create(
+            booking=booking,
+            defaults={
+                "meeting_id": booking.meeting_id,
+                "student_id": booking.student_id,
+                **appointment_due_times(meeting),
+            },
+        )
+
+    return transition(
+        booking,
+        field="status",
+        to=Status.CONFIRMED,
+        allowed_from=[Status.PENDING],
+        now=now,
+        actor=actor,
+        reason=reason or "booking confirmed",
+        updates={"confirmed_at": now},
+        meeting_id=booking.meeting_id,
+        done_states=[Status.COMPLETED],
+        in_transaction=create_appointment,
+    )
+
+
+def _skip_pending_links(appointment_filter: dict, *, now: dt.datetime, note: str, actor=None) -> None:
+    for which in ("join_link", "feedback_link"):
+        mark_links(
+            Appointment.objects.filter(**appointment_filter, **{f"{which}_state": LinkState.PENDING}),
+            which,
+            LinkState.SKIPPED,
+            now=now,
+            note=note,
+            actor=actor,
+        )
+
+
+def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: str = "", enforce_cutoff: bool = True):
+    """The student (or staff for them) gives the seat back before the cancellation cutoff."""
+    meeting = booking.meeting
+    cutoff = meeting.start_time - dt.timedelta(minutes=settings.BOOKING_CANCELLATION_CUTOFF_MINUTES)
+    if enforce_cutoff and now >= cutoff:
+        raise CancellationTooLate(
+            f"bookings can be cancelled until {settings.BOOKING_CANCELLATION_CUTOFF_MINUTES} minutes before the "
+            f"class starts ({cutoff:%Y-%m-%d %H:%M} UTC)"
+        )
+
+    def effects(_from):
+        _give_back_seats(booking.meeting_id, 1)
+        _skip_pending_links({"booking": booking}, now=now, note="booking cancelled", actor=actor)
+
+    return transition(
+        booking,
+        field="status",
+        to=Status.CANCELLED,
+        allowed_from=[Status.PENDING, Status.CONFIRMED],
+        now=now,
+        actor=actor,
+        reason=reason or "cancelled by the student",
+        updates={"cancelled_at": now},
+        meeting_id=booking.meeting_id,
+        in_transaction=effects,
+    )
+
+
+def refund_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: str = ""):
+    def effects(previous):
+        if previous == Status.CONFIRMED:
+            _give_back_seats(booking.meeting_id, 1)
+        _skip_pending_links({"booking": booking}, now=now, note="booking refunded", actor=actor)
+
+    return transition(
+        booking,
+        field="status",
+        to=Status.REFUNDED,
+        allowed_from=[Status.CONFIRMED, Status.COMPLETED],
+        now=now,
+        actor=actor,
+        reason=reason or "refunded",
+        updates={"refunded_at": now},
+        meeting_id=booking.meeting_id,
+        in_transaction=effects,
+    )
+
+
+# --- batch transitions, called by the meeting lifecycle inside its transaction ---------------------------------------
+
+
+def _bulk_status(queryset, to: str, *, now: dt.datetime, actor, reason: str, updates: dict) -> list[Booking]:
+    """Move every booking of ``queryset`` to ``to`` with one UPDATE and one history insert. Returns the bookings
+    as they were (with ``status`` = the state they left)."""
+    rows = list(queryset.select_for_update().select_related("student"))
+    if not rows:
+        return []
+    by_from: dict[str, list[int]] = {}
+    for row in rows:
+        by_from.setdefault(row.status, []).append(row.pk)
+    history = []
+    for from_state, ids in by_from.items():
+        Booking.objects.filter(pk__in=ids, status=from_state).update(status=to, **updates)
+        history += history_rows(
+            Booking,
+            [(row.pk, from_state, row.meeting_id) for row in rows if row.status == from_state],
+            to_state=to,
+            at=now,
+            actor=actor,
+            reason=reason,
+            field="status",
+        )
+    StateChange.objects.bulk_create(history, batch_size=1000)
+    return rows
+
+
+def complete_bookings(meeting_ids: list[int], *, now: dt.datetime, actor=None) -> list[Booking]:
+    """At close: confirmed bookings are completed; bookings still pending payment lose their seat."""
+    completed = _bulk_status(
+        Booking.objects.filter(meeting_id__in=meeting_ids, status=Status.CONFIRMED),
+        Status.COMPLETED,
+        now=now,
+        actor=actor,
+        reason="class closed",
+        updates={"completed_at": now},
+    )
+    unpaid = _bulk_status(
+        Booking.objects.filter(meeting_id__in=meeting_ids, status=Status.PENDING),
+        Status.CANCELLED,
+        now=now,
+        actor=actor,
+        reason="class closed before the booking was confirmed",
+        updates={"cancelled_at": now},
+    )
+    for booking in unpaid:
+        _give_back_seats(booking.meeting_id, 1)
+    return completed
+
+
+def release_bookings_of_cancelled_meeting(meeting_id: int, *, now: dt.datetime, actor=None, reason: str):
+    """The meeting is cancelled: confirmed bookings are refunded, pending ones cancelled, every seat given back and
+    every pending link skipped. Returns the refunded bookings (their students are told)."""
+    refunded = _bulk_status(
+        Booking.objects.filter(meeting_id=meeting_id, status=Status.CONFIRMED),
+        Status.REFUNDED,
+        now=now,
+        actor=actor,
+        reason=reason,
+        updates={"refunded_at": now},
+    )
+    cancelled = _bulk_status(
+        Booking.objects.filter(meeting_id=meeting_id, status=Status.PENDING),
+        Status.CANCELLED,
+        now=now,
+        actor=actor,
+        reason=reason,
+        updates={"cancelled_at": now},
+    )
+    _give_back_seats(meeting_id, len(refunded) + len(cancelled))
+    _skip_pending_links({"meeting_id": meeting_id}, now=now, note=f"class cancelled: {reason}", actor=actor)
+    return refunded
+
+
+def mark_links(queryset, which: str, to: str, *, now: dt.datetime, note: str = "", actor=None) -> list[int]:
+    """Move the ``which`` link ("join_link" | "feedback_link") of the appointments in ``queryset`` from pending to
+    ``to``, once: the UPDATE filters on pending, so a second caller changes nothing."""
+    field = f"{which}_state"
+    # Locked (or, on SQLite, under the transaction's write lock), so the history below matches the UPDATE exactly.
+    rows = list(queryset.filter(**{field: LinkState.PENDING}).select_for_update().values_list("pk", "meeting_id"))
+    if not rows:
+        return []
+    ids = [pk for pk, _ in rows]
+    Appointment.objects.filter(pk__in=ids, **{field: LinkState.PENDING}).update(
+        **{field: to, f"{which}_at": now, f"{which}_note": note[:200]}
+    )
+    StateChange.objects.bulk_create(
+        history_rows(
+            Appointment,
+            [(pk, LinkState.PENDING, meeting_id) for pk, meeting_id in rows],
+            to_state=to,
+            at=now,
+            actor=actor,
+            reason=note,
+            field=field,
+        ),
+        batch_size=1000,
+    )
+    if to == LinkState.SKIPPED:
+        for pk, meeting_id in rows:
+            log_transition(Appointment, pk, LinkState.PENDING, to, field=field, meeting_id=meeting_id, reason=note)
+    return ids
+
+
+def reschedule_appointments(meeting: Meeting) -> int:
+    """The meeting's times changed before it opened: due times follow."""
+    return Appointment.objects.filter(meeting=meeting).update(**appointment_due_times(meeting))
+
+
+def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.datetime) -> None:
+    if not 1 <= rating <= 5:
+        raise ValueError("a rating is from 1 to 5")
+    Booking.objects.filter(pk=booking.pk).update(
+        feedback_rating=rating, feedback_comment=comment[:2000], feedback_at=now
+    )

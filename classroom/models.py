@@ -1,0 +1,126 @@
+"""People and catalogue: teachers, students and courses."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from classroom.money import CURRENCY_CHOICES, CURRENCY_PLACES
+from classroom.timezones import validate_time_zone
+
+
+def default_time_zone() -> str:
+    return settings.DEFAULT_USER_TIME_ZONE
+
+
+class Person(models.Model):
+    display_name = models.CharField(max_length=120)
+    email = models.EmailField(blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default=default_time_zone,
+        validators=[validate_time_zone],
+        help_text="IANA zone used to show and enter times, e.g. Asia/Ho_Chi_Minh. Stored times are always UTC.",
+    )
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, default="en")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class Teacher(Person):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="teacher")
+    commission_rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="Platform commission for this teacher (0.175 = 17.5%). Empty: PLATFORM_COMMISSION_RATE.",
+    )
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(commission_rate__isnull=True) | Q(commission_rate__gte=0, commission_rate__lte=1),
+                name="teacher_commission_rate_0_to_1",
+                violation_error_message="The commission rate must be between 0 and 1.",
+            ),
+        ]
+
+    @property
+    def effective_commission_rate(self) -> Decimal:
+        return self.commission_rate if self.commission_rate is not None else settings.PLATFORM_COMMISSION_RATE
+
+
+class Student(Person):
+    # A student who arrived through a LINE follow event has no login yet.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="student"
+    )
+    line_channel = models.ForeignKey(
+        "integrations.LineChannel", on_delete=models.PROTECT, null=True, blank=True, related_name="students"
+    )
+    line_user_id = models.CharField(max_length=64, null=True, blank=True)
+    line_following = models.BooleanField(default=False, help_text="False after the student blocked the LINE account.")
+    # Timestamp of the newest follow/unfollow event applied: an older event arriving late must not undo it.
+    line_status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line_channel", "line_user_id"],
+                condition=Q(line_user_id__isnull=False),
+                name="student_unique_line_user_per_channel",
+                violation_error_message="This LINE user already belongs to a student of this channel.",
+            ),
+        ]
+
+
+class Course(models.Model):
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
+    capacity = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1)])
+    min_participants = models.PositiveIntegerField(
+        default=0, help_text="A class with fewer confirmed bookings at the check time is cancelled and refunded."
+    )
+    default_duration_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__gte=0),
+                name="course_price_not_negative",
+                violation_error_message="The price cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=Q(capacity__gte=1),
+                name="course_capacity_at_least_1",
+                violation_error_message="A course needs room for at least one student.",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_participants__lte=F("capacity")),
+                name="course_min_participants_within_capacity",
+                violation_error_message="The minimum number of participants cannot exceed the capacity.",
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__in=list(CURRENCY_PLACES)),
+                name="course_currency_known",
+                violation_error_message="Unknown currency.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

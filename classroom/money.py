@@ -1,0 +1,27 @@
+"""Money is Decimal in the course currency, rounded in exactly one place: :func:`round_money`."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+# ISO 4217 minor units. Adding a currency here is all it takes (the database stores two decimal places for all).
+CURRENCY_PLACES = {
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "AUD": 2,
+    "SGD": 2,
+    "THB": 2,
+    "TWD": 2,
+    "VND": 0,
+    "JPY": 0,
+    "KRW": 0,
+}
+CURRENCY_CHOICES = [(code, code) for code in CURRENCY_PLACES]
+ZERO = Decimal("0.00")
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Round half up to the currency's minor unit. Call once, on the final figure, never on intermediate ones."""
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"money must be Decimal, got {type(amount).__name__}")
+    exponent = Decimal(1).scaleb(-CURRENCY_PLACES[currency])
+    return amount.quantize(exponent, rounding=ROUND_HALF_UP)

@@ -1,0 +1,185 @@
+"""Settings, read from the environment (and an optional .env file) through django-environ only.
+
+Every variable is listed with its default and meaning in .env.example. A bad value does not crash here: it is
+collected in ``SETTINGS_ERRORS`` and reported by the system check in ``config.checks`` naming the variable.
+"""
+
+from pathlib import Path
+
+import environ
+
+from config.env import EnvReader
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_env_file = environ.Env.str(environ.Env(), "ENV_FILE", default=str(BASE_DIR / ".env"))
+if Path(_env_file).is_file():
+    environ.Env.read_env(_env_file)
+
+env = EnvReader()
+
+DEBUG = env.bool("DEBUG", True)
+SECRET_KEY = env.str("SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production-0123456789")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+# Where people reach this app; join and feedback links in messages are built on it.
+PUBLIC_BASE_URL = env.url("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_q",
+    "classroom",
+    "meetings",
+    "bookings",
+    "notifications",
+    "integrations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------------------------------------------
+DATABASES = {"default": env.database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE takes the write lock at BEGIN, so two writers queue (for up to `timeout` seconds) instead of one
+    # failing with "database is locked" when it upgrades a read lock; django-q2 schedulers need this too.
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # The test database is a file, not memory, so tests can race real processes against it.
+    DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_NAME", str(BASE_DIR / ".test-db.sqlite3"))}
+else:
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Time: UTC in the database, a person's zone only for display and input -------------------------------------------
+USE_TZ = True
+TIME_ZONE = "UTC"
+USE_I18N = True
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("vi", "Tiếng Việt"), ("zh-hant", "繁體中文")]
+# The zone given to a new teacher or student when none is known.
+DEFAULT_USER_TIME_ZONE = env.time_zone("DEFAULT_USER_TIME_ZONE", "UTC")
+
+# --- Lifecycle windows (DESIGN.md, "Time") ---------------------------------------------------------------------------
+TEACHER_EARLY_JOIN_MINUTES = env.minutes("TEACHER_EARLY_JOIN_MINUTES", 10)
+STUDENT_LATE_JOIN_GRACE_MINUTES = env.minutes("STUDENT_LATE_JOIN_GRACE_MINUTES", 10)
+MEETING_AUTO_CLOSE_DELAY_MINUTES = env.minutes("MEETING_AUTO_CLOSE_DELAY_MINUTES", 5)
+JOIN_LINK_LEAD_MINUTES = env.minutes("JOIN_LINK_LEAD_MINUTES", 10)
+FEEDBACK_LINK_LEAD_MINUTES = env.minutes("FEEDBACK_LINK_LEAD_MINUTES", 10)
+FEEDBACK_LINK_USEFUL_HOURS = env.int("FEEDBACK_LINK_USEFUL_HOURS", 24, minimum=0, maximum=24 * 30)
+TEACHER_MIN_ATTENDANCE_SECONDS = env.int("TEACHER_MIN_ATTENDANCE_SECONDS", 300, minimum=0, maximum=24 * 3600)
+ROOM_PROVISION_LOOKAHEAD_MINUTES = env.minutes("ROOM_PROVISION_LOOKAHEAD_MINUTES", 60)
+MIN_PARTICIPANTS_CHECK_MINUTES = env.minutes("MIN_PARTICIPANTS_CHECK_MINUTES", 60)
+BOOKING_CANCELLATION_CUTOFF_MINUTES = env.minutes("BOOKING_CANCELLATION_CUTOFF_MINUTES", 120)
+MAX_MEETING_DURATION_MINUTES = env.int("MAX_MEETING_DURATION_MINUTES", 240, minimum=1, maximum=24 * 60)
+SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", 500, minimum=1, maximum=10_000)
+
+# --- Money -----------------------------------------------------------------------------------------------------------
+PLATFORM_COMMISSION_RATE = env.decimal("PLATFORM_COMMISSION_RATE", "0.20", minimum="0", maximum="1")
+PAYOUT_DISPUTE_HOURS = env.int("PAYOUT_DISPUTE_HOURS", 24, minimum=0, maximum=24 * 90)
+
+# --- Outside services ------------------------------------------------------------------------------------------------
+VIDEO_PROVIDER = env.choice("VIDEO_PROVIDER", "local", ("local", "livekit", "zoom"))
+HTTP_TIMEOUT_SECONDS = env.int("HTTP_TIMEOUT_SECONDS", 10, minimum=1, maximum=120)
+NOTIFICATION_CHANNEL = env.choice("NOTIFICATION_CHANNEL", "log", ("log", "live"))
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", 8, minimum=1, maximum=100)
+STAFF_ALERT_EMAILS = env.list("STAFF_ALERT_EMAILS", [])
+_email = env.email("EMAIL_URL", "consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+for _key, _value in _email.items():
+    if _key != "EMAIL_BACKEND":
+        globals()[_key] = _value
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "classroom@localhost")
+
+# --- django-q2: the ORM broker by default, Redis when REDIS_URL is set ------------------------------------------------
+REDIS_URL = env.url("REDIS_URL", "", schemes=("redis", "rediss"))
+Q_CLUSTER = {
+    "name": "classroom",
+    "workers": env.int("Q_WORKERS", 2, minimum=1, maximum=64),
+    # The lifecycle clock task runs for about 75 s (meetings.clock); timeout must exceed that and retry must exceed
+    # timeout, or the broker hands the same task to a second worker while the first is still running.
+    "timeout": 120,
+    "retry": 180,
+    "max_attempts": 1,
+    "catch_up": False,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "label": "Tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- REST API ---------------------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Classroom back office API",
+    "VERSION": "1.0.0",
+}
+
+# --- Static files, auth ---------------------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+# --- Logging: one JSON object per line, so transitions are greppable by field ---------------------------------------
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"level": "INFO"},
+        "django_q": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+# Collected by EnvReader; reported by config.checks.
+SETTINGS_ERRORS = env.errors

@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import path
+
+from integrations.local import views as local_views
+from meetings import views as meeting_views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", meeting_views.healthz, name="healthz"),
+    path("j/<str:token>/", meeting_views.join_link, name="join-link"),
+    path("feedback/<str:token>/", meeting_views.feedback_link, name="feedback-link"),
+    path("rooms/<str:name>/", local_views.room, name="local-room"),
+]

@@ -1,0 +1,259 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.urls import path
+from django.utils import timezone
+
+from bookings.models import Booking
+from classroom.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, transition_action
+from classroom.errors import InvalidTime
+from meetings import lifecycle
+from meetings.models import Meeting, MeetingParticipant, StateChange, SweepHeartbeat
+
+
+class HistoryInline(ReadOnlyInline):
+    model = StateChange
+    fk_name = "meeting"
+    fields = ["at", "content_type", "object_id", "field", "from_state", "to_state", "actor_name", "reason"]
+    readonly_fields = fields
+    ordering = ["at", "id"]
+    show_change_link = False
+    verbose_name_plural = "history (this meeting, its bookings, appointments and payout)"
+
+
+class ParticipantInline(ReadOnlyInline):
+    model = MeetingParticipant
+    fields = ["role", "display_name", "identity", "joined_at", "left_at", "source"]
+    readonly_fields = fields
+    verbose_name_plural = "attendance sessions"
+
+
+class BookingInline(ReadOnlyInline):
+    model = Booking
+    fields = ["student", "status", "amount", "currency", "created_at"]
+    readonly_fields = fields
+
+
+class MeetingForm(forms.ModelForm):
+    class Meta:
+        model = Meeting
+        fields = ["teacher", "course", "title", "start_time", "end_time", "capacity"]
+        help_texts = {"start_time": "UTC", "end_time": "UTC"}
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start_time") and data.get("end_time"):
+            try:
+                lifecycle.validate_times(data["start_time"], data["end_time"], now=timezone.now())
+            except InvalidTime as exc:
+                raise ValidationError({exc.field: exc.message}) from exc
+        if self.instance.pk and self.instance.state != Meeting.State.SCHEDULED:
+            raise ValidationError(f"This meeting is {self.instance.state}; only a scheduled meeting can be edited.")
+        if self.instance.pk and data.get("capacity") is not None and data["capacity"] < self.instance.seats_taken:
+            raise ValidationError({"capacity": f"{self.instance.seats_taken} seats are already booked."})
+        return data
+
+
+@admin.register(Meeting)
+class MeetingAdmin(admin.ModelAdmin):
+    form = MeetingForm
+    list_display = [
+        "id",
+        "title",
+        "teacher",
+        "state",
+        "start_time",
+        "start_local",
+        "end_time",
+        "seats",
+        "auto_opened",
+        "auto_closed",
+        "attendance_verdict",
+        "requires_manual_review",
+    ]
+    list_filter = [
+        "state",
+        "requires_manual_review",
+        "attendance_verdict",
+        "room_provider",
+        "auto_opened",
+        ("start_time", admin.DateFieldListFilter),
+    ]
+    search_fields = ["=id", "title", "teacher__display_name", "course__title"]
+    date_hierarchy = "start_time"
+    list_select_related = ["teacher", "course"]
+    raw_id_fields = ["teacher", "course"]
+    inlines = [BookingInline, ParticipantInline, HistoryInline]
+    readonly_fields = [
+        "state",
+        "start_local",
+        "end_local",
+        "seats_taken",
+        "opened_at",
+        "open_lateness",
+        "auto_opened",
+        "closed_at",
+        "auto_closed",
+        "cancelled_at",
+        "min_participants_checked_at",
+        "attendance_verdict",
+        "teacher_attended_seconds",
+        "attendance_source",
+        "attendance_evidence",
+        "settled_at",
+        "requires_manual_review",
+        "review_reason",
+        "room_provider",
+        "room_name",
+        "room_external_id",
+        "room_join_url",
+        "room_provisioned_at",
+        "room_ended_at",
+        "last_error",
+        "last_error_at",
+        "retry_at",
+        "failure_count",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "teacher",
+                    "course",
+                    "title",
+                    "start_time",
+                    "start_local",
+                    "end_time",
+                    "end_local",
+                    "capacity",
+                    "seats_taken",
+                ]
+            },
+        ),
+        (
+            "Lifecycle",
+            {
+                "fields": [
+                    "state",
+                    "opened_at",
+                    "open_lateness",
+                    "auto_opened",
+                    "closed_at",
+                    "auto_closed",
+                    "cancelled_at",
+                    "min_participants_checked_at",
+                ]
+            },
+        ),
+        (
+            "Attendance and review",
+            {
+                "fields": [
+                    "attendance_verdict",
+                    "teacher_attended_seconds",
+                    "attendance_source",
+                    "attendance_evidence",
+                    "settled_at",
+                    "requires_manual_review",
+                    "review_reason",
+                ]
+            },
+        ),
+        (
+            "Video room",
+            {
+                "fields": [
+                    "room_provider",
+                    "room_name",
+                    "room_external_id",
+                    "room_join_url",
+                    "room_provisioned_at",
+                    "room_ended_at",
+                ]
+            },
+        ),
+        ("Failures", {"fields": ["last_error", "last_error_at", "retry_at", "failure_count"]}),
+    ]
+    actions = [
+        transition_action(lifecycle.open_meeting, description="Open now"),
+        transition_action(lifecycle.close_meeting, description="Close now (ends the room for everyone)"),
+        transition_action(
+            lifecycle.cancel_meeting,
+            description="Cancel (refunds every booking)",
+            reason="cancelled by {user} in the admin",
+        ),
+    ]
+
+    start_local = local_time("start_time", lambda m: m.teacher.time_zone, description="start (teacher's zone)")
+    end_local = local_time("end_time", lambda m: m.teacher.time_zone, description="end (teacher's zone)")
+
+    @admin.display(description="seats")
+    def seats(self, obj):
+        return f"{obj.seats_taken}/{obj.capacity}"
+
+    def save_model(self, request, obj, form, change):
+        now = timezone.now()
+        data = form.cleaned_data
+        if change:
+            lifecycle.edit_meeting(
+                obj,
+                now=now,
+                actor=request.user,
+                start_time=data["start_time"],
+                end_time=data["end_time"],
+                title=data["title"],
+                capacity=data["capacity"],
+            )
+        else:
+            created = lifecycle.schedule_meeting(
+                teacher=data["teacher"],
+                course=data["course"],
+                title=data["title"],
+                start_time=data["start_time"],
+                end_time=data["end_time"],
+                capacity=data["capacity"],
+                now=now,
+                actor=request.user,
+            )
+            obj.pk = created.pk
+
+    def get_urls(self):
+        from meetings.admin_views import lifecycle_dashboard
+
+        return [
+            path("lifecycle/", self.admin_site.admin_view(lifecycle_dashboard), name="meetings_lifecycle"),
+        ] + super().get_urls()
+
+
+@admin.register(MeetingParticipant)
+class MeetingParticipantAdmin(ReadOnlyAdmin):
+    list_display = ["meeting", "role", "display_name", "joined_at", "left_at", "source"]
+    list_filter = ["role", "source", ("joined_at", admin.DateFieldListFilter)]
+    search_fields = ["identity", "display_name", "=meeting__id"]
+    date_hierarchy = "joined_at"
+    list_select_related = ["meeting"]
+
+
+@admin.register(StateChange)
+class StateChangeAdmin(ReadOnlyAdmin):
+    list_display = [
+        "at",
+        "content_type",
+        "object_id",
+        "meeting",
+        "field",
+        "from_state",
+        "to_state",
+        "actor_name",
+        "reason",
+    ]
+    list_filter = ["content_type", "field", "to_state", "actor_name"]
+    search_fields = ["=object_id", "=meeting__id", "reason", "actor_name"]
+    date_hierarchy = "at"
+    list_select_related = ["content_type", "meeting"]
+
+
+@admin.register(SweepHeartbeat)
+class SweepHeartbeatAdmin(ReadOnlyAdmin):
+    list_display = ["name", "last_started_at", "last_completed_at", "last_counts", "last_error"]

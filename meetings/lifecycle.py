@@ -1,0 +1,399 @@
+"""Meeting transitions: schedule, reschedule, open, start, close, cancel. The only code that changes Meeting.state.
+
+    scheduled -> open -> in_progress -> closed          (scheduled|open|in_progress) -> cancelled
+
+Each has a single-meeting form (admin actions, API, management commands: ``open_meeting``, ``close_meeting``,
+``cancel_meeting``) built on :func:`meetings.statemachine.transition`, and the open/close burst has a batch form used
+by the sweeps (``open_batch``, ``close_batch``): one ``UPDATE``, one history insert and one outbox insert for a
+whole batch of locked meetings. Both forms share the effects (``_after_open``, ``_after_close``), so a meeting opened
+by staff and one opened by the clock tell the same people the same thing.
+
+Outside calls (ending the room, attendance evidence) happen after commit: ``transaction.on_commit`` for the
+single-meeting forms, the ``end_rooms`` / ``settle_closed_meetings`` sweeps for everything (they also retry).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from bookings import transitions as booking_transitions
+from bookings.models import Booking
+from classroom.errors import IllegalTransition
+from classroom.timezones import require_aware
+from meetings.models import Meeting, MeetingParticipant, StateChange
+from meetings.statemachine import Outcome, actor_name, history_rows, log_transition, transition
+from notifications import outbox
+
+logger = logging.getLogger("classroom.lifecycle")
+State = Meeting.State
+Kind = outbox.Notification.Kind
+
+# Opening later than this after start_time is a catch-up (the sweeps were not running) and says so in the history.
+CATCH_UP_AFTER = dt.timedelta(seconds=60)
+# How long a worker may hold a meeting while it calls the video provider before another worker may try.
+LEASE = dt.timedelta(minutes=2)
+MAX_BACKOFF = dt.timedelta(minutes=15)
+
+
+# --- scheduling ------------------------------------------------------------------------------------------------------
+
+
+def validate_times(
+    start_time: dt.datetime, end_time: dt.datetime, *, now: dt.datetime
+) -> tuple[dt.datetime, dt.datetime]:
+    """The rules for a class's times; raises InvalidTime naming the field."""
+    from classroom.errors import InvalidTime
+
+    start_time = require_aware(start_time, field="start_time")
+    end_time = require_aware(end_time, field="end_time")
+    if end_time <= start_time:
+        raise InvalidTime("end_time must be after start_time", field="end_time")
+    if start_time <= now:
+        raise InvalidTime("start_time is in the past", field="start_time")
+    longest = dt.timedelta(minutes=settings.MAX_MEETING_DURATION_MINUTES)
+    if end_time - start_time > longest:
+        raise InvalidTime(f"a class may last at most {settings.MAX_MEETING_DURATION_MINUTES} minutes", field="end_time")
+    return start_time, end_time
+
+
+def schedule_meeting(
+    *, teacher, course, title: str, start_time, end_time, now, capacity: int | None = None, actor=None
+) -> Meeting:
+    start_time, end_time = validate_times(start_time, end_time, now=now)
+    with transaction.atomic():
+        meeting = Meeting.objects.create(
+            teacher=teacher,
+            course=course,
+            title=title or course.title,
+            start_time=start_time,
+            end_time=end_time,
+            capacity=capacity or course.capacity,
+        )
+        StateChange.objects.bulk_create(
+            history_rows(
+                Meeting,
+                [(meeting.pk, "", meeting.pk)],
+                to_state=State.SCHEDULED,
+                at=now,
+                actor=actor,
+                reason="scheduled",
+            )
+        )
+    return meeting
+
+
+def edit_meeting(
+    meeting: Meeting, *, now, actor=None, start_time=None, end_time=None, title=None, capacity: int | None = None
+) -> Meeting:
+    """Change a meeting's times, title or capacity; allowed only while it is scheduled (before it opens)."""
+    with transaction.atomic():
+        locked = Meeting.objects.select_for_update().get(pk=meeting.pk)
+        if locked.state != State.SCHEDULED:
+            raise IllegalTransition(f"meeting {locked.pk} is {locked.state}; only a scheduled meeting can be edited")
+        old = (locked.start_time, locked.end_time)
+        new_start, new_end = validate_times(start_time or locked.start_time, end_time or locked.end_time, now=now)
+        locked.start_time, locked.end_time = new_start, new_end
+        if title:
+            locked.title = title
+        if capacity is not None:
+            if capacity < max(1, locked.seats_taken):
+                raise IllegalTransition(f"capacity cannot go below the {locked.seats_taken} seats already booked")
+            locked.capacity = capacity
+        if old != (new_start, new_end):
+            # The minimum-participants check and the links are due again relative to the new times.
+            locked.min_participants_checked_at = None
+            booking_transitions.reschedule_appointments(locked)
+            StateChange.objects.bulk_create(
+                history_rows(
+                    Meeting,
+                    [(locked.pk, f"{old[0]:%Y-%m-%dT%H:%MZ}", locked.pk)],
+                    to_state=f"{new_start:%Y-%m-%dT%H:%MZ}",
+                    at=now,
+                    actor=actor,
+                    field="start_time",
+                    reason=f"rescheduled (ends {new_end:%Y-%m-%dT%H:%MZ})",
+                )
+            )
+        locked.save()
+    return locked
+
+
+# --- open ------------------------------------------------------------------------------------------------------------
+
+
+def _after_open(meetings: list[Meeting], *, now: dt.datetime, notify: bool) -> int:
+    """In the opening transaction: tell the teacher and every confirmed student; a teacher already in the room (they
+    may enter early) makes the meeting in progress at once. Returns the number of outbox rows written."""
+    ids = [m.pk for m in meetings]
+    teacher_present = set(
+        MeetingParticipant.objects.filter(
+            meeting_id__in=ids, role=MeetingParticipant.Role.TEACHER, left_at__isnull=True
+        ).values_list("meeting_id", flat=True)
+    )
+    for meeting in meetings:
+        if meeting.pk in teacher_present:
+            mark_in_progress(meeting, now=now, reason="the teacher was already in the room at opening")
+    if not notify:
+        return 0
+    bookings = Booking.objects.filter(meeting_id__in=ids, status=Booking.Status.CONFIRMED).select_related("student")
+    students_by_meeting: dict[int, list] = {}
+    for booking in bookings:
+        students_by_meeting.setdefault(booking.meeting_id, []).append(booking.student)
+    rows = []
+    for meeting in meetings:
+        students = students_by_meeting.get(meeting.pk, [])
+        rows.append(
+            outbox.message(
+                Kind.CLASS_OPEN,
+                outbox.for_teacher(meeting.teacher),
+                now=now,
+                meeting=meeting,
+                context={"students": len(students)},
+            )
+        )
+        rows += [outbox.message(Kind.CLASS_OPEN, outbox.for_student(s), now=now, meeting=meeting) for s in students]
+    return outbox.enqueue(rows)
+
+
+def _open_reason(meeting: Meeting, now: dt.datetime, actor) -> tuple[str, bool]:
+    """(reason for the history, whether to notify). A meeting whose close moment passed while nothing ran is opened
+    only to be closed by the normal close path; telling students "your class is open" then would be wrong."""
+    if actor is not None:
+        return f"opened by {actor_name(actor)}", True
+    late = now - meeting.start_time
+    if now >= meeting.close_at:
+        return (
+            f"catch-up: start and close moments passed while no sweep ran ({int(late.total_seconds())} s ago); "
+            "opened without messages, closing next"
+        ), False
+    if late > CATCH_UP_AFTER:
+        return f"catch-up: opened {int(late.total_seconds())} s after start_time (no sweep ran in between)", True
+    return "start time reached", True
+
+
+def open_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
+    """The sweep's form: ``meetings`` are scheduled and locked by the caller's transaction. Returns outbox rows."""
+    ids = [m.pk for m in meetings]
+    updated = Meeting.objects.filter(pk__in=ids, state=State.SCHEDULED).update(
+        state=State.OPEN, opened_at=now, auto_opened=True
+    )
+    if updated != len(ids):
+        raise IllegalTransition(f"{len(ids) - updated} of {len(ids)} meetings were no longer scheduled")
+    history, notify, quiet = [], [], []
+    for meeting in meetings:
+        reason, tell = _open_reason(meeting, now, None)
+        history += history_rows(
+            Meeting,
+            [(meeting.pk, State.SCHEDULED, meeting.pk)],
+            to_state=State.OPEN,
+            at=now,
+            reason=reason,
+            data={"lateness_seconds": (now - meeting.start_time).total_seconds()},
+        )
+        (notify if tell else quiet).append(meeting)
+        meeting.state, meeting.opened_at, meeting.auto_opened, meeting._loaded_state = State.OPEN, now, True, State.OPEN
+    StateChange.objects.bulk_create(history, batch_size=1000)
+    written = _after_open(notify, now=now, notify=True) + _after_open(quiet, now=now, notify=False)
+    for meeting, row in zip(meetings, history, strict=True):
+        _log(meeting, State.SCHEDULED, State.OPEN, None, row.reason, lateness_seconds=row.data["lateness_seconds"])
+    return written
+
+
+def open_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str = "") -> Outcome:
+    """Open one meeting now (staff, API, ``manage.py open_meeting``). Already open or in progress: "already"."""
+    meeting = Meeting.objects.select_related("teacher", "course").get(pk=meeting.pk)
+    default_reason, notify = _open_reason(meeting, now, actor)
+    outcome = transition(
+        meeting,
+        to=State.OPEN,
+        allowed_from=[State.SCHEDULED],
+        done_states=[State.IN_PROGRESS],
+        now=now,
+        actor=actor,
+        reason=reason or default_reason,
+        meeting_id=meeting.pk,
+        updates={"opened_at": now, "auto_opened": actor is None},
+        data={"lateness_seconds": (now - meeting.start_time).total_seconds()},
+        in_transaction=lambda _from: _after_open([meeting], now=now, notify=notify),
+    )
+    if outcome.already:
+        return Outcome(False, outcome.from_state, outcome.to_state, f"meeting {meeting.pk} is already open")
+    return outcome
+
+
+def mark_in_progress(meeting: Meeting, *, now: dt.datetime, reason: str = "the teacher joined") -> Outcome:
+    """The teacher is in the room. Only an open meeting moves; anything else is reported, not raised, because
+    join events arrive at any time (early, late, replayed)."""
+    try:
+        return transition(
+            meeting,
+            to=State.IN_PROGRESS,
+            allowed_from=[State.OPEN],
+            now=now,
+            reason=reason,
+            meeting_id=meeting.pk,
+            done_states=[State.CLOSED, State.CANCELLED],
+        )
+    except IllegalTransition as exc:
+        return Outcome(False, meeting.state, meeting.state, str(exc))
+
+
+# --- close -----------------------------------------------------------------------------------------------------------
+
+
+def _after_close(meetings: list[Meeting], *, now: dt.datetime, actor) -> int:
+    """In the closing transaction: bookings complete, join links nobody can use any more are skipped, the teacher
+    is told. The room is ended and attendance settled after commit (see module docstring)."""
+    ids = [m.pk for m in meetings]
+    booking_transitions.complete_bookings(ids, now=now, actor=actor)
+    booking_transitions.mark_links(
+        booking_transitions.Appointment.objects.filter(meeting_id__in=ids),
+        "join_link",
+        booking_transitions.LinkState.SKIPPED,
+        now=now,
+        note="class closed before the join link was sent",
+        actor=actor,
+    )
+    return outbox.enqueue(
+        outbox.message(Kind.CLASS_CLOSED, outbox.for_teacher(m.teacher), now=now, meeting=m) for m in meetings
+    )
+
+
+def close_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
+    """The sweep's form: ``meetings`` are open or in progress and locked by the caller's transaction."""
+    history = []
+    for from_state in (State.OPEN, State.IN_PROGRESS):
+        group = [m for m in meetings if m.state == from_state]
+        if not group:
+            continue
+        updated = Meeting.objects.filter(pk__in=[m.pk for m in group], state=from_state).update(
+            state=State.CLOSED, closed_at=now, auto_closed=True
+        )
+        if updated != len(group):
+            raise IllegalTransition(f"{len(group) - updated} meetings changed state while being closed")
+        history += history_rows(
+            Meeting,
+            [(m.pk, from_state, m.pk) for m in group],
+            to_state=State.CLOSED,
+            at=now,
+            reason="close moment reached (end_time + MEETING_AUTO_CLOSE_DELAY_MINUTES)",
+        )
+    StateChange.objects.bulk_create(history, batch_size=1000)
+    written = _after_close(meetings, now=now, actor=None)
+    for meeting in meetings:
+        _log(meeting, meeting.state, State.CLOSED, None, "close moment reached")
+        meeting.state, meeting.closed_at, meeting._loaded_state = State.CLOSED, now, State.CLOSED
+    return written
+
+
+def close_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str = "") -> Outcome:
+    """Close one meeting now (staff, API, ``manage.py close_meeting``). Already closed: "already"."""
+    meeting = Meeting.objects.select_related("teacher", "course").get(pk=meeting.pk)
+    outcome = transition(
+        meeting,
+        to=State.CLOSED,
+        allowed_from=[State.OPEN, State.IN_PROGRESS],
+        now=now,
+        actor=actor,
+        reason=reason or (f"closed by {actor_name(actor)}" if actor else "close moment reached"),
+        meeting_id=meeting.pk,
+        updates={"closed_at": now, "auto_closed": actor is None},
+        in_transaction=lambda _from: _after_close([meeting], now=now, actor=actor),
+    )
+    if outcome.changed:
+        transaction.on_commit(lambda: after_commit_outside_calls(meeting.pk, now=now))
+    else:
+        outcome = Outcome(False, outcome.from_state, outcome.to_state, f"meeting {meeting.pk} is already closed")
+    return outcome
+
+
+# --- cancel ----------------------------------------------------------------------------------------------------------
+
+
+def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str) -> Outcome:
+    """Cancel: confirmed bookings are refunded, everyone is told, the room (if any) is ended after commit."""
+    meeting = Meeting.objects.select_related("teacher").get(pk=meeting.pk)
+
+    def effects(_from):
+        refunded = booking_transitions.release_bookings_of_cancelled_meeting(
+            meeting.pk, now=now, actor=actor, reason=reason
+        )
+        context = {"reason": reason}
+        outbox.enqueue(
+            [
+                outbox.message(
+                    Kind.CLASS_CANCELLED, outbox.for_teacher(meeting.teacher), now=now, meeting=meeting, context=context
+                )
+            ]
+            + [
+                outbox.message(
+                    Kind.CLASS_CANCELLED, outbox.for_student(b.student), now=now, meeting=meeting, context=context
+                )
+                for b in refunded
+            ]
+        )
+
+    outcome = transition(
+        meeting,
+        to=State.CANCELLED,
+        allowed_from=[State.SCHEDULED, State.OPEN, State.IN_PROGRESS],
+        now=now,
+        actor=actor,
+        reason=reason,
+        meeting_id=meeting.pk,
+        updates={"cancelled_at": now},
+        in_transaction=effects,
+    )
+    if outcome.changed and meeting.room_provisioned_at:
+        transaction.on_commit(lambda: after_commit_outside_calls(meeting.pk, now=now))
+    return outcome
+
+
+def after_commit_outside_calls(meeting_id: int, *, now: dt.datetime) -> None:
+    """End the room and settle attendance right away for a meeting staff closed or cancelled; a failure is recorded
+    and the sweeps retry it, so nothing here may raise."""
+    from meetings import sweeps
+
+    try:
+        sweeps.end_rooms(now, only_ids=[meeting_id])
+        sweeps.settle_closed_meetings(now, only_ids=[meeting_id])
+    except Exception:
+        logger.exception("after-commit calls failed; the sweeps will retry", extra={"meeting_id": meeting_id})
+
+
+# --- failures --------------------------------------------------------------------------------------------------------
+
+
+def record_failure(meeting_id: int, *, now: dt.datetime, step: str, error: Exception | str) -> None:
+    """Remember the failure on the meeting and push its next attempt back (exponential, at most 15 min), so one bad
+    meeting neither blocks its batch nor makes every sweep fail on it again at once."""
+    meeting = Meeting.objects.filter(pk=meeting_id).values("failure_count").first()
+    if meeting is None:
+        return
+    backoff = min(MAX_BACKOFF, dt.timedelta(seconds=15 * 2 ** min(meeting["failure_count"], 10)))
+    message = f"{step}: {error}"[:2000]
+    Meeting.objects.filter(pk=meeting_id).update(
+        last_error=message,
+        last_error_at=now,
+        retry_at=now + backoff,
+        failure_count=F("failure_count") + 1,
+        lease_until=None,
+    )
+    logger.warning(
+        "meeting step failed",
+        extra={
+            "meeting_id": meeting_id,
+            "step": step,
+            "error": str(error),
+            "retry_in_seconds": backoff.total_seconds(),
+        },
+    )
+
+
+def _log(meeting: Meeting, from_state: str, to_state: str, actor, reason: str, **fields) -> None:
+    log_transition(Meeting, meeting.pk, from_state, to_state, actor=actor_name(actor), reason=reason, **fields)

@@ -1,0 +1,282 @@
+"""Meetings, their attendance evidence and the one history model every state machine writes to."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+
+class StateGuardMixin:
+    """State fields change only through the transition functions (which use ``QuerySet.update``).
+
+    A ``save()`` that would change the state of an existing row raises instead: the admin, a shell session or a
+    careless view cannot skip the compare-and-set, the history row and the outbox.
+    """
+
+    state_field = "state"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # Deferred (.only()) loads may leave the state out; then there is nothing to guard.
+        instance._loaded_state = instance.__dict__.get(cls.state_field)
+        return instance
+
+    def save(self, *args, **kwargs):
+        loaded = getattr(self, "_loaded_state", None)
+        current = getattr(self, self.state_field)
+        if self.pk is not None and loaded is not None and current != loaded:
+            raise ValueError(
+                f"{type(self).__name__}.{self.state_field} changes only through its transitions "
+                f"({loaded!r} -> {current!r} refused)"
+            )
+        super().save(*args, **kwargs)
+        self._loaded_state = current
+
+
+class MeetingState(models.TextChoices):
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class Meeting(StateGuardMixin, models.Model):
+    State = MeetingState
+
+    class Verdict(models.TextChoices):
+        UNVERIFIED = "unverified", "attendance not yet verified"
+        PRESENT = "present"
+        ABSENT = "absent"
+        UNKNOWN = "unknown", "unknown (evidence unavailable)"
+
+    ACTIVE_STATES = (State.OPEN, State.IN_PROGRESS)
+
+    teacher = models.ForeignKey("classroom.Teacher", on_delete=models.PROTECT, related_name="meetings")
+    course = models.ForeignKey("classroom.Course", on_delete=models.PROTECT, related_name="meetings")
+    title = models.CharField(max_length=200)
+    start_time = models.DateTimeField(help_text="UTC")
+    end_time = models.DateTimeField(help_text="UTC")
+    capacity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    # Maintained by the booking transitions under a conditional UPDATE; the CHECK below is the last line of defence.
+    seats_taken = models.PositiveIntegerField(default=0, editable=False)
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED, editable=False)
+    opened_at = models.DateTimeField(null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    auto_opened = models.BooleanField(null=True, editable=False, help_text="True: by the sweep; False: by staff.")
+    auto_closed = models.BooleanField(null=True, editable=False, help_text="True: by the sweep; False: by staff.")
+    min_participants_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # Attendance verdict and settlement (the close path's second step; retried until settled_at is set).
+    attendance_verdict = models.CharField(
+        max_length=16, choices=Verdict.choices, default=Verdict.UNVERIFIED, editable=False
+    )
+    teacher_attended_seconds = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    attendance_source = models.CharField(max_length=32, blank=True, editable=False)
+    attendance_evidence = models.JSONField(default=dict, blank=True, editable=False)
+    settled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    requires_manual_review = models.BooleanField(default=False, editable=False)
+    review_reason = models.CharField(max_length=200, blank=True, editable=False)
+
+    # Video room, filled by the provider at provisioning.
+    room_provider = models.CharField(max_length=16, blank=True, editable=False)
+    room_name = models.CharField(max_length=128, blank=True, editable=False)
+    room_external_id = models.BigIntegerField(null=True, blank=True, editable=False, help_text="e.g. the Zoom id")
+    room_join_url = models.URLField(max_length=1000, blank=True, editable=False)
+    room_host_url = models.TextField(blank=True, editable=False)
+    room_password = models.CharField(max_length=32, blank=True, editable=False)
+    room_data = models.JSONField(default=dict, blank=True, editable=False)
+    room_provisioned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    room_ended_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # The last failure of an outside call or a sweep step for this meeting, and when to try again.
+    last_error = models.TextField(blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    retry_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A worker calling the video provider for this meeting holds it until then; a crashed worker's lease expires.
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    failure_count = models.PositiveIntegerField(default=0, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["start_time", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_time__gt=F("start_time")),
+                name="meeting_end_after_start",
+                violation_error_message="The end time must be after the start time.",
+            ),
+            models.CheckConstraint(
+                condition=Q(capacity__gte=1),
+                name="meeting_capacity_at_least_1",
+                violation_error_message="A meeting needs room for at least one student.",
+            ),
+            models.CheckConstraint(
+                condition=Q(seats_taken__lte=F("capacity")),
+                name="meeting_seats_within_capacity",
+                violation_error_message="The class is full.",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=MeetingState.values),
+                name="meeting_state_valid",
+                violation_error_message="Unknown meeting state.",
+            ),
+        ]
+        # Partial indexes: each sweep's "what is due now" reads only rows in the state it looks at, so its cost
+        # follows the due work, not the size of the table (healthchecks' api_check_aa_not_down idea).
+        indexes = [
+            models.Index(fields=["start_time"], condition=Q(state="scheduled"), name="meeting_due_open"),
+            models.Index(fields=["end_time"], condition=Q(state__in=["open", "in_progress"]), name="meeting_due_close"),
+            models.Index(
+                fields=["start_time"],
+                condition=Q(state__in=["scheduled", "open", "in_progress"], room_provisioned_at__isnull=True),
+                name="meeting_due_provision",
+            ),
+            models.Index(
+                fields=["start_time"],
+                condition=Q(state="scheduled", min_participants_checked_at__isnull=True),
+                name="meeting_due_min_check",
+            ),
+            models.Index(
+                fields=["closed_at"], condition=Q(state="closed", settled_at__isnull=True), name="meeting_due_settle"
+            ),
+            models.Index(
+                fields=["id"],
+                condition=Q(
+                    state__in=["closed", "cancelled"], room_provisioned_at__isnull=False, room_ended_at__isnull=True
+                ),
+                name="meeting_due_room_end",
+            ),
+            models.Index(fields=["closed_at"], condition=Q(requires_manual_review=True), name="meeting_review_queue"),
+            models.Index(fields=["teacher", "start_time"], name="meeting_teacher_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.start_time:%Y-%m-%d %H:%M} UTC)"
+
+    # --- windows (DESIGN.md "Time"): computed from the clock, never from what a sweep has done ------------------------
+    @property
+    def close_at(self) -> dt.datetime:
+        return self.end_time + dt.timedelta(minutes=settings.MEETING_AUTO_CLOSE_DELAY_MINUTES)
+
+    @property
+    def teacher_may_join_from(self) -> dt.datetime:
+        return self.start_time - dt.timedelta(minutes=settings.TEACHER_EARLY_JOIN_MINUTES)
+
+    @property
+    def student_may_join_until(self) -> dt.datetime:
+        return self.start_time + dt.timedelta(minutes=settings.STUDENT_LATE_JOIN_GRACE_MINUTES)
+
+    @property
+    def open_lateness(self) -> dt.timedelta | None:
+        return None if self.opened_at is None else self.opened_at - self.start_time
+
+    @property
+    def seats_left(self) -> int:
+        return self.capacity - self.seats_taken
+
+
+class MeetingParticipant(models.Model):
+    """One attendance session: a person in the room from ``joined_at`` to ``left_at`` (open while null)."""
+
+    class Role(models.TextChoices):
+        TEACHER = "teacher"
+        STUDENT = "student"
+        OTHER = "other"
+
+    class Source(models.TextChoices):
+        LOCAL = "local", "local room page"
+        LIVEKIT_WEBHOOK = "livekit_webhook"
+        LIVEKIT_POLL = "livekit_poll"
+        ZOOM_WEBHOOK = "zoom_webhook"
+        ZOOM_REPORT = "zoom_report"
+        MANUAL = "manual", "entered by staff"
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="participants")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    teacher = models.ForeignKey("classroom.Teacher", on_delete=models.PROTECT, null=True, blank=True)
+    student = models.ForeignKey("classroom.Student", on_delete=models.PROTECT, null=True, blank=True)
+    identity = models.CharField(max_length=128, help_text="The provider's identity for this person.")
+    display_name = models.CharField(max_length=200, blank=True)
+    joined_at = models.DateTimeField()
+    left_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=32, choices=Source.choices)
+    # The provider's id for this session (e.g. LiveKit participant sid + join time): replays update, never duplicate.
+    session_key = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["meeting", "joined_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meeting", "source", "session_key"],
+                name="participant_session_once",
+                violation_error_message="This attendance session is already recorded.",
+            ),
+            models.CheckConstraint(
+                condition=Q(left_at__isnull=True) | Q(left_at__gte=F("joined_at")),
+                name="participant_left_after_joined",
+                violation_error_message="A session cannot end before it starts.",
+            ),
+        ]
+        indexes = [models.Index(fields=["meeting", "role"], name="participant_meeting_role")]
+
+    def __str__(self) -> str:
+        return f"{self.display_name or self.identity} in {self.meeting_id}"
+
+
+class StateChange(models.Model):
+    """The audit trail: one row per transition of any state machine (meeting, booking, appointment, payout).
+
+    ``meeting`` is set for every object that belongs to a meeting, so a meeting's page shows its whole story:
+    its own transitions, its bookings', appointments' and payout's.
+    """
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    obj = GenericForeignKey("content_type", "object_id")
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, null=True, blank=True, related_name="history")
+    field = models.CharField(max_length=32, default="state")
+    from_state = models.CharField(max_length=32, blank=True)
+    to_state = models.CharField(max_length=32)
+    at = models.DateTimeField(help_text="UTC, the `now` of the operation")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    actor_name = models.CharField(max_length=150, help_text="'system' or the staff user's name at the time")
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [
+            models.Index(fields=["content_type", "object_id", "at"], name="history_object"),
+            models.Index(fields=["meeting", "at"], name="history_meeting"),
+        ]
+        verbose_name = "history entry"
+        verbose_name_plural = "history"
+
+    def __str__(self) -> str:
+        return f"{self.content_type.model} {self.object_id}: {self.from_state or '∅'} → {self.to_state}"
+
+
+class SweepHeartbeat(models.Model):
+    """When each runner (the clock, the maintenance pass, a manual run) last completed, for /healthz and the admin."""
+
+    name = models.CharField(max_length=64, unique=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_completed_at = models.DateTimeField(null=True, blank=True)
+    last_counts = models.JSONField(default=dict, blank=True)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.name

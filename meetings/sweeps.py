@@ -1,0 +1,211 @@
+"""The meeting sweeps: each ``sweep(now) -> counts`` claims what is due at ``now`` and applies one transition.
+
+Run order (``meetings.runner.SWEEPS``) matters only for catch-up inside one run: the minimum-participants check
+before opening, opening before closing (a meeting whose whole slot passed during downtime is opened quietly and then
+closed by the normal close path in the same run).
+
+Outside calls (provisioning and ending rooms, settlement) are not made inside a claiming transaction: a meeting is
+leased (``lease_until``) in a short transaction, the call is made, and the result is stored with a compare-and-set.
+A worker that dies mid-call leaves a lease that expires; the next sweep tries again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+
+from bookings.models import Booking
+from classroom.sweeping import claim_batches
+from integrations.video import get_provider
+from meetings import attendance, lifecycle
+from meetings.models import Meeting, StateChange
+from meetings.statemachine import history_rows
+
+logger = logging.getLogger("classroom.sweeps")
+State = Meeting.State
+# Meetings claimed at once for outside calls; small, so a lease outlives the calls made under it.
+OUTSIDE_CALL_BATCH = 10
+OUTSIDE_CALL_LEASE = dt.timedelta(minutes=5)
+
+
+def _failure(step: str, now: dt.datetime):
+    return lambda meeting, exc: lifecycle.record_failure(meeting.pk, now=now, step=step, error=exc)
+
+
+def _not_backing_off(queryset, now: dt.datetime):
+    return queryset.exclude(retry_at__gt=now)
+
+
+def open_due_meetings(now: dt.datetime) -> Counter:
+    def due():
+        return (
+            _not_backing_off(Meeting.objects.filter(state=State.SCHEDULED, start_time__lte=now), now)
+            .select_related("teacher", "course")
+            .order_by("start_time")
+        )
+
+    def apply(batch):
+        return {"opened": len(batch), "notifications": lifecycle.open_batch(batch, now=now)}
+
+    return claim_batches("open_due_meetings", due, apply, on_failure=_failure("open", now))
+
+
+def close_due_meetings(now: dt.datetime) -> Counter:
+    close_before = now - dt.timedelta(minutes=settings.MEETING_AUTO_CLOSE_DELAY_MINUTES)
+
+    def due():
+        return (
+            _not_backing_off(Meeting.objects.filter(state__in=Meeting.ACTIVE_STATES, end_time__lte=close_before), now)
+            .select_related("teacher")
+            .order_by("end_time")
+        )
+
+    def apply(batch):
+        return {"closed": len(batch), "notifications": lifecycle.close_batch(batch, now=now)}
+
+    return claim_batches("close_due_meetings", due, apply, on_failure=_failure("close", now))
+
+
+def check_minimum_participants(now: dt.datetime) -> Counter:
+    """At MIN_PARTICIPANTS_CHECK_MINUTES before start, a class with fewer confirmed bookings than its course minimum
+    is cancelled and refunded. A check whose moment passed during downtime still runs until the class starts; after
+    that the class is left to open (cancelling a class that has begun helps nobody) and the history says so."""
+    horizon = now + dt.timedelta(minutes=settings.MIN_PARTICIPANTS_CHECK_MINUTES)
+
+    def due():
+        return (
+            _not_backing_off(
+                Meeting.objects.filter(
+                    state=State.SCHEDULED, min_participants_checked_at__isnull=True, start_time__lte=horizon
+                ),
+                now,
+            )
+            .select_related("course")
+            .order_by("start_time")
+        )
+
+    def apply(batch):
+        confirmed = dict(
+            Booking.objects.filter(meeting__in=batch, status=Booking.Status.CONFIRMED)
+            .values_list("meeting_id")
+            .annotate(n=Count("id"))
+        )
+        counts, passed, history = Counter(), [], []
+        for meeting in batch:
+            booked, minimum = confirmed.get(meeting.pk, 0), meeting.course.min_participants
+            if meeting.start_time <= now:
+                passed.append(meeting.pk)
+                history += history_rows(
+                    Meeting,
+                    [(meeting.pk, "", meeting.pk)],
+                    to_state="skipped",
+                    at=now,
+                    field="min_participants",
+                    reason="catch-up: the class had started before the check ran; not cancelled",
+                )
+                counts["skipped"] += 1
+            elif booked < minimum:
+                lifecycle.cancel_meeting(
+                    meeting, now=now, reason=f"only {booked} of the minimum {minimum} students booked"
+                )
+                counts["cancelled"] += 1
+            else:
+                passed.append(meeting.pk)
+                counts["passed"] += 1
+        Meeting.objects.filter(pk__in=passed).update(min_participants_checked_at=now)
+        StateChange.objects.bulk_create(history)
+        return counts
+
+    return claim_batches("check_minimum_participants", due, apply, on_failure=_failure("min_participants", now))
+
+
+# --- sweeps that call the video provider ------------------------------------------------------------------------------
+
+
+def _leased(queryset, now: dt.datetime, step: str, call, only_ids=None) -> Counter:
+    """Lease due meetings a few at a time, call the provider for each outside any transaction, record the result."""
+    queryset = _not_backing_off(queryset, now).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    if only_ids is not None:
+        queryset = queryset.filter(pk__in=only_ids)
+    counts: Counter = Counter()
+    while True:
+        with transaction.atomic():
+            batch = list(queryset.select_for_update(skip_locked=True, of=("self",))[:OUTSIDE_CALL_BATCH])
+            if not batch:
+                break
+            Meeting.objects.filter(pk__in=[m.pk for m in batch]).update(lease_until=now + OUTSIDE_CALL_LEASE)
+        for meeting in batch:
+            try:
+                counts[call(meeting)] += 1
+            except Exception as exc:
+                logger.warning("outside call failed", extra={"meeting_id": meeting.pk, "step": step, "error": str(exc)})
+                lifecycle.record_failure(meeting.pk, now=now, step=step, error=exc)
+                counts["failed"] += 1
+    return counts
+
+
+_CLEARED = {"lease_until": None, "retry_at": None, "last_error": "", "failure_count": 0}
+
+
+def provision_rooms(now: dt.datetime, *, only_ids=None) -> Counter:
+    """Meetings starting within ROOM_PROVISION_LOOKAHEAD_MINUTES (or already running) get a room."""
+    horizon = now + dt.timedelta(minutes=settings.ROOM_PROVISION_LOOKAHEAD_MINUTES)
+    due = (
+        Meeting.objects.filter(
+            state__in=[State.SCHEDULED, *Meeting.ACTIVE_STATES],
+            room_provisioned_at__isnull=True,
+            start_time__lte=horizon,
+        )
+        .select_related("course", "teacher")
+        .order_by("start_time")
+    )
+
+    def call(meeting):
+        provider = get_provider()
+        room = provider.create_room(meeting, now=now)
+        stored = Meeting.objects.filter(pk=meeting.pk, room_provisioned_at__isnull=True).update(
+            room_provider=provider.name,
+            room_name=room.name,
+            room_external_id=room.external_id,
+            room_join_url=room.join_url,
+            room_host_url=room.host_url,
+            room_password=room.password,
+            room_data=room.data,
+            room_provisioned_at=now,
+            **_CLEARED,
+        )
+        return "provisioned" if stored else "already provisioned"
+
+    return _leased(due, now, "provision room", call, only_ids)
+
+
+def end_rooms(now: dt.datetime, *, only_ids=None) -> Counter:
+    """Rooms of closed or cancelled meetings are ended for everyone; retried until the provider confirms."""
+    due = Meeting.objects.filter(
+        state__in=[State.CLOSED, State.CANCELLED], room_provisioned_at__isnull=False, room_ended_at__isnull=True
+    )
+
+    def call(meeting):
+        get_provider(meeting.room_provider).end_room(meeting, now=now)
+        Meeting.objects.filter(pk=meeting.pk, room_ended_at__isnull=True).update(room_ended_at=now, **_CLEARED)
+        return "ended"
+
+    return _leased(due, now, "end room", call, only_ids)
+
+
+def settle_closed_meetings(now: dt.datetime, *, only_ids=None) -> Counter:
+    """The close path's second step (attendance verdict and revenue), retried until it succeeds; a failure never
+    reopens or blocks the close itself."""
+    due = Meeting.objects.filter(state=State.CLOSED, settled_at__isnull=True).select_related("teacher", "course")
+
+    def call(meeting):
+        outcome = attendance.settle(meeting, now=now)
+        Meeting.objects.filter(pk=meeting.pk).update(**_CLEARED)
+        return outcome
+
+    return _leased(due, now, "settle", call, only_ids)

@@ -1,0 +1,17 @@
+"""django-q2 task entry points (thin: they call the runner). Scheduled by ``manage.py setup_schedules``."""
+
+from django.utils import timezone
+
+from meetings.clock import run_clock
+from meetings.runner import run_sweeps
+
+
+def clock():
+    counts = run_clock()
+    return dict(counts)
+
+
+def maintenance():
+    """Every sweep once: provisioning ahead, room ends and settlement retries, and a safety net for the clock."""
+    results = run_sweeps(timezone.now(), runner="maintenance")
+    return {name: dict(counts) for name, counts in results.items() if counts}

@@ -1,0 +1,80 @@
+"""Message templates per kind, role and language, rendered in the recipient's language and time zone.
+
+Plain ``str.format`` templates rather than Django templates: an open burst renders ~11 messages per meeting for
+thousands of meetings in one transaction, and these render two orders of magnitude faster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from classroom.timezones import to_local
+
+# (kind, role) -> language -> template. Roles: student, teacher, staff. Missing languages fall back to English.
+TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
+    ("class_open", "student"): {
+        "en": "Your class '{title}' is open now. It started at {start} ({zone}).",
+        "vi": "Lớp '{title}' đã mở. Lớp bắt đầu lúc {start} ({zone}).",
+        "zh-hant": "您的課程「{title}」已開放，開始時間 {start}（{zone}）。",
+    },
+    ("class_open", "teacher"): {
+        "en": "Your class '{title}' is open. It started at {start} ({zone}); {students} students are booked.",
+        "vi": "Lớp '{title}' đã mở lúc {start} ({zone}); có {students} học viên đăng ký.",
+        "zh-hant": "您的課程「{title}」已開放（{start}，{zone}），共 {students} 位學生報名。",
+    },
+    ("join_link", "student"): {
+        "en": "Your class '{title}' starts at {start} ({zone}). Join here: {url}",
+        "vi": "Lớp '{title}' bắt đầu lúc {start} ({zone}). Vào lớp tại: {url}",
+        "zh-hant": "您的課程「{title}」將於 {start}（{zone}）開始。加入連結：{url}",
+    },
+    ("feedback_link", "student"): {
+        "en": "Your class '{title}' ends at {end} ({zone}). How was it? Tell us: {url}",
+        "vi": "Lớp '{title}' kết thúc lúc {end} ({zone}). Hãy cho chúng tôi biết cảm nhận: {url}",
+        "zh-hant": "您的課程「{title}」將於 {end}（{zone}）結束。請留下回饋：{url}",
+    },
+    ("class_closed", "teacher"): {
+        "en": "Your class '{title}' ({date} {start}, {zone}) has closed.",
+        "vi": "Lớp '{title}' ({date} {start}, {zone}) đã kết thúc.",
+        "zh-hant": "您的課程「{title}」（{date} {start}，{zone}）已結束。",
+    },
+    ("class_cancelled", "student"): {
+        "en": "Your class '{title}' on {date} at {start} ({zone}) is cancelled: {reason}. Your payment is refunded.",
+        "vi": "Lớp '{title}' ngày {date} lúc {start} ({zone}) đã bị hủy: {reason}. Bạn sẽ được hoàn tiền.",
+        "zh-hant": "您的課程「{title}」（{date} {start}，{zone}）已取消：{reason}。款項將退還。",
+    },
+    ("class_cancelled", "teacher"): {
+        "en": "Your class '{title}' on {date} at {start} ({zone}) is cancelled: {reason}.",
+        "vi": "Lớp '{title}' ngày {date} lúc {start} ({zone}) đã bị hủy: {reason}.",
+        "zh-hant": "您的課程「{title}」（{date} {start}，{zone}）已取消：{reason}。",
+    },
+    ("booking_refunded", "student"): {
+        "en": "Your booking for '{title}' on {date} ({zone}) is refunded: {reason}.",
+        "vi": "Đăng ký lớp '{title}' ngày {date} ({zone}) đã được hoàn tiền: {reason}.",
+        "zh-hant": "您在 {date}（{zone}）的課程「{title}」已退款：{reason}。",
+    },
+    ("teacher_no_show", "staff"): {
+        "en": "Meeting {meeting_id} '{title}' ({date} {start} {zone}) needs review: {reason}.",
+    },
+    ("delivery_failed", "staff"): {
+        "en": "A message could not be delivered after {attempts} attempts ({reason}). Notification {notification_id}.",
+    },
+}
+
+
+def render(kind: str, role: str, language: str, context: dict) -> str:
+    try:
+        by_language = TEMPLATES[(kind, role)]
+    except KeyError:
+        raise LookupError(f"no template for {kind} to a {role}") from None
+    template = by_language.get(language) or by_language["en"]
+    return template.format(**context)
+
+
+def time_context(start: dt.datetime, end: dt.datetime, tz_name: str) -> dict:
+    local_start, local_end = to_local(start, tz_name), to_local(end, tz_name)
+    return {
+        "date": local_start.strftime("%Y-%m-%d"),
+        "start": local_start.strftime("%H:%M"),
+        "end": local_end.strftime("%H:%M"),
+        "zone": tz_name,
+    }
