@@ -127,7 +127,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "classroom@localhost")
 REDIS_URL = env.url("REDIS_URL", "", schemes=("redis", "rediss"))
 Q_CLUSTER = {
     "name": "classroom",
-    "workers": env.int("Q_WORKERS", 2, minimum=1, maximum=64),
+    "workers": env.int("Q_WORKERS", 4, minimum=1, maximum=64),
     # The lifecycle clock task runs for about 75 s (meetings.clock); timeout must exceed that and retry must exceed
     # timeout, or the broker hands the same task to a second worker while the first is still running.
     "timeout": 120,
