@@ -1,4 +1,4 @@
-"""Transitions of bookings, appointments and (later) payouts.
+"""Transitions of bookings, appointments and payouts.
 
 Booking:     pending -> confirmed -> completed;  (pending|confirmed) -> cancelled;  (confirmed|completed) -> refunded
 Appointment: join link pending -> sent | skipped;  feedback link pending -> sent | skipped
@@ -11,13 +11,15 @@ it, whatever the isolation level) and given back when the booking is cancelled o
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull
-from bookings.models import Appointment, Booking
+from bookings.models import Appointment, Booking, Payout
+from classroom.money import round_money
 from meetings.models import Meeting, StateChange
 from meetings.statemachine import history_rows, log_transition, transition
 
@@ -287,3 +289,137 @@ def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.date
     Booking.objects.filter(pk=booking.pk).update(
         feedback_rating=rating, feedback_comment=comment[:2000], feedback_at=now
     )
+
+
+# --- payouts ---------------------------------------------------------------------------------------------------------
+#
+# Payout: pending -> approved -> paid;  pending -> held (a complaint or staff);  held -> approved (released) | cancelled
+
+PayoutState = Payout.State
+
+
+def split_revenue(gross: Decimal, rate: Decimal, currency: str) -> tuple[Decimal, Decimal]:
+    """(commission, net) for ``gross`` at ``rate``: the commission is rounded once, the net is what is left, so
+    gross = commission + net to the last minor unit."""
+    commission = round_money(gross * rate, currency)
+    return commission, gross - commission
+
+
+def create_payout(
+    meeting: Meeting, *, gross: Decimal, rate: Decimal, now: dt.datetime, held_reason: str = "", actor=None
+) -> tuple[Payout, bool]:
+    """The meeting's one payout: pending (approved after the dispute window) or, with ``held_reason``, held for
+    review. Returns (payout, created); a second call returns the existing payout (the unique index decides races)."""
+    currency = meeting.course.currency
+    gross = round_money(gross, currency)
+    commission, net = split_revenue(gross, rate, currency)
+    state = PayoutState.HELD if held_reason else PayoutState.PENDING
+    try:
+        with transaction.atomic():
+            payout = Payout.objects.create(
+                teacher_id=meeting.teacher_id,
+                meeting=meeting,
+                currency=currency,
+                gross=gross,
+                commission_rate=rate,
+                commission=commission,
+                net=net,
+                state=state,
+                held_reason=held_reason[:200],
+                approve_after=None if held_reason else now + dt.timedelta(hours=settings.PAYOUT_DISPUTE_HOURS),
+            )
+            StateChange.objects.bulk_create(
+                history_rows(
+                    Payout,
+                    [(payout.pk, "", meeting.pk)],
+                    to_state=state,
+                    at=now,
+                    actor=actor,
+                    reason=held_reason or f"{net} {currency} after {commission} commission",
+                    data={"gross": str(gross), "rate": str(rate)},
+                )
+            )
+    except IntegrityError:
+        return Payout.objects.get(meeting=meeting), False
+    return payout, True
+
+
+def _payout_transition(payout: Payout, to: str, allowed: list[str], *, now, actor, reason, updates=None, **kwargs):
+    return transition(
+        payout,
+        to=to,
+        allowed_from=allowed,
+        now=now,
+        actor=actor,
+        reason=reason,
+        updates=updates or {},
+        meeting_id=payout.meeting_id,
+        **kwargs,
+    )
+
+
+def approve_payout(payout: Payout, *, now: dt.datetime, actor=None, reason: str = ""):
+    """Pending -> approved: by the dispute-window sweep (actor None) or staff."""
+    return _payout_transition(
+        payout,
+        PayoutState.APPROVED,
+        [PayoutState.PENDING],
+        now=now,
+        actor=actor,
+        reason=reason or "dispute window over",
+        updates={"approved_at": now},
+        done_states=[PayoutState.PAID],
+    )
+
+
+def hold_payout(payout: Payout, *, now: dt.datetime, actor=None, reason: str):
+    return _payout_transition(
+        payout,
+        PayoutState.HELD,
+        [PayoutState.PENDING],
+        now=now,
+        actor=actor,
+        reason=reason,
+        updates={"held_reason": reason[:200]},
+    )
+
+
+def release_payout(payout: Payout, *, now: dt.datetime, actor, reason: str):
+    """Held -> approved: staff decided the teacher did attend."""
+    return _payout_transition(
+        payout,
+        PayoutState.APPROVED,
+        [PayoutState.HELD],
+        now=now,
+        actor=actor,
+        reason=reason,
+        updates={"approved_at": now, "reviewed_by": _user(actor), "review_note": reason},
+    )
+
+
+def cancel_payout(payout: Payout, *, now: dt.datetime, actor, reason: str):
+    return _payout_transition(
+        payout,
+        PayoutState.CANCELLED,
+        [PayoutState.PENDING, PayoutState.HELD],
+        now=now,
+        actor=actor,
+        reason=reason,
+        updates={"reviewed_by": _user(actor), "review_note": reason},
+    )
+
+
+def mark_payout_paid(payout: Payout, *, now: dt.datetime, actor, reason: str = ""):
+    return _payout_transition(
+        payout,
+        PayoutState.PAID,
+        [PayoutState.APPROVED],
+        now=now,
+        actor=actor,
+        reason=reason or "paid",
+        updates={"paid_at": now},
+    )
+
+
+def _user(actor):
+    return None if actor is None or isinstance(actor, str) else actor

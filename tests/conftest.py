@@ -53,6 +53,8 @@ def bob(db):
 def meeting(db, teacher, now):
     """Charlie's class from 13:00 to 14:00 UTC on the fixed day (an hour after ``now``)."""
     return factories.MeetingFactory(
-        teacher=teacher, title="IELTS Practice", start_time=now + dt.timedelta(hours=1),
+        teacher=teacher,
+        title="IELTS Practice",
+        start_time=now + dt.timedelta(hours=1),
         end_time=now + dt.timedelta(hours=2),
     )

@@ -1,0 +1,163 @@
+"""The demo school for ``make run``: built through the real transitions, so its history reads like real use.
+
+Idempotent: people and courses are found by natural keys; each meeting "slot" is created only when no live meeting
+of that slot exists (a slot whose meeting already ran gets a fresh one), so every launch has a class starting two
+minutes later without piling up duplicates on repeated runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from bookings.models import Booking
+from bookings.transitions import book
+from classroom.models import Course, Student, Teacher
+from meetings import lifecycle
+from meetings.attendance import record_session
+from meetings.models import Meeting, MeetingParticipant
+from meetings.runner import run_sweeps
+
+STAFF_USERNAME, STAFF_PASSWORD = "admin", "admin"
+PEOPLE_PASSWORD = "demo"
+
+TEACHERS = [
+    ("emma", "Emma Johnson", "America/New_York", "en"),
+    ("an", "Nguyễn Văn An", "Asia/Ho_Chi_Minh", "vi"),
+    ("mei", "Lin Mei", "Asia/Taipei", "zh-hant"),
+]
+STUDENTS = [
+    ("alice", "Alice Tran", "Asia/Ho_Chi_Minh", "vi"),
+    ("bob", "Bob Chen", "Asia/Taipei", "zh-hant"),
+    ("carol", "Carol Smith", "America/New_York", "en"),
+    ("dan", "Dan Nguyen", "Asia/Ho_Chi_Minh", "en"),
+    ("eve", "Eve Wang", "Asia/Taipei", "en"),
+    ("frank", "Frank Müller", "Europe/Berlin", "en"),
+]
+COURSES = [
+    # title, price, currency, capacity, minimum participants
+    ("IELTS Practice", "15.00", "USD", 8, 1),
+    ("Business English", "25.00", "USD", 6, 2),
+    ("Mandarin for Beginners", "450", "TWD", 10, 0),
+    ("Vietnamese Conversation", "150000", "VND", 5, 0),
+]
+
+
+@dataclass(frozen=True)
+class Slot:
+    title: str
+    course: str
+    teacher: str
+    start_minutes: int  # relative to now
+    duration_minutes: int
+    students: tuple[str, ...]
+
+
+SLOTS = [
+    Slot("IELTS Practice (yesterday)", "IELTS Practice", "emma", -24 * 60, 60, ("alice", "bob", "carol")),
+    Slot("Mandarin for Beginners (yesterday)", "Mandarin for Beginners", "mei", -20 * 60, 45, ("bob", "eve")),
+    Slot("Business English (in progress)", "Business English", "an", -20, 60, ("alice", "dan", "frank")),
+    Slot("Demo class: starts two minutes after launch", "IELTS Practice", "emma", 2, 10, ("alice", "bob", "carol")),
+    Slot("Vietnamese Conversation", "Vietnamese Conversation", "an", 60, 60, ("carol", "frank")),
+    Slot("Mandarin for Beginners", "Mandarin for Beginners", "mei", 3 * 60, 50, ("alice", "eve", "dan")),
+    Slot("Business English (tomorrow)", "Business English", "emma", 24 * 60, 60, ("bob", "frank")),
+]
+
+
+def _user(username: str, password: str, **fields):
+    user, created = get_user_model().objects.get_or_create(username=username, defaults=fields)
+    if created:
+        user.set_password(password)
+        user.save()
+    return user
+
+
+def _people():
+    _user(STAFF_USERNAME, STAFF_PASSWORD, is_staff=True, is_superuser=True, email="admin@example.com")
+    teachers = {}
+    for username, name, zone, language in TEACHERS:
+        user = _user(username, PEOPLE_PASSWORD, email=f"{username}@example.com")
+        teachers[username], _ = Teacher.objects.get_or_create(
+            user=user, defaults={"display_name": name, "time_zone": zone, "language": language, "email": user.email}
+        )
+    students = {}
+    for username, name, zone, language in STUDENTS:
+        user = _user(username, PEOPLE_PASSWORD, email=f"{username}@example.com")
+        students[username], _ = Student.objects.get_or_create(
+            user=user, defaults={"display_name": name, "time_zone": zone, "language": language, "email": user.email}
+        )
+    courses = {}
+    for title, price, currency, capacity, minimum in COURSES:
+        courses[title], _ = Course.objects.get_or_create(
+            title=title,
+            defaults={"price": Decimal(price), "currency": currency, "capacity": capacity, "min_participants": minimum},
+        )
+    return teachers, students, courses
+
+
+def _play_past(meeting: Meeting, start: dt.datetime, end: dt.datetime) -> None:
+    """Run a past (or already started) class through the lifecycle at the moments it would have happened."""
+    run_sweeps(start - dt.timedelta(minutes=60), runner=None)  # min-participants check, room
+    run_sweeps(start - dt.timedelta(minutes=10), runner=None)  # join links
+    run_sweeps(start, runner=None)  # open
+    teacher = meeting.teacher
+    record_session(
+        meeting,
+        source=MeetingParticipant.Source.LOCAL,
+        session_key=f"demo-teacher-{meeting.pk}",
+        identity=f"teacher:{teacher.pk}",
+        role="teacher",
+        display_name=teacher.display_name,
+        teacher=teacher,
+        joined_at=start + dt.timedelta(minutes=1),
+        left_at=None if end > start + dt.timedelta(hours=2) else end,
+    )
+    meeting.refresh_from_db()
+    lifecycle.mark_in_progress(meeting, now=start + dt.timedelta(minutes=1))
+
+
+@transaction.atomic
+def seed(now: dt.datetime) -> list[str]:
+    """Create what is missing; return one line per thing created."""
+    teachers, students, courses = _people()
+    now = now.replace(second=0, microsecond=0)
+    created = []
+    live = [Meeting.State.SCHEDULED, Meeting.State.OPEN, Meeting.State.IN_PROGRESS]
+    for slot in SLOTS:
+        start = now + dt.timedelta(minutes=slot.start_minutes)
+        end = start + dt.timedelta(minutes=slot.duration_minutes)
+        existing = Meeting.objects.filter(title=slot.title)
+        if existing.filter(state__in=live).exists() or (slot.start_minutes < -60 and existing.exists()):
+            continue
+        scheduled_at = min(now, start) - dt.timedelta(days=2)
+        meeting = lifecycle.schedule_meeting(
+            teacher=teachers[slot.teacher],
+            course=courses[slot.course],
+            title=slot.title,
+            start_time=start,
+            end_time=end,
+            now=scheduled_at,
+        )
+        for username in slot.students:
+            book(students[username], meeting, now=scheduled_at + dt.timedelta(hours=1))
+        if start <= now:
+            _play_past(meeting, start, end)
+            if end + dt.timedelta(minutes=10) <= now:
+                run_sweeps(end - dt.timedelta(minutes=10), runner=None)  # feedback links
+                run_sweeps(end + dt.timedelta(minutes=5), runner=None)  # close, settle
+        created.append(f"meeting {meeting.pk}: {slot.title} at {start:%Y-%m-%d %H:%M} UTC")
+    return created
+
+
+def summary() -> dict:
+    return {
+        "teachers": Teacher.objects.count(),
+        "students": Student.objects.count(),
+        "courses": Course.objects.count(),
+        "meetings": Meeting.objects.count(),
+        "bookings": Booking.objects.count(),
+    }
