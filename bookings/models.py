@@ -1,5 +1,7 @@
 """A student's seat and its money (Booking), its messaging timeline (Appointment), the teacher's pay (Payout)."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -159,8 +161,12 @@ class Payout(StateGuardMixin, models.Model):
                 name="payout_money_not_negative",
                 violation_error_message="Payout amounts cannot be negative.",
             ),
+            # Within half a minor unit rather than equal: SQLite computes decimals in binary floating point.
             models.CheckConstraint(
-                condition=Q(net=F("gross") - F("commission")),
+                condition=Q(
+                    net__gte=F("gross") - F("commission") - Decimal("0.001"),
+                    net__lte=F("gross") - F("commission") + Decimal("0.001"),
+                ),
                 name="payout_net_is_gross_minus_commission",
                 violation_error_message="Net must equal gross minus commission.",
             ),

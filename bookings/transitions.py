@@ -54,7 +54,9 @@ def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bo
     """
     with transaction.atomic():
         # The row lock orders concurrent bookings of one meeting; the conditional UPDATE alone would also be enough.
-        locked = Meeting.objects.select_for_update().select_related("course").get(pk=meeting.pk)
+        locked = (
+            Meeting.objects.select_for_update(of=("self",), no_key=True).select_related("course").get(pk=meeting.pk)
+        )
         if locked.state not in (Meeting.State.SCHEDULED, Meeting.State.OPEN, Meeting.State.IN_PROGRESS):
             raise BookingClosed(f"'{locked.title}' is {locked.state}; it cannot be booked")
         if now >= locked.student_may_join_until:
@@ -179,7 +181,7 @@ def refund_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
 def _bulk_status(queryset, to: str, *, now: dt.datetime, actor, reason: str, updates: dict) -> list[Booking]:
     """Move every booking of ``queryset`` to ``to`` with one UPDATE and one history insert. Returns the bookings
     as they were (with ``status`` = the state they left)."""
-    rows = list(queryset.select_for_update().select_related("student"))
+    rows = list(queryset.select_for_update(of=("self",), no_key=True).select_related("student"))
     if not rows:
         return []
     by_from: dict[str, list[int]] = {}
@@ -253,7 +255,9 @@ def mark_links(queryset, which: str, to: str, *, now: dt.datetime, note: str = "
     ``to``, once: the UPDATE filters on pending, so a second caller changes nothing."""
     field = f"{which}_state"
     # Locked (or, on SQLite, under the transaction's write lock), so the history below matches the UPDATE exactly.
-    rows = list(queryset.filter(**{field: LinkState.PENDING}).select_for_update().values_list("pk", "meeting_id"))
+    rows = list(
+        queryset.filter(**{field: LinkState.PENDING}).select_for_update(no_key=True).values_list("pk", "meeting_id")
+    )
     if not rows:
         return []
     ids = [pk for pk, _ in rows]
@@ -340,7 +344,10 @@ def create_payout(
                 )
             )
     except IntegrityError:
-        return Payout.objects.get(meeting=meeting), False
+        existing = Payout.objects.filter(meeting=meeting).first()
+        if existing is None:  # not the one-per-meeting index: a real error
+            raise
+        return existing, False
     return payout, True
 
 

@@ -61,7 +61,7 @@ SLOTS = [
     Slot("IELTS Practice (yesterday)", "IELTS Practice", "emma", -24 * 60, 60, ("alice", "bob", "carol")),
     Slot("Mandarin for Beginners (yesterday)", "Mandarin for Beginners", "mei", -20 * 60, 45, ("bob", "eve")),
     Slot("Business English (in progress)", "Business English", "an", -20, 60, ("alice", "dan", "frank")),
-    Slot("Demo class: starts two minutes after launch", "IELTS Practice", "emma", 2, 10, ("alice", "bob", "carol")),
+    Slot("Demo class: starts two minutes after launch", "IELTS Practice", "emma", 2, 15, ("alice", "bob", "carol")),
     Slot("Vietnamese Conversation", "Vietnamese Conversation", "an", 60, 60, ("carol", "frank")),
     Slot("Mandarin for Beginners", "Mandarin for Beginners", "mei", 3 * 60, 50, ("alice", "eve", "dan")),
     Slot("Business English (tomorrow)", "Business English", "emma", 24 * 60, 60, ("bob", "frank")),
@@ -101,9 +101,9 @@ def _people():
 
 def _play_past(meeting: Meeting, start: dt.datetime, end: dt.datetime) -> None:
     """Run a past (or already started) class through the lifecycle at the moments it would have happened."""
-    run_sweeps(start - dt.timedelta(minutes=60), runner=None)  # min-participants check, room
-    run_sweeps(start - dt.timedelta(minutes=10), runner=None)  # join links
-    run_sweeps(start, runner=None)  # open
+    run_sweeps(start - dt.timedelta(minutes=60), runner="seed_demo", record=False)  # min-participants check, room
+    run_sweeps(start - dt.timedelta(minutes=10), runner="seed_demo", record=False)  # join links
+    run_sweeps(start, runner="seed_demo", record=False)  # open
     teacher = meeting.teacher
     record_session(
         meeting,
@@ -147,8 +147,8 @@ def seed(now: dt.datetime) -> list[str]:
         if start <= now:
             _play_past(meeting, start, end)
             if end + dt.timedelta(minutes=10) <= now:
-                run_sweeps(end - dt.timedelta(minutes=10), runner=None)  # feedback links
-                run_sweeps(end + dt.timedelta(minutes=5), runner=None)  # close, settle
+                run_sweeps(end - dt.timedelta(minutes=10), runner="seed_demo", record=False)  # feedback links
+                run_sweeps(end + dt.timedelta(minutes=5), runner="seed_demo", record=False)  # close, settle
         created.append(f"meeting {meeting.pk}: {slot.title} at {start:%Y-%m-%d %H:%M} UTC")
     return created
 

@@ -1,5 +1,10 @@
 """Claiming due rows in bounded batches: the engine under every sweep.
 
+Locks are ``FOR NO KEY UPDATE`` of the claimed table only (``no_key=True``, ``of=("self",)``): a plain ``FOR UPDATE``
+also blocks the ``FOR KEY SHARE`` lock that PostgreSQL's foreign-key check takes when another sweep inserts an outbox
+or history row pointing at the same meeting or student, and two sweeps doing that to each other deadlock (seen with
+four processes closing and sending feedback links at once). We never change primary keys, so NO KEY is enough.
+
 ``claim_batches`` repeatedly takes up to ``SWEEP_BATCH_SIZE`` due rows with ``SELECT ... FOR UPDATE SKIP LOCKED``
 (PostgreSQL: concurrent sweepers split the due set instead of queueing behind each other; on SQLite the IMMEDIATE
 transaction serializes them) and applies one batch function to them inside that transaction, until no due row is
@@ -37,7 +42,9 @@ def claim_batches(
     failed: set[int] = set()
     while True:
         with transaction.atomic():
-            batch = list(queryset().exclude(pk__in=failed).select_for_update(skip_locked=True, of=("self",))[:size])
+            batch = list(
+                queryset().exclude(pk__in=failed).select_for_update(skip_locked=True, of=("self",), no_key=True)[:size]
+            )
             if not batch:
                 break
             try:

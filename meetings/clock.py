@@ -51,7 +51,7 @@ def run_clock(
     ticks = 0
     while True:
         started = monotonic()
-        results = run_sweeps(now(), names=TIME_CRITICAL, runner=None)
+        results = run_sweeps(now(), names=TIME_CRITICAL, runner="clock", record=False)
         for name, counts in results.items():
             totals.update({f"{name}.{key}": value for key, value in counts.items()})
         ticks += 1

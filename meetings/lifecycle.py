@@ -92,7 +92,7 @@ def edit_meeting(
 ) -> Meeting:
     """Change a meeting's times, title or capacity; allowed only while it is scheduled (before it opens)."""
     with transaction.atomic():
-        locked = Meeting.objects.select_for_update().get(pk=meeting.pk)
+        locked = Meeting.objects.select_for_update(no_key=True).get(pk=meeting.pk)
         if locked.state != State.SCHEDULED:
             raise IllegalTransition(f"meeting {locked.pk} is {locked.state}; only a scheduled meeting can be edited")
         old = (locked.start_time, locked.end_time)

@@ -121,7 +121,7 @@ def transition(
     done = set(done_states or ()) | {to}
     updates = dict(updates or {})
     with transaction.atomic():
-        current = model.objects.select_for_update().filter(pk=obj.pk).values_list(field, flat=True).first()
+        current = model.objects.select_for_update(no_key=True).filter(pk=obj.pk).values_list(field, flat=True).first()
         if current is None:
             raise NotFound(f"{label} {obj.pk} does not exist")
         if current in done:

@@ -135,7 +135,7 @@ def _leased(queryset, now: dt.datetime, step: str, call, only_ids=None) -> Count
     counts: Counter = Counter()
     while True:
         with transaction.atomic():
-            batch = list(queryset.select_for_update(skip_locked=True, of=("self",))[:OUTSIDE_CALL_BATCH])
+            batch = list(queryset.select_for_update(skip_locked=True, of=("self",), no_key=True)[:OUTSIDE_CALL_BATCH])
             if not batch:
                 break
             Meeting.objects.filter(pk__in=[m.pk for m in batch]).update(lease_until=now + OUTSIDE_CALL_LEASE)

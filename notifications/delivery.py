@@ -92,7 +92,7 @@ def claim(now: dt.datetime, limit: int) -> list[Notification]:
         rows = list(
             Notification.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
             .order_by("next_attempt_at")
-            .select_for_update(skip_locked=True)[:limit]
+            .select_for_update(skip_locked=True, no_key=True)[:limit]
         )
         if rows:
             Notification.objects.filter(pk__in=[r.pk for r in rows]).update(

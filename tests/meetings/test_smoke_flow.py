@@ -1,7 +1,6 @@
 import datetime as dt
 
 from bookings.models import Appointment, Booking
-from meetings.models import Meeting, StateChange
 from meetings.runner import run_sweeps
 from notifications.models import Notification
 from tests.factories import book
@@ -29,4 +28,3 @@ def test_a_class_runs_itself(db, meeting, alice, bob, now, django_capture_on_com
     kinds = sorted(Notification.objects.values_list("kind", flat=True))
     assert kinds.count("class_open") == 3 and kinds.count("join_link") == 2 and kinds.count("feedback_link") == 2
     assert Notification.objects.filter(state="pending").count() == 0
-    print(list(StateChange.objects.filter(meeting=meeting).values_list("field", "from_state", "to_state", "reason")))

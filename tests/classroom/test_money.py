@@ -1,0 +1,30 @@
+from decimal import Decimal
+
+import pytest
+
+from bookings.transitions import split_revenue
+from classroom.money import round_money
+
+
+def test_it_rounds_half_up_to_the_currency_minor_unit():
+    assert round_money(Decimal("2.345"), "USD") == Decimal("2.35")
+    assert round_money(Decimal("2.344"), "USD") == Decimal("2.34")
+    assert round_money(Decimal("1500.5"), "VND") == Decimal("1501")
+    assert round_money(Decimal("-2.345"), "USD") == Decimal("-2.35")
+
+
+def test_it_refuses_floats():
+    with pytest.raises(TypeError):
+        round_money(2.345, "USD")
+
+
+def test_three_bookings_of_9_99_at_17_5_percent():
+    gross = Decimal("9.99") * 3  # 29.97
+    commission, net = split_revenue(gross, Decimal("0.175"), "USD")
+    assert commission == Decimal("5.24")  # 5.24475 rounds down
+    assert net == Decimal("24.73")
+    assert commission + net == gross
+
+
+def test_a_zero_gross_splits_into_zeros():
+    assert split_revenue(Decimal("0.00"), Decimal("0.2"), "USD") == (Decimal("0.00"), Decimal("0.00"))

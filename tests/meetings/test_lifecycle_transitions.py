@@ -1,0 +1,168 @@
+"""Every legal and illegal transition of the meeting machine, and what each one writes."""
+
+import datetime as dt
+
+import pytest
+
+from bookings.models import Appointment, Booking
+from classroom.errors import IllegalTransition, InvalidTime
+from meetings import lifecycle
+from meetings.models import Meeting, StateChange
+from notifications.models import Notification
+from tests.factories import CourseFactory, book
+
+
+def history(meeting, field="state"):
+    return list(
+        StateChange.objects.filter(meeting=meeting, content_type__model="meeting", field=field).values_list(
+            "from_state", "to_state", "actor_name"
+        )
+    )
+
+
+@pytest.fixture
+def booked(meeting, alice, bob, now):
+    book(alice, meeting, now=now)
+    book(bob, meeting, now=now)
+    return meeting
+
+
+def test_it_opens_a_scheduled_meeting_and_tells_teacher_and_students(booked, staff, now):
+    outcome = lifecycle.open_meeting(booked, now=booked.start_time, actor=staff)
+    booked.refresh_from_db()
+    assert outcome.changed and booked.state == "open"
+    assert booked.opened_at == booked.start_time and booked.auto_opened is False
+    assert history(booked) == [("scheduled", "open", "sam")]
+    assert Notification.objects.filter(meeting=booked, kind="class_open").count() == 3
+
+
+def test_opening_twice_is_already_done_and_writes_nothing(booked, now):
+    lifecycle.open_meeting(booked, now=booked.start_time)
+    again = lifecycle.open_meeting(booked, now=booked.start_time)
+    assert again.already and "already open" in again.message
+    assert len(history(booked)) == 1
+    assert Notification.objects.filter(meeting=booked, kind="class_open").count() == 3
+
+
+def test_a_system_open_is_automatic(booked):
+    lifecycle.open_meeting(booked, now=booked.start_time + dt.timedelta(seconds=2))
+    booked.refresh_from_db()
+    assert booked.auto_opened is True and booked.open_lateness == dt.timedelta(seconds=2)
+
+
+@pytest.mark.parametrize("state", ["closed", "cancelled"])
+def test_it_refuses_to_open_a_finished_meeting(meeting, state):
+    Meeting.objects.filter(pk=meeting.pk).update(state=state)
+    with pytest.raises(IllegalTransition, match=f"is {state}"):
+        lifecycle.open_meeting(meeting, now=meeting.start_time)
+
+
+def test_the_teacher_joining_makes_an_open_meeting_in_progress(meeting):
+    lifecycle.open_meeting(meeting, now=meeting.start_time)
+    assert lifecycle.mark_in_progress(meeting, now=meeting.start_time).changed
+    assert lifecycle.mark_in_progress(meeting, now=meeting.start_time).already
+    assert history(meeting)[-1][:2] == ("open", "in_progress")
+
+
+def test_a_teacher_join_event_before_opening_changes_nothing(meeting):
+    outcome = lifecycle.mark_in_progress(meeting, now=meeting.start_time)
+    meeting.refresh_from_db()
+    assert not outcome.changed and meeting.state == "scheduled"
+
+
+@pytest.mark.parametrize("via_in_progress", [False, True])
+def test_it_closes_an_open_or_running_meeting(booked, staff, via_in_progress, django_capture_on_commit_callbacks):
+    lifecycle.open_meeting(booked, now=booked.start_time)
+    if via_in_progress:
+        lifecycle.mark_in_progress(booked, now=booked.start_time)
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = lifecycle.close_meeting(booked, now=booked.end_time, actor=staff)
+    booked.refresh_from_db()
+    assert outcome.changed and booked.state == "closed" and booked.auto_closed is False
+    assert set(Booking.objects.filter(meeting=booked).values_list("status", flat=True)) == {"completed"}
+    assert booked.settled_at is not None  # the close path's settlement ran after commit
+    assert lifecycle.close_meeting(booked, now=booked.end_time, actor=staff).already
+
+
+@pytest.mark.parametrize("state", ["scheduled", "cancelled"])
+def test_it_refuses_to_close_a_meeting_that_is_not_running(meeting, state):
+    Meeting.objects.filter(pk=meeting.pk).update(state=state)
+    with pytest.raises(IllegalTransition):
+        lifecycle.close_meeting(meeting, now=meeting.end_time)
+
+
+@pytest.mark.parametrize("opened", [False, True])
+def test_cancelling_refunds_every_booking_and_tells_everyone(booked, staff, opened):
+    if opened:
+        lifecycle.open_meeting(booked, now=booked.start_time)
+    outcome = lifecycle.cancel_meeting(booked, now=booked.start_time, actor=staff, reason="teacher is ill")
+    booked.refresh_from_db()
+    assert outcome.changed and booked.state == "cancelled" and booked.seats_taken == 0
+    assert set(Booking.objects.filter(meeting=booked).values_list("status", flat=True)) == {"refunded"}
+    assert Notification.objects.filter(meeting=booked, kind="class_cancelled").count() == 3
+    assert set(Appointment.objects.filter(meeting=booked).values_list("join_link_state", flat=True)) == {"skipped"}
+    assert lifecycle.cancel_meeting(booked, now=booked.start_time, actor=staff, reason="again").already
+
+
+def test_a_closed_meeting_cannot_be_cancelled(meeting):
+    Meeting.objects.filter(pk=meeting.pk).update(state="closed")
+    with pytest.raises(IllegalTransition):
+        lifecycle.cancel_meeting(meeting, now=meeting.end_time, reason="too late")
+
+
+def test_state_cannot_be_saved_directly(meeting):
+    meeting.state = "open"
+    with pytest.raises(ValueError, match="changes only through its transitions"):
+        meeting.save()
+    meeting.refresh_from_db()
+    assert meeting.state == "scheduled"
+
+
+class TestScheduling:
+    def test_it_schedules_with_a_history_row(self, teacher, now):
+        course = CourseFactory(capacity=5)
+        meeting = lifecycle.schedule_meeting(
+            teacher=teacher,
+            course=course,
+            title="",
+            now=now,
+            start_time=now + dt.timedelta(hours=1),
+            end_time=now + dt.timedelta(hours=2),
+        )
+        assert meeting.title == course.title and meeting.capacity == 5
+        assert history(meeting) == [("", "scheduled", "system")]
+
+    @pytest.mark.parametrize(
+        ("start", "end", "field", "message"),
+        [
+            (dt.datetime(2026, 7, 1, 13, 0), dt.datetime(2026, 7, 1, 14, 0), "start_time", "no time zone offset"),
+            ("+2h", "+1h", "end_time", "after start_time"),
+            ("-1h", "+1h", "start_time", "in the past"),
+            ("+1h", "+6h", "end_time", "at most 240 minutes"),
+        ],
+    )
+    def test_it_refuses_bad_times(self, teacher, now, start, end, field, message):
+        def at(value):
+            return now + dt.timedelta(hours=int(value[:-1])) if isinstance(value, str) else value
+
+        with pytest.raises(InvalidTime, match=message) as error:
+            lifecycle.schedule_meeting(
+                teacher=teacher, course=CourseFactory(), title="x", now=now, start_time=at(start), end_time=at(end)
+            )
+        assert error.value.field == field
+
+    def test_editing_moves_the_links_with_the_times(self, booked, now):
+        new_start = booked.start_time + dt.timedelta(hours=3)
+        lifecycle.edit_meeting(booked, now=now, start_time=new_start, end_time=new_start + dt.timedelta(hours=1))
+        appointment = Appointment.objects.filter(meeting=booked).first()
+        assert appointment.join_link_due_at == new_start - dt.timedelta(minutes=10)
+        assert history(booked, field="start_time")
+
+    def test_an_open_meeting_cannot_be_edited(self, meeting, now):
+        lifecycle.open_meeting(meeting, now=meeting.start_time)
+        with pytest.raises(IllegalTransition, match="only a scheduled meeting"):
+            lifecycle.edit_meeting(meeting, now=now, title="new")
+
+    def test_capacity_cannot_drop_below_the_booked_seats(self, booked, now):
+        with pytest.raises(IllegalTransition, match="2 seats already booked"):
+            lifecycle.edit_meeting(booked, now=now, capacity=1)
