@@ -29,6 +29,8 @@ run: venv
 	wait
 
 test: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest --create-db $(PYTEST_ARGS)
 
 lint: venv

@@ -58,10 +58,11 @@ def transition_action(function, *, description: str, reason: str = "", name: str
 
 
 def local_time(field: str, zone_of, *, description: str):
-    """A list column showing ``field`` in the zone ``zone_of(obj)`` beside the UTC column."""
+    """A ModelAdmin column (assign it as a class attribute) showing ``field`` in the zone ``zone_of(obj)``, for beside
+    the UTC column."""
 
     @admin.display(description=description, ordering=field)
-    def column(obj):
+    def column(_model_admin, obj):
         return format_local(getattr(obj, field), zone_of(obj))
 
     return column

@@ -128,7 +128,7 @@ REDIS_URL = env.url("REDIS_URL", "", schemes=("redis", "rediss"))
 Q_CLUSTER = {
     "name": "classroom",
     "workers": env.int("Q_WORKERS", 4, minimum=1, maximum=64),
-    # The lifecycle clock task runs for about 75 s (meetings.clock); timeout must exceed that and retry must exceed
+    # The lifecycle clock task runs for 100 s (meetings.clock); timeout must exceed that and retry must exceed
     # timeout, or the broker hands the same task to a second worker while the first is still running.
     "timeout": 120,
     "retry": 180,

@@ -23,7 +23,7 @@ import logging
 import time
 from collections import Counter
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from meetings.runner import TIME_CRITICAL, beat, run_sweeps
@@ -59,7 +59,9 @@ def run_clock(
             beat("clock", started=now(), counts={"ticks": ticks})
             last_beat = started
         # A connection dropped by a database restart is replaced on the next tick instead of failing every tick.
-        close_old_connections()
+        # (Not inside an outer transaction: that only happens in tests, and closing would end the test's transaction.)
+        if not connection.in_atomic_block:
+            close_old_connections()
         remaining = deadline - monotonic()
         if remaining <= 0:
             break

@@ -1,0 +1,50 @@
+import datetime as dt
+from io import StringIO
+
+import time_machine
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from classroom.models import Teacher
+from meetings.models import Meeting
+
+
+def seed():
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_it_builds_a_demo_school_and_prints_a_working_login(db, now):
+    with time_machine.travel(now, tick=False):
+        output = seed()
+    assert "login: admin / admin" in output
+    assert authenticate(username="admin", password="admin").is_staff
+    assert {"America/New_York", "Asia/Ho_Chi_Minh", "Asia/Taipei"} <= set(
+        Teacher.objects.values_list("time_zone", flat=True)
+    )
+    states = set(Meeting.objects.values_list("state", flat=True))
+    assert {"closed", "in_progress", "scheduled"} <= states
+    soon = Meeting.objects.get(title__startswith="Demo class")
+    assert soon.start_time == now + dt.timedelta(minutes=2)
+    assert soon.bookings.count() == 3
+
+
+def test_it_is_idempotent(db, now):
+    with time_machine.travel(now, tick=False):
+        seed()
+        counts = (Meeting.objects.count(), Teacher.objects.count())
+        second = seed()
+    assert (Meeting.objects.count(), Teacher.objects.count()) == counts
+    assert "created meeting" not in second
+
+
+def test_a_later_launch_gets_a_fresh_class_starting_two_minutes_later(db, now):
+    with time_machine.travel(now, tick=False):
+        seed()
+    later = now + dt.timedelta(days=1)
+    with time_machine.travel(later, tick=False):
+        call_command("run_sweeps", stdout=StringIO())  # yesterday's demo classes ran and closed
+        seed()
+    fresh = Meeting.objects.filter(title__startswith="Demo class").order_by("-start_time").first()
+    assert fresh.start_time == later + dt.timedelta(minutes=2) and fresh.state == "scheduled"

@@ -1,0 +1,56 @@
+import datetime as dt
+
+from meetings.clock import run_clock
+from meetings.models import Meeting, SweepHeartbeat
+from tests.factories import MeetingFactory
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps (plus a little work time per tick)."""
+
+    def __init__(self, start: dt.datetime, work_seconds: float = 0.05):
+        self.now_value = start
+        self.mono = 0.0
+        self.work = work_seconds
+        self.sleeps = []
+
+    def now(self):
+        return self.now_value
+
+    def monotonic(self):
+        return self.mono
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds):
+        self.mono += seconds
+        self.now_value += dt.timedelta(seconds=seconds)
+
+
+def test_the_clock_opens_each_meeting_within_a_tick_of_its_start(teacher, now):
+    starts = [now + dt.timedelta(seconds=s) for s in (3, 3, 17, 44)]
+    meetings = [MeetingFactory(teacher=teacher, start_time=s, end_time=s + dt.timedelta(hours=1)) for s in starts]
+    fake = FakeTime(now)
+    counts = run_clock(seconds=60, tick=1.0, now=fake.now, sleep=fake.sleep, monotonic=fake.monotonic)
+    assert counts["open_due_meetings.opened"] == 4
+    assert counts["ticks"] == 61
+    for meeting in meetings:
+        meeting.refresh_from_db()
+        assert meeting.state == "open"
+        assert dt.timedelta(0) <= meeting.open_lateness <= dt.timedelta(seconds=1)
+    assert max(fake.sleeps) <= 1.0
+    assert SweepHeartbeat.objects.get(name="clock").last_counts["ticks"] >= 1
+
+
+def test_the_clock_stops_after_its_time_and_two_overlapping_clocks_do_not_double_open(teacher, now):
+    meeting = MeetingFactory(
+        teacher=teacher, start_time=now + dt.timedelta(seconds=5), end_time=now + dt.timedelta(hours=1)
+    )
+    first, second = FakeTime(now), FakeTime(now)
+    run_clock(seconds=10, now=first.now, sleep=first.sleep, monotonic=first.monotonic)
+    counts = run_clock(seconds=10, now=second.now, sleep=second.sleep, monotonic=second.monotonic)
+    assert counts["open_due_meetings.opened"] == 0
+    assert Meeting.objects.get(pk=meeting.pk).state == "open"
+    assert first.mono <= 10.0 + 1.0
