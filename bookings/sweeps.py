@@ -33,7 +33,12 @@ def _send_or_skip(which: str, batch: list[Appointment], now: dt.datetime, decide
             to_skip[reason].append(appointment.pk)
         else:
             to_send.append(appointment)
-    late = {a.pk for a in to_send if now - getattr(a, f"{which}_due_at") > CATCH_UP_AFTER}
+    # Late means a sweep missed the moment, not that the student booked after it (then "now" is the first moment).
+    late = {
+        a.pk
+        for a in to_send
+        if now - max(getattr(a, f"{which}_due_at"), a.booking.confirmed_at or now) > CATCH_UP_AFTER
+    }
     on_time = [a.pk for a in to_send if a.pk not in late]
     for ids, note in ((on_time, ""), (late, "catch-up: sent after its moment (no sweep ran in between)")):
         mark_links(Appointment.objects.filter(pk__in=ids), which, LinkState.SENT, now=now, note=note)

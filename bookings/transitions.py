@@ -276,7 +276,7 @@ def mark_links(queryset, which: str, to: str, *, now: dt.datetime, note: str = "
         ),
         batch_size=1000,
     )
-    if to == LinkState.SKIPPED:
+    if note:  # skips and catch-up sends are decisions worth a log line each; on-time sends are not
         for pk, meeting_id in rows:
             log_transition(Appointment, pk, LinkState.PENDING, to, field=field, meeting_id=meeting_id, reason=note)
     return ids

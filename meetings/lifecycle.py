@@ -23,7 +23,7 @@ from django.db.models import F
 
 from bookings import transitions as booking_transitions
 from bookings.models import Booking
-from classroom.errors import IllegalTransition
+from classroom.errors import IllegalTransition, InvalidTime
 from classroom.timezones import require_aware
 from meetings.models import Meeting, MeetingParticipant, StateChange
 from meetings.statemachine import Outcome, actor_name, history_rows, log_transition, transition
@@ -47,8 +47,6 @@ def validate_times(
     start_time: dt.datetime, end_time: dt.datetime, *, now: dt.datetime
 ) -> tuple[dt.datetime, dt.datetime]:
     """The rules for a class's times; raises InvalidTime naming the field."""
-    from classroom.errors import InvalidTime
-
     start_time = require_aware(start_time, field="start_time")
     end_time = require_aware(end_time, field="end_time")
     if end_time <= start_time:

@@ -99,6 +99,10 @@ def check_minimum_participants(now: dt.datetime) -> Counter:
         for meeting in batch:
             booked, minimum = confirmed.get(meeting.pk, 0), meeting.course.min_participants
             if meeting.start_time <= now:
+                logger.warning(
+                    "minimum-participants check missed until after start; not cancelling",
+                    extra={"meeting_id": meeting.pk, "booked": booked, "minimum": minimum},
+                )
                 passed.append(meeting.pk)
                 history += history_rows(
                     Meeting,

@@ -278,3 +278,12 @@ def test_closing_a_scheduled_meeting_whose_time_passed_is_left_to_the_open_sweep
     sweeps.close_due_meetings(meeting.end_time + 5 * MINUTE)
     assert state(meeting) == "scheduled"
     assert Meeting.objects.filter(state="scheduled").count() == 1
+
+
+def test_a_student_who_books_after_the_join_link_moment_gets_it_at_once_without_a_catch_up_note(meeting, alice):
+    from bookings.sweeps import send_join_links
+
+    booked_at = meeting.start_time - 5 * MINUTE
+    book(alice, meeting, now=booked_at)
+    assert send_join_links(booked_at + 2 * SECOND)["sent"] == 1
+    assert StateChange.objects.get(field="join_link_state").reason == ""
