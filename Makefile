@@ -43,3 +43,7 @@ format: venv
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3 staticfiles
+
+# Benchmarks on PostgreSQL (DATABASE_URL, default the local server): its own database, created and dropped.
+bench: venv
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

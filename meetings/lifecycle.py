@@ -138,10 +138,9 @@ def _after_open(meetings: list[Meeting], *, now: dt.datetime, notify: bool) -> i
             mark_in_progress(meeting, now=now, reason="the teacher was already in the room at opening")
     if not notify:
         return 0
-    bookings = Booking.objects.filter(meeting_id__in=ids, status=Booking.Status.CONFIRMED).select_related("student")
-    students_by_meeting: dict[int, list] = {}
-    for booking in bookings:
-        students_by_meeting.setdefault(booking.meeting_id, []).append(booking.student)
+    students_by_meeting = outbox.contacts_by_meeting(
+        Booking.objects.filter(meeting_id__in=ids, status=Booking.Status.CONFIRMED)
+    )
     rows = []
     for meeting in meetings:
         students = students_by_meeting.get(meeting.pk, [])

@@ -41,34 +41,37 @@ def _not_backing_off(queryset, now: dt.datetime):
     return queryset.exclude(retry_at__gt=now)
 
 
-def open_due_meetings(now: dt.datetime) -> Counter:
-    def due():
-        return (
-            _not_backing_off(Meeting.objects.filter(state=State.SCHEDULED, start_time__lte=now), now)
-            .select_related("teacher", "course")
-            .order_by("start_time")
-        )
+def due_to_open(now: dt.datetime):
+    """Scheduled meetings whose start has come (read through the partial index ``meeting_due_open``)."""
+    return (
+        _not_backing_off(Meeting.objects.filter(state=State.SCHEDULED, start_time__lte=now), now)
+        .select_related("teacher", "course")
+        .order_by("start_time")
+    )
 
+
+def due_to_close(now: dt.datetime):
+    """Open or running meetings whose close moment has come (partial index ``meeting_due_close``)."""
+    close_before = now - dt.timedelta(minutes=settings.MEETING_AUTO_CLOSE_DELAY_MINUTES)
+    return (
+        _not_backing_off(Meeting.objects.filter(state__in=Meeting.ACTIVE_STATES, end_time__lte=close_before), now)
+        .select_related("teacher")
+        .order_by("end_time")
+    )
+
+
+def open_due_meetings(now: dt.datetime) -> Counter:
     def apply(batch):
         return {"opened": len(batch), "notifications": lifecycle.open_batch(batch, now=now)}
 
-    return claim_batches("open_due_meetings", due, apply, on_failure=_failure("open", now))
+    return claim_batches("open_due_meetings", lambda: due_to_open(now), apply, on_failure=_failure("open", now))
 
 
 def close_due_meetings(now: dt.datetime) -> Counter:
-    close_before = now - dt.timedelta(minutes=settings.MEETING_AUTO_CLOSE_DELAY_MINUTES)
-
-    def due():
-        return (
-            _not_backing_off(Meeting.objects.filter(state__in=Meeting.ACTIVE_STATES, end_time__lte=close_before), now)
-            .select_related("teacher")
-            .order_by("end_time")
-        )
-
     def apply(batch):
         return {"closed": len(batch), "notifications": lifecycle.close_batch(batch, now=now)}
 
-    return claim_batches("close_due_meetings", due, apply, on_failure=_failure("close", now))
+    return claim_batches("close_due_meetings", lambda: due_to_close(now), apply, on_failure=_failure("close", now))
 
 
 def check_minimum_participants(now: dt.datetime) -> Counter:

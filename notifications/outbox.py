@@ -7,12 +7,15 @@ A row's ``dedupe_key`` is ``<kind>:<meeting>:<recipient>``, unique in the databa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
+from django.db import connection, models
 
 from notifications.messages import render, time_context
 from notifications.models import Notification
@@ -94,6 +97,25 @@ def payload_hash(channel: str, line_channel_id: int | None, payload: dict) -> st
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)
+def _rendered(kind, role, language, time_zone, channel, line_channel_id, url, meeting_key, context_items):
+    """(payload, hash) for one distinct message. Cached: an open burst sends the same text to every student of a
+    class who shares a language and a zone, and rendering plus hashing was most of the burst's time. Every input is
+    in the key, so a cached entry is never stale."""
+    values = dict(context_items)
+    if meeting_key is not None:
+        _pk, title, start, end = meeting_key
+        values.setdefault("title", title)
+        values.setdefault("meeting_id", _pk)
+        values.update(time_context(start, end, time_zone))
+    if url:
+        values["url"] = url
+    payload = {"text": render(kind, role, language, values)}
+    if url:
+        payload["url"] = url
+    return payload, payload_hash(channel, line_channel_id, payload)
+
+
 def message(
     kind: str,
     recipient: Recipient,
@@ -105,36 +127,95 @@ def message(
     dedupe_suffix: str = "",
 ) -> Notification:
     """An unsaved outbox row with its text rendered for ``recipient``."""
-    values = dict(context or {})
-    if meeting is not None:
-        values.setdefault("title", meeting.title)
-        values.setdefault("meeting_id", meeting.pk)
-        values.update(time_context(meeting.start_time, meeting.end_time, recipient.time_zone))
-    if url:
-        values["url"] = url
-    payload = {"text": render(kind, recipient.role, recipient.language, values)}
-    if url:
-        payload["url"] = url
+    meeting_key = None if meeting is None else (meeting.pk, meeting.title, meeting.start_time, meeting.end_time)
+    payload, digest = _rendered(
+        kind,
+        recipient.role,
+        recipient.language,
+        recipient.time_zone,
+        recipient.channel,
+        recipient.line_channel_id,
+        url,
+        meeting_key,
+        tuple(sorted((context or {}).items())),
+    )
     scope = meeting.pk if meeting is not None else "-"
     return Notification(
         dedupe_key=f"{kind}:{scope}:{recipient.key}{dedupe_suffix}",
         kind=kind,
         channel=recipient.channel,
-        meeting=meeting,
+        meeting_id=None if meeting is None else meeting.pk,
         student_id=recipient.student_id,
         teacher_id=recipient.teacher_id,
         address=recipient.address,
         line_channel_id=recipient.line_channel_id,
-        payload=payload,
-        payload_hash=payload_hash(recipient.channel, recipient.line_channel_id, payload),
+        payload=dict(payload),
+        payload_hash=digest,
         next_attempt_at=now,
         created_at=now,
     )
 
 
+class StudentContact(NamedTuple):
+    """What routing and rendering need of a student, read as plain values (no model instances in a burst)."""
+
+    pk: int
+    language: str
+    time_zone: str
+    line_user_id: str | None
+    line_channel_id: int | None
+    email: str
+
+
+def contacts_by_meeting(bookings) -> dict[int, list[StudentContact]]:
+    """The students of a Booking queryset, grouped by meeting."""
+    fields = [
+        f"student__{name}" for name in ("id", "language", "time_zone", "line_user_id", "line_channel_id", "email")
+    ]
+    grouped: dict[int, list[StudentContact]] = {}
+    for meeting_id, *values in bookings.values_list("meeting_id", *fields):
+        grouped.setdefault(meeting_id, []).append(StudentContact(*values))
+    return grouped
+
+
 def enqueue(rows: Iterable[Notification]) -> int:
     """Insert rows, silently keeping the first of any duplicate. Call inside the transition's transaction."""
     rows = list(rows)
-    if rows:
+    if not rows:
+        pass
+    elif connection.vendor == "postgresql":
+        _copy_insert(rows)
+    else:
         Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     return len(rows)
+
+
+def _copy_insert(rows: list[Notification]) -> None:
+    """PostgreSQL: COPY into a session-local staging table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING.
+
+    Same result as ``bulk_create(ignore_conflicts=True)`` (the unique dedupe_key still decides duplicates, inside the
+    caller's transaction), about three times faster for an open burst's 11,000 rows: Django prepares every value of
+    every field in Python and psycopg quotes its UNNEST arrays client-side, while COPY streams rows in C.
+    """
+    fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    # The column list is in the name, so a connection that outlives a migration never reuses a stale shape.
+    stage = f"notification_stage_{hashlib.sha1(columns.encode()).hexdigest()[:10]}"
+    json_fields = {i for i, f in enumerate(fields) if isinstance(f, models.JSONField)}
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        raw.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+            f"SELECT {columns} FROM {Notification._meta.db_table} WITH NO DATA"
+        )
+        with raw.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                values = [getattr(row, f.attname) for f in fields]
+                for i in json_fields:
+                    values[i] = json.dumps(values[i], ensure_ascii=False)
+                copy.write_row(values)
+        raw.execute(
+            f"INSERT INTO {Notification._meta.db_table} ({columns}) SELECT {columns} FROM {stage} "
+            "ON CONFLICT (dedupe_key) DO NOTHING"
+        )
+        raw.execute(f"TRUNCATE {stage}")

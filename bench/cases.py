@@ -1,0 +1,244 @@
+"""The benchmark cases (see bench/run.py and the README's "Benchmarks")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from django.core.management import call_command
+from django.db import connection, transaction
+
+from bench import baselines, data
+from bench.run import ROOT, run_process, timed
+from meetings.models import Meeting, StateChange, SweepHeartbeat
+from meetings.stats import percentile
+from meetings.sweeps import due_to_open, open_due_meetings
+from notifications.models import Notification
+
+BURST = 1000
+STUDENTS_EACH = 10
+
+
+def _sql(now, *, claim: bool):
+    """The open sweep's due query as SQL: the lookup, or the claim claim_batches runs (FOR NO KEY UPDATE OF self
+    SKIP LOCKED)."""
+    queryset = due_to_open(now)
+    if claim:
+        queryset = queryset.select_for_update(skip_locked=True, of=("self",), no_key=True)
+    with transaction.atomic():  # Django compiles FOR UPDATE only inside a transaction
+        return queryset[:BURST].query.sql_with_params()
+
+
+def _scan_node(plan: dict) -> dict:
+    node = plan
+    while "Scan" not in node["Node Type"] and node.get("Plans"):
+        node = node["Plans"][0]
+    return node
+
+
+def _time_query(sql, params, runs=31) -> list[float]:
+    samples = []
+    with connection.cursor() as cursor:
+        for _ in range(runs):
+            with transaction.atomic():
+                started = time.perf_counter()
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+                samples.append((time.perf_counter() - started) * 1000)
+                transaction.set_rollback(True)  # releases the claim's row locks
+    assert len(rows) == BURST, f"expected {BURST} due meetings, found {len(rows)}"
+    return samples[1:]  # the first run warms the cache
+
+
+def b1_lookup(report, now, total):
+    sql, params = _sql(now, claim=False)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    plan = plan[0]["Plan"] if isinstance(plan, list) else json.loads(plan)[0]["Plan"]
+    node = _scan_node(plan)
+    top = f"{node['Node Type']} using {node.get('Index Name', '-')}"
+    row = report.add("B1 due lookup", f"{total:,} meetings", _time_query(sql, params), unit="ms", plan=top)
+    claim_sql, claim_params = _sql(now, claim=True)
+    report.add(
+        "B1 claim (lookup + 1,000 row locks)", f"{total:,} meetings", _time_query(claim_sql, claim_params), unit="ms"
+    )
+    return row
+
+
+def b2_open(report, school, base, runs):
+    """Each run opens its own burst of 1,000 meetings (10 confirmed bookings each) at its own minute (all inside the
+    first hour, before any background meeting starts)."""
+    minute = iter(range(1, 10_000))
+    results = {}
+    for variant, sweep in (
+        ("ours", open_due_meetings),
+        ("naive", baselines.naive_open),
+        ("floor (hand SQL)", baselines.floor_open),
+    ):
+        samples, checks = [], []
+        for _ in range(runs):
+            start = base + dt.timedelta(minutes=next(minute))
+            ids = data.burst(school, starts=[start] * BURST, students_each=STUDENTS_EACH, now=base)
+            seconds, _ = timed(sweep, start)
+            samples.append(seconds)
+            checks.append(
+                (
+                    Meeting.objects.filter(pk__in=ids, state="open").count(),
+                    StateChange.objects.filter(meeting_id__in=ids, to_state="open").count(),
+                    Notification.objects.filter(meeting_id__in=ids, kind="class_open").count(),
+                )
+            )
+        assert all(c == (BURST, BURST, BURST * (STUDENTS_EACH + 1)) for c in checks), checks
+        rate = BURST / min(samples)
+        results[variant] = report.add(
+            "B2 open burst (1,000 x 11 msgs)",
+            variant,
+            samples,
+            meetings_per_s=round(BURST / sorted(samples)[len(samples) // 2]),
+            best_meetings_per_s=round(rate),
+        )
+    return results
+
+
+def memory(report, school, base, total, database_url, minute):
+    start = base + dt.timedelta(minutes=minute)
+    data.burst(school, starts=[start] * BURST, students_each=STUDENTS_EACH, now=base)
+    result = run_process(["-m", "bench.sweep_process", start.isoformat()], database_url)
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["counts"].get("opened") == BURST, measured
+    peak_mb = measured["peak_rss_kb"] / 1024
+    return report.add(
+        "Memory: open sweep peak RSS",
+        f"{total:,} meetings",
+        [peak_mb],
+        unit="MB",
+        before_sweep_mb=round(measured["rss_before_sweep_kb"] / 1024, 1),
+    )
+
+
+def b5_lateness(report, school, database_url, count=300, spread_seconds=240):
+    """A real qcluster on PostgreSQL; ``count`` meetings start at random moments over the next four minutes."""
+    call_command("setup_schedules", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    SweepHeartbeat.objects.filter(name="clock").delete()
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not SweepHeartbeat.objects.filter(name="clock").exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the cluster's clock did not start within two minutes")
+            time.sleep(0.5)
+        now = dt.datetime.now(dt.UTC)
+        rng = random.Random(5)
+        starts = sorted(now + dt.timedelta(seconds=20 + rng.uniform(0, spread_seconds)) for _ in range(count))
+        ids = data.burst(school, starts=starts, students_each=3, now=now, duration=dt.timedelta(minutes=30))
+        finish = starts[-1] + dt.timedelta(seconds=60)
+        while Meeting.objects.filter(pk__in=ids, opened_at__isnull=True).exists():
+            if dt.datetime.now(dt.UTC) > finish:
+                break
+            time.sleep(1)
+        lateness = [
+            (opened - start).total_seconds()
+            for opened, start in Meeting.objects.filter(pk__in=ids, opened_at__isnull=False).values_list(
+                "opened_at", "start_time"
+            )
+        ]
+    finally:
+        os.killpg(cluster.pid, signal.SIGINT)
+        try:
+            cluster.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(cluster.pid, signal.SIGKILL)
+    missing = count - len(lateness)
+    return report.add(
+        "B5 lateness (qcluster, 300 starts)",
+        "opened_at - start_time",
+        lateness,
+        p50=round(percentile(lateness, 50), 3),
+        p95=round(percentile(lateness, 95), 3),
+        p99=round(percentile(lateness, 99), 3),
+        not_opened=missing,
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def run_all(report, *, quick: bool, runs: int, lateness: bool, database_url: str) -> list[dict]:
+    totals = [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000]
+    base = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    school = data.School()
+    print(f"\nB1: due lookup of {BURST} among growing tables (past closed, future scheduled over 60 days)")
+    lookups, memories, have = {}, {}, 0
+    for total in totals:
+        started = time.perf_counter()
+        data.background_meetings(school, total - have - BURST, base, seed=total)
+        have = total - BURST
+        due = data.burst(school, starts=[base - dt.timedelta(seconds=30)] * BURST, students_each=0, now=base)
+        print(f"  generated {total:,} meetings in {time.perf_counter() - started:.1f} s", flush=True)
+        lookups[total] = b1_lookup(report, base, total)
+        Meeting.objects.filter(pk__in=due).delete()
+        if total == totals[0]:
+            memories[total] = memory(report, school, base, total, database_url, minute=50)
+    largest = totals[-1]
+    print(f"\nB2: open burst at {largest:,} meetings ({runs} runs each)")
+    b2 = b2_open(report, school, base, runs)
+    memories[largest] = memory(report, school, base, largest, database_url, minute=55)
+    if lateness:
+        print("\nB5: lateness with a real qcluster (about five minutes)")
+        b5 = b5_lateness(report, school, database_url)
+    targets = []
+
+    def target(name, value, goal, ok):
+        targets.append({"target": name, "value": value, "goal": goal, "result": verdict(ok)})
+
+    first, last = lookups[totals[0]], lookups[largest]
+    target(f"B1 median at {largest:,}", f"{last['median']:.3f} ms", "<= 2 ms", last["median"] <= 2)
+    flat = last["median"] / first["median"]
+    target("B1 flat from 10k", f"x{flat:.2f}", "<= x2", flat <= 2)
+    target(
+        "B1 plan",
+        last["plan"],
+        "index scan on a partial index",
+        "Index" in last["plan"] and "meeting_due_open" in last["plan"],
+    )
+    ours, naive, floor = b2["ours"], b2["naive"], b2["floor (hand SQL)"]
+    target("B2 meetings/s", ours["meetings_per_s"], ">= 2,000", ours["meetings_per_s"] >= 2000)
+    target(
+        "B2 ours / naive (speed-up)",
+        f"x{naive['median'] / ours['median']:.1f}",
+        ">= x10",
+        naive["median"] / ours["median"] >= 10,
+    )
+    target(
+        "B2 ours / floor (time)",
+        f"x{ours['median'] / floor['median']:.2f}",
+        "<= x4",
+        ours["median"] / floor["median"] <= 4,
+    )
+    small, big = memories[totals[0]]["median"], memories[largest]["median"]
+    target("Memory 10k vs largest", f"{small:.0f} MB vs {big:.0f} MB", "within 20%", abs(big - small) <= 0.2 * small)
+    if lateness:
+        target("B5 p99 lateness", f"{b5['p99']:.2f} s", "<= 5 s", b5["p99"] <= 5 and b5["not_opened"] == 0)
+    print("\nTargets")
+    for t in targets:
+        print(f"  {t['result']}  {t['target']:<32} {t['value']:<40} goal {t['goal']}")
+    return targets
+
+
+__all__ = ["run_all"]

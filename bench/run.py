@@ -1,0 +1,133 @@
+"""``make bench``: the sweeps at up to a million meetings, against a naive loop and the SQL floor.
+
+Creates its own PostgreSQL database (from DATABASE_URL, default the local server), fills it with COPY, runs each case
+several times, prints a table (median, min, max) with the targets and writes bench/results.json; drops the database.
+
+    python -m bench.run            # 10k -> 100k -> 1M meetings
+    python -m bench.run --quick    # 10k -> 100k (a laptop)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+
+
+def database_urls(base: str) -> tuple[str, str, str]:
+    """(admin url, bench url, bench db name) from DATABASE_URL (a postgres:// URL)."""
+    parts = urlsplit(base)
+    if not parts.scheme.startswith("postgres"):
+        sys.exit(f"make bench needs PostgreSQL; DATABASE_URL is {base!r}")
+    name = f"classroom_bench_{os.getpid()}"
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    return admin, urlunsplit(parts._replace(path=f"/{name}")), name
+
+
+def admin_sql(admin_url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def summary(samples: list[float]) -> dict:
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples), "runs": len(samples)}
+
+
+class Report:
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def add(self, case: str, variant: str, samples: list[float], unit: str = "s", **extra) -> dict:
+        row = {"case": case, "variant": variant, "unit": unit, **summary(samples), **extra}
+        self.rows.append(row)
+        print(
+            f"  {case:<34} {variant:<22} median {row['median']:>10.4f} {unit}  "
+            f"(min {row['min']:.4f}, max {row['max']:.4f}, n={row['runs']}) "
+            + " ".join(f"{k}={v}" for k, v in extra.items()),
+            flush=True,
+        )
+        return row
+
+    def find(self, case: str, variant: str) -> dict | None:
+        return next((r for r in self.rows if r["case"] == case and r["variant"] == variant), None)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="stop at 100k meetings")
+    parser.add_argument("--runs", type=int, default=3, help="repetitions of each burst case")
+    parser.add_argument("--skip-lateness", action="store_true", help="skip B5 (it needs about five minutes)")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    args = parser.parse_args(argv)
+
+    admin_url, bench_url, name = database_urls(
+        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    )
+    admin_sql(admin_url, f"CREATE DATABASE {name}")
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    print(f"benchmark database {name}", flush=True)
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        from bench import cases
+
+        call_command("migrate", verbosity=0)
+
+        report = Report()
+        results = cases.run_all(
+            report, quick=args.quick, runs=args.runs, lateness=not args.skip_lateness, database_url=bench_url
+        )
+        RESULTS.write_text(
+            json.dumps(
+                {
+                    "when": dt.datetime.now(dt.UTC).isoformat(),
+                    "quick": args.quick,
+                    "rows": report.rows,
+                    "targets": results,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep:
+            admin_sql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return 0
+
+
+def run_process(args: list[str], database_url: str, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True, **kwargs
+    )
+
+
+def timed(function, *args, **kwargs) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - started, result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
