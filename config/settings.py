@@ -123,6 +123,35 @@ for _key, _value in _email.items():
         globals()[_key] = _value
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "classroom@localhost")
 
+# --- Video providers (integrations/http.py, integrations/livekit, integrations/zoom) -------------------------------
+# The HTTP helper: retries after a transient failure (5xx, 429, timeout), backoff before the first retry (doubling,
+# with jitter), and the longest Retry-After waited for inside a call (longer: the call fails and is retried later).
+HTTP_RETRIES = env.int("HTTP_RETRIES", 2, minimum=0, maximum=10)
+HTTP_RETRY_BACKOFF_MS = env.int("HTTP_RETRY_BACKOFF_MS", 500, minimum=0, maximum=60_000)
+HTTP_RETRY_AFTER_MAX_SECONDS = env.int("HTTP_RETRY_AFTER_MAX_SECONDS", 10, minimum=0, maximum=300)
+# Webhook bodies larger than this are refused with 413 before they are read.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024, maximum=10 * 1024 * 1024)
+
+LIVEKIT_URL = env.url("LIVEKIT_URL", "http://127.0.0.1:7880")
+LIVEKIT_WS_URL = env.url("LIVEKIT_WS_URL", "", schemes=("ws", "wss")) or "ws" + LIVEKIT_URL.removeprefix("http")
+LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", "")
+LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", "")
+LIVEKIT_JOIN_URL = env.url("LIVEKIT_JOIN_URL", "https://meet.livekit.io/custom")
+LIVEKIT_ROOM_PREFIX = env.str("LIVEKIT_ROOM_PREFIX", "class-")
+
+ZOOM_API_URL = env.url("ZOOM_API_URL", "https://api.zoom.us")
+ZOOM_OAUTH_URL = env.url("ZOOM_OAUTH_URL", "https://zoom.us")
+ZOOM_WEBHOOK_SECRET_TOKEN = env.str("ZOOM_WEBHOOK_SECRET_TOKEN", "")
+ZOOM_DAILY_REQUEST_LIMIT = env.int("ZOOM_DAILY_REQUEST_LIMIT", 100, minimum=1, maximum=100_000)
+ZOOM_BASIC_MAX_MINUTES = env.int("ZOOM_BASIC_MAX_MINUTES", 40, minimum=1, maximum=24 * 60)
+ZOOM_START_URL_MAX_AGE_MINUTES = env.int("ZOOM_START_URL_MAX_AGE_MINUTES", 90, minimum=1, maximum=119)
+ZOOM_WEBHOOK_MAX_AGE_SECONDS = env.int("ZOOM_WEBHOOK_MAX_AGE_SECONDS", 300, minimum=10, maximum=3600)
+
+if VIDEO_PROVIDER == "livekit":
+    for _name in ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
+        if not globals()[_name]:
+            env.error(_name, "is required when VIDEO_PROVIDER=livekit")
+
 # --- django-q2: the ORM broker by default, Redis when REDIS_URL is set ------------------------------------------------
 REDIS_URL = env.url("REDIS_URL", "", schemes=("redis", "rediss"))
 Q_CLUSTER = {

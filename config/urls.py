@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from integrations.local import views as local_views
 from meetings import views as meeting_views
@@ -10,4 +10,6 @@ urlpatterns = [
     path("j/<str:token>/", meeting_views.join_link, name="join-link"),
     path("feedback/<str:token>/", meeting_views.feedback_link, name="feedback-link"),
     path("rooms/<str:name>/", local_views.room, name="local-room"),
+    path("integrations/livekit/", include("integrations.livekit.urls")),
+    path("integrations/zoom/", include("integrations.zoom.urls")),
 ]

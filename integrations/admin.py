@@ -53,3 +53,9 @@ class LineChannelAdmin(admin.ModelAdmin):
     @admin.display(description="access token")
     def token_masked(self, obj):
         return mask(obj.access_token)
+
+
+# The video providers' sections (their modules register themselves; imported here so Django's admin autodiscovery,
+# which imports only integrations.admin, finds them).
+from integrations.livekit import admin as livekit_admin  # noqa: E402, F401
+from integrations.zoom import admin as zoom_admin  # noqa: E402, F401

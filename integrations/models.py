@@ -1,5 +1,7 @@
 """Models of the outside-service packages, gathered under the ``integrations`` app label."""
 
 from integrations.line.models import LineChannel
+from integrations.livekit.models import LiveKitWebhookEvent
+from integrations.zoom.models import ZoomAccount, ZoomWebhookEvent
 
-__all__ = ["LineChannel"]
+__all__ = ["LineChannel", "LiveKitWebhookEvent", "ZoomAccount", "ZoomWebhookEvent"]

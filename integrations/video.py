@@ -7,17 +7,36 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 from dataclasses import dataclass, field
 from importlib import import_module
 
 from django.conf import settings
 
+logger = logging.getLogger("classroom.video")
+
 
 class ProviderError(Exception):
-    def __init__(self, message: str, *, permanent: bool = False, status: int | None = None):
+    """A call to a video service failed. ``permanent``: trying the same call again cannot help (a 4xx other than
+    408/425/429, bad credentials); otherwise the caller retries later. ``status`` is the HTTP status (None when no
+    answer came: timeout, connection refused); ``detail`` the service's own short message; ``retry_after`` the wait
+    in seconds the service asked for (429/503 ``Retry-After``), if any."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        status: int | None = None,
+        detail: str = "",
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.permanent = permanent
         self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -49,9 +68,24 @@ class Session:
     display_name: str = ""
     role: str = ""
 
+    @classmethod
+    def from_participant(cls, participant) -> Session:
+        """A recorded ``meetings.MeetingParticipant`` as a Session."""
+        return cls(
+            identity=participant.identity,
+            joined_at=participant.joined_at,
+            left_at=participant.left_at,
+            session_key=participant.session_key,
+            display_name=participant.display_name,
+            role=participant.role,
+        )
+
 
 class VideoProvider:
     name = ""
+    # The MeetingParticipant source of ``live_sessions`` when the provider can say who is in a room right now (the
+    # backup for lost webhooks, see meetings.sweeps.poll_room_attendance); empty: it cannot.
+    poll_source = ""
 
     def create_room(self, meeting, *, now: dt.datetime) -> Room:
         raise NotImplementedError
@@ -69,13 +103,84 @@ class VideoProvider:
         """Everyone who was in the room, one entry per session. Raises ProviderError when unreachable."""
         raise NotImplementedError
 
+    def live_sessions(self, meeting) -> list[Session]:
+        """Everyone in the room right now (``left_at`` None); only for providers with a ``poll_source``."""
+        raise NotImplementedError
+
 
 PROVIDERS = {
     "local": "integrations.local.provider.LocalProvider",
+    "livekit": "integrations.livekit.provider.LiveKitProvider",
+    "zoom": "integrations.zoom.provider.ZoomProvider",
 }
 
 
-def get_provider(name: str | None = None) -> VideoProvider:
+def provider_class(name: str | None = None) -> type[VideoProvider]:
     path = PROVIDERS[name or settings.VIDEO_PROVIDER]
     module, _, cls = path.rpartition(".")
-    return getattr(import_module(module), cls)()
+    return getattr(import_module(module), cls)
+
+
+def get_provider(name: str | None = None) -> VideoProvider:
+    return provider_class(name)()
+
+
+def polling_providers() -> list[str]:
+    """Names of the providers that can list who is in a room right now."""
+    return [name for name in PROVIDERS if provider_class(name).poll_source]
+
+
+# --- shared by the providers' webhook views ---------------------------------------------------------------------------
+
+
+class BadWebhook(Exception):
+    """The request is not a usable webhook; ``status`` is the answer (401 unsigned, 400 malformed, 413 too big)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def webhook_body(request) -> bytes:
+    """The raw body (signatures are over the exact bytes), refused before reading when over WEBHOOK_MAX_BODY_BYTES."""
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError as exc:
+        raise BadWebhook(400, "bad Content-Length") from exc
+    if declared > limit:
+        raise BadWebhook(413, f"body of {declared} bytes is over the {limit} byte limit")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise BadWebhook(413, f"body is over the {limit} byte limit")
+    return body
+
+
+def webhook_json(body: bytes) -> dict:
+    try:
+        event = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadWebhook(400, "body is not JSON") from exc
+    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
+        raise BadWebhook(400, "body is not an event object")
+    return event
+
+
+def webhook_error(exc: BadWebhook, service: str):
+    from django.http import JsonResponse
+
+    logger.warning("webhook refused", extra={"service": service, "status": exc.status, "reason": str(exc)})
+    return JsonResponse({"error": str(exc)}, status=exc.status)
+
+
+def first_delivery(model, **fields) -> bool:
+    """Record a webhook event by its unique key; False when it was already recorded (a replay or a retry). Call it
+    inside the transaction that applies the event, so the key and the effect commit together or not at all."""
+    from django.db import IntegrityError, transaction
+
+    try:
+        with transaction.atomic():
+            model.objects.create(**fields)
+    except IntegrityError:
+        return False
+    return True

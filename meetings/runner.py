@@ -22,6 +22,8 @@ SWEEPS = {
     "open_due_meetings": meeting_sweeps.open_due_meetings,
     "send_join_links": booking_sweeps.send_join_links,
     "send_feedback_links": booking_sweeps.send_feedback_links,
+    # Before closing, so the last look at a room is taken while it is still up.
+    "poll_room_attendance": meeting_sweeps.poll_room_attendance,
     "close_due_meetings": meeting_sweeps.close_due_meetings,
     "end_rooms": meeting_sweeps.end_rooms,
     "settle_closed_meetings": meeting_sweeps.settle_closed_meetings,

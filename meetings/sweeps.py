@@ -216,3 +216,43 @@ def settle_closed_meetings(now: dt.datetime, *, only_ids=None) -> Counter:
         return outcome
 
     return _leased(due, now, "settle", call, only_ids)
+
+
+def poll_room_attendance(now: dt.datetime) -> Counter:
+    """The backup for lost webhooks (LiveKit drops them when its queue is full): for rooms that can hold people now
+    (the teacher may enter before start) and whose provider can list who is in a room, record everyone present
+    (source e.g. livekit_poll) and end the polled sessions of people no longer there.
+
+    Read-only towards the meeting: no lease, no retry_at. A provider that cannot be reached is logged and skipped;
+    recording a failure on the meeting would push back its close, which matters more than a missed poll."""
+    from integrations.video import ProviderError, polling_providers
+
+    providers = polling_providers()
+    if not providers:
+        return Counter()
+    due = (
+        Meeting.objects.filter(
+            room_provider__in=providers, room_provisioned_at__isnull=False, room_ended_at__isnull=True
+        )
+        .filter(
+            Q(state__in=Meeting.ACTIVE_STATES)
+            | Q(
+                state=State.SCHEDULED,
+                start_time__lte=now + dt.timedelta(minutes=settings.TEACHER_EARLY_JOIN_MINUTES),
+            )
+        )
+        .select_related("teacher")
+        .order_by("start_time")
+    )
+    counts: Counter = Counter()
+    for meeting in due.iterator(chunk_size=OUTSIDE_CALL_BATCH):
+        provider = get_provider(meeting.room_provider)
+        try:
+            sessions = provider.live_sessions(meeting)
+        except ProviderError as exc:
+            logger.warning("attendance poll failed", extra={"meeting_id": meeting.pk, "error": str(exc)})
+            counts["failed"] += 1
+            continue
+        counts["polled"] += 1
+        counts.update(attendance.store_room_snapshot(meeting, sessions, source=provider.poll_source, now=now))
+    return counts

@@ -58,3 +58,61 @@ def meeting(db, teacher, now):
         start_time=now + dt.timedelta(hours=1),
         end_time=now + dt.timedelta(hours=2),
     )
+
+
+# --- video providers: the local fakes, and the settings pointing at them ----------------------------------------------
+
+LIVEKIT_KEY = "test-livekit-key"
+LIVEKIT_SECRET = "test-livekit-secret-0123456789abcdef0123"
+ZOOM_WEBHOOK_SECRET = "test-zoom-webhook-secret-token"
+
+
+@pytest.fixture
+def fast_http(settings):
+    """Retries without waiting (backoff 0) and a short timeout: the suite never sleeps on the wall clock."""
+    settings.HTTP_RETRY_BACKOFF_MS = 0
+    settings.HTTP_TIMEOUT_SECONDS = 2
+    return settings
+
+
+@pytest.fixture
+def livekit(fast_http):
+    """A fake LiveKit server on 127.0.0.1, with VIDEO_PROVIDER=livekit pointed at it (its /join page stands in for
+    the meeting page)."""
+    from integrations.livekit.fake import LiveKitFake
+
+    settings = fast_http
+    with LiveKitFake(api_key=LIVEKIT_KEY, api_secret=LIVEKIT_SECRET) as fake:
+        settings.VIDEO_PROVIDER = "livekit"
+        settings.LIVEKIT_URL = fake.url
+        settings.LIVEKIT_WS_URL = "ws" + fake.url.removeprefix("http")
+        settings.LIVEKIT_API_KEY = LIVEKIT_KEY
+        settings.LIVEKIT_API_SECRET = LIVEKIT_SECRET
+        settings.LIVEKIT_JOIN_URL = fake.url + "/join"
+        yield fake
+
+
+@pytest.fixture
+def zoom(fast_http):
+    """A fake Zoom (OAuth + REST API) on 127.0.0.1 signing its webhooks, with VIDEO_PROVIDER=zoom pointed at it."""
+    from integrations.zoom.client import forget_tokens
+    from integrations.zoom.fake import ZoomFake
+
+    settings = fast_http
+    forget_tokens()
+    with ZoomFake(webhook_secret_token=ZOOM_WEBHOOK_SECRET) as fake:
+        settings.VIDEO_PROVIDER = "zoom"
+        settings.ZOOM_API_URL = settings.ZOOM_OAUTH_URL = fake.url
+        settings.ZOOM_WEBHOOK_SECRET_TOKEN = ZOOM_WEBHOOK_SECRET
+        yield fake
+    forget_tokens()
+
+
+@pytest.fixture
+def zoom_accounts(db, zoom):
+    """Three Pro host accounts, Ann, Ben and Cat, each its own Zoom account, in the pool and in the fake."""
+    accounts = []
+    for name in ("ann", "ben", "cat"):
+        zoom.add_account(f"acct-{name}", f"client-{name}", f"secret-{name}", users=[f"host-{name}"])
+        accounts.append(factories.ZoomAccountFactory(name=name.title(), suffix=name))
+    return accounts

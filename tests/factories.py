@@ -10,6 +10,7 @@ from django.utils import timezone
 from bookings.models import Booking
 from classroom.models import Course, Student, Teacher
 from integrations.line.models import LineChannel
+from integrations.zoom.models import ZoomAccount
 from meetings.models import Meeting
 
 
@@ -88,3 +89,20 @@ def book(student, meeting, *, now=None, confirm=True) -> Booking:
     from bookings.transitions import book as book_seat
 
     return book_seat(student, meeting, now=now or timezone.now(), confirm=confirm)
+
+
+class ZoomAccountFactory(factory.django.DjangoModelFactory):
+    """A Pro host account; ``suffix`` names its ids the way the ``zoom_accounts`` fixture registers them in the fake."""
+
+    class Meta:
+        model = ZoomAccount
+
+    class Params:
+        suffix = factory.Sequence(lambda n: f"h{n}")
+
+    name = factory.LazyAttribute(lambda a: f"Zoom {a.suffix}")
+    account_id = factory.LazyAttribute(lambda a: f"acct-{a.suffix}")
+    client_id = factory.LazyAttribute(lambda a: f"client-{a.suffix}")
+    client_secret = factory.LazyAttribute(lambda a: f"secret-{a.suffix}")
+    host_user_id = factory.LazyAttribute(lambda a: f"host-{a.suffix}")
+    plan = ZoomAccount.Plan.PRO

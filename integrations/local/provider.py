@@ -53,15 +53,7 @@ class LocalProvider(VideoProvider):
 
     def attendance(self, meeting) -> list[Session]:
         return [
-            Session(
-                identity=p.identity,
-                joined_at=p.joined_at,
-                left_at=p.left_at,
-                session_key=p.session_key,
-                display_name=p.display_name,
-                role=p.role,
-            )
-            for p in meeting.participants.filter(source=MeetingParticipant.Source.LOCAL)
+            Session.from_participant(p) for p in meeting.participants.filter(source=MeetingParticipant.Source.LOCAL)
         ]
 
 

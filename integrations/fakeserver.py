@@ -1,0 +1,197 @@
+"""The base of the local fakes (``integrations/livekit/fake.py``, ``integrations/zoom/fake.py``).
+
+A fake is a real HTTP server on 127.0.0.1 (stdlib ``ThreadingHTTPServer``, port 0 = any free port) that a test
+starts in a thread or a developer runs by hand. It records every request and can be told to misbehave:
+
+* ``fail_next(n, status=500)``: the next ``n`` requests get that error answer (before auth is checked);
+* ``hold()``: requests wait until the returned ``threading.Event`` is set (a "slow" service without sleeping);
+* ``fail_fraction(0.3, seed=7)``: a seeded random share of requests fail with 500 (reproducible chaos).
+
+Subclasses implement ``route(request) -> Reply`` and raise :class:`Fail` for error answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+logger = logging.getLogger("classroom.fake")
+
+# A held request gives up waiting after this long, so a test that forgets to release never hangs the suite.
+HOLD_LIMIT_SECONDS = 10
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body or b"{}")
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: dict | list | bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Fail(Exception):
+    def __init__(self, status: int, body: dict, headers: dict | None = None):
+        super().__init__(status)
+        self.reply = Reply(status, body, headers or {})
+
+
+class FakeService:
+    name = "fake"
+
+    def __init__(self):
+        self.requests: list[Request] = []
+        self.lock = threading.RLock()
+        self._failures: list[Reply] = []
+        self._fraction = 0.0
+        self._random = random.Random(0)
+        self._held: threading.Event | None = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- what a subclass provides --------------------------------------------------------------------------------
+    def route(self, request: Request) -> Reply:
+        raise NotImplementedError
+
+    def failure_body(self, status: int) -> dict:
+        return {"error": f"injected failure {status}"}
+
+    # --- controls for tests ----------------------------------------------------------------------------------------
+    def fail_next(self, n: int = 1, *, status: int = 500, body: dict | None = None, headers: dict | None = None):
+        with self.lock:
+            self._failures += [Reply(status, body or self.failure_body(status), headers or {}) for _ in range(n)]
+
+    def fail_fraction(self, fraction: float, *, seed: int = 0) -> None:
+        with self.lock:
+            self._fraction, self._random = fraction, random.Random(seed)
+
+    def hold(self) -> threading.Event:
+        """Requests from now on wait until the returned event is set (then ``release()`` or ``event.set()``)."""
+        with self.lock:
+            self._held = threading.Event()
+            return self._held
+
+    def release(self) -> None:
+        with self.lock:
+            held, self._held = self._held, None
+        if held is not None:
+            held.set()
+
+    def calls(self, path_part: str = "", method: str | None = None) -> list[Request]:
+        with self.lock:
+            return [r for r in self.requests if path_part in r.path and (method is None or r.method == method)]
+
+    # --- serving ---------------------------------------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Reply:
+        with self.lock:
+            self.requests.append(request)
+            held = self._held
+            injected = self._failures.pop(0) if self._failures else None
+            if injected is None and self._fraction and self._random.random() < self._fraction:
+                injected = Reply(500, self.failure_body(500))
+        if held is not None:
+            held.wait(HOLD_LIMIT_SECONDS)
+        if injected is not None:
+            return injected
+        try:
+            with self.lock:
+                return self.route(request)
+        except Fail as exc:
+            return exc.reply
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeService:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self):
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                request = Request(
+                    method=self.command,
+                    path=parts.path,
+                    query={k: v[-1] for k, v in parse_qs(parts.query).items()},
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=self.rfile.read(length) if length else b"",
+                )
+                reply = fake.dispatch(request)
+                payload = reply.body if isinstance(reply.body, bytes) else b""
+                if reply.body is not None and not isinstance(reply.body, bytes):
+                    payload = json.dumps(reply.body).encode()
+                try:
+                    self.send_response(reply.status)
+                    if payload and "Content-Type" not in reply.headers:
+                        self.send_header("Content-Type", "application/json")
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):  # the client timed out and hung up
+                    pass
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+            def log_message(self, format, *args):  # quiet: tests read fake.requests instead
+                logger.debug("fake request", extra={"fake": fake.name, "line": format % args})
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        # A short poll interval: stop() (shutdown) waits up to one interval, and tests start and stop many fakes.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name=f"{self.name}-fake", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.release()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self):
+        return self if self._server else self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def run_by_hand(fake: FakeService, description: str, argv=None, **extra_args) -> None:
+    """``python -m integrations.<service>.fake --port N``: serve until Ctrl-C."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    for name, options in extra_args.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", **options)
+    args = parser.parse_args(argv)
+    fake.configure(args)
+    fake.start(args.host, args.port)
+    print(f"{fake.name} fake listening on {fake.url} (Ctrl-C stops it)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()

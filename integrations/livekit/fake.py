@@ -1,0 +1,302 @@
+"""A local LiveKit server API: RoomService over Twirp JSON on 127.0.0.1, checking auth as LiveKit does.
+
+* Every call needs ``Authorization: Bearer <JWT>`` signed HS256 with the API secret, ``iss`` = the API key, valid
+  ``nbf``/``exp`` (a minute of leeway, like LiveKit); CreateRoom/DeleteRoom need the ``roomCreate`` grant,
+  ListParticipants/RemoveParticipant ``roomAdmin`` with ``room`` = that room. Answers are snake_case, int64 as
+  strings; errors are Twirp errors (``{"code": "not_found", "msg": ...}`` with the matching HTTP status).
+* A test (or a developer) moves people in and out: ``join(token)`` checks the join token exactly as LiveKit does
+  when a client connects (signature, window, roomJoin, room, the participant cap); ``leave(room, identity)``.
+* Each change produces the webhook LiveKit would send (protojson camelCase body; ``Authorization`` = a JWT whose
+  ``sha256`` claim is the base64 SHA-256 of the body). They are kept in ``events`` for tests to deliver, and POSTed
+  to ``webhook_url`` when one is set (by hand: ``--webhook-url http://127.0.0.1:8000/integrations/livekit/webhook/``).
+
+By hand: ``python -m integrations.livekit.fake --port 7880 --key devkey --secret devsecret``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import logging
+import secrets
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import jwt
+
+from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_hand
+
+logger = logging.getLogger("classroom.fake")
+
+PREFIX = "/twirp/livekit.RoomService/"
+LEEWAY_SECONDS = 60
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def twirp_error(status: int, code: str, msg: str) -> Fail:
+    return Fail(status, {"code": code, "msg": msg})
+
+
+@dataclass
+class Webhook:
+    body: bytes
+    authorization: str
+
+    @property
+    def event(self) -> dict:
+        return json.loads(self.body)
+
+    def headers(self) -> dict:
+        """As Django test client keyword arguments."""
+        return {"content_type": "application/webhook+json", "HTTP_AUTHORIZATION": self.authorization}
+
+
+class LiveKitFake(FakeService):
+    name = "livekit"
+
+    def __init__(self, api_key: str = "devkey", api_secret: str = "devsecret", webhook_url: str = ""):
+        super().__init__()
+        self.api_key, self.api_secret, self.webhook_url = api_key, api_secret, webhook_url
+        self.rooms: dict[str, dict] = {}
+        self.participants: dict[str, dict[str, dict]] = {}  # room -> identity -> ParticipantInfo
+        self.events: list[Webhook] = []
+
+    def configure(self, args) -> None:
+        self.api_key, self.api_secret, self.webhook_url = args.key, args.secret, args.webhook_url
+
+    def failure_body(self, status: int) -> dict:
+        return {"code": "internal" if status >= 500 else "unavailable", "msg": f"injected failure {status}"}
+
+    # --- auth, as the LiveKit server checks it -------------------------------------------------------------------
+    def _claims(self, token: str) -> dict:
+        try:
+            return jwt.decode(
+                token,
+                self.api_secret,
+                algorithms=["HS256"],
+                issuer=self.api_key,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["iss", "exp"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise twirp_error(401, "unauthenticated", f"invalid token: {exc}") from exc
+
+    def _grants(self, request: Request) -> dict:
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            raise twirp_error(401, "unauthenticated", "no authorization header")
+        return self._claims(header.removeprefix("Bearer ")).get("video") or {}
+
+    # --- RoomService -----------------------------------------------------------------------------------------------
+    def route(self, request: Request) -> Reply:
+        if request.method == "GET" and request.path in ("/join", "/leave"):
+            return self._page(request)
+        if request.method != "POST" or not request.path.startswith(PREFIX):
+            raise twirp_error(404, "bad_route", f"no handler for {request.method} {request.path}")
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            raise twirp_error(400, "malformed", "Content-Type must be application/json")
+        grants = self._grants(request)
+        try:
+            body = request.json()
+        except ValueError as exc:
+            raise twirp_error(400, "malformed", "body is not JSON") from exc
+        method = request.path.removeprefix(PREFIX)
+        handler = getattr(self, f"_twirp_{method}", None)
+        if handler is None:
+            raise twirp_error(404, "bad_route", f"unknown method {method}")
+        return Reply(200, handler(body, grants))
+
+    def _need(self, grants: dict, grant: str, room: str | None = None) -> None:
+        if not grants.get(grant) or (room is not None and grants.get("room") != room):
+            raise twirp_error(403, "permission_denied", f"requires {grant}" + (f" for room {room}" if room else ""))
+
+    def _room(self, name: str) -> dict:
+        if name not in self.rooms:
+            raise twirp_error(404, "not_found", "requested room does not exist")
+        return self.rooms[name]
+
+    def _twirp_CreateRoom(self, body: dict, grants: dict) -> dict:
+        self._need(grants, "roomCreate")
+        name = body.get("name") or ""
+        if not name:
+            raise twirp_error(400, "invalid_argument", "room name is required")
+        if name not in self.rooms:
+            self.rooms[name] = {
+                "sid": f"RM_{secrets.token_hex(6)}",
+                "name": name,
+                "empty_timeout": int(body.get("empty_timeout") or 300),
+                "departure_timeout": int(body.get("departure_timeout") or 20),
+                "max_participants": int(body.get("max_participants") or 0),
+                "creation_time": str(int(time.time())),
+                "metadata": body.get("metadata") or "",
+            }
+            self.participants[name] = {}
+        return self._room_info(name)
+
+    def _twirp_DeleteRoom(self, body: dict, grants: dict) -> dict:
+        self._need(grants, "roomCreate")
+        name = body.get("room") or ""
+        room = self._room(name)
+        for identity in list(self.participants[name]):
+            self._leave(name, identity)
+        del self.rooms[name], self.participants[name]
+        self._emit("room_finished", room)
+        return {}
+
+    def _twirp_ListParticipants(self, body: dict, grants: dict) -> dict:
+        name = body.get("room") or ""
+        self._need(grants, "roomAdmin", name)
+        self._room(name)
+        return {"participants": [dict(p) for p in self.participants[name].values()]}
+
+    def _twirp_RemoveParticipant(self, body: dict, grants: dict) -> dict:
+        name = body.get("room") or ""
+        self._need(grants, "roomAdmin", name)
+        self._room(name)
+        if body.get("identity") not in self.participants[name]:
+            raise twirp_error(404, "not_found", "participant not found")
+        self._leave(name, body["identity"])
+        return {}
+
+    def _room_info(self, name: str) -> dict:
+        return {**self.rooms[name], "num_participants": len(self.participants.get(name, {}))}
+
+    def _page(self, request: Request) -> Reply:
+        """A stand-in for the meeting page when trying the system by hand (LIVEKIT_JOIN_URL=<fake url>/join): opening
+        a join link connects with its token; the page's link leaves again."""
+        if request.path == "/leave":
+            room, identity = request.query.get("room", ""), request.query.get("identity", "")
+            if identity in self.participants.get(room, {}):
+                self._leave(room, identity)
+            text = f"<p>You left {html.escape(room)}.</p>"
+        else:
+            try:
+                info = self.join(request.query.get("token", ""))
+            except PermissionError as exc:
+                return Reply(403, f"<p>LiveKit refused: {html.escape(str(exc))}</p>".encode(), HTML)
+            room = info["room"]
+            leave = "/leave?" + urlencode({"room": room, "identity": info["identity"]})
+            text = (
+                f"<p>{html.escape(info['name'] or info['identity'])} is in {html.escape(room)} "
+                f"(fake LiveKit).</p><p><a href='{html.escape(leave)}'>Leave</a></p>"
+            )
+        return Reply(200, text.encode(), HTML)
+
+    # --- people ----------------------------------------------------------------------------------------------------
+    def join(self, token: str) -> dict:
+        """Connect with a join token, as a LiveKit client would; raises PermissionError when LiveKit would refuse.
+        Returns the ParticipantInfo plus the room's name."""
+        with self.lock:
+            try:
+                claims = self._claims(token)
+            except Fail as exc:
+                raise PermissionError(exc.reply.body["msg"]) from exc
+            video = claims.get("video") or {}
+            room, identity = video.get("room", ""), claims.get("sub", "")
+            if not video.get("roomJoin") or not room or not identity:
+                raise PermissionError("token has no roomJoin grant for a room and identity")
+            if room not in self.rooms:  # LiveKit would auto-create it with default settings; we want to know
+                raise PermissionError(f"room {room} does not exist")
+            cap = self.rooms[room]["max_participants"]
+            if cap and len(self.participants[room]) >= cap and identity not in self.participants[room]:
+                raise PermissionError(f"room {room} is full ({cap})")
+            if identity in self.participants[room]:  # the same identity connecting again replaces the old session
+                self._leave(room, identity)
+            now = time.time()
+            info = {
+                "sid": f"PA_{secrets.token_hex(6)}",
+                "identity": identity,
+                "name": claims.get("name", ""),
+                "metadata": claims.get("metadata", ""),
+                "state": "ACTIVE",
+                "joined_at": str(int(now)),
+                "joined_at_ms": str(int(now * 1000)),
+                "is_publisher": False,
+                "kind": "STANDARD",
+            }
+            self.participants[room][identity] = info
+            self._emit("participant_joined", self.rooms[room], info)
+            return {**info, "room": room}
+
+    def leave(self, room: str, identity: str) -> None:
+        with self.lock:
+            self._leave(room, identity)
+
+    def _leave(self, room: str, identity: str) -> None:
+        info = self.participants[room].pop(identity)
+        self._emit("participant_left", self.rooms[room], {**info, "state": "DISCONNECTED"})
+
+    def in_room(self, room: str) -> list[str]:
+        with self.lock:
+            return sorted(self.participants.get(room, {}))
+
+    # --- webhooks, signed as LiveKit signs them ----------------------------------------------------------------------
+    def _emit(self, kind: str, room: dict, participant: dict | None = None) -> None:
+        now = int(time.time())
+        event = {
+            "event": kind,
+            "room": {
+                "sid": room["sid"],
+                "name": room["name"],
+                "emptyTimeout": room["empty_timeout"],
+                "maxParticipants": room["max_participants"],
+                "creationTime": room["creation_time"],
+                "numParticipants": len(self.participants.get(room["name"], {})),
+            },
+            "id": f"EV_{secrets.token_hex(8)}",
+            "createdAt": str(now),
+        }
+        if participant is not None:
+            event["participant"] = {
+                "sid": participant["sid"],
+                "identity": participant["identity"],
+                "name": participant["name"],
+                "metadata": participant["metadata"],
+                "state": participant["state"],
+                "joinedAt": participant["joined_at"],
+                "joinedAtMs": participant["joined_at_ms"],
+            }
+        webhook = self.sign(json.dumps(event).encode())
+        self.events.append(webhook)
+        if self.webhook_url:
+            threading.Thread(target=self._post, args=(webhook,), daemon=True).start()
+
+    def sign(self, body: bytes, *, secret: str | None = None) -> Webhook:
+        now = int(time.time())
+        token = jwt.encode(
+            {
+                "iss": self.api_key,
+                "nbf": now,
+                "exp": now + 300,
+                "sha256": base64.b64encode(hashlib.sha256(body).digest()).decode(),
+            },
+            secret or self.api_secret,
+            algorithm="HS256",
+        )
+        return Webhook(body, token)
+
+    def _post(self, webhook: Webhook) -> None:
+        request = urllib.request.Request(
+            self.webhook_url,
+            data=webhook.body,
+            headers={"Content-Type": "application/webhook+json", "Authorization": webhook.authorization},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=5).close()
+        except OSError as exc:
+            logger.warning("fake livekit: webhook delivery failed", extra={"error": str(exc)})
+
+
+if __name__ == "__main__":
+    run_by_hand(
+        LiveKitFake(),
+        "A local LiveKit RoomService for trying the system (VIDEO_PROVIDER=livekit, LIVEKIT_URL=http://127.0.0.1:PORT).",
+        key={"default": "devkey"},
+        secret={"default": "devsecret"},
+        webhook_url={"default": "", "help": "where to POST LiveKit webhooks (our /integrations/livekit/webhook/)"},
+    )

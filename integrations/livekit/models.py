@@ -1,0 +1,19 @@
+from django.db import models
+
+
+class LiveKitWebhookEvent(models.Model):
+    """Each LiveKit webhook applied, by its event id: a replay or a retry finds its id here and changes nothing."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    event = models.CharField(max_length=40)
+    room_name = models.CharField(max_length=128)
+    meeting = models.ForeignKey("meetings.Meeting", on_delete=models.CASCADE, related_name="+")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        app_label = "integrations"
+        ordering = ["-received_at"]
+        verbose_name = "LiveKit webhook event"
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.room_name} ({self.event_id})"

@@ -1,0 +1,68 @@
+"""Applying LiveKit webhooks: participant_joined / participant_left become attendance sessions (source
+livekit_webhook), room_finished ends the sessions still open. The view (integrations.livekit.views) has verified the
+signature before anything here runs.
+
+Each event is applied once: its id is stored in LiveKitWebhookEvent in the same transaction as its effect, so a
+replay (or LiveKit's own retry) changes nothing. Events may arrive in any order: a session is keyed by the
+participant sid, so a "left" before its "joined" still ends up as one complete row (meetings.attendance.record_session).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.db import transaction
+
+from integrations.livekit.models import LiveKitWebhookEvent
+from integrations.livekit.provider import from_timestamp, participant_session
+from integrations.video import BadWebhook, first_delivery
+from meetings.attendance import end_open_sessions, store_provider_session
+from meetings.models import Meeting, MeetingParticipant
+
+logger = logging.getLogger("classroom.livekit")
+
+PARTICIPANT_EVENTS = ("participant_joined", "participant_left")
+HANDLED = (*PARTICIPANT_EVENTS, "room_finished")
+
+
+def _check(event: dict) -> None:
+    """A signed body can still be unusable; say what is missing (400) before writing anything."""
+    if not isinstance(event.get("id"), str) or not event["id"]:
+        raise BadWebhook(400, "event has no id")
+    room = event.get("room")
+    if not isinstance(room, dict) or not isinstance(room.get("name"), str):
+        raise BadWebhook(400, "event has no room name")
+    if event["event"] in PARTICIPANT_EVENTS:
+        participant = event.get("participant")
+        if not isinstance(participant, dict) or not participant.get("sid") or not participant.get("identity"):
+            raise BadWebhook(400, "participant event without participant sid and identity")
+        if from_timestamp(event.get("createdAt")) is None:
+            raise BadWebhook(400, "event has no createdAt")
+
+
+def apply_event(event: dict, *, now: dt.datetime) -> str:
+    """Apply one verified event; returns what happened (for the reply and the log)."""
+    kind = event["event"]
+    if kind not in HANDLED:
+        return "ignored"
+    _check(event)
+    room_name = event["room"]["name"]
+    meeting = Meeting.objects.select_related("teacher").filter(room_provider="livekit", room_name=room_name).first()
+    if meeting is None:
+        logger.warning("livekit webhook for an unknown room", extra={"room": room_name, "event": kind})
+        return "unknown room"
+    at = from_timestamp(event.get("createdAt")) or now
+    with transaction.atomic():
+        if not first_delivery(
+            LiveKitWebhookEvent, event_id=event["id"], event=kind, room_name=room_name, meeting=meeting, received_at=now
+        ):
+            return "duplicate"
+        if kind == "room_finished":
+            end_open_sessions(meeting, now=at, source=MeetingParticipant.Source.LIVEKIT_WEBHOOK)
+        else:
+            left_at = at if kind == "participant_left" else None
+            session = participant_session(event["participant"], left_at=left_at, seen_at=at)
+            store_provider_session(meeting, session, source=MeetingParticipant.Source.LIVEKIT_WEBHOOK, now=now)
+    logger.info("livekit webhook applied", extra={"meeting_id": meeting.pk, "event": kind})
+    return kind

@@ -1,0 +1,89 @@
+"""The Zoom host account pool in the admin: today's request count and state per account; secrets write-only."""
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from classroom.admin_utils import ReadOnlyAdmin
+from integrations.zoom.client import forget_tokens
+from integrations.zoom.models import ZoomAccount, ZoomWebhookEvent
+
+CREDENTIALS = ("account_id", "client_id", "client_secret", "host_user_id")
+
+
+class ZoomAccountForm(forms.ModelForm):
+    client_secret = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Leave blank to keep the current secret.",
+    )
+
+    class Meta:
+        model = ZoomAccount
+        fields = ["name", "plan", "enabled", "account_id", "client_id", "client_secret", "host_user_id"]
+
+    def clean_client_secret(self):
+        secret = self.cleaned_data.get("client_secret")
+        if secret:
+            return secret
+        if not self.instance.pk:
+            raise forms.ValidationError("Required for a new account.")
+        return self.instance.client_secret
+
+
+@admin.register(ZoomAccount)
+class ZoomAccountAdmin(admin.ModelAdmin):
+    form = ZoomAccountForm
+    list_display = ["name", "plan", "host_user_id", "enabled", "today", "state", "last_used_at", "secret_masked"]
+    list_filter = ["enabled", "plan"]
+    search_fields = ["name", "account_id", "host_user_id"]
+    readonly_fields = [
+        "requests_today",
+        "requests_date",
+        "exhausted_until",
+        "rate_limited_until",
+        "auth_failed_at",
+        "last_error",
+        "last_used_at",
+    ]
+    actions = ["clear_marks"]
+
+    @admin.display(description="requests today (UTC)")
+    def today(self, obj):
+        return f"{obj.requests_on(timezone.now().date())} / {settings.ZOOM_DAILY_REQUEST_LIMIT}"
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return obj.state_at(timezone.now())
+
+    @admin.display(description="client secret")
+    def secret_masked(self, obj):
+        from integrations.admin import mask
+
+        return mask(obj.client_secret)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Only the edited fields: a full save would write back the request counter as it was when the page opened
+        # and lose the requests the pool counted meanwhile.
+        fields = list(form.changed_data)
+        if any(field in fields for field in CREDENTIALS):
+            # New credentials deserve a new try: the pool skips accounts whose credentials Zoom refused.
+            obj.auth_failed_at, obj.last_error = None, ""
+            fields += ["auth_failed_at", "last_error"]
+            forget_tokens()
+        if fields:
+            obj.save(update_fields=fields)
+
+    @admin.action(description="Clear the daily-limit, rate-limit and refused marks")
+    def clear_marks(self, request, queryset):
+        count = queryset.update(exhausted_until=None, rate_limited_until=None, auth_failed_at=None, last_error="")
+        self.message_user(request, f"{count} accounts are back in the pool.", messages.SUCCESS)
+
+
+@admin.register(ZoomWebhookEvent)
+class ZoomWebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "event", "zoom_meeting_id", "meeting"]
+    list_filter = ["event"]

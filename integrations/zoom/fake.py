@@ -1,0 +1,395 @@
+"""A local Zoom: Server-to-Server OAuth and the REST API v2 calls we use, on 127.0.0.1, checking auth as Zoom does.
+
+* ``POST /oauth/token`` needs ``Authorization: Basic base64(client_id:client_secret)`` of a registered app and
+  ``grant_type=account_credentials`` with that app's ``account_id`` (form body or query); it returns a bearer token
+  that lives ``token_ttl`` seconds (3600).
+* ``/v2/...`` needs ``Authorization: Bearer <token>`` (unknown or expired: 401 code 124), and a host user of the
+  token's account. Meeting create/update requests are counted per host user per UTC day: over ``daily_limit`` (100)
+  the answer is 429 with Zoom's daily-limit message.
+* Calls: create (``POST /v2/users/{userId}/meetings``), ``GET/DELETE /v2/meetings/{id}``, end
+  (``PUT /v2/meetings/{id}/status``), the participants report (``GET /v2/report/meetings/{id}/participants``,
+  paged, Pro plan or higher).
+* People: ``join(meeting_id, name, email=..., host=...)`` and ``leave(meeting_id, user_id)``; each produces the
+  signed webhook Zoom would send (kept in ``events``; POSTed to ``webhook_url`` when set).
+
+By hand: ``python -m integrations.zoom.fake --port 7990 --account-id acc --client-id cid --client-secret csecret
+--host-user-id host1 --webhook-secret-token wsecret`` (then add that account in the admin).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hmac
+import html
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode
+
+from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_hand
+
+logger = logging.getLogger("classroom.fake")
+
+DAILY_LIMIT_MESSAGE = (
+    "You have exceeded the daily rate limit (100) of Meeting Create/Update API requests permitted for this "
+    "particular user. You may resume these requests at GMT 00:00:00."
+)
+START_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+MEETING_PATH = re.compile(r"^/v2/meetings/(\d+)(/status)?$")
+REPORT_PATH = re.compile(r"^/v2/report/meetings/(\d+)/participants$")
+CREATE_PATH = re.compile(r"^/v2/users/([^/]+)/meetings$")
+PAGE_PATH = re.compile(r"^/(j|s|leave)(?:/(\d+))?$")
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def zoom_error(status: int, code: int, message: str) -> Fail:
+    return Fail(status, {"code": code, "message": message})
+
+
+def utc(seconds: float | None = None) -> str:
+    return dt.datetime.fromtimestamp(time.time() if seconds is None else seconds, tz=dt.UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+@dataclass
+class Webhook:
+    body: bytes
+    timestamp: str
+    signature: str
+
+    @property
+    def event(self) -> dict:
+        return json.loads(self.body)
+
+    def headers(self) -> dict:
+        """As Django test client keyword arguments."""
+        return {
+            "content_type": "application/json",
+            "HTTP_X_ZM_REQUEST_TIMESTAMP": self.timestamp,
+            "HTTP_X_ZM_SIGNATURE": self.signature,
+        }
+
+
+class ZoomFake(FakeService):
+    name = "zoom"
+
+    def __init__(self, webhook_secret_token: str = "", webhook_url: str = "", daily_limit: int = 100):
+        super().__init__()
+        self.webhook_secret_token, self.webhook_url, self.daily_limit = webhook_secret_token, webhook_url, daily_limit
+        self.token_ttl = 3600
+        self.apps: dict[str, dict] = {}  # client id -> {secret, account_id}
+        self.accounts: dict[str, dict] = {}  # account id -> {plan, users}
+        self.tokens: dict[str, dict] = {}  # access token -> {account_id, expires_at}
+        self.meetings: dict[int, dict] = {}
+        self.daily: dict[tuple[str, str], int] = {}  # (host user, UTC date) -> create/update requests
+        self.events: list[Webhook] = []
+        self._next_id = 81_234_567_890  # Zoom ids are beyond 32 bits: a bigint is needed
+
+    def configure(self, args) -> None:
+        self.webhook_secret_token, self.webhook_url = args.webhook_secret_token, args.webhook_url
+        self.add_account(args.account_id, args.client_id, args.client_secret, users=[args.host_user_id])
+
+    def add_account(self, account_id: str, client_id: str, client_secret: str, *, users, plan: str = "pro") -> None:
+        with self.lock:
+            self.apps[client_id] = {"secret": client_secret, "account_id": account_id}
+            self.accounts[account_id] = {"plan": plan, "users": set(users)}
+
+    def failure_body(self, status: int) -> dict:
+        return {"code": status, "message": f"injected failure {status}"}
+
+    # --- controls ------------------------------------------------------------------------------------------------
+    def set_requests_today(self, user_id: str, count: int) -> None:
+        """Requests made by someone else today (another app, the web portal): our counter does not know them."""
+        with self.lock:
+            self.daily[(user_id, utc()[:10])] = count
+
+    def requests_today(self, user_id: str) -> int:
+        with self.lock:
+            return self.daily.get((user_id, utc()[:10]), 0)
+
+    def expire_tokens(self) -> None:
+        with self.lock:
+            self.tokens.clear()
+
+    def join(self, meeting_id: int, name: str, *, email: str = "", host: bool = False) -> str:
+        """Someone enters the meeting; returns their per-join ``user_id`` (a rejoin gets a new one)."""
+        with self.lock:
+            meeting = self.meetings[meeting_id]
+            if meeting["status"] == "ended":  # started again: a new instance of the meeting, with a new uuid
+                meeting["uuid"] = base64.b64encode(secrets.token_bytes(16)).decode()
+            meeting["status"] = "started"
+            user_id = str(16_778_240 + len(meeting["sessions"]) * 1024)
+            session = {
+                "id": meeting["host_id"] if host else "",
+                "user_id": user_id,
+                "name": name,
+                "user_email": email,
+                "join_time": utc(),
+                "leave_time": None,
+            }
+            meeting["sessions"].append(session)
+            self._emit("meeting.participant_joined", meeting, session)
+            return user_id
+
+    def leave(self, meeting_id: int, user_id: str) -> None:
+        with self.lock:
+            meeting = self.meetings[meeting_id]
+            session = next(s for s in meeting["sessions"] if s["user_id"] == user_id and not s["leave_time"])
+            self._leave(meeting, session)
+
+    def _leave(self, meeting: dict, session: dict) -> None:
+        session["leave_time"] = utc()
+        self._emit("meeting.participant_left", meeting, session)
+
+    def in_meeting(self, meeting_id: int) -> list[str]:
+        with self.lock:
+            return [s["name"] for s in self.meetings[meeting_id]["sessions"] if not s["leave_time"]]
+
+    # --- routing -----------------------------------------------------------------------------------------------------
+    def route(self, request: Request) -> Reply:
+        if request.path == "/oauth/token" and request.method == "POST":
+            return self._token(request)
+        if request.method == "GET" and (match := PAGE_PATH.match(request.path)):
+            return self._page(request, match.group(1), int(match.group(2) or 0))
+        if not request.path.startswith("/v2/"):
+            raise zoom_error(404, 404, "Not found")
+        account_id = self._bearer(request)
+        if (match := CREATE_PATH.match(request.path)) and request.method == "POST":
+            return self._create(request, account_id, match.group(1))
+        if match := REPORT_PATH.match(request.path):
+            return self._report(request, account_id, int(match.group(1)))
+        if match := MEETING_PATH.match(request.path):
+            meeting = self._meeting(account_id, int(match.group(1)))
+            if match.group(2) and request.method == "PUT":
+                return self._status(request, meeting)
+            if not match.group(2) and request.method == "GET":
+                return Reply(200, self._public(meeting, fresh_start_url=True))
+            if not match.group(2) and request.method == "DELETE":
+                del self.meetings[meeting["id"]]
+                return Reply(204)
+        raise zoom_error(404, 404, f"No route for {request.method} {request.path}")
+
+    def _page(self, request: Request, kind: str, meeting_id: int) -> Reply:
+        """Stand-ins for Zoom's pages when trying the system by hand: the join link (``/j/<id>?uname=``) and the
+        host link (``/s/<id>?zak=``) enter the meeting; the page's link leaves it."""
+        if kind == "leave":
+            meeting_id, user_id = int(request.query.get("meeting", 0)), request.query.get("user_id", "")
+            if any(
+                s["user_id"] == user_id and not s["leave_time"]
+                for s in self.meetings.get(meeting_id, {}).get("sessions", [])
+            ):
+                self.leave(meeting_id, user_id)
+            return Reply(200, b"<p>You left the meeting.</p>", HTML)
+        if meeting_id not in self.meetings:
+            return Reply(404, b"<p>This meeting ID is not valid.</p>", HTML)
+        name = request.query.get("uname") or ("Host" if kind == "s" else "Guest")
+        user_id = self.join(meeting_id, name, host=kind == "s")
+        leave = html.escape("/leave?" + urlencode({"meeting": meeting_id, "user_id": user_id}))
+        text = f"<p>{html.escape(name)} is in meeting {meeting_id} (fake Zoom).</p><p><a href='{leave}'>Leave</a></p>"
+        return Reply(200, text.encode(), HTML)
+
+    # --- auth, as Zoom checks it ------------------------------------------------------------------------------------
+    def _token(self, request: Request) -> Reply:
+        header = request.headers.get("authorization", "")
+        try:
+            client_id, _, client_secret = (
+                base64.b64decode(header.removeprefix("Basic "), validate=True).decode().partition(":")
+            )
+        except ValueError:
+            client_id = client_secret = ""
+        app = self.apps.get(client_id)
+        if not header.startswith("Basic ") or app is None or not hmac.compare_digest(app["secret"], client_secret):
+            raise Fail(401, {"reason": "Invalid client_id or client_secret", "error": "invalid_client"})
+        form = {k: v[-1] for k, v in parse_qs(request.body.decode()).items()} | request.query
+        if form.get("grant_type") != "account_credentials":
+            raise Fail(400, {"reason": "Unsupported grant type", "error": "unsupported_grant_type"})
+        if form.get("account_id") != app["account_id"]:
+            raise Fail(400, {"reason": "Invalid account_id", "error": "invalid_request"})
+        token = secrets.token_urlsafe(24)
+        self.tokens[token] = {"account_id": app["account_id"], "expires_at": time.time() + self.token_ttl}
+        return Reply(
+            200,
+            {"access_token": token, "token_type": "bearer", "expires_in": self.token_ttl, "scope": "meeting:write"},
+        )
+
+    def _bearer(self, request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        token = self.tokens.get(header.removeprefix("Bearer ")) if header.startswith("Bearer ") else None
+        if token is None:
+            raise zoom_error(401, 124, "Invalid access token.")
+        if token["expires_at"] <= time.time():
+            raise zoom_error(401, 124, "Access token is expired.")
+        return token["account_id"]
+
+    def _meeting(self, account_id: str, meeting_id: int) -> dict:
+        meeting = self.meetings.get(meeting_id)
+        if meeting is None or meeting["account_id"] != account_id:
+            raise zoom_error(404, 3001, f"Meeting does not exist: {meeting_id}.")
+        return meeting
+
+    # --- meetings --------------------------------------------------------------------------------------------------
+    def _create(self, request: Request, account_id: str, user_id: str) -> Reply:
+        if user_id not in self.accounts[account_id]["users"]:
+            raise zoom_error(404, 1001, f"User does not exist: {user_id}.")
+        day = utc()[:10]
+        if self.daily.get((user_id, day), 0) >= self.daily_limit:
+            raise zoom_error(429, 429, DAILY_LIMIT_MESSAGE)
+        self.daily[(user_id, day)] = self.daily.get((user_id, day), 0) + 1
+        try:
+            body = request.json()
+        except ValueError as exc:
+            raise zoom_error(400, 300, "Request Body should be a valid JSON object.") from exc
+        problems = []
+        if body.get("type") != 2:
+            problems.append("type must be 2 (scheduled)")
+        if not START_TIME.match(str(body.get("start_time", ""))):
+            problems.append("start_time must be yyyy-MM-ddTHH:mm:ssZ")
+        if not isinstance(body.get("duration"), int) or body["duration"] <= 0:
+            problems.append("duration must be a positive number of minutes")
+        if len(str(body.get("password", ""))) > 10:
+            problems.append("password: at most 10 characters")
+        if problems:
+            raise zoom_error(400, 300, "Validation Failed. " + "; ".join(problems))
+        meeting_id = self._next_id
+        self._next_id += 1_000_003
+        password = body.get("password") or secrets.token_hex(3)
+        self.meetings[meeting_id] = {
+            "id": meeting_id,
+            "uuid": base64.b64encode(secrets.token_bytes(16)).decode(),
+            "account_id": account_id,
+            "host_id": user_id,
+            "topic": body.get("topic", ""),
+            "type": 2,
+            "start_time": body["start_time"],
+            "duration": body["duration"],
+            "timezone": body.get("timezone", "UTC"),
+            "password": password,
+            "settings": body.get("settings", {}),
+            "status": "waiting",
+            "created_at": utc(),
+            "join_url": f"{self.url}/j/{meeting_id}?pwd={secrets.token_urlsafe(12)}",
+            "sessions": [],
+        }
+        return Reply(201, self._public(self.meetings[meeting_id], fresh_start_url=True))
+
+    def _public(self, meeting: dict, *, fresh_start_url: bool) -> dict:
+        public = {k: v for k, v in meeting.items() if k not in ("sessions", "account_id")}
+        if fresh_start_url:  # a new zak each time, as Zoom does; it expires after 2 hours there
+            public["start_url"] = f"{self.url}/s/{meeting['id']}?zak={secrets.token_urlsafe(16)}"
+        return public
+
+    def _status(self, request: Request, meeting: dict) -> Reply:
+        if (request.json() or {}).get("action") != "end":
+            raise zoom_error(400, 300, "Invalid action.")
+        if meeting["status"] != "started":
+            raise zoom_error(400, 3063, "Can not end a meeting that is not started.")
+        for session in meeting["sessions"]:
+            if not session["leave_time"]:
+                self._leave(meeting, session)
+        meeting["status"] = "ended"
+        self._emit("meeting.ended", meeting)
+        return Reply(204)
+
+    def _report(self, request: Request, account_id: str, meeting_id: int) -> Reply:
+        if self.accounts[account_id]["plan"] == "basic":
+            raise zoom_error(400, 200, "Only available for Paid or ZMP account.")
+        meeting = self._meeting(account_id, meeting_id)
+        size = min(int(request.query.get("page_size", 30)), 300)
+        start = int(request.query.get("next_page_token") or 0)
+        rows = meeting["sessions"]
+        page = rows[start : start + size]
+        for row in page:
+            row["duration"] = int(
+                (
+                    dt.datetime.fromisoformat(row["leave_time"] or utc()) - dt.datetime.fromisoformat(row["join_time"])
+                ).total_seconds()
+            )
+        return Reply(
+            200,
+            {
+                "page_count": max(1, -(-len(rows) // size)),
+                "page_size": size,
+                "total_records": len(rows),
+                "next_page_token": str(start + size) if start + size < len(rows) else "",
+                "participants": [dict(row, leave_time=row["leave_time"] or utc(), status="in_meeting") for row in page],
+            },
+        )
+
+    # --- webhooks, signed as Zoom signs them -----------------------------------------------------------------------
+    def _emit(self, kind: str, meeting: dict, session: dict | None = None) -> None:
+        if not self.webhook_secret_token:
+            return
+        obj = {
+            "id": str(meeting["id"]),
+            "uuid": meeting["uuid"],
+            "host_id": meeting["host_id"],
+            "topic": meeting["topic"],
+            "type": 2,
+            "start_time": meeting["start_time"],
+            "duration": meeting["duration"],
+            "timezone": meeting["timezone"],
+        }
+        if kind == "meeting.ended":
+            obj["end_time"] = utc()
+        if session is not None:
+            participant = {
+                "user_id": session["user_id"],
+                "user_name": session["name"],
+                "id": session["id"],
+                "email": session["user_email"],
+            }
+            if kind.endswith("joined"):
+                participant["join_time"] = session["join_time"]
+            else:
+                participant["leave_time"] = session["leave_time"]
+                participant["leave_reason"] = "left the meeting"
+            obj["participant"] = participant
+        event = {
+            "event": kind,
+            "event_ts": int(time.time() * 1000),
+            "payload": {"account_id": meeting["account_id"], "object": obj},
+        }
+        webhook = self.sign(json.dumps(event).encode())
+        self.events.append(webhook)
+        if self.webhook_url:
+            threading.Thread(target=self._post, args=(webhook,), daemon=True).start()
+
+    def sign(self, body: bytes, *, timestamp: int | None = None, secret: str | None = None) -> Webhook:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        mac = hmac.new((secret or self.webhook_secret_token).encode(), f"v0:{ts}:{body.decode()}".encode(), "sha256")
+        return Webhook(body, ts, "v0=" + mac.hexdigest())
+
+    def _post(self, webhook: Webhook) -> None:
+        request = urllib.request.Request(
+            self.webhook_url,
+            data=webhook.body,
+            headers={
+                "Content-Type": "application/json",
+                "x-zm-request-timestamp": webhook.timestamp,
+                "x-zm-signature": webhook.signature,
+            },
+        )
+        try:
+            urllib.request.urlopen(request, timeout=5).close()
+        except OSError as exc:
+            logger.warning("fake zoom: webhook delivery failed", extra={"error": str(exc)})
+
+
+if __name__ == "__main__":
+    run_by_hand(
+        ZoomFake(),
+        "A local Zoom (OAuth + REST API) for trying the system (VIDEO_PROVIDER=zoom, ZOOM_API_URL=ZOOM_OAUTH_URL=it).",
+        account_id={"default": "fake-account"},
+        client_id={"default": "fake-client"},
+        client_secret={"default": "fake-client-secret"},
+        host_user_id={"default": "fake-host"},
+        webhook_secret_token={"default": ""},
+        webhook_url={"default": "", "help": "where to POST Zoom webhooks (our /integrations/zoom/webhook/)"},
+    )

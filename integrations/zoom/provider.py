@@ -1,0 +1,212 @@
+"""Zoom as the video provider (``VIDEO_PROVIDER=zoom``), over a pool of host accounts (integrations.zoom.pool).
+
+* Provisioning creates a scheduled meeting (type 2, UTC start, duration = class + 10 min, join before host allowed
+  10 minutes early, no waiting room, a 10-character password) on the next usable account; an account at its daily
+  limit, rate-limited or refused is set aside and the next one is tried. The Zoom id (int64) goes in
+  ``room_external_id``; the account and the create latency in ``room_data``.
+* The teacher gets the host ``start_url``, fetched again when older than ZOOM_START_URL_MAX_AGE_MINUTES (Zoom
+  expires it after 2 hours); students get the ``join_url`` with their name filled in. A Zoom link cannot be bounded
+  in time: the window is enforced by our join link (meetings.views.join_link) which redirects only inside it.
+* Closing ends the meeting for everyone (``PUT /meetings/{id}/status``); "not found" or "not started" count as
+  ended, so a retry after a timeout is fine.
+* Attendance: webhooks (source zoom_webhook, integrations.zoom.webhooks) and the participants report (all sessions;
+  a rejoin is another session).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import secrets
+import string
+import time
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.utils import timezone
+
+from bookings.models import Booking
+from integrations.video import JoinCredentials, ProviderError, Room, Session, VideoProvider
+from integrations.zoom import pool
+from integrations.zoom.client import ZoomClient
+from integrations.zoom.models import ZoomAccount
+from meetings.access import identity_of
+from meetings.attendance import end_open_sessions
+from meetings.models import MeetingParticipant
+
+logger = logging.getLogger("classroom.zoom")
+
+EXTRA_MINUTES = 10  # the meeting outlasts the class a little: late start, the close delay
+JOIN_BEFORE_HOST_MINUTES = 10
+PASSWORD_LENGTH = 10  # Zoom's maximum
+
+
+def new_password() -> str:
+    """Letters and digits with at least one of each (accounts may require both)."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        password = "".join(secrets.choice(alphabet) for _ in range(PASSWORD_LENGTH))
+        if any(c.isdigit() for c in password) and any(c.isalpha() for c in password):
+            return password
+
+
+def class_minutes(meeting) -> int:
+    return math.ceil((meeting.end_time - meeting.start_time).total_seconds() / 60)
+
+
+def zoom_time(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_zoom_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
+    except ValueError:
+        return None
+
+
+def identify(meeting, *, zoom_user_id: str, email: str, name: str) -> str:
+    """Our identity for a Zoom participant. The host is the teacher (they start the meeting from the host link); a
+    student is matched by e-mail, else by the display name we filled in for them; anyone else stays a Zoom guest."""
+    if zoom_user_id and zoom_user_id == meeting.room_data.get("host_user_id"):
+        return identity_of(meeting.teacher)
+    students = [
+        booking.student
+        for booking in Booking.objects.filter(
+            meeting=meeting, status__in=[Booking.Status.CONFIRMED, Booking.Status.COMPLETED]
+        ).select_related("student")
+    ]
+    for matches in (
+        lambda s: bool(email) and s.email.lower() == email.lower(),
+        lambda s: bool(name) and s.display_name.strip().lower() == name.strip().lower(),
+    ):
+        found = [s for s in students if matches(s)]
+        if len(found) == 1:
+            return identity_of(found[0])
+    return f"zoom:{zoom_user_id or name or 'guest'}"
+
+
+class ZoomProvider(VideoProvider):
+    name = "zoom"
+    webhook_source = MeetingParticipant.Source.ZOOM_WEBHOOK
+
+    def _client(self, meeting) -> ZoomClient:
+        account = ZoomAccount.objects.filter(pk=meeting.room_data.get("account_id")).first()
+        if account is None:
+            raise ProviderError(f"the Zoom account of meeting {meeting.pk} is gone", permanent=True)
+        return ZoomClient(account)
+
+    def create_room(self, meeting, *, now: dt.datetime) -> Room:
+        minutes = class_minutes(meeting)
+        password = new_password()
+        payload = {
+            "topic": meeting.title[:200],
+            "type": 2,
+            "start_time": zoom_time(meeting.start_time),
+            "timezone": "UTC",
+            "duration": minutes + EXTRA_MINUTES,
+            "password": password,
+            "agenda": f"Class {meeting.pk}",
+            "settings": {
+                "join_before_host": True,
+                "jbh_time": JOIN_BEFORE_HOST_MINUTES,
+                "waiting_room": False,
+                "auto_recording": "none",
+            },
+        }
+        tried: list[int] = []
+        while (account := pool.reserve(now, minutes=minutes, exclude=tried)) is not None:
+            tried.append(account.pk)
+            started = time.monotonic()
+            try:
+                created = ZoomClient(account).create_meeting(payload)
+            except ProviderError as exc:
+                if pool.account_failed(account, exc, now):
+                    continue
+                raise
+            latency_ms = round((time.monotonic() - started) * 1000)
+            logger.info(
+                "zoom meeting created",
+                extra={"meeting_id": meeting.pk, "account": account.name, "latency_ms": latency_ms},
+            )
+            return Room(
+                name=str(created["id"]),
+                join_url=created["join_url"],
+                host_url=created["start_url"],
+                external_id=int(created["id"]),
+                password=created.get("password") or password,
+                data={
+                    "account_id": account.pk,
+                    "account": account.name,
+                    "host_user_id": created.get("host_id") or account.host_user_id,
+                    "uuid": created.get("uuid", ""),
+                    "create_latency_ms": latency_ms,
+                    "start_url_fetched_at": now.isoformat(),
+                },
+            )
+        raise ProviderError(
+            f"no Zoom host account can take a {minutes}-minute class now (tried {len(tried)}; disabled, "
+            "at the daily limit, rate-limited, refused, or Basic for a class over "
+            f"{settings.ZOOM_BASIC_MAX_MINUTES} minutes)"
+        )
+
+    def join_credentials(self, meeting, *, identity, display_name, role, not_before, expires_at) -> JoinCredentials:
+        if role == MeetingParticipant.Role.TEACHER:
+            url = self.start_url(meeting, now=timezone.now())
+        else:
+            glue = "&" if "?" in meeting.room_join_url else "?"
+            url = f"{meeting.room_join_url}{glue}{urlencode({'uname': display_name})}"
+        return JoinCredentials(url=url, not_before=not_before, expires_at=expires_at)
+
+    def start_url(self, meeting, *, now: dt.datetime) -> str:
+        """The host link, fetched again when it may have expired (Zoom: 2 hours). If Zoom cannot be reached, a link
+        younger than 2 hours is still good."""
+        fetched = dt.datetime.fromisoformat(
+            meeting.room_data.get("start_url_fetched_at") or "1970-01-01T00:00:00+00:00"
+        )
+        age = now - fetched
+        if age < dt.timedelta(minutes=settings.ZOOM_START_URL_MAX_AGE_MINUTES):
+            return meeting.room_host_url
+        try:
+            fresh = self._client(meeting).get_meeting(meeting.room_external_id)["start_url"]
+        except ProviderError:
+            if age < dt.timedelta(hours=2):
+                return meeting.room_host_url
+            raise
+        data = {**meeting.room_data, "start_url_fetched_at": now.isoformat()}
+        type(meeting).objects.filter(pk=meeting.pk).update(room_host_url=fresh, room_data=data)
+        meeting.room_host_url, meeting.room_data = fresh, data
+        return fresh
+
+    def end_room(self, meeting, *, now: dt.datetime) -> None:
+        try:
+            self._client(meeting).end_meeting(meeting.room_external_id)
+        except ProviderError as exc:
+            # Already over: deleted (404), or never started (nobody came); both leave nobody in the room.
+            if not (exc.status == 404 or (exc.status == 400 and "not started" in exc.detail.lower())):
+                raise
+        end_open_sessions(meeting, now=now, source=MeetingParticipant.Source.ZOOM_WEBHOOK)
+
+    def attendance(self, meeting) -> list[Session]:
+        sessions = []
+        for row in self._client(meeting).participants_report(meeting.room_external_id):
+            joined_at = parse_zoom_time(row.get("join_time"))
+            if joined_at is None:
+                continue
+            left_at = parse_zoom_time(row.get("leave_time"))
+            identity = identify(
+                meeting, zoom_user_id=row.get("id") or "", email=row.get("user_email") or "", name=row.get("name") or ""
+            )
+            sessions.append(
+                Session(
+                    identity=identity,
+                    joined_at=joined_at,
+                    left_at=max(left_at, joined_at) if left_at else None,
+                    session_key=f"{row.get('user_id') or identity}@{row['join_time']}",
+                    display_name=row.get("name") or "",
+                )
+            )
+        return sorted(sessions, key=lambda s: s.joined_at)
