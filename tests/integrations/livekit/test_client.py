@@ -14,9 +14,7 @@ def test_it_signs_each_call_with_the_grant_the_method_needs(livekit):
     client.list_participants("class-1")
     create, listing = livekit.calls("CreateRoom")[0], livekit.calls("ListParticipants")[0]
     for call, grants in ((create, {"roomCreate": True}), (listing, {"roomAdmin": True, "room": "class-1"})):
-        claims = jwt.decode(
-            call.headers["authorization"].removeprefix("Bearer "), LIVEKIT_SECRET, algorithms=["HS256"]
-        )
+        claims = jwt.decode(call.headers["authorization"].removeprefix("Bearer "), LIVEKIT_SECRET, algorithms=["HS256"])
         assert claims["iss"] == LIVEKIT_KEY and claims["video"] == grants and claims["exp"] > claims["nbf"]
     assert create.json() == {
         "name": "class-1",

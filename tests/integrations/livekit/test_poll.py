@@ -20,14 +20,18 @@ def room(livekit, meeting, now):
 
 
 def connect(livekit, meeting, person, role, at):
-    token = LiveKitProvider().join_credentials(
-        meeting,
-        identity=identity_of(person),
-        display_name=person.display_name,
-        role=role,
-        not_before=meeting.teacher_may_join_from,
-        expires_at=meeting.close_at,
-    ).token
+    token = (
+        LiveKitProvider()
+        .join_credentials(
+            meeting,
+            identity=identity_of(person),
+            display_name=person.display_name,
+            role=role,
+            not_before=meeting.teacher_may_join_from,
+            expires_at=meeting.close_at,
+        )
+        .token
+    )
     with time_machine.travel(at, tick=False):
         return livekit.join(token)
 

@@ -27,14 +27,18 @@ def room(livekit, meeting, now):
 
 def enter(livekit, meeting, person, role):
     """``person`` connects with the token we give them; returns the webhook LiveKit sends about it."""
-    token = LiveKitProvider().join_credentials(
-        meeting,
-        identity=identity_of(person),
-        display_name=person.display_name,
-        role=role,
-        not_before=meeting.teacher_may_join_from,
-        expires_at=meeting.close_at,
-    ).token
+    token = (
+        LiveKitProvider()
+        .join_credentials(
+            meeting,
+            identity=identity_of(person),
+            display_name=person.display_name,
+            role=role,
+            not_before=meeting.teacher_may_join_from,
+            expires_at=meeting.close_at,
+        )
+        .token
+    )
     livekit.join(token)
     return livekit.events[-1]
 
@@ -47,7 +51,12 @@ def test_a_signed_join_and_leave_become_one_session(client, livekit, room, alice
     joined = enter(livekit, room, alice, "student")
     assert deliver(client, joined).json() == {"status": "participant_joined"}
     session = MeetingParticipant.objects.get(meeting=room)
-    assert (session.source, session.student, session.role, session.left_at) == ("livekit_webhook", alice, "student", None)
+    assert (session.source, session.student, session.role, session.left_at) == (
+        "livekit_webhook",
+        alice,
+        "student",
+        None,
+    )
     assert session.session_key == joined.event["participant"]["sid"]
     with time_machine.travel(room.start_time + dt.timedelta(minutes=30), tick=False):
         livekit.leave(room.room_name, identity_of(alice))
@@ -97,7 +106,9 @@ def test_a_leave_that_arrives_before_its_join_still_makes_one_session(client, li
             id="wrong-secret",
         ),
         pytest.param(
-            lambda livekit, w: {"HTTP_AUTHORIZATION": livekit.sign(w.body.replace(b"student", b"teacher")).authorization},
+            lambda livekit, w: {
+                "HTTP_AUTHORIZATION": livekit.sign(w.body.replace(b"student", b"teacher")).authorization
+            },
             id="body-hash-mismatch",
         ),
     ],
