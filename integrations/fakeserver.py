@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import threading
+import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -55,7 +56,9 @@ class Fail(Exception):
 class FakeService:
     name = "fake"
 
-    def __init__(self):
+    def __init__(self, webhook_url: str = ""):
+        self.webhook_url = webhook_url
+        self.events: list = []  # the webhooks the service sent, in order (see send_webhook)
         self.requests: list[Request] = []
         self.lock = threading.RLock()
         self._failures: list[Reply] = []
@@ -96,6 +99,20 @@ class FakeService:
     def calls(self, path_part: str = "", method: str | None = None) -> list[Request]:
         with self.lock:
             return [r for r in self.requests if path_part in r.path and (method is None or r.method == method)]
+
+    # --- webhooks ----------------------------------------------------------------------------------------------------
+    def send_webhook(self, webhook, headers: dict[str, str]) -> None:
+        """Keep a signed webhook in ``events`` (tests deliver them through the Django test client) and POST it to
+        ``webhook_url`` when one is set (trying the system by hand), in the background as the real services do."""
+        self.events.append(webhook)
+        if self.webhook_url:
+            threading.Thread(target=self._post, args=(webhook.body, headers), daemon=True).start()
+
+    def _post(self, body: bytes, headers: dict[str, str]) -> None:
+        try:
+            urllib.request.urlopen(urllib.request.Request(self.webhook_url, data=body, headers=headers), timeout=5)
+        except OSError as exc:
+            logger.warning("fake webhook delivery failed", extra={"fake": self.name, "error": str(exc)})
 
     # --- serving ---------------------------------------------------------------------------------------------------
     def dispatch(self, request: Request) -> Reply:

@@ -19,19 +19,14 @@ import base64
 import hashlib
 import html
 import json
-import logging
 import secrets
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import jwt
 
 from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_hand
-
-logger = logging.getLogger("classroom.fake")
 
 PREFIX = "/twirp/livekit.RoomService/"
 LEEWAY_SECONDS = 60
@@ -60,11 +55,10 @@ class LiveKitFake(FakeService):
     name = "livekit"
 
     def __init__(self, api_key: str = "devkey", api_secret: str = "devsecret", webhook_url: str = ""):
-        super().__init__()
-        self.api_key, self.api_secret, self.webhook_url = api_key, api_secret, webhook_url
+        super().__init__(webhook_url)
+        self.api_key, self.api_secret = api_key, api_secret
         self.rooms: dict[str, dict] = {}
         self.participants: dict[str, dict[str, dict]] = {}  # room -> identity -> ParticipantInfo
-        self.events: list[Webhook] = []
 
     def configure(self, args) -> None:
         self.api_key, self.api_secret, self.webhook_url = args.key, args.secret, args.webhook_url
@@ -262,9 +256,7 @@ class LiveKitFake(FakeService):
                 "joinedAtMs": participant["joined_at_ms"],
             }
         webhook = self.sign(json.dumps(event).encode())
-        self.events.append(webhook)
-        if self.webhook_url:
-            threading.Thread(target=self._post, args=(webhook,), daemon=True).start()
+        self.send_webhook(webhook, {"Content-Type": "application/webhook+json", "Authorization": webhook.authorization})
 
     def sign(self, body: bytes, *, secret: str | None = None) -> Webhook:
         now = int(time.time())
@@ -279,17 +271,6 @@ class LiveKitFake(FakeService):
             algorithm="HS256",
         )
         return Webhook(body, token)
-
-    def _post(self, webhook: Webhook) -> None:
-        request = urllib.request.Request(
-            self.webhook_url,
-            data=webhook.body,
-            headers={"Content-Type": "application/webhook+json", "Authorization": webhook.authorization},
-        )
-        try:
-            urllib.request.urlopen(request, timeout=5).close()
-        except OSError as exc:
-            logger.warning("fake livekit: webhook delivery failed", extra={"error": str(exc)})
 
 
 if __name__ == "__main__":

@@ -23,18 +23,13 @@ import datetime as dt
 import hmac
 import html
 import json
-import logging
 import re
 import secrets
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
 from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_hand
-
-logger = logging.getLogger("classroom.fake")
 
 DAILY_LIMIT_MESSAGE = (
     "You have exceeded the daily rate limit (100) of Meeting Create/Update API requests permitted for this "
@@ -81,15 +76,14 @@ class ZoomFake(FakeService):
     name = "zoom"
 
     def __init__(self, webhook_secret_token: str = "", webhook_url: str = "", daily_limit: int = 100):
-        super().__init__()
-        self.webhook_secret_token, self.webhook_url, self.daily_limit = webhook_secret_token, webhook_url, daily_limit
+        super().__init__(webhook_url)
+        self.webhook_secret_token, self.daily_limit = webhook_secret_token, daily_limit
         self.token_ttl = 3600
         self.apps: dict[str, dict] = {}  # client id -> {secret, account_id}
         self.accounts: dict[str, dict] = {}  # account id -> {plan, users}
         self.tokens: dict[str, dict] = {}  # access token -> {account_id, expires_at}
         self.meetings: dict[int, dict] = {}
         self.daily: dict[tuple[str, str], int] = {}  # (host user, UTC date) -> create/update requests
-        self.events: list[Webhook] = []
         self._next_id = 81_234_567_890  # Zoom ids are beyond 32 bits: a bigint is needed
 
     def configure(self, args) -> None:
@@ -357,29 +351,15 @@ class ZoomFake(FakeService):
             "payload": {"account_id": meeting["account_id"], "object": obj},
         }
         webhook = self.sign(json.dumps(event).encode())
-        self.events.append(webhook)
-        if self.webhook_url:
-            threading.Thread(target=self._post, args=(webhook,), daemon=True).start()
+        headers = {"Content-Type": "application/json"}
+        self.send_webhook(
+            webhook, {**headers, "x-zm-request-timestamp": webhook.timestamp, "x-zm-signature": webhook.signature}
+        )
 
     def sign(self, body: bytes, *, timestamp: int | None = None, secret: str | None = None) -> Webhook:
         ts = str(int(time.time()) if timestamp is None else timestamp)
         mac = hmac.new((secret or self.webhook_secret_token).encode(), f"v0:{ts}:{body.decode()}".encode(), "sha256")
         return Webhook(body, ts, "v0=" + mac.hexdigest())
-
-    def _post(self, webhook: Webhook) -> None:
-        request = urllib.request.Request(
-            self.webhook_url,
-            data=webhook.body,
-            headers={
-                "Content-Type": "application/json",
-                "x-zm-request-timestamp": webhook.timestamp,
-                "x-zm-signature": webhook.signature,
-            },
-        )
-        try:
-            urllib.request.urlopen(request, timeout=5).close()
-        except OSError as exc:
-            logger.warning("fake zoom: webhook delivery failed", extra={"error": str(exc)})
 
 
 if __name__ == "__main__":

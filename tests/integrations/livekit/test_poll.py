@@ -5,11 +5,11 @@ import datetime as dt
 import pytest
 import time_machine
 
-from integrations.livekit.provider import LiveKitProvider
 from meetings.access import identity_of
 from meetings.lifecycle import open_meeting
 from meetings.models import Meeting, MeetingParticipant
 from meetings.sweeps import poll_room_attendance, provision_rooms
+from tests.integrations.livekit import token_for
 
 
 @pytest.fixture
@@ -20,18 +20,7 @@ def room(livekit, meeting, now):
 
 
 def connect(livekit, meeting, person, role, at):
-    token = (
-        LiveKitProvider()
-        .join_credentials(
-            meeting,
-            identity=identity_of(person),
-            display_name=person.display_name,
-            role=role,
-            not_before=meeting.teacher_may_join_from,
-            expires_at=meeting.close_at,
-        )
-        .token
-    )
+    token = token_for(meeting, person, role)
     with time_machine.travel(at, tick=False):
         return livekit.join(token)
 

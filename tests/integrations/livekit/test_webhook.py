@@ -12,6 +12,7 @@ from meetings.access import identity_of
 from meetings.lifecycle import open_meeting
 from meetings.models import Meeting, MeetingParticipant
 from meetings.sweeps import provision_rooms
+from tests.integrations.livekit import token_for
 
 URL = "/integrations/livekit/webhook/"
 
@@ -27,18 +28,7 @@ def room(livekit, meeting, now):
 
 def enter(livekit, meeting, person, role):
     """``person`` connects with the token we give them; returns the webhook LiveKit sends about it."""
-    token = (
-        LiveKitProvider()
-        .join_credentials(
-            meeting,
-            identity=identity_of(person),
-            display_name=person.display_name,
-            role=role,
-            not_before=meeting.teacher_may_join_from,
-            expires_at=meeting.close_at,
-        )
-        .token
-    )
+    token = token_for(meeting, person, role)
     livekit.join(token)
     return livekit.events[-1]
 
