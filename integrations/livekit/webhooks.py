@@ -50,7 +50,7 @@ def apply_event(event: dict, *, now: dt.datetime) -> str:
     room_name = event["room"]["name"]
     meeting = Meeting.objects.select_related("teacher").filter(room_provider="livekit", room_name=room_name).first()
     if meeting is None:
-        logger.warning("livekit webhook for an unknown room", extra={"room": room_name, "event": kind})
+        logger.warning("livekit webhook for an unknown room", extra={"room": room_name, "webhook_event": kind})
         return "unknown room"
     at = from_timestamp(event.get("createdAt")) or now
     with transaction.atomic():
@@ -64,5 +64,5 @@ def apply_event(event: dict, *, now: dt.datetime) -> str:
             left_at = at if kind == "participant_left" else None
             session = participant_session(event["participant"], left_at=left_at, seen_at=at)
             store_provider_session(meeting, session, source=MeetingParticipant.Source.LIVEKIT_WEBHOOK, now=now)
-    logger.info("livekit webhook applied", extra={"meeting_id": meeting.pk, "event": kind})
+    logger.info("livekit webhook applied", extra={"meeting_id": meeting.pk, "webhook_event": kind})
     return kind

@@ -82,7 +82,7 @@ def apply_event(event: dict, *, body: bytes, now: dt.datetime) -> str:
     zoom_id = int(obj["id"])
     meeting = Meeting.objects.select_related("teacher").filter(room_provider="zoom", room_external_id=zoom_id).first()
     if meeting is None:
-        logger.warning("zoom webhook for an unknown meeting", extra={"zoom_meeting_id": zoom_id, "event": kind})
+        logger.warning("zoom webhook for an unknown meeting", extra={"zoom_meeting_id": zoom_id, "webhook_event": kind})
         return "unknown meeting"
     source = MeetingParticipant.Source.ZOOM_WEBHOOK
     with transaction.atomic():
@@ -117,5 +117,5 @@ def apply_event(event: dict, *, body: bytes, now: dt.datetime) -> str:
                 display_name=participant.get("user_name") or "",
             )
             store_provider_session(meeting, session, source=source, now=now)
-    logger.info("zoom webhook applied", extra={"meeting_id": meeting.pk, "event": kind})
+    logger.info("zoom webhook applied", extra={"meeting_id": meeting.pk, "webhook_event": kind})
     return kind
