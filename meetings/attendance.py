@@ -11,6 +11,8 @@ import datetime as dt
 import logging
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 
 from meetings.models import Meeting, MeetingParticipant, StateChange
 from meetings.statemachine import history_rows
@@ -76,8 +78,11 @@ def teacher_joined(meeting: Meeting, *, now: dt.datetime) -> None:
 
 
 def end_open_sessions(meeting: Meeting, *, now: dt.datetime, source: str) -> int:
-    """The room was ended for everyone: sessions still open end now."""
-    return MeetingParticipant.objects.filter(meeting=meeting, source=source, left_at__isnull=True).update(left_at=now)
+    """The room was ended for everyone: sessions still open end now (or at their own start, if another service's
+    clock put that a little after ours: a session never ends before it starts)."""
+    return MeetingParticipant.objects.filter(meeting=meeting, source=source, left_at__isnull=True).update(
+        left_at=Greatest(F("joined_at"), Value(now))
+    )
 
 
 def settle(meeting: Meeting, *, now: dt.datetime) -> str:

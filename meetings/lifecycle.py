@@ -106,6 +106,14 @@ def edit_meeting(
             # The minimum-participants check and the links are due again relative to the new times.
             locked.min_participants_checked_at = None
             booking_transitions.reschedule_appointments(locked)
+            replaced = {}
+            if locked.room_provisioned_at:
+                # The room was made for the old times (a Zoom meeting has a start and a duration): the provisioning
+                # sweep makes a new one. The old one was never started; its id stays in the history.
+                replaced = {"replaced_room": locked.room_name, "replaced_external_id": locked.room_external_id}
+                for field in ("room_provider", "room_name", "room_join_url", "room_host_url", "room_password"):
+                    setattr(locked, field, "")
+                locked.room_external_id, locked.room_data, locked.room_provisioned_at = None, {}, None
             StateChange.objects.bulk_create(
                 history_rows(
                     Meeting,
@@ -115,6 +123,7 @@ def edit_meeting(
                     actor=actor,
                     field="start_time",
                     reason=f"rescheduled (ends {new_end:%Y-%m-%dT%H:%MZ})",
+                    data=replaced,
                 )
             )
         locked.save()

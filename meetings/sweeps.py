@@ -149,6 +149,7 @@ def _leased(queryset, now: dt.datetime, step: str, call, only_ids=None) -> Count
         for meeting in batch:
             try:
                 counts[call(meeting)] += 1
+                _succeeded(meeting.pk, step)
             except Exception as exc:
                 logger.warning("outside call failed", extra={"meeting_id": meeting.pk, "step": step, "error": str(exc)})
                 lifecycle.record_failure(meeting.pk, now=now, step=step, error=exc)
@@ -156,7 +157,13 @@ def _leased(queryset, now: dt.datetime, step: str, call, only_ids=None) -> Count
     return counts
 
 
-_CLEARED = {"lease_until": None, "retry_at": None, "last_error": "", "failure_count": 0}
+def _succeeded(meeting_id: int, step: str) -> None:
+    """Give the lease back; clear the failure only if it was this step's (``record_failure`` writes "step: error"),
+    so a settle that succeeds does not hide a room end that is still failing."""
+    Meeting.objects.filter(pk=meeting_id).update(lease_until=None)
+    Meeting.objects.filter(pk=meeting_id, last_error__startswith=f"{step}:").update(
+        retry_at=None, last_error="", failure_count=0
+    )
 
 
 def provision_rooms(now: dt.datetime, *, only_ids=None) -> Counter:
@@ -184,7 +191,6 @@ def provision_rooms(now: dt.datetime, *, only_ids=None) -> Counter:
             room_password=room.password,
             room_data=room.data,
             room_provisioned_at=now,
-            **_CLEARED,
         )
         return "provisioned" if stored else "already provisioned"
 
@@ -199,7 +205,7 @@ def end_rooms(now: dt.datetime, *, only_ids=None) -> Counter:
 
     def call(meeting):
         get_provider(meeting.room_provider).end_room(meeting, now=now)
-        Meeting.objects.filter(pk=meeting.pk, room_ended_at__isnull=True).update(room_ended_at=now, **_CLEARED)
+        Meeting.objects.filter(pk=meeting.pk, room_ended_at__isnull=True).update(room_ended_at=now)
         return "ended"
 
     return _leased(due, now, "end room", call, only_ids)
@@ -211,9 +217,7 @@ def settle_closed_meetings(now: dt.datetime, *, only_ids=None) -> Counter:
     due = Meeting.objects.filter(state=State.CLOSED, settled_at__isnull=True).select_related("teacher", "course")
 
     def call(meeting):
-        outcome = attendance.settle(meeting, now=now)
-        Meeting.objects.filter(pk=meeting.pk).update(**_CLEARED)
-        return outcome
+        return attendance.settle(meeting, now=now)
 
     return _leased(due, now, "settle", call, only_ids)
 

@@ -166,3 +166,32 @@ class TestScheduling:
     def test_capacity_cannot_drop_below_the_booked_seats(self, booked, now):
         with pytest.raises(IllegalTransition, match="2 seats already booked"):
             lifecycle.edit_meeting(booked, now=now, capacity=1)
+
+
+def test_rescheduling_a_meeting_with_a_room_provisions_a_new_one(meeting, now):
+    from meetings.sweeps import provision_rooms
+
+    provision_rooms(meeting.start_time - dt.timedelta(minutes=30))
+    meeting.refresh_from_db()
+    old_room = meeting.room_name
+    later = meeting.start_time + dt.timedelta(days=1)
+    lifecycle.edit_meeting(meeting, now=now, start_time=later, end_time=later + dt.timedelta(hours=1))
+    meeting.refresh_from_db()
+    assert meeting.room_provisioned_at is None and meeting.room_name == ""
+    entry = StateChange.objects.get(meeting=meeting, field="start_time")
+    assert entry.data["replaced_room"] == old_room
+    provision_rooms(later - dt.timedelta(minutes=30))
+    meeting.refresh_from_db()
+    assert meeting.room_name and meeting.room_name != old_room
+
+
+def test_one_steps_success_does_not_hide_another_steps_failure(meeting, now):
+    from meetings.sweeps import _succeeded
+
+    lifecycle.record_failure(meeting.pk, now=now, step="end room", error="503")
+    _succeeded(meeting.pk, "settle")
+    meeting.refresh_from_db()
+    assert meeting.last_error == "end room: 503" and meeting.retry_at is not None
+    _succeeded(meeting.pk, "end room")
+    meeting.refresh_from_db()
+    assert meeting.last_error == "" and meeting.retry_at is None and meeting.failure_count == 0

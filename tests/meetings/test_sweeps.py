@@ -287,3 +287,12 @@ def test_a_student_who_books_after_the_join_link_moment_gets_it_at_once_without_
     book(alice, meeting, now=booked_at)
     assert send_join_links(booked_at + 2 * SECOND)["sent"] == 1
     assert StateChange.objects.get(field="join_link_state").reason == ""
+
+
+def test_ending_the_room_never_ends_a_session_before_it_started(meeting):
+    from meetings.attendance import end_open_sessions, record_session
+
+    joined = meeting.start_time + 2 * SECOND  # another service's clock ran a little ahead of ours
+    record_session(meeting, source="local", session_key="k", identity="teacher:1", role="teacher", joined_at=joined)
+    assert end_open_sessions(meeting, now=meeting.start_time, source="local") == 1
+    assert meeting.participants.get().left_at == joined
