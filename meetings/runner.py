@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from collections import Counter
 
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from bookings import sweeps as booking_sweeps
@@ -56,6 +57,10 @@ def run_sweeps(
             logger.exception("sweep failed", extra={"sweep": name})
             results[name] = Counter({"error": 1})
             errors.append(f"{name}: {exc}")
+            if not connection.in_atomic_block:
+                # A connection lost mid-sweep (a database restart) is dropped, so the next sweep reconnects instead
+                # of failing on it too.
+                close_old_connections()
     worked = {name: dict(counts) for name, counts in results.items() if counts}
     if worked:
         logger.info("sweeps", extra={"runner": runner, "now": now.isoformat(), "counts": worked})

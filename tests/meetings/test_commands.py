@@ -112,3 +112,16 @@ def test_setup_schedules_upserts_by_name(db):
     assert Schedule.objects.filter(name="lifecycle-clock").count() == 1
     clock = Schedule.objects.get(name="lifecycle-clock")
     assert (clock.func, clock.schedule_type, clock.minutes, clock.repeats) == ("meetings.tasks.clock", "I", 1, -1)
+
+
+def test_a_failing_sweep_makes_the_command_fail_and_the_next_sweeps_still_run(meeting, monkeypatch):
+    from meetings import runner
+
+    def broken(now):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setitem(runner.SWEEPS, "provision_rooms", broken)
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 sweep\\(s\\) failed"):
+        call_command("run_sweeps", "--now", meeting.start_time.isoformat(), stdout=out)
+    assert "open_due_meetings: notifications 1, opened 1" in out.getvalue()
