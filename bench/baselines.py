@@ -11,12 +11,45 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 
+from bookings.models import Booking, Payout
 from meetings.models import Meeting, StateChange
 from notifications.models import Notification
+
+
+def _history(model, pk, meeting, from_state, to_state, now, reason, field="state"):
+    StateChange.objects.create(
+        content_type=ContentType.objects.get_for_model(model),
+        object_id=pk,
+        meeting=meeting,
+        field=field,
+        from_state=from_state,
+        to_state=to_state,
+        at=now,
+        actor_name="system",
+        reason=reason,
+    )
+
+
+def _notify(meeting, kind, role, person, now, text):
+    payload = {"text": text}
+    Notification.objects.create(
+        dedupe_key=f"{kind}:{meeting.pk}:{role}:{person.pk}",
+        kind=kind,
+        channel="log",
+        meeting=meeting,
+        address=person.email,
+        payload=payload,
+        next_attempt_at=now,
+        created_at=now,
+        payload_hash=hashlib.sha256(json.dumps(payload).encode()).hexdigest(),
+        **{role: person},
+    )
 
 
 def naive_open(now: dt.datetime) -> int:
@@ -27,31 +60,10 @@ def naive_open(now: dt.datetime) -> int:
             meeting.state, meeting.opened_at, meeting.auto_opened = "open", now, True
             meeting._loaded_state = "open"  # a first version has no state guard
             meeting.save()
-            StateChange.objects.create(
-                content_type=ContentType.objects.get_for_model(Meeting),
-                object_id=meeting.pk,
-                meeting=meeting,
-                from_state="scheduled",
-                to_state="open",
-                at=now,
-                actor_name="system",
-                reason="start time reached",
-            )
+            _history(Meeting, meeting.pk, meeting, "scheduled", "open", now, "start time reached")
             people = [("teacher", meeting.teacher)] + [("student", booking.student) for booking in bookings]
             for role, person in people:
-                payload = {"text": f"Your class '{meeting.title}' is open now."}
-                Notification.objects.create(
-                    dedupe_key=f"class_open:{meeting.pk}:{role}:{person.pk}",
-                    kind="class_open",
-                    channel="log",
-                    meeting=meeting,
-                    address=person.email,
-                    payload=payload,
-                    next_attempt_at=now,
-                    created_at=now,
-                    payload_hash=hashlib.sha256(json.dumps(payload).encode()).hexdigest(),
-                    **{role: person},
-                )
+                _notify(meeting, "class_open", role, person, now, f"Your class '{meeting.title}' is open now.")
             opened += 1
     return opened
 
@@ -98,4 +110,153 @@ def floor_open(now: dt.datetime) -> int:
         ids = [row[0] for row in cursor.fetchall()]
         cursor.execute(FLOOR_HISTORY, {"ct": ct, "now": now, "ids": ids})
         cursor.execute(FLOOR_OUTBOX, {"now": now, "ids": ids})
+    return len(ids)
+
+
+# --- B3: the close burst (close, complete bookings, verdict, payout) --------------------------------------------------
+
+
+def _close_moment(now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(minutes=settings.MEETING_AUTO_CLOSE_DELAY_MINUTES)
+
+
+def naive_close(now: dt.datetime) -> int:
+    """For each due meeting: load it, close it, complete each booking, sum the teacher's sessions, create the
+    payout, each its own query."""
+    closed = 0
+    due = Meeting.objects.filter(state__in=["open", "in_progress"], end_time__lte=_close_moment(now))
+    for meeting in list(due.select_related("teacher")):
+        with transaction.atomic():
+            from_state = meeting.state
+            meeting.state, meeting.closed_at, meeting.auto_closed = "closed", now, True
+            meeting._loaded_state = "closed"
+            meeting.save()
+            _history(Meeting, meeting.pk, meeting, from_state, "closed", now, "close moment reached")
+            gross = Decimal("0")
+            for booking in list(meeting.bookings.filter(status="confirmed")):
+                booking.status, booking.completed_at, booking._loaded_state = "completed", now, "completed"
+                booking.save()
+                _history(Booking, booking.pk, meeting, "confirmed", "completed", now, "class closed", field="status")
+                gross += booking.amount
+            _notify(meeting, "class_closed", "teacher", meeting.teacher, now, f"Your class '{meeting.title}' closed.")
+            seconds = sum(
+                ((s.left_at or now) - s.joined_at).total_seconds() for s in meeting.participants.filter(role="teacher")
+            )
+            present = seconds >= settings.TEACHER_MIN_ATTENDANCE_SECONDS
+            meeting.attendance_verdict = "present" if present else "absent"
+            meeting.teacher_attended_seconds, meeting.settled_at = int(seconds), now
+            meeting.save()
+            if present and gross:
+                rate = settings.PLATFORM_COMMISSION_RATE
+                commission = (gross * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                Payout.objects.create(
+                    teacher=meeting.teacher,
+                    meeting=meeting,
+                    currency="USD",
+                    gross=gross,
+                    commission_rate=rate,
+                    commission=commission,
+                    net=gross - commission,
+                    approve_after=now + dt.timedelta(hours=settings.PAYOUT_DISPUTE_HOURS),
+                )
+            closed += 1
+    return closed
+
+
+FLOOR_CLOSE = """
+WITH due AS (
+    SELECT id, state FROM meetings_meeting
+    WHERE state IN ('open', 'in_progress') AND end_time <= %(moment)s
+    FOR NO KEY UPDATE
+)
+UPDATE meetings_meeting m SET state = 'closed', closed_at = %(now)s, auto_closed = true, updated_at = %(now)s
+FROM due WHERE m.id = due.id
+RETURNING m.id, due.state
+"""
+
+FLOOR_COMPLETE = """
+UPDATE bookings_booking SET status = 'completed', completed_at = %(now)s
+WHERE meeting_id = ANY(%(ids)s) AND status = 'confirmed'
+RETURNING id, meeting_id
+"""
+
+FLOOR_CLOSE_HISTORY = """
+INSERT INTO meetings_statechange
+    (content_type_id, object_id, meeting_id, field, from_state, to_state, at, actor_name, reason, data)
+SELECT %(meeting_ct)s, id, id, 'state', from_state, 'closed', %(now)s, 'system', 'close moment reached', '{}'::jsonb
+FROM unnest(%(ids)s::bigint[], %(from_states)s::text[]) AS t(id, from_state)
+UNION ALL
+SELECT %(booking_ct)s, id, meeting_id, 'status', 'confirmed', 'completed', %(now)s, 'system', 'class closed',
+       '{}'::jsonb
+FROM unnest(%(booking_ids)s::bigint[], %(booking_meetings)s::bigint[]) AS b(id, meeting_id)
+"""
+
+FLOOR_CLOSE_OUTBOX = """
+INSERT INTO notifications_notification
+    (dedupe_key, kind, channel, state, meeting_id, teacher_id, address, payload, payload_hash,
+     attempts, next_attempt_at, last_error, provider_message_id, retry_key, created_at)
+SELECT 'class_closed:' || m.id || ':teacher:' || t.id, 'class_closed', 'log', 'pending', m.id, t.id, t.email,
+       jsonb_build_object('text', 'Your class ''' || m.title || ''' closed.'), md5(m.title), 0, %(now)s, '', '',
+       gen_random_uuid(), %(now)s
+FROM meetings_meeting m JOIN classroom_teacher t ON t.id = m.teacher_id
+WHERE m.id = ANY(%(ids)s)
+ON CONFLICT (dedupe_key) DO NOTHING
+"""
+
+FLOOR_VERDICT = """
+UPDATE meetings_meeting m
+SET attendance_verdict = CASE WHEN COALESCE(a.seconds, 0) >= %(min_seconds)s THEN 'present' ELSE 'absent' END,
+    teacher_attended_seconds = COALESCE(a.seconds, 0), settled_at = %(now)s
+FROM unnest(%(ids)s::bigint[]) AS due(id)
+LEFT JOIN (
+    SELECT meeting_id, EXTRACT(EPOCH FROM SUM(COALESCE(left_at, %(now)s) - joined_at))::int AS seconds
+    FROM meetings_meetingparticipant WHERE role = 'teacher' AND meeting_id = ANY(%(ids)s) GROUP BY meeting_id
+) a ON a.meeting_id = due.id
+WHERE m.id = due.id
+"""
+
+FLOOR_PAYOUTS = """
+INSERT INTO bookings_payout
+    (teacher_id, meeting_id, currency, gross, commission_rate, commission, net, state, approve_after, held_reason,
+     review_note, created_at)
+SELECT m.teacher_id, m.id, 'USD', g.gross, %(rate)s, ROUND(g.gross * %(rate)s, 2),
+       g.gross - ROUND(g.gross * %(rate)s, 2), 'pending', %(approve_after)s, '', '', %(now)s
+FROM meetings_meeting m
+JOIN (SELECT meeting_id, SUM(amount) AS gross FROM bookings_booking
+      WHERE meeting_id = ANY(%(ids)s) AND status = 'completed' GROUP BY meeting_id) g ON g.meeting_id = m.id
+WHERE m.id = ANY(%(ids)s) AND m.attendance_verdict = 'present'
+ON CONFLICT (meeting_id) DO NOTHING
+"""
+
+
+def floor_close(now: dt.datetime) -> int:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(FLOOR_CLOSE, {"now": now, "moment": _close_moment(now)})
+        closed = cursor.fetchall()
+        ids = [row[0] for row in closed]
+        cursor.execute(FLOOR_COMPLETE, {"now": now, "ids": ids})
+        completed = cursor.fetchall()
+        cursor.execute(
+            FLOOR_CLOSE_HISTORY,
+            {
+                "now": now,
+                "meeting_ct": ContentType.objects.get_for_model(Meeting).pk,
+                "booking_ct": ContentType.objects.get_for_model(Booking).pk,
+                "ids": ids,
+                "from_states": [row[1] for row in closed],
+                "booking_ids": [row[0] for row in completed],
+                "booking_meetings": [row[1] for row in completed],
+            },
+        )
+        cursor.execute(FLOOR_CLOSE_OUTBOX, {"now": now, "ids": ids})
+        cursor.execute(FLOOR_VERDICT, {"now": now, "ids": ids, "min_seconds": settings.TEACHER_MIN_ATTENDANCE_SECONDS})
+        cursor.execute(
+            FLOOR_PAYOUTS,
+            {
+                "now": now,
+                "ids": ids,
+                "rate": settings.PLATFORM_COMMISSION_RATE,
+                "approve_after": now + dt.timedelta(hours=settings.PAYOUT_DISPUTE_HOURS),
+            },
+        )
     return len(ids)

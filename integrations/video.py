@@ -163,7 +163,19 @@ def webhook_json(body: bytes) -> dict:
         raise BadWebhook(400, "body is not JSON") from exc
     if not isinstance(event, dict) or not isinstance(event.get("event"), str):
         raise BadWebhook(400, "body is not an event object")
+    if _has_nul(event):
+        raise BadWebhook(400, "body contains a NUL character")  # valid JSON, but no text column can store it
     return event
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def webhook_error(exc: BadWebhook, service: str):

@@ -30,13 +30,14 @@ Source = MeetingParticipant.Source
 ROOM_SPARE_SECONDS = 600
 
 
-def from_timestamp(value) -> dt.datetime | None:
-    """LiveKit's int64 seconds (a string in JSON); None when absent or zero."""
+def from_timestamp(value, *, per_second: int = 1) -> dt.datetime | None:
+    """LiveKit's int64 seconds (or milliseconds, ``per_second=1000``; a string in JSON); None when absent, zero or
+    beyond what a datetime can hold."""
     try:
-        seconds = int(value or 0)
-    except (TypeError, ValueError):
+        ticks = int(value or 0)
+        return dt.datetime.fromtimestamp(ticks / per_second, tz=dt.UTC) if ticks > 0 else None
+    except (TypeError, ValueError, OverflowError, OSError):  # OSError: beyond the platform's time_t
         return None
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC) if seconds > 0 else None
 
 
 def participant_session(
@@ -45,13 +46,12 @@ def participant_session(
     """A ParticipantInfo (snake_case from the API, camelCase in webhooks) as one session. The participant sid is
     new for every connection, so it names the session: a join and its leave meet on one row in any order. Without a
     join time, ``seen_at`` (the event's time) stands in; a later event with the real time moves it back."""
-    joined_ms = info.get("joined_at_ms") or info.get("joinedAtMs")
     joined_at = (
-        dt.datetime.fromtimestamp(int(joined_ms) / 1000, tz=dt.UTC)
-        if joined_ms
-        else from_timestamp(info.get("joined_at") or info.get("joinedAt"))
+        from_timestamp(info.get("joined_at_ms") or info.get("joinedAtMs"), per_second=1000)
+        or from_timestamp(info.get("joined_at") or info.get("joinedAt"))
+        or seen_at
+        or left_at
     )
-    joined_at = joined_at or seen_at or left_at
     try:
         role = json.loads(info.get("metadata") or "{}").get("role", "")
     except (ValueError, AttributeError):
@@ -61,7 +61,7 @@ def participant_session(
         joined_at=joined_at,
         left_at=left_at,
         session_key=str(info["sid"]),
-        display_name=str(info.get("name") or ""),
+        display_name=str(info.get("name") or "")[:200],
         role=role,
     )
 

@@ -28,14 +28,17 @@ HANDLED = (*PARTICIPANT_EVENTS, "room_finished")
 
 def _check(event: dict) -> None:
     """A signed body can still be unusable; say what is missing (400) before writing anything."""
-    if not isinstance(event.get("id"), str) or not event["id"]:
-        raise BadWebhook(400, "event has no id")
+    # Lengths as our columns hold them: a longer value is no LiveKit event, and PostgreSQL would refuse it (a 500).
+    if not isinstance(event.get("id"), str) or not 0 < len(event["id"]) <= 100:
+        raise BadWebhook(400, "event has no id (or one over 100 characters)")
     room = event.get("room")
-    if not isinstance(room, dict) or not isinstance(room.get("name"), str):
-        raise BadWebhook(400, "event has no room name")
+    if not isinstance(room, dict) or not isinstance(room.get("name"), str) or len(room["name"]) > 128:
+        raise BadWebhook(400, "event has no room name (or one over 128 characters)")
     if event["event"] in PARTICIPANT_EVENTS:
         participant = event.get("participant")
-        if not isinstance(participant, dict) or not participant.get("sid") or not participant.get("identity"):
+        if not isinstance(participant, dict) or not all(
+            isinstance(participant.get(key), str) and 0 < len(participant[key]) <= 128 for key in ("sid", "identity")
+        ):
             raise BadWebhook(400, "participant event without participant sid and identity")
         if from_timestamp(event.get("createdAt")) is None:
             raise BadWebhook(400, "event has no createdAt")

@@ -59,8 +59,8 @@ def zoom_time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_zoom_time(value: str | None) -> dt.datetime | None:
-    if not value:
+def parse_zoom_time(value) -> dt.datetime | None:
+    if not isinstance(value, str) or not value:
         return None
     try:
         return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
@@ -86,7 +86,7 @@ def identify(meeting, *, zoom_user_id: str, email: str, name: str) -> str:
         found = [s for s in students if matches(s)]
         if len(found) == 1:
             return identity_of(found[0])
-    return f"zoom:{zoom_user_id or name or 'guest'}"
+    return f"zoom:{zoom_user_id or name or 'guest'}"[:128]  # the identity column's length
 
 
 class ZoomProvider(VideoProvider):

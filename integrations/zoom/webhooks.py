@@ -52,21 +52,36 @@ def verify(body: bytes, *, timestamp: str, signature: str, now: dt.datetime) -> 
         raise BadWebhook(401, "x-zm-signature does not match")
 
 
+def _payload(event: dict) -> dict:
+    """``payload`` as an object: a sender may put anything there, and a list or a number is a 400, not a crash."""
+    payload = event.get("payload")
+    if not isinstance(payload, dict):
+        raise BadWebhook(400, "event without a payload object")
+    return payload
+
+
+def _text(value) -> str:
+    """A string field as sent, or "" when the sender put something else there (a number id is kept as text)."""
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+
+
 def url_validation(event: dict) -> dict:
     """Zoom checks the endpoint by sending a plain token and expecting it back with its HMAC."""
-    plain = (event.get("payload") or {}).get("plainToken")
+    plain = _payload(event).get("plainToken")
     if not isinstance(plain, str) or not plain:
         raise BadWebhook(400, "endpoint.url_validation without plainToken")
     return {"plainToken": plain, "encryptedToken": sign(settings.ZOOM_WEBHOOK_SECRET_TOKEN, plain)}
 
 
 def _meeting_object(event: dict) -> dict:
-    obj = (event.get("payload") or {}).get("object")
+    obj = _payload(event).get("object")
     if not isinstance(obj, dict) or not str(obj.get("id", "")).isdigit():
         raise BadWebhook(400, "event without payload.object.id")
+    if int(obj["id"]) >= 2**63:  # Zoom ids are 64-bit signed; a bigger one would overflow the bigint column
+        raise BadWebhook(400, "payload.object.id is out of range")
     if event["event"] in PARTICIPANT_EVENTS:
         participant = obj.get("participant")
-        if not isinstance(participant, dict) or not participant.get("user_id"):
+        if not isinstance(participant, dict) or not _text(participant.get("user_id")):
             raise BadWebhook(400, "participant event without participant.user_id")
         moment = participant.get("join_time" if event["event"].endswith("joined") else "leave_time")
         if parse_zoom_time(moment) is None:
@@ -103,9 +118,9 @@ def apply_event(event: dict, *, body: bytes, now: dt.datetime) -> str:
             moment = parse_zoom_time(participant["join_time" if joined else "leave_time"])
             identity = identify(
                 meeting,
-                zoom_user_id=participant.get("id") or "",
-                email=participant.get("email") or "",
-                name=participant.get("user_name") or "",
+                zoom_user_id=_text(participant.get("id")),
+                email=_text(participant.get("email")),
+                name=_text(participant.get("user_name")),
             )
             # The leave event carries no join time: keyed by the meeting instance and Zoom's per-join user_id, the
             # two events meet on one row in any order (record_session keeps the earliest join, the latest leave).
@@ -113,8 +128,8 @@ def apply_event(event: dict, *, body: bytes, now: dt.datetime) -> str:
                 identity=identity,
                 joined_at=moment,
                 left_at=None if joined else moment,
-                session_key=f"{obj.get('uuid', '')}:{participant['user_id']}",
-                display_name=participant.get("user_name") or "",
+                session_key=f"{_text(obj.get('uuid'))}:{_text(participant['user_id'])}"[:200],
+                display_name=_text(participant.get("user_name"))[:200],
             )
             store_provider_session(meeting, session, source=source, now=now)
     logger.info("zoom webhook applied", extra={"meeting_id": meeting.pk, "webhook_event": kind})
