@@ -44,6 +44,11 @@ format: venv
 clean:
 	rm -rf $(VENV) db.sqlite3 .test-db.sqlite3 staticfiles
 
+# The reliability scenarios at full size on PostgreSQL (its own test database, created and dropped), one line each.
+RELIABILITY_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/classroom_reliability
+reliability: venv
+	RELIABILITY_SCALE=full DATABASE_URL=$(RELIABILITY_DATABASE_URL) $(BIN)/python -m pytest tests/reliability --create-db -q -p no:cacheprovider
+
 # Benchmarks on PostgreSQL (DATABASE_URL, default the local server): its own database, created and dropped.
 bench: venv
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

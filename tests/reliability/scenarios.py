@@ -43,6 +43,15 @@ class Tally:
         )
 
 
+REPORT: list[str] = []  # the tally lines of this run, printed at the end (tests/reliability/conftest.py)
+
+
+def report(tally: Tally, **details) -> Tally:
+    tally.details.update(details)
+    REPORT.append(tally.line())
+    return tally
+
+
 def build(
     count: int,
     *,

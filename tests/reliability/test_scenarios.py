@@ -1,6 +1,8 @@
-"""Small versions of the reliability scenarios (``make reliability`` runs them big on PostgreSQL)."""
+"""The reliability scenarios: small inside ``make test``; ``make reliability`` runs them at full size on PostgreSQL
+(RELIABILITY_SCALE=full, see tests/reliability/run.py) and prints each scenario's tally line."""
 
 import datetime as dt
+import os
 import random
 
 import pytest
@@ -10,9 +12,23 @@ from meetings.models import Meeting, StateChange
 from meetings.runner import run_sweeps
 from notifications.models import Notification
 from tests.concurrency import manage
-from tests.reliability.scenarios import audit, build
+from tests.reliability.scenarios import audit, build, report
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+FULL = os.environ.get("RELIABILITY_SCALE") == "full"
+# meetings per scenario, and for R2 how many times a worker is killed
+SIZE = (
+    {"R1": 2000, "R2": 300, "R2 kills": 20, "R4": 300, "R5": 500}
+    if FULL
+    else {
+        "R1": 40,
+        "R2": 30,
+        "R2 kills": 6,
+        "R4": 30,
+        "R5": 20,
+    }
+)
 
 FAST_CLOSE = {"MEETING_AUTO_CLOSE_DELAY_MINUTES": "0", "SWEEP_BATCH_SIZE": "5"}
 
@@ -41,21 +57,22 @@ def sweep_processes(workers, start, until, step=3, env=None):
 def test_r1_racing_workers_apply_each_transition_once(now, is_postgres, settings):
     """4 processes (2 on SQLite) sweep the same minute on a simulated clock; every meeting starts and ends in it."""
     settings.MEETING_AUTO_CLOSE_DELAY_MINUTES = 0
-    ids = build(40, first_start=now, spread_seconds=40, length=dt.timedelta(seconds=15))
+    count = SIZE["R1"]
+    ids = build(count, first_start=now, spread_seconds=40, length=dt.timedelta(seconds=15))
     sweep_processes(4 if is_postgres else 2, now - dt.timedelta(seconds=5), now + dt.timedelta(seconds=70))
-    tally = audit("R1 racing workers", ids)
+    tally = report(audit("R1 racing workers", ids))
     assert tally.ok, tally.line()
-    assert tally.details["messages"] == 40 * (4 + 3 + 3 + 1) and tally.details["messages undelivered"] == 0
+    assert tally.details["messages"] == count * (4 + 3 + 3 + 1) and tally.details["messages undelivered"] == 0
 
 
 def test_r2_a_sweep_killed_at_random_moments_leaves_nothing_half_done(now, settings):
     """SIGKILL a sweeping process mid-run, again and again; then one clean run finishes everything exactly once."""
     settings.MEETING_AUTO_CLOSE_DELAY_MINUTES = 0
-    ids = build(30, first_start=now, spread_seconds=30, length=dt.timedelta(seconds=10))
+    ids = build(SIZE["R2"], first_start=now, spread_seconds=30, length=dt.timedelta(seconds=10))
     rng = random.Random(3)
     connection.close()
     killed = 0
-    for _ in range(6):
+    for _ in range(SIZE["R2 kills"]):
         process = manage(
             "run_sweeps",
             "--now",
@@ -73,9 +90,9 @@ def test_r2_a_sweep_killed_at_random_moments_leaves_nothing_half_done(now, setti
             process.kill()
             killed += 1
         process.communicate(timeout=60)
-    assert killed >= 3, "the scenario must actually kill workers mid-run"
+    assert killed >= SIZE["R2 kills"] // 2, "the scenario must actually kill workers mid-run"
     sweep_processes(1, now + dt.timedelta(seconds=50), now + dt.timedelta(seconds=50))
-    tally = audit("R2 crashes", ids)
+    tally = report(audit("R2 crashes", ids), kills=killed)
     assert tally.ok, tally.line()
     assert tally.details["messages undelivered"] == 0
 
@@ -85,7 +102,7 @@ def test_r4_losing_the_database_mid_sweep_fails_cleanly_and_the_next_sweep_compl
     """Every connection of the sweeping process is terminated while it works (what a PostgreSQL restart looks like
     from the client); that run fails, nothing is half-applied, and the next run completes."""
     settings.MEETING_AUTO_CLOSE_DELAY_MINUTES = 0
-    ids = build(30, first_start=now, spread_seconds=20, length=dt.timedelta(seconds=10))
+    ids = build(SIZE["R4"], first_start=now, spread_seconds=20, length=dt.timedelta(seconds=10))
     connection.close()
     process = manage(
         "run_sweeps",
@@ -108,22 +125,23 @@ def test_r4_losing_the_database_mid_sweep_fails_cleanly_and_the_next_sweep_compl
     assert process.returncode != 0 and "sweep(s) failed" in err, "the interrupted run must fail, and say so"
     assert "terminating connection" in err or "connection is closed" in err or "server closed" in err
     sweep_processes(1, now + dt.timedelta(seconds=40), now + dt.timedelta(seconds=40))
-    tally = audit("R4 database restart", ids)
+    tally = report(audit("R4 database restart", ids))
     assert tally.ok, tally.line()
 
 
 def test_r5_the_clock_jumps_forward_three_hours_and_back_a_minute(now, settings):
     """Downtime, then a worker whose clock is a minute behind: catch-up rules hold and nothing happens twice."""
-    ids = build(20, first_start=now + dt.timedelta(minutes=15), spread_seconds=600, length=dt.timedelta(minutes=30))
+    count = SIZE["R5"]
+    ids = build(count, first_start=now + dt.timedelta(minutes=15), spread_seconds=600, length=dt.timedelta(minutes=30))
     run_sweeps(now)
     later = now + dt.timedelta(hours=3)
     first = run_sweeps(later)
-    assert first["open_due_meetings"]["opened"] == 20 and first["close_due_meetings"]["closed"] == 20
+    assert first["open_due_meetings"]["opened"] == count and first["close_due_meetings"]["closed"] == count
     behind = run_sweeps(later - dt.timedelta(minutes=1))
     again = run_sweeps(later)
     for results in (behind, again):
         assert not any(+counts for counts in results.values()), results
-    tally = audit("R5 clock", ids)
+    tally = report(audit("R5 clock", ids))
     assert tally.ok, tally.line()
     # Catch-up rules: a class whose slot passed was opened quietly (no "class is open" message), its join links
     # were skipped, its feedback links (still useful within a day) were sent.
@@ -131,4 +149,4 @@ def test_r5_the_clock_jumps_forward_three_hours_and_back_a_minute(now, settings)
     assert set(Notification.objects.values_list("kind", flat=True)) == {"feedback_link", "class_closed"}
     opened = StateChange.objects.filter(meeting_id__in=ids, to_state="open").values_list("reason", flat=True)
     assert all(reason.startswith("catch-up") for reason in opened)
-    assert Meeting.objects.filter(pk__in=ids, state="closed").count() == 20
+    assert Meeting.objects.filter(pk__in=ids, state="closed").count() == count
