@@ -219,10 +219,16 @@ class MeetingAdmin(admin.ModelAdmin):
             obj.pk = created.pk
 
     def get_urls(self):
-        from meetings.admin_views import lifecycle_dashboard
+        from meetings.admin_views import lifecycle_dashboard, review_decide, review_queue
 
         return [
             path("lifecycle/", self.admin_site.admin_view(lifecycle_dashboard), name="meetings_lifecycle"),
+            path("review/", self.admin_site.admin_view(review_queue), name="meetings_review_queue"),
+            path(
+                "review/<int:meeting_id>/decide/",
+                self.admin_site.admin_view(review_decide),
+                name="meetings_review_decide",
+            ),
         ] + super().get_urls()
 
 
