@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from bookings.models import Booking
 from classroom.errors import DomainError
+from classroom.money import round_money
 from classroom.timezones import format_local
 from meetings import review, stats
 from meetings.models import Meeting, MeetingParticipant
@@ -70,10 +71,22 @@ def attendance_timeline(meeting) -> list[dict]:
     return rows
 
 
+def _money(amount, currency: str) -> str:
+    """An amount with its currency's places (150000 VND, 9.99 USD); amounts already are rounded to them."""
+    return f"{round_money(amount, currency)} {currency}"
+
+
+def _payout_money(payout) -> dict:
+    if payout is None:
+        return {}
+    return {key: _money(getattr(payout, key), payout.currency) for key in ("gross", "commission", "net")}
+
+
 def review_queue(request):
     meetings = list(review.awaiting_review())
     bookings: dict[int, list] = {}
     for booking in Booking.objects.filter(meeting__in=meetings).select_related("student").order_by("id"):
+        booking.amount_shown = _money(booking.amount, booking.currency)
         bookings.setdefault(booking.meeting_id, []).append(booking)
     items = [
         {
@@ -82,6 +95,7 @@ def review_queue(request):
             "timeline": attendance_timeline(m),
             "bookings": bookings.get(m.pk, []),
             "payout": getattr(m, "payout", None),
+            "money": _payout_money(getattr(m, "payout", None)),
         }
         for m in meetings
     ]

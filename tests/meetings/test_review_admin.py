@@ -116,3 +116,16 @@ def test_deciding_needs_the_change_permission(client, now):
 def test_the_queue_needs_a_staff_login(client):
     response = client.get(reverse(QUEUE))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_amounts_are_shown_with_the_currencys_places(staff_client, now):
+    meeting = MeetingFactory(
+        course=CourseFactory(price=Decimal("150000"), currency="VND"),
+        start_time=now + dt.timedelta(hours=1),
+        end_time=now + dt.timedelta(hours=2),
+    )
+    book(StudentFactory(), meeting, now=now)
+    meeting = run_and_close(meeting)
+    settle(meeting, now=meeting.closed_at)
+    page = staff_client.get(reverse(QUEUE)).content.decode()
+    assert "120000 VND net" in page and "150000 VND" in page and "150000.00" not in page
