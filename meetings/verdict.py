@@ -5,8 +5,9 @@ The teacher's time is the union of their sessions, so a rejoin adds its own stre
 open is counted until the meeting closed: nobody is paid for the time after the room ended.
 
 Evidence comes from the meeting's video provider first (its ``attendance()``: what the service itself saw) and from
-our ``MeetingParticipant`` rows when the provider has nothing for the teacher or the meeting never had a room. A
-provider that cannot be reached gives the verdict ``unknown``: that goes to review and is never paid automatically.
+our ``MeetingParticipant`` rows when the provider has nothing for the teacher, refuses for good (a permanent error,
+e.g. no reports on a Zoom Basic account), or the meeting never had a room. A provider that cannot be reached (a
+timeout, a 5xx) gives the verdict ``unknown``: that goes to review and is never paid automatically.
 """
 
 from __future__ import annotations
@@ -126,10 +127,17 @@ def verify_attendance(meeting: Meeting, *, now: dt.datetime) -> AttendanceVerdic
         except ProviderError as exc:
             logger.warning("attendance evidence unavailable", extra={"meeting_id": meeting.pk, "error": str(exc)})
             evidence.update(provider=meeting.room_provider, provider_error=str(exc)[:500])
-            # What we recorded ourselves is shown to the reviewer, but is not enough to pay on.
-            evidence["recorded_sessions"] = _describe(recorded)
-            evidence["recorded_seconds"] = attended_seconds(recorded, until=until)
-            return AttendanceVerdict(Verdict.UNKNOWN, None, "provider unreachable", evidence, "provider unreachable")
+            if not exc.permanent:
+                # Unreachable (timeout, 5xx, 429): what we recorded ourselves is shown to the reviewer, but is not
+                # enough to pay on while the service's own account is missing.
+                evidence["recorded_sessions"] = _describe(recorded)
+                evidence["recorded_seconds"] = attended_seconds(recorded, until=until)
+                return AttendanceVerdict(
+                    Verdict.UNKNOWN, None, "provider unreachable", evidence, "provider unreachable"
+                )
+            # The service answered that it will never give this report (a Zoom Basic host has no reports): asking
+            # again cannot help, so the sessions it sent us by webhook are the evidence.
+            evidence["provider_error_permanent"] = True
         if stretches:
             source = f"provider:{meeting.room_provider}"
         evidence["provider"] = meeting.room_provider

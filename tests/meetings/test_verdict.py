@@ -129,3 +129,12 @@ class TestEvidenceSources:
         assert (found.verdict, found.seconds, found.review_reason) == ("unknown", None, "provider unreachable")
         assert found.evidence["provider_error"] == "timeout after 10 s"
         assert found.evidence["recorded_seconds"] == 3000
+
+    def test_a_permanent_refusal_falls_back_to_the_recorded_sessions(self, with_room, monkeypatch):
+        def refused(self, meeting):
+            raise ProviderError("400: only available for paid accounts", permanent=True, status=400)
+
+        monkeypatch.setattr(LocalProvider, "attendance", refused)
+        found = verdict_for(with_room, (0 * MINUTE, 50 * MINUTE))
+        assert (found.verdict, found.seconds, found.source) == ("present", 3000, RECORDED)
+        assert found.evidence["provider_error_permanent"] is True
