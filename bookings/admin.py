@@ -1,10 +1,16 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.contenttypes.admin import GenericTabularInline
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
 
-from bookings import transitions
+from bookings import exports, transitions
 from bookings.models import Appointment, Booking, Payout
 from classroom.admin_utils import ReadOnlyAdmin, transition_action
+from classroom.models import Teacher
 from meetings.models import StateChange
+from meetings.review import hold_for_review, record_complaint
 
 
 class ObjectHistoryInline(GenericTabularInline):
@@ -23,6 +29,12 @@ class ObjectHistoryInline(GenericTabularInline):
 def _staff_cancel(booking, *, now, actor):
     return transitions.cancel_booking(
         booking, now=now, actor=actor, reason=f"cancelled by {actor} in the admin", enforce_cutoff=False
+    )
+
+
+def _staff_complaint(booking, *, now, actor):
+    return record_complaint(
+        booking, now=now, actor=actor, note=f"complaint passed on by {actor.get_username()} in the admin"
     )
 
 
@@ -48,11 +60,18 @@ class BookingAdmin(admin.ModelAdmin):
         "feedback_rating",
         "feedback_comment",
         "feedback_at",
+        "has_complaint",
+        "complaint_note",
     ]
     inlines = [ObjectHistoryInline]
     actions = [
         transition_action(_staff_cancel, description="Cancel (gives the seat back)", name="cancel"),
         transition_action(transitions.refund_booking, description="Refund", reason="refunded by {user} in the admin"),
+        transition_action(
+            _staff_complaint,
+            description="Record a complaint from the student (holds the teacher's payout)",
+            name="record_complaint",
+        ),
     ]
 
     def has_add_permission(self, request):
@@ -79,11 +98,79 @@ class AppointmentAdmin(ReadOnlyAdmin):
     inlines = [ObjectHistoryInline]
 
 
+class PayoutExportForm(forms.Form):
+    teacher = forms.ModelChoiceField(queryset=Teacher.objects.all(), required=False, empty_label="all teachers")
+    start = forms.DateField(label="classes from (UTC date)", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="to (UTC date, included)", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            raise forms.ValidationError("The period ends before it starts.")
+        return data
+
+
+def csv_response(payouts, filename: str) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    exports.write_csv(payouts, response)
+    return response
+
+
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdmin):
-    list_display = ["id", "teacher", "meeting", "state", "gross", "commission", "net", "currency", "approve_after"]
-    list_filter = ["state", "currency", ("created_at", admin.DateFieldListFilter)]
+    list_display = [
+        "id",
+        "teacher",
+        "meeting",
+        "state",
+        "gross",
+        "commission",
+        "net",
+        "currency",
+        "approve_after",
+        "held_reason",
+    ]
+    list_filter = ["state", "currency", "teacher", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["teacher__display_name", "=meeting__id"]
     date_hierarchy = "created_at"
     list_select_related = ["teacher", "meeting"]
     inlines = [ObjectHistoryInline]
+    actions = [
+        transition_action(
+            transitions.approve_payout,
+            description="Approve (before the dispute window ends)",
+            reason="approved by {user} in the admin",
+            name="approve",
+        ),
+        transition_action(
+            transitions.mark_payout_paid, description="Mark paid", reason="paid (marked by {user} in the admin)"
+        ),
+        transition_action(
+            hold_for_review,
+            description="Hold for review (puts the class in the review queue)",
+            reason="held by {user} in the admin",
+            name="hold",
+        ),
+        "export_selected",
+    ]
+
+    @admin.action(description="Export the selected approved payouts (CSV; others are left out)")
+    def export_selected(self, request, queryset):
+        payouts = queryset.filter(state=Payout.State.APPROVED).select_related("teacher", "meeting")
+        return csv_response(payouts.order_by("teacher__display_name", "meeting__start_time"), "payouts.csv")
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_view)
+        return [path("export/", export, name="bookings_payout_export")] + super().get_urls()
+
+    def export_view(self, request):
+        """Approved payouts per teacher and period: a form, then the CSV (thin: bookings.exports does the work)."""
+        form = PayoutExportForm(request.GET or None)
+        if form.is_valid():
+            data = form.cleaned_data
+            payouts = exports.approved_payouts(start=data["start"], end=data["end"], teacher=data["teacher"])
+            who = f"teacher-{data['teacher'].pk}" if data["teacher"] else "all"
+            return csv_response(payouts, f"payouts-{who}-{data['start']:%Y%m%d}-{data['end']:%Y%m%d}.csv")
+        context = {**self.admin_site.each_context(request), "title": "Export approved payouts", "form": form}
+        return TemplateResponse(request, "admin/bookings/payout/export.html", context)

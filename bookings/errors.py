@@ -15,3 +15,9 @@ class BookingClosed(DomainError):
 
 class CancellationTooLate(DomainError):
     code = "cancellation_too_late"
+
+
+class InvalidDecision(DomainError):
+    """A review decision or complaint that cannot be applied as given (no note, a percentage out of range)."""
+
+    code = "invalid_decision"

@@ -108,3 +108,42 @@ def send_feedback_links(now: dt.datetime) -> Counter:
         lambda batch: _send_or_skip("feedback_link", batch, now, decide, links.feedback_url),
         on_failure=_on_failure(now, "feedback link"),
     )
+
+
+# --- payouts ----------------------------------------------------------------------------------------------------------
+
+# A payout whose approval failed is tried again this much later (it does not hold up the rest of the sweep).
+PAYOUT_RETRY = dt.timedelta(minutes=15)
+
+
+def approve_payouts(now: dt.datetime) -> Counter:
+    """A clean payout (teacher present, nothing held) becomes approved once its dispute window (PAYOUT_DISPUTE_HOURS
+    after settlement) is over. One with a student's complaint that reached the booking without going through
+    ``meetings.review.record_complaint`` is held for review here instead, so it is never paid unseen."""
+    from bookings.models import Payout
+    from bookings.transitions import approve_payout
+    from meetings.review import hold_for_review
+
+    def due():
+        return Payout.objects.filter(state=Payout.State.PENDING, approve_after__lte=now).order_by("approve_after", "id")
+
+    def apply(batch):
+        complained = set(
+            Booking.objects.filter(meeting_id__in=[p.meeting_id for p in batch], has_complaint=True).values_list(
+                "meeting_id", flat=True
+            )
+        )
+        counts = Counter()
+        for payout in batch:
+            if payout.meeting_id in complained:
+                hold_for_review(payout, now=now, reason="student complaint")
+                counts["held"] += 1
+            else:
+                approve_payout(payout, now=now)
+                counts["approved"] += 1
+        return counts
+
+    def on_failure(payout, exc):
+        Payout.objects.filter(pk=payout.pk, state=Payout.State.PENDING).update(approve_after=now + PAYOUT_RETRY)
+
+    return claim_batches("approve_payouts", due, apply, on_failure=on_failure)

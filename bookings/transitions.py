@@ -15,9 +15,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 
-from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull
+from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull, InvalidDecision
 from bookings.models import Appointment, Booking, Payout
 from classroom.money import round_money
 from meetings.models import Meeting, StateChange
@@ -414,6 +414,39 @@ def cancel_payout(payout: Payout, *, now: dt.datetime, actor, reason: str):
         reason=reason,
         updates={"reviewed_by": _user(actor), "review_note": reason},
     )
+
+
+def excuse_payout(payout: Payout, *, percent: int, now: dt.datetime, actor, reason: str):
+    """Held -> approved at ``percent`` of the net: staff excused a teacher who was there only in part. The teacher's
+    share is rounded once; the platform keeps the rest of the gross, so gross = commission + net still holds."""
+    if not isinstance(percent, int) or isinstance(percent, bool) or not 1 <= percent <= 100:
+        raise InvalidDecision("the percentage is a whole number from 1 to 100")
+    current = Payout.objects.get(pk=payout.pk)
+    net = round_money(current.net * Decimal(percent) / Decimal(100), current.currency)
+    return _payout_transition(
+        payout,
+        PayoutState.APPROVED,
+        [PayoutState.HELD],
+        now=now,
+        actor=actor,
+        reason=reason,
+        updates={
+            "approved_at": now,
+            "net": net,
+            "commission": current.gross - net,
+            "excused_percent": percent,
+            "reviewed_by": _user(actor),
+            "review_note": reason,
+        },
+        data={"percent": percent, "net_before": str(current.net), "net": str(net)},
+    )
+
+
+def completed_gross(meeting_id: int) -> Decimal | None:
+    """The sum of the meeting's completed bookings, or None when it has none (then there is nothing to pay)."""
+    return Booking.objects.filter(meeting_id=meeting_id, status=Status.COMPLETED).aggregate(total=Sum("amount"))[
+        "total"
+    ]
 
 
 def mark_payout_paid(payout: Payout, *, now: dt.datetime, actor, reason: str = ""):

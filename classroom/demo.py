@@ -55,11 +55,22 @@ class Slot:
     start_minutes: int  # relative to now
     duration_minutes: int
     students: tuple[str, ...]
+    # False: the teacher never enters the room, so the class closes into the no-show review queue.
+    teacher_comes: bool = True
 
 
 SLOTS = [
     Slot("IELTS Practice (yesterday)", "IELTS Practice", "emma", -24 * 60, 60, ("alice", "bob", "carol")),
     Slot("Mandarin for Beginners (yesterday)", "Mandarin for Beginners", "mei", -20 * 60, 45, ("bob", "eve")),
+    Slot(
+        "Vietnamese Conversation (teacher never came)",
+        "Vietnamese Conversation",
+        "an",
+        -6 * 60,
+        45,
+        ("carol", "dan"),
+        teacher_comes=False,
+    ),
     Slot("Business English (in progress)", "Business English", "an", -20, 60, ("alice", "dan", "frank")),
     Slot("Demo class: starts two minutes after launch", "IELTS Practice", "emma", 2, 15, ("alice", "bob", "carol")),
     Slot("Vietnamese Conversation", "Vietnamese Conversation", "an", 60, 60, ("carol", "frank")),
@@ -99,11 +110,13 @@ def _people():
     return teachers, students, courses
 
 
-def _play_past(meeting: Meeting, start: dt.datetime, end: dt.datetime) -> None:
+def _play_past(meeting: Meeting, start: dt.datetime, end: dt.datetime, *, teacher_comes: bool = True) -> None:
     """Run a past (or already started) class through the lifecycle at the moments it would have happened."""
     run_sweeps(start - dt.timedelta(minutes=60), runner="seed_demo", record=False)  # min-participants check, room
     run_sweeps(start - dt.timedelta(minutes=10), runner="seed_demo", record=False)  # join links
     run_sweeps(start, runner="seed_demo", record=False)  # open
+    if not teacher_comes:
+        return
     teacher = meeting.teacher
     record_session(
         meeting,
@@ -145,7 +158,7 @@ def seed(now: dt.datetime) -> list[str]:
         for username in slot.students:
             book(students[username], meeting, now=scheduled_at + dt.timedelta(hours=1))
         if start <= now:
-            _play_past(meeting, start, end)
+            _play_past(meeting, start, end, teacher_comes=slot.teacher_comes)
             if end + dt.timedelta(minutes=10) <= now:
                 run_sweeps(end - dt.timedelta(minutes=10), runner="seed_demo", record=False)  # feedback links
                 run_sweeps(end + dt.timedelta(minutes=5), runner="seed_demo", record=False)  # close, settle
@@ -160,4 +173,5 @@ def summary() -> dict:
         "courses": Course.objects.count(),
         "meetings": Meeting.objects.count(),
         "bookings": Booking.objects.count(),
+        "awaiting review": Meeting.objects.filter(requires_manual_review=True).count(),
     }

@@ -74,6 +74,7 @@ class MeetingAdmin(admin.ModelAdmin):
     list_filter = [
         "state",
         "requires_manual_review",
+        "review_state",
         "attendance_verdict",
         "room_provider",
         "auto_opened",
@@ -103,6 +104,10 @@ class MeetingAdmin(admin.ModelAdmin):
         "settled_at",
         "requires_manual_review",
         "review_reason",
+        "review_state",
+        "reviewed_by",
+        "reviewed_at",
+        "review_note",
         "room_provider",
         "room_name",
         "room_external_id",
@@ -157,6 +162,10 @@ class MeetingAdmin(admin.ModelAdmin):
                     "settled_at",
                     "requires_manual_review",
                     "review_reason",
+                    "review_state",
+                    "reviewed_by",
+                    "reviewed_at",
+                    "review_note",
                 ]
             },
         ),
@@ -219,10 +228,16 @@ class MeetingAdmin(admin.ModelAdmin):
             obj.pk = created.pk
 
     def get_urls(self):
-        from meetings.admin_views import lifecycle_dashboard
+        from meetings.admin_views import lifecycle_dashboard, review_decide, review_queue
 
         return [
             path("lifecycle/", self.admin_site.admin_view(lifecycle_dashboard), name="meetings_lifecycle"),
+            path("review/", self.admin_site.admin_view(review_queue), name="meetings_review_queue"),
+            path(
+                "review/<int:meeting_id>/decide/",
+                self.admin_site.admin_view(review_decide),
+                name="meetings_review_decide",
+            ),
         ] + super().get_urls()
 
 

@@ -1,8 +1,18 @@
-from django.contrib import admin
+import datetime as dt
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
-from meetings import stats
+from bookings.models import Booking
+from classroom.errors import DomainError
+from classroom.money import round_money
+from classroom.timezones import format_local
+from meetings import review, stats
+from meetings.models import Meeting, MeetingParticipant
 
 
 def lifecycle_dashboard(request):
@@ -17,3 +27,105 @@ def lifecycle_dashboard(request):
         "failures": stats.open_failures(),
     }
     return TemplateResponse(request, "admin/meetings/lifecycle.html", context)
+
+
+# --- the no-show review queue (/admin/meetings/meeting/review/) -------------------------------------------------------
+
+
+def _parse(value):
+    return dt.datetime.fromisoformat(value) if value else None
+
+
+def attendance_timeline(meeting) -> list[dict]:
+    """Every recorded session of the meeting, plus the teacher sessions the verdict took from the provider's own
+    report when we never recorded them, each with its join and leave in UTC and in the teacher's zone."""
+    zone = meeting.teacher.time_zone
+    rows = [
+        {
+            "who": p.display_name or p.identity,
+            "role": p.role,
+            "joined_at": p.joined_at,
+            "left_at": p.left_at,
+            "source": p.get_source_display(),
+            "key": p.session_key,
+        }
+        for p in MeetingParticipant.objects.filter(meeting=meeting).order_by("joined_at", "id")
+    ]
+    recorded_keys = {row["key"] for row in rows}
+    for session in (meeting.attendance_evidence or {}).get("sessions", []):
+        if session.get("session_key") not in recorded_keys:
+            rows.append(
+                {
+                    "who": meeting.teacher.display_name,
+                    "role": "teacher",
+                    "joined_at": _parse(session["joined_at"]),
+                    "left_at": _parse(session.get("left_at")),
+                    "source": session.get("source", ""),
+                    "key": session.get("session_key", ""),
+                }
+            )
+    rows.sort(key=lambda row: row["joined_at"])
+    for row in rows:
+        row["joined_local"] = format_local(row["joined_at"], zone, "%Y-%m-%d %H:%M:%S")
+        row["left_local"] = format_local(row["left_at"], zone, "%Y-%m-%d %H:%M:%S") if row["left_at"] else "still in"
+    return rows
+
+
+def _money(amount, currency: str) -> str:
+    """An amount with its currency's places (150000 VND, 9.99 USD); amounts already are rounded to them."""
+    return f"{round_money(amount, currency)} {currency}"
+
+
+def _payout_money(payout) -> dict:
+    if payout is None:
+        return {}
+    return {key: _money(getattr(payout, key), payout.currency) for key in ("gross", "commission", "net")}
+
+
+def review_queue(request):
+    meetings = list(review.awaiting_review())
+    bookings: dict[int, list] = {}
+    for booking in Booking.objects.filter(meeting__in=meetings).select_related("student").order_by("id"):
+        booking.amount_shown = _money(booking.amount, booking.currency)
+        bookings.setdefault(booking.meeting_id, []).append(booking)
+    items = [
+        {
+            "meeting": m,
+            "closed_local": format_local(m.closed_at, m.teacher.time_zone),
+            "timeline": attendance_timeline(m),
+            "bookings": bookings.get(m.pk, []),
+            "payout": getattr(m, "payout", None),
+            "money": _payout_money(getattr(m, "payout", None)),
+        }
+        for m in meetings
+    ]
+    context = {
+        **admin.site.each_context(request),
+        "title": "Review queue: classes whose teacher was not seen",
+        "items": items,
+        "decisions": [("release", "Release (teacher attended)"), ("no_show", "Confirm no-show"), ("excuse", "Excuse")],
+    }
+    return TemplateResponse(request, "admin/meetings/review_queue.html", context)
+
+
+@require_POST
+def review_decide(request, meeting_id: int):
+    """Thin: one call to ``meetings.review.decide``; the outcome or the refusal comes back as a message."""
+    if not request.user.has_perm("meetings.change_meeting"):
+        raise PermissionDenied
+    meeting = get_object_or_404(Meeting, pk=meeting_id)
+    try:
+        outcome = review.decide(
+            meeting,
+            request.POST.get("decision", ""),
+            now=timezone.now(),
+            actor=request.user,
+            note=request.POST.get("note", ""),
+            percent=request.POST.get("percent") or None,
+        )
+    except DomainError as exc:
+        messages.error(request, f"{meeting}: {exc}")
+    else:
+        level = messages.SUCCESS if outcome.changed else messages.WARNING
+        messages.add_message(request, level, f"{meeting}: {outcome.message}")
+    return redirect("admin:meetings_review_queue")

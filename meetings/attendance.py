@@ -86,25 +86,96 @@ def end_open_sessions(meeting: Meeting, *, now: dt.datetime, source: str) -> int
 
 
 def settle(meeting: Meeting, *, now: dt.datetime) -> str:
-    """The close path's attendance and revenue step. Hook: attendance is recorded as not yet verified and the
-    meeting is marked settled; verification and payouts replace this (issue: attendance and revenue sharing)."""
+    """The close path's attendance and revenue step, run by the ``settle_closed_meetings`` sweep (and right after a
+    manual close). Returns what happened: "present", "absent" or "unknown", with ", no payout" when nobody paid.
+
+    The verdict (``meetings.verdict``) may call the video provider, so it is computed before the transaction. Then,
+    under the meeting's row lock and only if it is still unsettled (two workers settling at once: the second finds
+    it settled and changes nothing; the payout's unique meeting column backs this up), one transaction stores the
+    verdict and its evidence, creates the one payout and, when the teacher was not (provably) there or a student
+    complained, puts the meeting in the review queue with the payout held and alerts staff once. Anything raised
+    here rolls all of it back; the sweep records the failure on the meeting and the next sweep tries again.
+    """
+    from bookings import transitions as booking_transitions
+    from bookings.models import Booking
+    from meetings.verdict import verify_attendance
+
+    meeting = Meeting.objects.select_related("teacher", "course").get(pk=meeting.pk)
+    if meeting.state != Meeting.State.CLOSED or meeting.settled_at is not None:
+        return "already settled"
+    found = verify_attendance(meeting, now=now)
     with transaction.atomic():
-        updated = Meeting.objects.filter(pk=meeting.pk, state=Meeting.State.CLOSED, settled_at__isnull=True).update(
-            attendance_verdict=Meeting.Verdict.UNVERIFIED, settled_at=now
+        locked = (
+            Meeting.objects.select_for_update(no_key=True)
+            .filter(pk=meeting.pk, state=Meeting.State.CLOSED, settled_at__isnull=True)
+            .values_list("pk", flat=True)
+            .first()
         )
-        if not updated:
+        if locked is None:
             return "already settled"
-        StateChange.objects.bulk_create(
-            history_rows(
-                Meeting,
-                [(meeting.pk, "", meeting.pk)],
-                to_state=Meeting.Verdict.UNVERIFIED,
-                at=now,
-                field="attendance",
-                reason="attendance not yet verified",
+        gross = booking_transitions.completed_gross(meeting.pk)
+        complaint = Booking.objects.filter(
+            meeting_id=meeting.pk, status=Booking.Status.COMPLETED, has_complaint=True
+        ).exists()
+        review_reason = found.review_reason or ("student complaint" if complaint else "")
+        seconds = "?" if found.seconds is None else f"{found.seconds} s"
+        summary = f"teacher {found.verdict} ({seconds}, {found.source})"
+        updates = {
+            "attendance_verdict": found.verdict,
+            "teacher_attended_seconds": found.seconds,
+            "attendance_source": found.source,
+            "attendance_evidence": found.evidence,
+            "settled_at": now,
+        }
+        if gross is None:
+            # Nobody paid, so there is nothing to pay out or refund and nothing for staff to decide.
+            outcome, review_reason = f"{found.verdict}, no payout", ""
+            summary += "; no completed bookings: no payout"
+        else:
+            outcome = found.verdict
+            booking_transitions.create_payout(
+                meeting, gross=gross, rate=meeting.teacher.effective_commission_rate, now=now, held_reason=review_reason
             )
+        if review_reason:
+            updates.update(
+                requires_manual_review=True, review_reason=review_reason, review_state=Meeting.ReviewState.AWAITING
+            )
+        Meeting.objects.filter(pk=meeting.pk).update(**updates)
+        history = history_rows(
+            Meeting,
+            [(meeting.pk, Meeting.Verdict.UNVERIFIED, meeting.pk)],
+            to_state=found.verdict,
+            at=now,
+            field="attendance",
+            reason=summary,
+            data={"seconds": found.seconds, "source": found.source},
         )
-    return "attendance not yet verified"
+        if review_reason:
+            history += history_rows(
+                Meeting,
+                [(meeting.pk, Meeting.ReviewState.NONE, meeting.pk)],
+                to_state=Meeting.ReviewState.AWAITING,
+                at=now,
+                field="review_state",
+                reason=review_reason,
+            )
+            alert_staff(meeting, reason=review_reason, now=now)
+        StateChange.objects.bulk_create(history)
+    logger.info("settled", extra={"meeting_id": meeting.pk, "outcome": outcome, "review_reason": review_reason})
+    return outcome
+
+
+def alert_staff(meeting: Meeting, *, reason: str, now: dt.datetime) -> int:
+    """One "needs review" message per meeting to staff, in the caller's transaction (the outbox's dedupe key makes
+    a second alert for the same meeting a no-op)."""
+    from notifications import outbox
+
+    return outbox.enqueue(
+        outbox.message(
+            outbox.Notification.Kind.TEACHER_NO_SHOW, recipient, now=now, meeting=meeting, context={"reason": reason}
+        )
+        for recipient in outbox.staff()
+    )
 
 
 # --- sessions reported by a video provider (webhooks, polls, reports) -------------------------------------------------

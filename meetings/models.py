@@ -48,8 +48,17 @@ class MeetingState(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+class ReviewState(models.TextChoices):
+    NONE = "", "not needed"
+    AWAITING = "awaiting", "awaiting review"
+    RELEASED = "released", "released (teacher attended)"
+    NO_SHOW = "no_show", "no-show confirmed"
+    EXCUSED = "excused", "excused (partly paid)"
+
+
 class Meeting(StateGuardMixin, models.Model):
     State = MeetingState
+    ReviewState = ReviewState
 
     class Verdict(models.TextChoices):
         UNVERIFIED = "unverified", "attendance not yet verified"
@@ -86,6 +95,20 @@ class Meeting(StateGuardMixin, models.Model):
     settled_at = models.DateTimeField(null=True, blank=True, editable=False)
     requires_manual_review = models.BooleanField(default=False, editable=False)
     review_reason = models.CharField(max_length=200, blank=True, editable=False)
+    # The review's own small machine (meetings.review): "" -> awaiting -> released | no_show | excused.
+    review_state = models.CharField(
+        max_length=16, choices=ReviewState.choices, default=ReviewState.NONE, blank=True, editable=False
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="reviewed_meetings",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    review_note = models.TextField(blank=True, editable=False)
 
     # Video room, filled by the provider at provisioning.
     room_provider = models.CharField(max_length=16, blank=True, editable=False)
@@ -131,6 +154,11 @@ class Meeting(StateGuardMixin, models.Model):
                 condition=Q(state__in=MeetingState.values),
                 name="meeting_state_valid",
                 violation_error_message="Unknown meeting state.",
+            ),
+            models.CheckConstraint(
+                condition=Q(review_state__in=ReviewState.values),
+                name="meeting_review_state_valid",
+                violation_error_message="Unknown review state.",
             ),
         ]
         # Partial indexes: each sweep's "what is due now" reads only rows in the state it looks at, so its cost

@@ -28,6 +28,7 @@ SWEEPS = {
     "close_due_meetings": meeting_sweeps.close_due_meetings,
     "end_rooms": meeting_sweeps.end_rooms,
     "settle_closed_meetings": meeting_sweeps.settle_closed_meetings,
+    "approve_payouts": booking_sweeps.approve_payouts,
     "deliver_notifications": deliver_notifications,
 }
 # What the clock runs every second: the moments people notice. Provisioning (an hour ahead), room ends and

@@ -48,3 +48,18 @@ def test_a_later_launch_gets_a_fresh_class_starting_two_minutes_later(db, now):
         seed()
     fresh = Meeting.objects.filter(title__startswith="Demo class").order_by("-start_time").first()
     assert fresh.start_time == later + dt.timedelta(minutes=2) and fresh.state == "scheduled"
+
+
+def test_the_demo_has_a_class_in_the_review_queue_and_paid_classes(db, now):
+    from meetings.review import awaiting_review
+
+    with time_machine.travel(now, tick=False):
+        seed()
+        seed()  # idempotent: still one
+    queue = list(awaiting_review())
+    assert [m.title for m in queue] == ["Vietnamese Conversation (teacher never came)"]
+    assert queue[0].review_reason == "teacher not seen" and queue[0].payout.state == "held"
+    assert queue[0].payout.gross == 300000  # two bookings of 150000 VND
+    present = Meeting.objects.filter(title__endswith="(yesterday)")
+    assert {m.attendance_verdict for m in present} == {"present"}
+    assert {m.payout.state for m in present} == {"pending"}

@@ -94,6 +94,7 @@ def test_parallel_sweep_processes_apply_every_transition_once(now, is_postgres):
         "join_link": 90,
         "feedback_link": 90,
         "class_closed": 30,
+        "teacher_no_show": 30,  # the teacher never joined: one staff alert per meeting, however many workers settle
     }
     assert set(Appointment.objects.values_list("join_link_state", flat=True)) == {"sent"}
     assert StateChange.objects.filter(field="join_link_state").count() == 90

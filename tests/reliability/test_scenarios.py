@@ -62,7 +62,8 @@ def test_r1_racing_workers_apply_each_transition_once(now, is_postgres, settings
     sweep_processes(4 if is_postgres else 2, now - dt.timedelta(seconds=5), now + dt.timedelta(seconds=70))
     tally = report(audit("R1 racing workers", ids))
     assert tally.ok, tally.line()
-    assert tally.details["messages"] == count * (4 + 3 + 3 + 1) and tally.details["messages undelivered"] == 0
+    # open (teacher + 3), join 3, feedback 3, closed 1, and one staff alert: the teacher never joined (review queue)
+    assert tally.details["messages"] == count * (4 + 3 + 3 + 1 + 1) and tally.details["messages undelivered"] == 0
 
 
 def test_r2_a_sweep_killed_at_random_moments_leaves_nothing_half_done(now, settings):
@@ -146,7 +147,12 @@ def test_r5_the_clock_jumps_forward_three_hours_and_back_a_minute(now, settings)
     # Catch-up rules: a class whose slot passed was opened quietly (no "class is open" message), its join links
     # were skipped, its feedback links (still useful within a day) were sent.
     assert not Notification.objects.filter(kind="class_open").exists()
-    assert set(Notification.objects.values_list("kind", flat=True)) == {"feedback_link", "class_closed"}
+    # (and, nobody having joined, each went to the no-show review: one staff alert each)
+    assert set(Notification.objects.values_list("kind", flat=True)) == {
+        "feedback_link",
+        "class_closed",
+        "teacher_no_show",
+    }
     opened = StateChange.objects.filter(meeting_id__in=ids, to_state="open").values_list("reason", flat=True)
     assert all(reason.startswith("catch-up") for reason in opened)
     assert Meeting.objects.filter(pk__in=ids, state="closed").count() == count

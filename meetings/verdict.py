@@ -1,0 +1,150 @@
+"""Was the teacher there? The attendance verdict the close path pays on (or sends to review).
+
+The teacher's time is the union of their sessions, so a rejoin adds its own stretch while two overlapping sessions
+(a second device, a webhook and a poll of the same stretch under different keys) are counted once. A session still
+open is counted until the meeting closed: nobody is paid for the time after the room ended.
+
+Evidence comes from the meeting's video provider first (its ``attendance()``: what the service itself saw) and from
+our ``MeetingParticipant`` rows when the provider has nothing for the teacher, refuses for good (a permanent error,
+e.g. no reports on a Zoom Basic account), or the meeting never had a room. A provider that cannot be reached (a
+timeout, a 5xx) gives the verdict ``unknown``: that goes to review and is never paid automatically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from meetings.access import identity_of
+from meetings.models import Meeting, MeetingParticipant
+
+logger = logging.getLogger("classroom.attendance")
+Verdict = Meeting.Verdict
+# Evidence sources stored in Meeting.attendance_source.
+RECORDED = "recorded sessions"
+
+
+@dataclass(frozen=True)
+class Stretch:
+    joined_at: dt.datetime
+    left_at: dt.datetime | None
+    source: str
+    session_key: str = ""
+
+
+@dataclass(frozen=True)
+class AttendanceVerdict:
+    verdict: str
+    seconds: int | None
+    source: str
+    evidence: dict = field(default_factory=dict)
+    # Why the meeting needs review ("" when it does not): "teacher not seen", "teacher 2 min only", ...
+    review_reason: str = ""
+
+    @property
+    def present(self) -> bool:
+        return self.verdict == Verdict.PRESENT
+
+
+def attended_seconds(stretches, *, until: dt.datetime) -> int:
+    """Seconds covered by the union of ``stretches``, each cut at ``until`` (an open one runs until then)."""
+    intervals = sorted((s.joined_at, min(s.left_at or until, until)) for s in stretches if s.joined_at < until)
+    total = dt.timedelta()
+    current_start = current_end = None
+    for start, end in intervals:
+        if end <= start:
+            continue
+        if current_end is None or start > current_end:
+            if current_end is not None:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None:
+        total += current_end - current_start
+    return int(total.total_seconds())
+
+
+def _provider_stretches(meeting: Meeting) -> list[Stretch] | None:
+    """The teacher's sessions as the provider reports them; None when the provider cannot report attendance.
+    Raises ``integrations.video.ProviderError`` when it is unreachable."""
+    from integrations.video import get_provider
+
+    try:
+        sessions = get_provider(meeting.room_provider).attendance(meeting)
+    except NotImplementedError:
+        return None
+    teacher = identity_of(meeting.teacher)
+    return [
+        Stretch(s.joined_at, s.left_at, f"provider:{meeting.room_provider}", s.session_key)
+        for s in sessions
+        if s.identity == teacher
+    ]
+
+
+def _recorded_stretches(meeting: Meeting) -> list[Stretch]:
+    rows = MeetingParticipant.objects.filter(meeting=meeting, role=MeetingParticipant.Role.TEACHER).order_by(
+        "joined_at", "id"
+    )
+    return [Stretch(p.joined_at, p.left_at, p.source, p.session_key) for p in rows]
+
+
+def _describe(stretches: list[Stretch]) -> list[dict]:
+    return [
+        {
+            "joined_at": s.joined_at.isoformat(),
+            "left_at": s.left_at.isoformat() if s.left_at else None,
+            "source": s.source,
+            "session_key": s.session_key,
+        }
+        for s in sorted(stretches, key=lambda s: s.joined_at)
+    ]
+
+
+def short_attendance_reason(seconds: int) -> str:
+    if seconds <= 0:
+        return "teacher not seen"
+    if seconds < 60:
+        return f"teacher {seconds} s only"
+    return f"teacher {seconds // 60} min only"
+
+
+def verify_attendance(meeting: Meeting, *, now: dt.datetime) -> AttendanceVerdict:
+    """The verdict for a closed (or closing) meeting. Calls the video provider: run it outside any transaction."""
+    from integrations.video import ProviderError
+
+    until = meeting.closed_at or now
+    threshold = settings.TEACHER_MIN_ATTENDANCE_SECONDS
+    evidence: dict = {"counted_until": until.isoformat(), "threshold_seconds": threshold}
+    recorded = _recorded_stretches(meeting)
+    stretches, source = None, RECORDED
+    if meeting.room_provider:
+        try:
+            stretches = _provider_stretches(meeting)
+        except ProviderError as exc:
+            logger.warning("attendance evidence unavailable", extra={"meeting_id": meeting.pk, "error": str(exc)})
+            evidence.update(provider=meeting.room_provider, provider_error=str(exc)[:500])
+            if not exc.permanent:
+                # Unreachable (timeout, 5xx, 429): what we recorded ourselves is shown to the reviewer, but is not
+                # enough to pay on while the service's own account is missing.
+                evidence["recorded_sessions"] = _describe(recorded)
+                evidence["recorded_seconds"] = attended_seconds(recorded, until=until)
+                return AttendanceVerdict(
+                    Verdict.UNKNOWN, None, "provider unreachable", evidence, "provider unreachable"
+                )
+            # The service answered that it will never give this report (a Zoom Basic host has no reports): asking
+            # again cannot help, so the sessions it sent us by webhook are the evidence.
+            evidence["provider_error_permanent"] = True
+        if stretches:
+            source = f"provider:{meeting.room_provider}"
+        evidence["provider"] = meeting.room_provider
+    if not stretches:
+        stretches = recorded
+    seconds = attended_seconds(stretches, until=until)
+    evidence["sessions"] = _describe(stretches)
+    if seconds >= threshold:
+        return AttendanceVerdict(Verdict.PRESENT, seconds, source, evidence)
+    return AttendanceVerdict(Verdict.ABSENT, seconds, source, evidence, short_attendance_reason(seconds))
