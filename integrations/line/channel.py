@@ -173,11 +173,14 @@ class LineMessagingChannel:
         batches, unpinned = plan_batches(sendable, channels)
         for row in unpinned:
             results[row.pk] = Result(ok=False, error="LINE: batch taken by another worker")
-        refused: dict[int, Result] = {}  # channel id -> its 401: the rest of its batches are not tried
+        refused: set[int] = set()  # channels that answered 401 in this pass: their other batches are not tried
         for batch in batches:
-            result = refused.get(batch.channel.pk) or self.call(batch, now)
-            if result.error.startswith("LINE 401"):
-                refused[batch.channel.pk] = result
+            if batch.channel.pk in refused:
+                result = Result(ok=False, permanent=True, error="LINE 401: the channel's access token was refused")
+            else:
+                result = self.call(batch, now)
+                if result.error.startswith("LINE 401"):
+                    refused.add(batch.channel.pk)
             for row in batch.rows:
                 results[row.pk] = result  # one object per call: the sweep gives the batch one retry time
         return results
