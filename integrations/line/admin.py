@@ -106,7 +106,8 @@ class LineChannelAdmin(admin.ModelAdmin):
         return mask(obj.access_token)
 
     def save_model(self, request, obj, form, change):
-        if change and "access_token" in form.changed_data:
+        stored = LineChannel.objects.filter(pk=obj.pk).values_list("access_token", flat=True).first()
+        if change and stored != obj.access_token:
             obj.auth_failed_at = None  # a new token deserves a new try
         super().save_model(request, obj, form, change)
 

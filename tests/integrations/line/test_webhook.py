@@ -1,0 +1,148 @@
+"""POST /integrations/line/webhook/<slug>/: signatures, follow/unfollow, dedupe and ordering."""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+
+import pytest
+
+from classroom.models import Student
+from integrations.line.models import LineWebhookEvent
+from tests.conftest import LINE_SECRET, LINE_TOKEN
+
+T0 = 1_780_000_000_000  # ms
+ALICE = "U" + "a" * 32
+
+
+def sign(body: bytes, secret: str = LINE_SECRET) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def event(kind: str, user: str = ALICE, *, at: int = T0, event_id: str | None = None) -> dict:
+    data = {
+        "type": kind,
+        "mode": "active",
+        "timestamp": at,
+        "source": {"type": "user", "userId": user},
+        "webhookEventId": event_id or f"01J{kind.upper()}{at}",
+        "deliveryContext": {"isRedelivery": False},
+    }
+    if kind == "follow":
+        data["replyToken"] = "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA"
+        data["follow"] = {"isUnblocked": False}
+    return data
+
+
+def body_of(*events) -> bytes:
+    return json.dumps({"destination": "U" + "0" * 32, "events": list(events)}).encode()
+
+
+@pytest.fixture
+def post(client, line_channel):
+    def post(body: bytes, *, signature: str | None = "auto", slug: str = "ielts"):
+        headers = {}
+        if signature == "auto":
+            signature = sign(body)
+        if signature is not None:
+            headers["HTTP_X_LINE_SIGNATURE"] = signature
+        return client.post(f"/integrations/line/webhook/{slug}/", body, content_type="application/json", **headers)
+
+    return post
+
+
+def test_a_follow_creates_a_following_student(post, line_channel):
+    reply = post(body_of(event("follow")))
+    assert reply.status_code == 200 and reply.json()["events"] == {"created": 1}
+    student = Student.objects.get()
+    assert student.line_channel == line_channel and student.line_user_id == ALICE and student.line_following
+    assert LineWebhookEvent.objects.get().outcome == "created"
+
+
+def test_unfollow_is_a_soft_delete_and_a_new_follow_reactivates_the_same_student(post):
+    post(body_of(event("follow")))
+    post(body_of(event("unfollow", at=T0 + 1000)))
+    student = Student.objects.get()
+    assert not student.line_following and student.line_user_id == ALICE
+    reply = post(body_of(event("follow", at=T0 + 2000)))
+    assert reply.json()["events"] == {"followed": 1}
+    assert Student.objects.get().pk == student.pk and Student.objects.get().line_following
+
+
+def test_the_consoles_empty_verify_request_is_answered_200(post):
+    reply = post(body_of())
+    assert reply.status_code == 200 and not LineWebhookEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "signature", [None, "", sign(b"something else"), sign(body_of(event("follow")), "another-secret")]
+)
+def test_a_missing_or_wrong_signature_is_refused_and_writes_nothing(post, signature):
+    reply = post(body_of(event("follow")), signature=signature)
+    assert reply.status_code == 400
+    assert not Student.objects.exists() and not LineWebhookEvent.objects.exists()
+
+
+def test_an_unknown_slug_is_404(post):
+    assert post(body_of(event("follow")), slug="nope").status_code == 404
+    assert not Student.objects.exists()
+
+
+def test_a_replayed_event_changes_nothing(post):
+    body = body_of(event("follow", event_id="01JREPLAY"))
+    post(body)
+    Student.objects.update(display_name="Alice")
+    post(body_of(event("unfollow", at=T0 + 1000)))
+    reply = post(body)  # LINE redelivers the follow
+    assert reply.status_code == 200 and reply.json()["events"] == {"duplicate": 1}
+    assert not Student.objects.get().line_following
+    assert LineWebhookEvent.objects.count() == 2
+
+
+def test_a_late_follow_cannot_undo_a_newer_unfollow(post):
+    post(body_of(event("follow", at=T0)))
+    post(body_of(event("unfollow", at=T0 + 5000)))
+    reply = post(body_of(event("follow", at=T0 + 1000, event_id="01JLATE")))
+    assert reply.json()["events"] == {"stale": 1}
+    assert not Student.objects.get().line_following
+
+
+def test_events_in_one_body_are_applied_in_timestamp_order(post):
+    reply = post(body_of(event("unfollow", at=T0 + 5000), event("follow", at=T0)))
+    assert reply.json()["events"] == {"created": 1, "unfollowed": 1}
+    assert not Student.objects.get().line_following
+
+
+def test_an_unfollow_before_its_follow_arrives_leaves_the_student_unfollowed(post):
+    post(body_of(event("unfollow", at=T0 + 5000)))
+    post(body_of(event("follow", at=T0)))
+    student = Student.objects.get()
+    assert not student.line_following and student.line_user_id == ALICE
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"events": [', b'["events"]', b'{"no": "events"}', b"\xff\xfe"])
+def test_a_signed_body_that_is_not_a_line_webhook_is_refused(post, body):
+    reply = post(body)
+    assert reply.status_code == 400 and "error" in reply.json()
+    assert not LineWebhookEvent.objects.exists()
+
+
+def test_a_huge_body_is_refused_before_it_is_read(post, settings):
+    settings.WEBHOOK_MAX_BODY_BYTES = 2048
+    body = body_of(*[event("follow", f"U{n:032x}", at=T0 + n) for n in range(40)])
+    assert len(body) > 2048
+    assert post(body).status_code == 413
+    assert not Student.objects.exists()
+
+
+def test_only_get_is_refused(client, line_channel):
+    assert client.get("/integrations/line/webhook/ielts/").status_code == 405
+
+
+def test_the_channel_secret_never_reaches_the_log(post, caplog):
+    caplog.set_level(logging.DEBUG)
+    post(body_of(event("follow")), signature=sign(b"x"))
+    post(body_of(event("follow")))
+    logged = caplog.text + repr([r.__dict__ for r in caplog.records])
+    assert LINE_SECRET not in logged and LINE_TOKEN not in logged
