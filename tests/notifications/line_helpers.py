@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from classroom.models import Student
 from notifications import outbox
 from notifications.models import Notification
@@ -27,8 +29,9 @@ def followers(channel, count: int, *, start: int = 0, following: bool = True) ->
 
 
 def enqueue(kind: str, students, *, now, meeting, url_for=None) -> list[Notification]:
-    outbox.enqueue(
-        outbox.message(kind, outbox.for_student(s), now=now, meeting=meeting, url=url_for(s) if url_for else None)
-        for s in students
-    )
+    with transaction.atomic():  # as in a transition (the PostgreSQL COPY path stages rows until commit)
+        outbox.enqueue(
+            outbox.message(kind, outbox.for_student(s), now=now, meeting=meeting, url=url_for(s) if url_for else None)
+            for s in students
+        )
     return list(Notification.objects.filter(kind=kind, student__in=students).order_by("pk"))
