@@ -7,9 +7,11 @@ import json
 import logging
 
 import pytest
+from django.test import Client
 
 from classroom.models import Student
 from integrations.line.models import LineWebhookEvent
+from tests.concurrency import race
 from tests.conftest import LINE_SECRET, LINE_TOKEN
 
 T0 = 1_780_000_000_000  # ms
@@ -146,3 +148,29 @@ def test_the_channel_secret_never_reaches_the_log(post, caplog):
     post(body_of(event("follow")))
     logged = caplog.text + repr([r.__dict__ for r in caplog.records])
     assert LINE_SECRET not in logged and LINE_TOKEN not in logged
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_first_events_of_a_new_user_at_once_make_one_student(line_channel):
+    """LINE may deliver a follow and a newer unfollow of a user we never saw in parallel: one student, unfollowed."""
+    bodies = [body_of(event("follow", at=T0)), body_of(event("unfollow", at=T0 + 1000))]
+
+    def deliver(body):
+        return (
+            Client()
+            .post(
+                "/integrations/line/webhook/ielts/",
+                body,
+                content_type="application/json",
+                HTTP_X_LINE_SIGNATURE=sign(body),
+            )
+            .status_code
+        )
+
+    for _ in range(3):  # a few rounds, fresh user each time
+        Student.objects.all().delete()
+        LineWebhookEvent.objects.all().delete()
+        assert race(*[lambda b=b: deliver(b) for b in bodies]) == [200, 200]
+        student = Student.objects.get()
+        assert not student.line_following and LineWebhookEvent.objects.count() == 2
