@@ -26,6 +26,9 @@ from integrations.video import BadWebhook, first_delivery
 
 logger = logging.getLogger("classroom.line")
 
+MAX_ID_LENGTH = 64  # LINE user ids are 33 characters, webhook event ids (ULIDs) 26; the columns hold 64
+MAX_TIMESTAMP_MS = 253_402_300_800_000  # year 10000: beyond it no datetime exists
+
 
 def parse(channel: LineChannel, body: bytes, signature: str) -> list:
     """The channel's events, or BadWebhook: 400 for a missing or wrong signature or a body that is not LINE's JSON."""
@@ -36,11 +39,30 @@ def parse(channel: LineChannel, body: bytes, signature: str) -> list:
     except UnicodeDecodeError as exc:
         raise BadWebhook(400, "body is not UTF-8") from exc
     try:
-        return WebhookParser(channel.channel_secret).parse(text, signature)
+        events = WebhookParser(channel.channel_secret).parse(text, signature)
     except InvalidSignatureError as exc:
         raise BadWebhook(400, "X-Line-Signature does not match") from exc
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # json and pydantic errors are ValueErrors
         raise BadWebhook(400, "body is not a LINE webhook (JSON with an events list)") from exc
+    for event in events:
+        if isinstance(event, FollowEvent | UnfollowEvent):
+            problem = _problem(event)
+            if problem:  # checked for every event before any is applied: a bad body writes nothing
+                raise BadWebhook(400, f"{event.type} event: {problem}")
+    return events
+
+
+def _problem(event) -> str:
+    """What makes a follow/unfollow event unusable (the SDK checks types, not sizes or NUL characters)."""
+    for name, value in (
+        ("source.userId", getattr(event.source, "user_id", None)),
+        ("webhookEventId", event.webhook_event_id),
+    ):
+        if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_LENGTH or "\x00" in value:
+            return f"{name} must be a string of 1 to {MAX_ID_LENGTH} characters"
+    if not isinstance(event.timestamp, int) or not 0 < event.timestamp < MAX_TIMESTAMP_MS:
+        return "timestamp must be milliseconds since 1970"
+    return ""
 
 
 def apply_events(channel: LineChannel, events: list, *, now: dt.datetime) -> dict[str, int]:
@@ -54,9 +76,7 @@ def apply_events(channel: LineChannel, events: list, *, now: dt.datetime) -> dic
 
 
 def apply_event(channel: LineChannel, event, *, now: dt.datetime) -> str:
-    user_id = getattr(event.source, "user_id", None)
-    if not user_id or not event.webhook_event_id:
-        return "ignored"
+    user_id = event.source.user_id  # checked by parse()
     following = isinstance(event, FollowEvent)
     at = dt.datetime.fromtimestamp(event.timestamp / 1000, tz=dt.UTC)
     for _attempt in range(2):  # a concurrent first follow of the same user wins the insert; then we update

@@ -8,6 +8,9 @@ import logging
 
 import pytest
 from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from classroom.models import Student
 from integrations.line.models import LineWebhookEvent
@@ -174,3 +177,63 @@ def test_two_first_events_of_a_new_user_at_once_make_one_student(line_channel):
         assert race(*[lambda b=b: deliver(b) for b in bodies]) == [200, 200]
         student = Student.objects.get()
         assert not student.line_following and LineWebhookEvent.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        {"source": {"type": "user", "userId": "U" + "a" * 80}},
+        {"source": {"type": "user", "userId": "U\x00a"}},
+        {"webhookEventId": "x" * 65},
+        {"timestamp": 10**20},
+    ],
+)
+def test_a_follow_with_unusable_fields_is_refused_and_nothing_is_written(post, mangle):
+    good = event("follow", "U" + "b" * 32, event_id="01JGOOD")
+    reply = post(body_of(good, {**event("follow", at=T0 + 1), **mangle}))
+    assert reply.status_code == 400 and "follow event" in reply.json()["error"]
+    assert not Student.objects.exists() and not LineWebhookEvent.objects.exists()
+
+
+scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=10)
+any_json = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def maybe(plausible):
+    return st.integers(0, 9).flatmap(lambda n: any_json if n == 8 else st.just(...) if n == 9 else plausible)
+
+
+def fields(**strategies):
+    return st.fixed_dictionaries({k: maybe(v) for k, v in strategies.items()}).map(
+        lambda d: {k: v for k, v in d.items() if v is not ...}
+    )
+
+
+line_events = fields(
+    type=st.sampled_from(["follow", "unfollow", "message", "join"]),
+    mode=st.just("active"),
+    timestamp=st.integers(min_value=T0, max_value=T0 + 10_000) | st.integers(),
+    source=fields(type=st.sampled_from(["user", "group"]), userId=st.sampled_from([ALICE, "", "U\x00", "U" * 70])),
+    webhookEventId=st.sampled_from(["01JA", "01JB", "01JC", "", "x" * 70]),
+    replyToken=st.just("r"),
+    deliveryContext=st.just({"isRedelivery": False}),
+    follow=st.just({"isUnblocked": False}),
+)
+
+
+@hypothesis_settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(events=st.lists(line_events, max_size=4) | any_json)
+def test_any_signed_body_is_answered_200_or_400_and_a_refusal_writes_nothing(post, events):
+    before = (Student.objects.count(), LineWebhookEvent.objects.count())
+    body = json.dumps({"destination": "U0", "events": events} if isinstance(events, list) else events).encode()
+    reply = post(body)  # the test client re-raises anything a view lets escape
+    assert reply.status_code in (200, 400)
+    if reply.status_code == 400:
+        assert (Student.objects.count(), LineWebhookEvent.objects.count()) == before
+    assert not any("\x00" in user for user in Student.objects.values_list("line_user_id", flat=True))
