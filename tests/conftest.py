@@ -141,7 +141,7 @@ def line(settings):
         settings.LINE_API_BASE_URL = fake.url
         settings.LINE_CONNECT_TIMEOUT_MS = 1000
         settings.LINE_READ_TIMEOUT_MS = 300
-        settings.LINE_IMAGEMAP_BASE_URL = "https://classroom.example/static/line/imagemap"
+        settings.LINE_IMAGEMAP_BASE_URL = "https://classroom.example/integrations/line/imagemap"
         yield fake
 
 

@@ -4,12 +4,12 @@ signature or not LINE's JSON; 413 too big (nothing written in each case); 200 ot
 
 from __future__ import annotations
 
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from integrations.line import webhooks
+from integrations.line import imagemap, webhooks
 from integrations.line.models import LineChannel
 from integrations.video import BadWebhook, webhook_body, webhook_error
 
@@ -26,3 +26,15 @@ def webhook(request, slug: str):
     except BadWebhook as exc:
         return webhook_error(exc, "line")
     return JsonResponse({"status": "ok", "events": webhooks.apply_events(channel, events, now=timezone.now())})
+
+
+@require_GET
+def imagemap_image(request, kind: str, width: int):
+    """GET /integrations/line/imagemap/<kind>/<width>: the image LINE shows for a join or feedback imagemap."""
+    try:
+        data = imagemap.png(kind, width)
+    except KeyError as exc:
+        raise Http404(str(exc)) from exc
+    response = HttpResponse(data, content_type="image/png")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

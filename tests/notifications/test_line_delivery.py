@@ -53,7 +53,7 @@ def test_a_lone_link_is_pushed_with_its_retry_key_text_and_an_imagemap(line, lin
     assert text == {"type": "text", "text": row.payload["text"]}
     assert "IELTS Practice" in text["text"] and "(Asia/Ho_Chi_Minh)" in text["text"]
     assert imagemap["type"] == "imagemap"
-    assert imagemap["baseUrl"] == "https://classroom.example/static/line/imagemap/join_link"
+    assert imagemap["baseUrl"] == "https://classroom.example/integrations/line/imagemap/join_link"
     assert imagemap["actions"][0]["linkUri"] == "https://classroom.example/j/x/"
     row.refresh_from_db()
     assert row.state == "sent" and row.provider_message_id == call.request_id and row.sent_at == now
