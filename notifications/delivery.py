@@ -224,6 +224,7 @@ def deliver_notifications(now: dt.datetime, *, batch_size: int | None = None) ->
                 results = available[channel].send(group, now)
             except Exception as exc:  # a bug or an outage in one channel must not stop the others
                 logger.exception("channel failed", extra={"channel": channel})
-                results = {row.pk: Result(ok=False, error=f"{channel}: {exc}") for row in group}
+                failure = Result(ok=False, error=f"{channel}: {exc}")  # one object: one retry time for the group
+                results = {row.pk: failure for row in group}
             counts.update(store_results(group, results, now))
     return counts
