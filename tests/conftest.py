@@ -133,14 +133,14 @@ LINE_SECRET = "test-line-channel-secret-0123456789"
 @pytest.fixture
 def line(settings):
     """A fake LINE Messaging API on 127.0.0.1 accepting LINE_TOKEN, with NOTIFICATION_CHANNEL=live pointed at it.
-    Read timeouts are short (0.3 s) and the fake's injected "timeouts" hang a little longer (0.6 s)."""
+    Read timeouts are short (1 s, ample for a local answer) and injected "timeouts" hang longer (1.2 s)."""
     from integrations.line.fake import LineFake
 
-    with LineFake(tokens={LINE_TOKEN}, hang_seconds=0.6) as fake:
+    with LineFake(tokens={LINE_TOKEN}, hang_seconds=1.2) as fake:
         settings.NOTIFICATION_CHANNEL = "live"
         settings.LINE_API_BASE_URL = fake.url
         settings.LINE_CONNECT_TIMEOUT_MS = 1000
-        settings.LINE_READ_TIMEOUT_MS = 300
+        settings.LINE_READ_TIMEOUT_MS = 1000
         settings.LINE_IMAGEMAP_BASE_URL = "https://classroom.example/integrations/line/imagemap"
         yield fake
 
