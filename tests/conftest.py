@@ -136,7 +136,7 @@ def line(settings):
     Read timeouts are short (1 s, ample for a local answer) and injected "timeouts" hang longer (1.2 s)."""
     from integrations.line.fake import LineFake
 
-    with LineFake(tokens={LINE_TOKEN}, hang_seconds=1.2) as fake:
+    with LineFake(tokens={LINE_TOKEN}, channel_secret=LINE_SECRET, hang_seconds=1.2) as fake:
         settings.NOTIFICATION_CHANNEL = "live"
         settings.LINE_API_BASE_URL = fake.url
         settings.LINE_CONNECT_TIMEOUT_MS = 1000

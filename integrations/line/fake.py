@@ -14,14 +14,24 @@ Failures on demand (on top of :class:`integrations.fakeserver.FakeService`'s ``f
 * ``chaos(0.3, seed=7)``: a seeded share of requests fails with a mode drawn from ``500, 429, timeout,
   timeout_after_accept`` (reproducible).
 
-By hand: ``python -m integrations.line.fake --port 7800 --token demo-token`` (LINE_API_BASE_URL=http://127.0.0.1:7800).
+Follow and unfollow: ``follow(user_id)`` / ``unfollow(user_id)`` produce the webhook LINE would send, signed with
+the channel secret (``X-Line-Signature``), kept in ``events`` and POSTed to ``webhook_url`` when set. By hand, the
+same through ``POST /fake/follow?user=U...`` and ``/fake/unfollow?user=U...``.
+
+By hand: ``python -m integrations.line.fake --port 7800 --token demo-token --secret demo-secret
+--webhook-url http://127.0.0.1:8000/integrations/line/webhook/<slug>/`` (LINE_API_BASE_URL=http://127.0.0.1:7800).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import random
 import secrets
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -39,6 +49,16 @@ MONTHLY_LIMIT = "You have reached your monthly limit."
 
 
 @dataclass
+class Webhook:
+    body: bytes
+    signature: str
+
+    def headers(self) -> dict:
+        """As Django test client keyword arguments."""
+        return {"content_type": "application/json", "HTTP_X_LINE_SIGNATURE": self.signature}
+
+
+@dataclass
 class Accepted:
     """One request LINE accepted (each recipient gets each message once)."""
 
@@ -53,9 +73,18 @@ class Accepted:
 class LineFake(FakeService):
     name = "line"
 
-    def __init__(self, tokens: set[str] | None = None, *, hang_seconds: float = 1.0, retry_after: int = 30):
-        super().__init__()
+    def __init__(
+        self,
+        tokens: set[str] | None = None,
+        *,
+        channel_secret: str = "demo-secret",
+        webhook_url: str = "",
+        hang_seconds: float = 1.0,
+        retry_after: int = 30,
+    ):
+        super().__init__(webhook_url)
         self.tokens = set(tokens or {"demo-token"})
+        self.channel_secret = channel_secret
         self.accepted: list[Accepted] = []
         self.retry_keys: dict[str, str] = {}  # retry key -> accepted request id
         # "timeout" modes wait this long before answering; the client's read timeout must be shorter.
@@ -68,7 +97,34 @@ class LineFake(FakeService):
         self.injected: Counter = Counter()
 
     def configure(self, args) -> None:
-        self.tokens = {args.token}
+        self.tokens, self.channel_secret, self.webhook_url = {args.token}, args.secret, args.webhook_url
+
+    # --- webhooks, signed as LINE signs them ---------------------------------------------------------------------
+    def sign(self, body: bytes, secret: str | None = None) -> str:
+        digest = hmac.new((secret or self.channel_secret).encode(), body, hashlib.sha256).digest()
+        return base64.b64encode(digest).decode()
+
+    def follow(self, user_id: str) -> Webhook:
+        return self._emit("follow", user_id)
+
+    def unfollow(self, user_id: str) -> Webhook:
+        return self._emit("unfollow", user_id)
+
+    def _emit(self, kind: str, user_id: str) -> Webhook:
+        event = {
+            "type": kind,
+            "mode": "active",
+            "timestamp": int(time.time() * 1000),
+            "source": {"type": "user", "userId": user_id},
+            "webhookEventId": uuid.uuid4().hex[:26].upper(),
+            "deliveryContext": {"isRedelivery": False},
+        }
+        if kind == "follow":
+            event.update(replyToken=secrets.token_hex(16), follow={"isUnblocked": False})
+        body = json.dumps({"destination": "U" + "0" * 32, "events": [event]}).encode()
+        webhook = Webhook(body, self.sign(body))
+        self.send_webhook(webhook, {"Content-Type": "application/json", "X-Line-Signature": webhook.signature})
+        return webhook
 
     def failure_body(self, status: int) -> dict:
         return {"message": f"injected failure {status}"}
@@ -146,6 +202,12 @@ class LineFake(FakeService):
         return Reply(500, self.failure_body(500))
 
     def route(self, request: Request) -> Reply:
+        if request.method == "POST" and request.path in ("/fake/follow", "/fake/unfollow"):
+            user = request.query.get("user", "")
+            if not user:
+                raise Fail(400, {"message": "?user=<LINE user id> is required"})
+            self._emit(request.path.removeprefix("/fake/"), user)
+            return Reply(200, {"sent": request.path.removeprefix("/fake/"), "user": user})
         if request.method != "POST" or request.path not in (PUSH, MULTICAST):
             raise Fail(404, {"message": "Not found"})
         header = request.headers.get("authorization", "")
@@ -215,4 +277,9 @@ if __name__ == "__main__":
         LineFake(),
         "A local LINE Messaging API (NOTIFICATION_CHANNEL=live, LINE_API_BASE_URL=http://127.0.0.1:PORT).",
         token={"default": "demo-token", "help": "the channel access token it accepts"},
+        secret={"default": "demo-secret", "help": "the channel secret that signs its webhooks"},
+        webhook_url={
+            "default": "",
+            "help": "where to POST follow/unfollow webhooks (/integrations/line/webhook/<slug>/)",
+        },
     )

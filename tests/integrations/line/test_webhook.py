@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+import requests
 from django.test import Client
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -237,3 +238,16 @@ def test_any_signed_body_is_answered_200_or_400_and_a_refusal_writes_nothing(pos
     if reply.status_code == 400:
         assert (Student.objects.count(), LineWebhookEvent.objects.count()) == before
     assert not any("\x00" in user for user in Student.objects.values_list("line_user_id", flat=True))
+
+
+def test_the_fakes_follow_and_unfollow_webhooks_are_accepted(client, line, line_channel):
+    url = "/integrations/line/webhook/ielts/"
+    follow = line.follow(ALICE)
+    assert client.post(url, follow.body, **follow.headers()).status_code == 200
+    student = Student.objects.get(line_user_id=ALICE)
+    assert student.line_following
+    requests.post(f"{line.url}/fake/unfollow?user={ALICE}", timeout=2).raise_for_status()  # by hand, over HTTP
+    unfollow = line.events[-1]
+    assert client.post(url, unfollow.body, **unfollow.headers()).json()["events"] == {"unfollowed": 1}
+    student.refresh_from_db()
+    assert not student.line_following
