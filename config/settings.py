@@ -212,3 +212,14 @@ LOGGING = {
 
 # Collected by EnvReader; reported by config.checks.
 SETTINGS_ERRORS = env.errors
+
+# --- Messaging: the notification outbox and LINE (issue 5) -------------------------------------------------------
+# NOTIFICATION_CHANNEL (above) picks the route: "log" for the demo, "live" for LINE followers and e-mail otherwise.
+# The Messaging API host: the SDK posts to <host>/v2/bot/message/push; tests and the demo point it at the local fake.
+LINE_API_BASE_URL = env.url("LINE_API_BASE_URL", "https://api.line.me").rstrip("/")
+# Every LINE call has both timeouts (the SDK has none by default); a call cut off is retried with the same key.
+LINE_CONNECT_TIMEOUT_MS = env.int("LINE_CONNECT_TIMEOUT_MS", 3000, minimum=10, maximum=60_000)
+LINE_READ_TIMEOUT_MS = env.int("LINE_READ_TIMEOUT_MS", 10_000, minimum=10, maximum=120_000)
+# Imagemap messages (join and feedback links): LINE fetches <base>/<kind>/<width> (1040, 700, 460, 300, 240) over
+# https; the app draws them at /integrations/line/imagemap/.
+LINE_IMAGEMAP_BASE_URL = env.url("LINE_IMAGEMAP_BASE_URL", PUBLIC_BASE_URL.rstrip("/") + "/integrations/line/imagemap")

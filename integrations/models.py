@@ -1,7 +1,7 @@
 """Models of the outside-service packages, gathered under the ``integrations`` app label."""
 
-from integrations.line.models import LineChannel
+from integrations.line.models import LineChannel, LineWebhookEvent
 from integrations.livekit.models import LiveKitWebhookEvent
 from integrations.zoom.models import ZoomAccount, ZoomWebhookEvent
 
-__all__ = ["LineChannel", "LiveKitWebhookEvent", "ZoomAccount", "ZoomWebhookEvent"]
+__all__ = ["LineChannel", "LineWebhookEvent", "LiveKitWebhookEvent", "ZoomAccount", "ZoomWebhookEvent"]

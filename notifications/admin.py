@@ -1,15 +1,20 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
 
 from classroom.admin_utils import ReadOnlyAdmin
+from notifications import delivery
 from notifications.models import Notification
 
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
+    """The outbox: what was sent to whom, what is waiting and why; "retry now" gives failed rows another go."""
+
     list_display = [
         "id",
         "kind",
         "channel",
+        "line_channel",
         "state",
         "address",
         "meeting",
@@ -18,8 +23,19 @@ class NotificationAdmin(ReadOnlyAdmin):
         "sent_at",
         "last_error",
     ]
-    list_filter = ["state", "kind", "channel", ("created_at", admin.DateFieldListFilter)]
+    list_filter = ["state", "kind", "channel", "line_channel", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=id", "address", "=meeting__id", "dedupe_key"]
     date_hierarchy = "created_at"
-    list_select_related = ["meeting"]
+    list_select_related = ["meeting", "line_channel"]
     readonly_fields = [f.name for f in Notification._meta.fields]
+    actions = ["retry_now"]
+
+    @admin.action(description="Retry now (failed messages only)")
+    def retry_now(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        count = delivery.retry_now(ids, timezone.now())
+        skipped = len(ids) - count
+        text = f"{count} messages will be sent again by the next delivery sweep."
+        if skipped > 0:
+            text += f" {skipped} selected were not failed and are unchanged."
+        self.message_user(request, text, messages.SUCCESS if count else messages.WARNING)

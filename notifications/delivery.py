@@ -4,6 +4,10 @@ Rows are claimed in a short transaction that also pushes ``next_attempt_at`` for
 attempt; the sending happens outside any transaction; the result is stored afterwards. A worker that dies between
 claim and result leaves the row to be retried when the lease runs out, with the same ``retry_key``, which LINE
 answers with 409 if it had already accepted it (no duplicate).
+
+LINE rows sent together are a *batch* (``line_batch_key``, see integrations/line/channel.py): the claim takes a
+batch whole or not at all, and its rows get one result and one retry time, so a retry resends exactly the same set.
+After NOTIFICATION_MAX_ATTEMPTS a row fails for good and staff get one alert per failure (its outbox key is unique).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 
 from notifications.models import Notification
 
@@ -42,7 +46,7 @@ class Result:
 class LogChannel:
     """The demo channel: the message goes to the log and counts as sent."""
 
-    def send(self, rows: list[Notification]) -> dict[int, Result]:
+    def send(self, rows: list[Notification], now: dt.datetime) -> dict[int, Result]:
         for row in rows:
             logger.info(
                 "message",
@@ -58,7 +62,9 @@ class LogChannel:
 
 
 class EmailChannel:
-    def send(self, rows: list[Notification]) -> dict[int, Result]:
+    """Staff alerts, and students without LINE (the outbox routes them here)."""
+
+    def send(self, rows: list[Notification], now: dt.datetime) -> dict[int, Result]:
         results = {}
         for row in rows:
             try:
@@ -88,12 +94,35 @@ def backoff(attempts: int, retry_after: float | None = None) -> dt.timedelta:
 
 
 def claim(now: dt.datetime, limit: int) -> list[Notification]:
+    """Due rows, locked and leased. A LINE batch comes whole: its other rows are taken too, and a batch some of
+    whose rows another worker holds right now is left for a later pass (half a batch would resend its key with a
+    different set of recipients)."""
+    pending = Notification.objects.filter(state=State.PENDING)
     with transaction.atomic():
         rows = list(
-            Notification.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
+            pending.filter(next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")
             .select_for_update(skip_locked=True, no_key=True)[:limit]
         )
+        batch_keys = {row.line_batch_key for row in rows if row.line_batch_key}
+        if batch_keys:
+            taken = {row.pk for row in rows}
+            rows += [
+                row
+                for row in pending.filter(line_batch_key__in=batch_keys).select_for_update(
+                    skip_locked=True, no_key=True
+                )
+                if row.pk not in taken
+            ]
+            sizes = dict(
+                pending.filter(line_batch_key__in=batch_keys)
+                .values_list("line_batch_key")
+                .annotate(n=Count("id"))
+                .values_list("line_batch_key", "n")
+            )
+            held = Counter(row.line_batch_key for row in rows if row.line_batch_key)
+            partial = {key for key in batch_keys if held[key] < sizes.get(key, 0)}
+            rows = [row for row in rows if row.line_batch_key not in partial]
         if rows:
             Notification.objects.filter(pk__in=[r.pk for r in rows]).update(
                 next_attempt_at=now + DELIVERY_LEASE, attempts=F("attempts") + 1
@@ -104,52 +133,79 @@ def claim(now: dt.datetime, limit: int) -> list[Notification]:
 
 
 def store_results(rows: list[Notification], results: dict[int, Result], now: dt.datetime) -> Counter:
+    """Record each row's outcome (compare-and-set on ``pending``). Rows that share one Result object were one call
+    (a LINE batch): they get one retry time, so they come due, and are retried, together."""
     counts: Counter = Counter()
     failed_for_good = []
+    retry_at: dict[int, dt.datetime] = {}
+    updates: dict[tuple, list[int]] = {}
     for row in rows:
         result = results.get(row.pk) or Result(ok=False, error="the channel returned no result")
-        pending = Notification.objects.filter(pk=row.pk, state=State.PENDING)
         if result.ok:
-            pending.update(state=State.SENT, sent_at=now, last_error="", provider_message_id=result.provider_message_id)
-            counts["sent"] += 1
+            outcome = ("sent", result.provider_message_id)
+            fields = {"state": State.SENT, "sent_at": now, "last_error": "", "provider_message_id": outcome[1]}
         elif result.skipped:
-            pending.update(state=State.SKIPPED, last_error=result.error[:2000])
-            counts["skipped"] += 1
+            outcome = ("skipped", result.error)
+            fields = {"state": State.SKIPPED, "last_error": result.error[:2000]}
         elif result.permanent or row.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
             reason = result.error if result.permanent else f"gave up after {row.attempts} attempts: {result.error}"
-            pending.update(state=State.FAILED, last_error=reason[:2000])
+            outcome = ("failed", reason)
+            fields = {"state": State.FAILED, "failed_at": now, "last_error": reason[:2000]}
             failed_for_good.append((row, reason))
-            counts["failed"] += 1
         else:
-            pending.update(
-                next_attempt_at=now + backoff(row.attempts, result.retry_after), last_error=result.error[:2000]
-            )
-            counts["retrying"] += 1
+            when = retry_at.setdefault(id(result), now + backoff(row.attempts, result.retry_after))
+            outcome = ("retrying", result.error, when)
+            fields = {"next_attempt_at": when, "last_error": result.error[:2000]}
+        key = (*outcome, tuple(sorted(fields.items())))
+        updates.setdefault(key, []).append(row.pk)
+        counts[outcome[0]] += 1
+    for key, ids in updates.items():
+        Notification.objects.filter(pk__in=ids, state=State.PENDING).update(**dict(key[-1]))
     if failed_for_good:
         alert_staff(failed_for_good, now)
     return counts
 
 
 def alert_staff(failures: list[tuple[Notification, str]], now: dt.datetime) -> None:
-    """One alert per failed notification (the outbox's unique key keeps it to one)."""
+    """One alert per failure: rows that failed together for one reason (a class's multicast) make one alert, named
+    after the lowest row; its outbox key is unique, so the alert is written once however often the sweep runs."""
     from notifications import outbox
 
-    rows = []
+    grouped: dict[tuple, list[Notification]] = {}
     for row, reason in failures:
         if row.kind == Notification.Kind.DELIVERY_FAILED:
             continue  # never alert about an alert
-        logger.error("notification failed permanently", extra={"notification_id": row.pk, "reason": reason})
+        grouped.setdefault((row.kind, row.meeting_id, reason), []).append(row)
+    alerts = []
+    for (kind, _meeting, reason), group in grouped.items():
+        first = min(group, key=lambda r: r.pk)
+        ids = str(first.pk) if len(group) == 1 else f"{first.pk} and {len(group) - 1} more"
+        logger.error(
+            "notification failed permanently",
+            extra={"notification_id": first.pk, "count": len(group), "kind": kind, "reason": reason},
+        )
         for recipient in outbox.staff():
-            rows.append(
+            alerts.append(
                 outbox.message(
                     Notification.Kind.DELIVERY_FAILED,
                     recipient,
                     now=now,
-                    dedupe_suffix=f":n{row.pk}",
-                    context={"attempts": row.attempts, "reason": reason, "notification_id": row.pk},
+                    dedupe_suffix=f":n{first.pk}",
+                    context={"attempts": first.attempts, "reason": reason, "notification_id": ids},
                 )
             )
-    outbox.enqueue(rows)
+    outbox.enqueue(alerts)
+
+
+def retry_now(ids, now: dt.datetime) -> int:
+    """Staff's "retry now": failed rows go back to pending, due now, with a fresh attempt count. A row of a LINE
+    batch takes its failed batch-mates along (a batch is only ever resent whole, with its key). Returns the count."""
+    failed = Notification.objects.filter(state=State.FAILED)
+    keys = failed.filter(pk__in=ids, line_batch_key__isnull=False).values_list("line_batch_key", flat=True)
+    with transaction.atomic():
+        return (failed.filter(pk__in=ids) | failed.filter(line_batch_key__in=list(keys))).update(
+            state=State.PENDING, next_attempt_at=now, attempts=0, failed_at=None
+        )
 
 
 def deliver_notifications(now: dt.datetime, *, batch_size: int | None = None) -> Counter:
@@ -165,9 +221,10 @@ def deliver_notifications(now: dt.datetime, *, batch_size: int | None = None) ->
             by_channel.setdefault(row.channel, []).append(row)
         for channel, group in by_channel.items():
             try:
-                results = available[channel].send(group)
+                results = available[channel].send(group, now)
             except Exception as exc:  # a bug or an outage in one channel must not stop the others
                 logger.exception("channel failed", extra={"channel": channel})
-                results = {row.pk: Result(ok=False, error=f"{channel}: {exc}") for row in group}
+                failure = Result(ok=False, error=f"{channel}: {exc}")  # one object: one retry time for the group
+                results = {row.pk: failure for row in group}
             counts.update(store_results(group, results, now))
     return counts

@@ -122,3 +122,31 @@ def zoom_accounts(db, zoom):
         zoom.add_account(f"acct-{name}", f"client-{name}", f"secret-{name}", users=[f"host-{name}"])
         accounts.append(factories.ZoomAccountFactory(name=name.title(), suffix=name))
     return accounts
+
+
+# --- messaging: the LINE fake, a channel pointed at it ----------------------------------------------------------------
+
+LINE_TOKEN = "test-line-access-token-0123456789abcdef"
+LINE_SECRET = "test-line-channel-secret-0123456789"
+
+
+@pytest.fixture
+def line(settings):
+    """A fake LINE Messaging API on 127.0.0.1 accepting LINE_TOKEN, with NOTIFICATION_CHANNEL=live pointed at it.
+    Read timeouts are short (1 s, ample for a local answer) and injected "timeouts" hang longer (1.2 s)."""
+    from integrations.line.fake import LineFake
+
+    with LineFake(tokens={LINE_TOKEN}, channel_secret=LINE_SECRET, hang_seconds=1.2) as fake:
+        settings.NOTIFICATION_CHANNEL = "live"
+        settings.LINE_API_BASE_URL = fake.url
+        settings.LINE_CONNECT_TIMEOUT_MS = 1000
+        settings.LINE_READ_TIMEOUT_MS = 1000
+        settings.LINE_IMAGEMAP_BASE_URL = "https://classroom.example/integrations/line/imagemap"
+        yield fake
+
+
+@pytest.fixture
+def line_channel(db):
+    return factories.LineChannelFactory(
+        name="IELTS Club", slug="ielts", access_token=LINE_TOKEN, channel_secret=LINE_SECRET
+    )

@@ -1,10 +1,247 @@
-"""Delivery through the LINE Messaging API (push and multicast). Filled in by the messaging issue."""
+"""Delivery through the LINE Messaging API: identical messages to one LINE channel go out by multicast (up to 500
+recipients a call), a lone message by push.
+
+Retry keys and batches (why no recipient ever gets a duplicate, and none is marked sent without being sent):
+
+* LINE remembers an accepted ``X-Line-Retry-Key`` for 24 h and answers a repeat with 409: the message was sent.
+  That is only safe if a repeat carries exactly the recipients of the first try. So before the first call a batch is
+  *pinned*: every row of it gets ``line_batch_key`` = the ``retry_key`` of its lowest row, in the database, before
+  the network is touched. Every later try of any of those rows resends the same set with the same key (the sweep's
+  claim takes a pinned batch whole or not at all; see ``notifications.delivery.claim``), and a row is pinned once.
+* A row's own ``retry_key`` is unique, so two batches never share a key; a lone row is pinned too (a batch of one,
+  sent by push with its own key), so a retried push is never merged into a later multicast under a reused key.
+* A timeout or a 5xx is retried with the same key: if LINE had accepted the first call, the retry gets 409 and the
+  rows are marked sent. Nothing is re-grouped after a pin, even if a recipient unfollowed meanwhile (LINE simply does
+  not deliver to a user who blocked the account).
+
+Answers: 2xx and 409 -> sent; 429 (rate limit), 5xx, no answer -> retried with backoff, honouring ``Retry-After``;
+429 "monthly limit", 400, 403 and other 4xx -> failed for good with LINE's reason; 401 -> failed and the channel is
+flagged (``LineChannel.auth_failed_at``, shown in the admin). Tokens and secrets never reach a log line or an error.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+
+import urllib3
+from django.conf import settings
+from django.db import transaction
+from linebot.v3.messaging import (
+    ApiClient,
+    ApiException,
+    Configuration,
+    ImagemapArea,
+    ImagemapBaseSize,
+    ImagemapMessage,
+    MessagingApi,
+    MulticastRequest,
+    PushMessageRequest,
+    TextMessage,
+    URIImagemapAction,
+)
+
+from integrations.line.models import LineChannel
+
+logger = logging.getLogger("classroom.line")
+
+MAX_RECIPIENTS = 500  # LINE's multicast limit
+IMAGEMAP_SIZE = 1040
+ALT_TEXT_MAX = 400
+UNFOLLOWED = "the student unfollowed the LINE account"
+
+
+@dataclass
+class Batch:
+    channel: LineChannel
+    key: str
+    rows: list
+
+
+def messages_for(row) -> list:
+    """The row's text, plus for a join or feedback link an imagemap that opens it (one tap target, the whole image)."""
+    text = row.payload.get("text", "")
+    messages = [TextMessage(text=text)]
+    url = row.payload.get("url")
+    if url:
+        messages.append(
+            ImagemapMessage(
+                base_url=f"{settings.LINE_IMAGEMAP_BASE_URL.rstrip('/')}/{row.kind}",
+                alt_text=text[:ALT_TEXT_MAX],
+                base_size=ImagemapBaseSize(width=IMAGEMAP_SIZE, height=IMAGEMAP_SIZE),
+                actions=[
+                    URIImagemapAction(
+                        link_uri=url, area=ImagemapArea(x=0, y=0, width=IMAGEMAP_SIZE, height=IMAGEMAP_SIZE)
+                    )
+                ],
+            )
+        )
+    return messages
+
+
+def _chunks(rows: list) -> list[list]:
+    """Rows in pk order, at most MAX_RECIPIENTS per chunk and each recipient at most once per chunk (a multicast
+    naming someone twice would be one copy for two rows)."""
+    chunks: list[tuple[list, set]] = []
+    for row in sorted(rows, key=lambda r: r.pk):
+        for chunk, addresses in chunks:
+            if len(chunk) < MAX_RECIPIENTS and row.address not in addresses:
+                chunk.append(row)
+                addresses.add(row.address)
+                break
+        else:
+            chunks.append(([row], {row.address}))
+    return [chunk for chunk, _ in chunks]
+
+
+def plan_batches(rows: list, channels: dict[int, LineChannel]) -> tuple[list[Batch], list]:
+    """Pinned rows keep their batch; the others are grouped by (LINE channel, payload) and pinned now.
+    Returns (batches, rows that could not be pinned: retried later)."""
+    from notifications.models import Notification
+
+    batches: dict[str, Batch] = {}
+    fresh: dict[tuple[int, str], list] = {}
+    for row in rows:
+        if row.line_batch_key:
+            key = str(row.line_batch_key)
+            batches.setdefault(key, Batch(channels[row.line_channel_id], key, [])).rows.append(row)
+        else:
+            fresh.setdefault((row.line_channel_id, row.payload_hash), []).append(row)
+    unpinned = []
+    for (channel_id, _digest), group in fresh.items():
+        for chunk in _chunks(group):
+            key = chunk[0].retry_key
+            with transaction.atomic():
+                pinned = Notification.objects.filter(
+                    pk__in=[r.pk for r in chunk], state=Notification.State.PENDING, line_batch_key__isnull=True
+                ).update(line_batch_key=key)
+                if pinned != len(chunk):
+                    # Cannot happen while the claim's lease holds; if it does, pin nothing rather than a set that
+                    # differs from the one we would send.
+                    transaction.set_rollback(True)
+            if pinned != len(chunk):
+                unpinned += chunk
+                continue
+            for row in chunk:
+                row.line_batch_key = key
+            batches[str(key)] = Batch(channels[channel_id], str(key), chunk)
+    return list(batches.values()), unpinned
+
+
+def _header(headers, name: str) -> str:
+    if not headers:
+        return ""
+    value = headers.get(name) or headers.get(name.lower()) or ""
+    return str(value)
+
+
+def _detail(body) -> str:
+    """LINE's own short message ("You have reached your monthly limit."), never the whole body."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        parsed = json.loads(body or "")
+    except ValueError:
+        return (body or "")[:200]
+    return str(parsed.get("message") or "")[:300] if isinstance(parsed, dict) else ""
+
 
 class LineMessagingChannel:
-    def send(self, rows):
+    def send(self, rows: list, now: dt.datetime) -> dict:
+        from classroom.models import Student
         from notifications.delivery import Result
 
-        return {row.pk: Result(ok=False, error="LINE delivery is not configured yet") for row in rows}
+        results: dict[int, Result] = {}
+        channels = LineChannel.objects.in_bulk({r.line_channel_id for r in rows if r.line_channel_id})
+        unpinned_students = {r.student_id for r in rows if r.student_id and not r.line_batch_key}
+        unfollowed = set(
+            Student.objects.filter(pk__in=unpinned_students, line_following=False).values_list("pk", flat=True)
+        )
+        sendable = []
+        for row in rows:
+            channel = channels.get(row.line_channel_id)
+            if channel is None or not row.address:
+                results[row.pk] = Result(ok=False, permanent=True, error="LINE: no LINE channel or user id")
+            elif not row.line_batch_key and row.student_id in unfollowed:
+                results[row.pk] = Result(ok=False, skipped=True, error=UNFOLLOWED)
+            elif not channel.enabled:
+                results[row.pk] = Result(ok=False, permanent=True, error=f"LINE channel {channel.slug} is disabled")
+            else:
+                sendable.append(row)
+        batches, unpinned = plan_batches(sendable, channels)
+        for row in unpinned:
+            results[row.pk] = Result(ok=False, error="LINE: batch taken by another worker")
+        refused: set[int] = set()  # channels that answered 401 in this pass: their other batches are not tried
+        for batch in batches:
+            if batch.channel.pk in refused:
+                result = Result(ok=False, permanent=True, error="LINE 401: the channel's access token was refused")
+            else:
+                result = self.call(batch, now)
+                if result.error.startswith("LINE 401"):
+                    refused.add(batch.channel.pk)
+            for row in batch.rows:
+                results[row.pk] = result  # one object per call: the sweep gives the batch one retry time
+        return results
+
+    def call(self, batch: Batch, now: dt.datetime):
+        from notifications.delivery import Result
+
+        channel, rows = batch.channel, batch.rows
+        endpoint = "push" if len(rows) == 1 else "multicast"
+        configuration = Configuration(host=settings.LINE_API_BASE_URL.rstrip("/"), access_token=channel.access_token)
+        configuration.retries = False  # the sweep retries, with backoff and the same key; urllib3 must not
+        timeout = (settings.LINE_CONNECT_TIMEOUT_MS / 1000, settings.LINE_READ_TIMEOUT_MS / 1000)
+        messages = messages_for(rows[0])
+        log = {"line_channel": channel.slug, "endpoint": endpoint, "recipients": len(rows), "batch": batch.key}
+        try:
+            with ApiClient(configuration) as client:
+                api = MessagingApi(client)
+                if endpoint == "push":
+                    response = api.push_message_with_http_info(
+                        PushMessageRequest(to=rows[0].address, messages=messages),
+                        x_line_retry_key=batch.key,
+                        _request_timeout=timeout,
+                    )
+                else:
+                    response = api.multicast_with_http_info(
+                        MulticastRequest(to=[r.address for r in rows], messages=messages),
+                        x_line_retry_key=batch.key,
+                        _request_timeout=timeout,
+                    )
+        except ApiException as exc:
+            result = self.failure(channel, exc, endpoint, now)
+            logger.log(
+                logging.INFO if result.ok else logging.WARNING,
+                "line answered",
+                extra={**log, "status": exc.status, "error": result.error},
+            )
+            return result
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # No answer: LINE may or may not have accepted it; the retry with the same key settles which (409).
+            logger.warning("line no answer", extra={**log, "error": type(exc).__name__})
+            return Result(ok=False, error=f"LINE {endpoint}: no answer ({type(exc).__name__})")
+        request_id = _header(response.headers, "x-line-request-id")
+        logger.info("line sent", extra={**log, "status": response.status_code, "request_id": request_id})
+        return Result(ok=True, provider_message_id=request_id)
+
+    def failure(self, channel: LineChannel, exc: ApiException, endpoint: str, now: dt.datetime):
+        from integrations.http import retry_after_seconds
+        from notifications.delivery import Result
+
+        status = exc.status or 0
+        detail = _detail(exc.body)
+        error = f"LINE {status} on {endpoint}" + (f": {detail}" if detail else "")
+        if status == 409:
+            accepted = _header(exc.headers, "x-line-accepted-request-id")
+            return Result(ok=True, provider_message_id=accepted or _header(exc.headers, "x-line-request-id"))
+        if status == 429 and "monthly limit" in detail.lower():
+            return Result(ok=False, permanent=True, error=error)
+        if status == 429 or status >= 500 or status == 0:
+            retry_after = retry_after_seconds(_header(exc.headers, "Retry-After"))
+            return Result(ok=False, error=error, retry_after=retry_after)
+        if status == 401:
+            LineChannel.objects.filter(pk=channel.pk, auth_failed_at__isnull=True).update(auth_failed_at=now)
+            logger.error("line channel refused its token", extra={"line_channel": channel.slug})
+        return Result(ok=False, permanent=True, error=error)

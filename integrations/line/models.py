@@ -21,3 +21,23 @@ class LineChannel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class LineWebhookEvent(models.Model):
+    """A follow or unfollow event applied once: LINE redelivers and duplicates events, the unique id makes a repeat
+    a no-op (stored in the same transaction as its effect)."""
+
+    webhook_event_id = models.CharField(max_length=64, unique=True)
+    line_channel = models.ForeignKey(LineChannel, on_delete=models.CASCADE, related_name="webhook_events")
+    event_type = models.CharField(max_length=32)
+    line_user_id = models.CharField(max_length=64)
+    timestamp = models.DateTimeField(help_text="When LINE says the event happened (events can arrive out of order).")
+    outcome = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        app_label = "integrations"
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.line_user_id} ({self.outcome})"

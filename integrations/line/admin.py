@@ -1,0 +1,124 @@
+"""LINE channels in the admin: today's sent/failed messages and the 401 flag per channel; secrets write-only and
+never shown whole (list pages show a masked prefix)."""
+
+import datetime as dt
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from classroom.admin_utils import ReadOnlyAdmin
+from integrations.line.models import LineChannel, LineWebhookEvent
+
+SECRETS = ("channel_secret", "access_token")
+
+
+class LineChannelForm(forms.ModelForm):
+    # Secrets are write-only in the admin: blank keeps the stored value.
+    channel_secret = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Leave blank to keep the current secret.",
+    )
+    access_token = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
+        help_text="Leave blank to keep the current token.",
+    )
+
+    class Meta:
+        model = LineChannel
+        fields = ["name", "slug", "channel_id", "channel_secret", "access_token", "enabled"]
+
+    def clean(self):
+        data = super().clean()
+        for field in SECRETS:
+            if not data.get(field):
+                if not self.instance.pk:
+                    self.add_error(field, "Required for a new channel.")
+                data[field] = getattr(self.instance, field)
+        return data
+
+
+def today_start() -> dt.datetime:
+    return timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@admin.register(LineChannel)
+class LineChannelAdmin(admin.ModelAdmin):
+    form = LineChannelForm
+    list_display = [
+        "name",
+        "slug",
+        "channel_id",
+        "enabled",
+        "sent_today",
+        "failed_today",
+        "token_refused",
+        "secret_masked",
+        "token_masked",
+    ]
+    list_filter = ["enabled"]
+    search_fields = ["name", "slug", "channel_id"]
+    readonly_fields = ["auth_failed_at"]
+    actions = ["clear_auth_flag"]
+
+    def get_queryset(self, request):
+        since = today_start()
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                sent_today_count=Count(
+                    "notification", filter=Q(notification__state="sent", notification__sent_at__gte=since)
+                ),
+                failed_today_count=Count(
+                    "notification", filter=Q(notification__state="failed", notification__failed_at__gte=since)
+                ),
+            )
+        )
+
+    @admin.display(description="sent today (UTC)", ordering="sent_today_count")
+    def sent_today(self, obj):
+        return obj.sent_today_count
+
+    @admin.display(description="failed today (UTC)", ordering="failed_today_count")
+    def failed_today(self, obj):
+        return obj.failed_today_count
+
+    @admin.display(description="token refused (401)", ordering="auth_failed_at")
+    def token_refused(self, obj):
+        if obj.auth_failed_at is None:
+            return "—"
+        return f"since {obj.auth_failed_at:%Y-%m-%d %H:%M} UTC: replace the access token"
+
+    @admin.display(description="channel secret")
+    def secret_masked(self, obj):
+        from integrations.admin import mask
+
+        return mask(obj.channel_secret)
+
+    @admin.display(description="access token")
+    def token_masked(self, obj):
+        from integrations.admin import mask
+
+        return mask(obj.access_token)
+
+    def save_model(self, request, obj, form, change):
+        stored = LineChannel.objects.filter(pk=obj.pk).values_list("access_token", flat=True).first()
+        if change and stored != obj.access_token:
+            obj.auth_failed_at = None  # a new token deserves a new try
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Clear the 401 flag (the token was fixed)")
+    def clear_auth_flag(self, request, queryset):
+        count = queryset.update(auth_failed_at=None)
+        self.message_user(request, f"{count} channels cleared.", messages.SUCCESS)
+
+
+@admin.register(LineWebhookEvent)
+class LineWebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "line_channel", "event_type", "line_user_id", "timestamp", "outcome"]
+    list_filter = ["event_type", "line_channel", "outcome"]
+    search_fields = ["line_user_id", "=webhook_event_id"]

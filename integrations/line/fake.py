@@ -1,0 +1,285 @@
+"""A local LINE Messaging API: ``POST /v2/bot/message/push`` and ``/v2/bot/message/multicast`` on 127.0.0.1.
+
+It validates requests as LINE does (``Authorization: Bearer <channel access token>``, JSON body, ``to`` a user id
+or 1–500 of them, 1–5 messages of a known type, ``X-Line-Retry-Key`` a UUID), remembers accepted retry keys (a
+repeat gets 409 with ``x-line-accepted-request-id``) and records every accepted message in ``accepted``, so a test
+counts the copies each recipient got.
+
+Failures on demand (on top of :class:`integrations.fakeserver.FakeService`'s ``fail_next``/``hold``):
+
+* ``fail_next_with(mode, n)`` with a mode of :data:`MODES`: ``500``, ``429`` (rate limit, with ``Retry-After``),
+  ``monthly`` (429 "You have reached your monthly limit."), ``401``, ``400``, ``timeout`` (the fake waits longer
+  than the client's read timeout and then answers 500, having done nothing) and ``timeout_after_accept`` (the
+  message IS accepted and the key remembered, but the answer comes too late: the client sees a timeout);
+* ``chaos(0.3, seed=7)``: a seeded share of requests fails with a mode drawn from ``500, 429, timeout,
+  timeout_after_accept`` (reproducible).
+
+Follow and unfollow: ``follow(user_id)`` / ``unfollow(user_id)`` produce the webhook LINE would send, signed with
+the channel secret (``X-Line-Signature``), kept in ``events`` and POSTed to ``webhook_url`` when set. By hand, the
+same through ``POST /fake/follow?user=U...`` and ``/fake/unfollow?user=U...``.
+
+By hand: ``python -m integrations.line.fake --port 7800 --token demo-token --secret demo-secret
+--webhook-url http://127.0.0.1:8000/integrations/line/webhook/<slug>/`` (LINE_API_BASE_URL=http://127.0.0.1:7800).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import random
+import secrets
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_hand
+
+PUSH = "/v2/bot/message/push"
+MULTICAST = "/v2/bot/message/multicast"
+MAX_RECIPIENTS = 500
+MAX_MESSAGES = 5
+MESSAGE_TYPES = {"text", "imagemap", "image", "sticker", "flex", "template", "video", "audio", "location"}
+MODES = ("500", "429", "monthly", "401", "400", "timeout", "timeout_after_accept")
+CHAOS_MODES = ("500", "429", "timeout", "timeout_after_accept")
+MONTHLY_LIMIT = "You have reached your monthly limit."
+
+
+@dataclass
+class Webhook:
+    body: bytes
+    signature: str
+
+    def headers(self) -> dict:
+        """As Django test client keyword arguments."""
+        return {"content_type": "application/json", "HTTP_X_LINE_SIGNATURE": self.signature}
+
+
+@dataclass
+class Accepted:
+    """One request LINE accepted (each recipient gets each message once)."""
+
+    request_id: str
+    endpoint: str  # push | multicast
+    to: list[str]
+    messages: list[dict]
+    retry_key: str
+    token: str
+
+
+class LineFake(FakeService):
+    name = "line"
+
+    def __init__(
+        self,
+        tokens: set[str] | None = None,
+        *,
+        channel_secret: str = "demo-secret",
+        webhook_url: str = "",
+        hang_seconds: float = 1.0,
+        retry_after: int = 30,
+    ):
+        super().__init__(webhook_url)
+        self.tokens = set(tokens or {"demo-token"})
+        self.channel_secret = channel_secret
+        self.accepted: list[Accepted] = []
+        self.retry_keys: dict[str, str] = {}  # retry key -> accepted request id
+        # "timeout" modes wait this long before answering; the client's read timeout must be shorter.
+        self.hang_seconds = hang_seconds
+        self.retry_after = retry_after
+        self._modes: list[str] = []
+        self._chaos = 0.0
+        self._chaos_random = random.Random(0)
+        self._stopping = threading.Event()
+        self.injected: Counter = Counter()
+
+    def configure(self, args) -> None:
+        self.tokens, self.channel_secret, self.webhook_url = {args.token}, args.secret, args.webhook_url
+
+    # --- webhooks, signed as LINE signs them ---------------------------------------------------------------------
+    def sign(self, body: bytes, secret: str | None = None) -> str:
+        digest = hmac.new((secret or self.channel_secret).encode(), body, hashlib.sha256).digest()
+        return base64.b64encode(digest).decode()
+
+    def follow(self, user_id: str) -> Webhook:
+        return self._emit("follow", user_id)
+
+    def unfollow(self, user_id: str) -> Webhook:
+        return self._emit("unfollow", user_id)
+
+    def _emit(self, kind: str, user_id: str) -> Webhook:
+        event = {
+            "type": kind,
+            "mode": "active",
+            "timestamp": int(time.time() * 1000),
+            "source": {"type": "user", "userId": user_id},
+            "webhookEventId": uuid.uuid4().hex[:26].upper(),
+            "deliveryContext": {"isRedelivery": False},
+        }
+        if kind == "follow":
+            event.update(replyToken=secrets.token_hex(16), follow={"isUnblocked": False})
+        body = json.dumps({"destination": "U" + "0" * 32, "events": [event]}).encode()
+        webhook = Webhook(body, self.sign(body))
+        self.send_webhook(webhook, {"Content-Type": "application/json", "X-Line-Signature": webhook.signature})
+        return webhook
+
+    def failure_body(self, status: int) -> dict:
+        return {"message": f"injected failure {status}"}
+
+    # --- controls ----------------------------------------------------------------------------------------------------
+    def fail_next_with(self, mode: str, n: int = 1) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown failure mode {mode!r}; one of {MODES}")
+        with self.lock:
+            self._modes += [mode] * n
+
+    def chaos(self, fraction: float, *, seed: int = 0) -> None:
+        with self.lock:
+            self._chaos, self._chaos_random = fraction, random.Random(seed)
+
+    # --- what tests read ---------------------------------------------------------------------------------------------
+    def copies(self) -> Counter:
+        """(recipient, first message's text or alt text) -> how many times LINE accepted it."""
+        counts: Counter = Counter()
+        with self.lock:
+            for request in self.accepted:
+                first = request.messages[0]
+                label = first.get("text") or first.get("altText") or first.get("type")
+                for user in request.to:
+                    counts[(user, label)] += 1
+        return counts
+
+    def received_by(self, user_id: str) -> list[list[dict]]:
+        with self.lock:
+            return [a.messages for a in self.accepted if user_id in a.to]
+
+    def endpoint_calls(self, endpoint: str) -> list[Accepted]:
+        with self.lock:
+            return [a for a in self.accepted if a.endpoint == endpoint]
+
+    # --- serving -----------------------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stopping.set()  # hanging requests answer now, so shutdown does not wait for them
+        super().stop()
+
+    def dispatch(self, request: Request) -> Reply:
+        with self.lock:
+            mode = self._modes.pop(0) if self._modes else None
+            if mode is None and self._chaos and self._chaos_random.random() < self._chaos:
+                mode = self._chaos_random.choice(CHAOS_MODES)
+            if mode:
+                self.injected[mode] += 1
+        if mode is None or not request.path.startswith("/v2/bot/message/"):
+            return super().dispatch(request)
+        with self.lock:
+            self.requests.append(request)
+        if mode == "timeout_after_accept":
+            try:
+                with self.lock:
+                    reply = self.route(request)
+            except Fail as exc:
+                reply = exc.reply
+            self._stopping.wait(self.hang_seconds)
+            return reply
+        if mode == "timeout":
+            self._stopping.wait(self.hang_seconds)
+            return Reply(500, self.failure_body(500))
+        return self._injected_reply(mode)
+
+    def _injected_reply(self, mode: str) -> Reply:
+        if mode == "429":
+            message = "The API rate limit has been exceeded. Try again later."
+            return Reply(429, {"message": message}, {"Retry-After": str(self.retry_after)})
+        if mode == "monthly":
+            return Reply(429, {"message": MONTHLY_LIMIT})
+        if mode == "401":
+            return Reply(401, {"message": "Authentication failed. Confirm that the access token is valid."})
+        if mode == "400":
+            return Reply(400, {"message": "The request body has 1 error(s)", "details": []})
+        return Reply(500, self.failure_body(500))
+
+    def route(self, request: Request) -> Reply:
+        if request.method == "POST" and request.path in ("/fake/follow", "/fake/unfollow"):
+            user = request.query.get("user", "")
+            if not user:
+                raise Fail(400, {"message": "?user=<LINE user id> is required"})
+            self._emit(request.path.removeprefix("/fake/"), user)
+            return Reply(200, {"sent": request.path.removeprefix("/fake/"), "user": user})
+        if request.method != "POST" or request.path not in (PUSH, MULTICAST):
+            raise Fail(404, {"message": "Not found"})
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+        if token not in self.tokens:
+            raise Fail(401, {"message": "Authentication failed. Confirm that the access token is valid."})
+        try:
+            body = request.json()
+        except ValueError as exc:
+            raise Fail(400, {"message": "The request body could not be parsed as JSON"}) from exc
+        if not isinstance(body, dict):
+            raise Fail(400, {"message": "The request body must be an object"})
+        multicast = request.path == MULTICAST
+        to = body.get("to")
+        recipients = to if multicast else [to]
+        if multicast and (not isinstance(to, list) or not 1 <= len(to) <= MAX_RECIPIENTS):
+            raise Fail(400, {"message": "The request body has 1 error(s)", "details": [{"property": "to"}]})
+        if not all(isinstance(user, str) and user for user in recipients):
+            raise Fail(400, {"message": "The request body has 1 error(s)", "details": [{"property": "to"}]})
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_MESSAGES:
+            raise Fail(400, {"message": "The request body has 1 error(s)", "details": [{"property": "messages"}]})
+        for message in messages:
+            if not isinstance(message, dict) or message.get("type") not in MESSAGE_TYPES:
+                raise Fail(400, {"message": "Invalid message type", "details": [{"property": "messages"}]})
+            if message["type"] == "text" and not 1 <= len(message.get("text") or "") <= 5000:
+                raise Fail(400, {"message": "Invalid text", "details": [{"property": "messages.text"}]})
+            if message["type"] == "imagemap":
+                self._check_imagemap(message)
+        retry_key = request.headers.get("x-line-retry-key", "")
+        if retry_key:
+            try:
+                uuid.UUID(retry_key)
+            except ValueError as exc:
+                raise Fail(400, {"message": "The retry key is not a UUID"}) from exc
+            if retry_key in self.retry_keys:
+                accepted = self.retry_keys[retry_key]
+                raise Fail(
+                    409,
+                    {"message": "The retry key is already accepted", "sentMessages": []},
+                    {"x-line-accepted-request-id": accepted, "x-line-request-id": secrets.token_hex(16)},
+                )
+        request_id = str(uuid.uuid4())
+        if retry_key:
+            self.retry_keys[retry_key] = request_id
+        self.accepted.append(
+            Accepted(request_id, "multicast" if multicast else "push", recipients, messages, retry_key, token)
+        )
+        answer = {} if multicast else {"sentMessages": [{"id": str(random.getrandbits(60)), "quoteToken": "q"}]}
+        return Reply(200, answer, {"x-line-request-id": request_id})
+
+    def _check_imagemap(self, message: dict) -> None:
+        size = message.get("baseSize") or {}
+        actions = message.get("actions") or []
+        if (
+            not message.get("baseUrl")
+            or not 1 <= len(message.get("altText") or "") <= 1500
+            or not size.get("width")
+            or not size.get("height")
+            or not 1 <= len(actions) <= 50
+        ):
+            raise Fail(400, {"message": "Invalid imagemap", "details": [{"property": "messages"}]})
+
+
+if __name__ == "__main__":
+    run_by_hand(
+        LineFake(),
+        "A local LINE Messaging API (NOTIFICATION_CHANNEL=live, LINE_API_BASE_URL=http://127.0.0.1:PORT).",
+        token={"default": "demo-token", "help": "the channel access token it accepts"},
+        secret={"default": "demo-secret", "help": "the channel secret that signs its webhooks"},
+        webhook_url={
+            "default": "",
+            "help": "where to POST follow/unfollow webhooks (/integrations/line/webhook/<slug>/)",
+        },
+    )

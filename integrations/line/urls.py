@@ -1,0 +1,8 @@
+from django.urls import path
+
+from integrations.line import views
+
+urlpatterns = [
+    path("webhook/<slug:slug>/", views.webhook, name="line-webhook"),
+    path("imagemap/<str:kind>/<int:width>", views.imagemap_image, name="line-imagemap"),
+]
