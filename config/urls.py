@@ -12,4 +12,5 @@ urlpatterns = [
     path("rooms/<str:name>/", local_views.room, name="local-room"),
     path("integrations/livekit/", include("integrations.livekit.urls")),
     path("integrations/zoom/", include("integrations.zoom.urls")),
+    path("", include("config.api_urls")),
 ]
