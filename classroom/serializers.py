@@ -72,6 +72,13 @@ class TimeZoneField(serializers.CharField):
         return value
 
 
+class UserZoneField(TimeZoneField):
+    """A user's zone: read from their teacher/student record (see :func:`zone_of`), written by MeSerializer."""
+
+    def get_attribute(self, user):
+        return zone_of(user)
+
+
 class MeSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(read_only=True)
@@ -80,8 +87,8 @@ class MeSerializer(serializers.Serializer):
     display_name = serializers.SerializerMethodField()
     teacher_id = serializers.SerializerMethodField()
     student_id = serializers.SerializerMethodField()
-    time_zone = TimeZoneField(
-        help_text="IANA zone every local time in the API is given in; change it with PATCH (e.g. Asia/Taipei)."
+    time_zone = UserZoneField(
+        help_text="IANA zone every local time in the API is given in; change it with PATCH (e.g. Asia/Taipei).",
     )
 
     def get_roles(self, user) -> list[str]:
@@ -98,11 +105,6 @@ class MeSerializer(serializers.Serializer):
     def get_student_id(self, user) -> int | None:
         student = student_of(user)
         return student.pk if student is not None else None
-
-    def to_representation(self, user):
-        data = super().to_representation(user)
-        data["time_zone"] = zone_of(user)
-        return data
 
     def validate_time_zone(self, value):
         user = self.instance

@@ -2,9 +2,11 @@
 
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
+from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.routers import SimpleRouter
 from rest_framework.views import APIView
 
@@ -31,6 +33,18 @@ class UnknownEndpoint(APIView):
         raise NotFound(f"No API endpoint at {request.path}{hint}")
 
 
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI 3 schema: JSON by default, YAML with ``?format=yaml``; its errors in the API's JSON error shape."""
+
+    renderer_classes = [OpenApiJsonRenderer, OpenApiYamlRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code >= 400:
+            response.accepted_renderer, response.accepted_media_type = JSONRenderer(), "application/json"
+        return response
+
+
 v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path("me/", MeView.as_view(), name="me"),
@@ -41,7 +55,7 @@ v1 = [
 
 urlpatterns = [
     path("api/v1/", include(v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path(
         "api/docs/",
         login_required(SpectacularSwaggerView.as_view(url_name="schema"), login_url="/api/auth/login/"),

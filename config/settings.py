@@ -224,6 +224,7 @@ REST_FRAMEWORK.update(
         ],
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
         "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        "TEST_REQUEST_DEFAULT_FORMAT": "json",
         "EXCEPTION_HANDLER": "config.api.exception_handler",
         "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
         "PAGE_SIZE": 20,
