@@ -87,7 +87,7 @@ def test_filters_by_date_range_state_teacher_and_course(as_staff, teacher, dana,
 
     assert query(starts_after=(now + dt.timedelta(hours=2)).isoformat()) == [b.pk, c.pk]
     assert query(starts_before="2026-07-02T12:00:00+00:00") == [a.pk]
-    assert query(starts_after="2026-07-01T20:30:00+07:00", starts_before="2026-07-03T00:00:00Z") == [b.pk, c.pk]
+    assert query(starts_after="2026-07-01T20:30:00+07:00", starts_before="2026-07-03T00:00:00Z") == [b.pk]
     assert query(state="cancelled") == [c.pk]
     assert query(teacher=dana.pk) == [b.pk]
     assert query(course=course.pk) == [a.pk]
