@@ -94,7 +94,9 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         request=BookingCancelSerializer,
         responses={
             200: BookingCancelResultSerializer,
-            403: error_response(403, example("not yours", "permission_denied", "Only the student who booked can cancel.")),
+            403: error_response(
+                403, example("not yours", "permission_denied", "Only the student who booked can cancel.")
+            ),
             409: error_response(
                 409,
                 example(

@@ -86,7 +86,7 @@ def idempotent(handler):
                 transaction.set_rollback(True)
                 return response
             record.response_status = response.status_code
-            record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
+            record.response_body = JSONRenderer().render(response.data).decode()
             record.save(update_fields=["response_status", "response_body"])
         return response
 
@@ -103,7 +103,8 @@ def _replay(record: IdempotencyKey, print_: str) -> Response:
             status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
             fields={HEADER: ["already used with a different request"]},
         )
-    return Response(record.response_body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
+    body = json.loads(record.response_body) if record.response_body else None
+    return Response(body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
 
 
 def expire_idempotency_keys(now: dt.datetime) -> Counter:

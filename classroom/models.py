@@ -135,7 +135,8 @@ class IdempotencyKey(models.Model):
     endpoint = models.CharField(max_length=200, help_text="The method and route, e.g. 'POST bookings-list'.")
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and JSON body.")
     response_status = models.PositiveSmallIntegerField()
-    response_body = models.JSONField(default=dict, blank=True)
+    # The rendered JSON as text, not a JSONField: PostgreSQL's jsonb would reorder the keys of the replayed answer.
+    response_body = models.TextField(blank=True)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
 

@@ -182,7 +182,12 @@ def error_response(status_code: int, *examples: OpenApiExample, description: str
 
 
 COMMON_EXAMPLES = {
-    400: example("validation_error", "validation_error", "page_size: A valid integer is required.", {"page_size": ["A valid integer is required."]}),
+    400: example(
+        "validation_error",
+        "validation_error",
+        "page_size: A valid integer is required.",
+        {"page_size": ["A valid integer is required."]},
+    ),
     401: example("not_authenticated", "not_authenticated", "Authentication credentials were not provided."),
     403: example("permission_denied", "permission_denied", "You do not have permission to perform this action."),
     404: example("not_found", "not_found", "No Meeting matches the given query."),

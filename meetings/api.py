@@ -107,9 +107,7 @@ TIME_ERRORS = error_response(
         "end_time must be after start_time",
         {"end_time": ["end_time must be after start_time"]},
     ),
-    example(
-        "in the past", "invalid_time", "start_time is in the past", {"start_time": ["start_time is in the past"]}
-    ),
+    example("in the past", "invalid_time", "start_time is in the past", {"start_time": ["start_time is in the past"]}),
     example(
         "too long",
         "invalid_time",
@@ -168,11 +166,16 @@ WRITE_EXAMPLES = [
             400: TIME_ERRORS,
             403: error_response(403, NOT_YOURS),
             409: error_response(
-                409, example("already open", "illegal_transition", "meeting 7 is open; only a scheduled meeting can be edited")
+                409,
+                example(
+                    "already open", "illegal_transition", "meeting 7 is open; only a scheduled meeting can be edited"
+                ),
             ),
         },
         examples=[
-            OpenApiExample("move it", value={"start_time": "2026-07-02T20:00", "time_zone": "Asia/Taipei"}, request_only=True)
+            OpenApiExample(
+                "move it", value={"start_time": "2026-07-02T20:00", "time_zone": "Asia/Taipei"}, request_only=True
+            )
         ],
     ),
 )
@@ -290,7 +293,11 @@ class MeetingViewSet(
                     "joining opens at 19:50 Asia/Ho_Chi_Minh (2026-07-01)",
                     opens_at="2026-07-01T12:50:00Z",
                 ),
-                example("grace over", "join_refused", "joining closed at 20:10 Asia/Ho_Chi_Minh (the late-join grace period is over)"),
+                example(
+                    "grace over",
+                    "join_refused",
+                    "joining closed at 20:10 Asia/Ho_Chi_Minh (the late-join grace period is over)",
+                ),
                 example("ended", "join_refused", "this class has ended"),
                 example(
                     "no seat",
@@ -371,7 +378,9 @@ def _admin_schema(verb: str, conflict: str):
         request=TransitionSerializer,
         responses={
             200: TransitionResultSerializer,
-            403: error_response(403, example("not staff", "permission_denied", "You do not have permission to perform this action.")),
+            403: error_response(
+                403, example("not staff", "permission_denied", "You do not have permission to perform this action.")
+            ),
             409: error_response(409, example("illegal", "illegal_transition", conflict)),
             422: error_response(422),
         },

@@ -105,9 +105,7 @@ class MeetingSerializer(serializers.ModelSerializer):
         student = student_of(request.user) if request is not None else None
         if student is None:
             return None
-        booking = (
-            meeting.bookings.filter(student=student).order_by("-created_at", "-id").values("id", "status").first()
-        )
+        booking = meeting.bookings.filter(student=student).order_by("-created_at", "-id").values("id", "status").first()
         return booking
 
 
@@ -123,7 +121,9 @@ def parse_time(value: str, *, field: str, tz_name: str | None) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError as exc:
-        raise InvalidTime(f"{field} is not an ISO 8601 date and time (e.g. 2026-07-01T20:00:00+07:00)", field=field) from exc
+        raise InvalidTime(
+            f"{field} is not an ISO 8601 date and time (e.g. 2026-07-01T20:00:00+07:00)", field=field
+        ) from exc
     if "T" not in value and " " not in value.strip():
         raise InvalidTime(f"{field} needs a time of day, not only a date", field=field)
     if not MIN_YEAR <= parsed.year <= MAX_YEAR:

@@ -35,7 +35,9 @@ def alice(db):
 
 @pytest.fixture
 def bob(db):
-    return factories.StudentFactory(display_name="Bob", time_zone="Asia/Taipei", user=factories.UserFactory(username="bob"))
+    return factories.StudentFactory(
+        display_name="Bob", time_zone="Asia/Taipei", user=factories.UserFactory(username="bob")
+    )
 
 
 @pytest.fixture
@@ -93,7 +95,10 @@ def as_bob(bob):
 def danas_meeting(dana, now):
     """Dana's class, tomorrow at the same time."""
     return factories.MeetingFactory(
-        teacher=dana, title="Taiwanese Cooking", start_time=now + dt.timedelta(days=1), end_time=now + dt.timedelta(days=1, hours=1)
+        teacher=dana,
+        title="Taiwanese Cooking",
+        start_time=now + dt.timedelta(days=1),
+        end_time=now + dt.timedelta(days=1, hours=1),
     )
 
 

@@ -82,7 +82,12 @@ def test_a_teacher_sees_only_their_payouts(as_charlie, payouts):
     body = as_charlie.get("/api/v1/payouts/").json()
     assert [p["id"] for p in body["results"]] == [mine.pk]
     payout = body["results"][0]
-    assert (payout["gross"], payout["commission"], payout["net"], payout["state"]) == ("100.00", "20.00", "80.00", "pending")
+    assert (payout["gross"], payout["commission"], payout["net"], payout["state"]) == (
+        "100.00",
+        "20.00",
+        "80.00",
+        "pending",
+    )
     assert payout["meeting"] == {"id": mine.meeting_id, "title": "IELTS Practice", "start_time": "2026-07-01T13:00:00Z"}
     assert_error(as_charlie.get(f"/api/v1/payouts/{theirs.pk}/"), 404, "not_found")
 

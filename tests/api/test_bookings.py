@@ -86,7 +86,9 @@ def test_a_student_cancels_before_the_cutoff(as_alice, alice, teacher, now):
     response = as_alice.post(f"/api/v1/bookings/{booking.pk}/cancel/", {})
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["changed"] is True and body["booking"]["status"] == "cancelled" and body["booking"]["cancellable"] is False
+    assert (
+        body["changed"] is True and body["booking"]["status"] == "cancelled" and body["booking"]["cancellable"] is False
+    )
     assert Meeting.objects.get(pk=meeting.pk).seats_taken == 0
     again = as_alice.post(f"/api/v1/bookings/{booking.pk}/cancel/", {})
     assert again.status_code == 200 and again.json()["changed"] is False

@@ -34,7 +34,9 @@ def join(client, meeting):
     ("offset", "allowed"),
     [(-10 * MINUTE - SECOND, False), (-10 * MINUTE, True), (65 * MINUTE - SECOND, True), (65 * MINUTE, False)],
 )
-def test_the_teacher_joins_from_ten_minutes_before_start_until_the_room_closes(as_charlie, room, frozen_clock, offset, allowed):
+def test_the_teacher_joins_from_ten_minutes_before_start_until_the_room_closes(
+    as_charlie, room, frozen_clock, offset, allowed
+):
     frozen_clock.move_to(room.start_time + offset)
     response = join(as_charlie, room)
     if allowed:

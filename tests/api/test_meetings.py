@@ -168,9 +168,7 @@ def course(db):
 
 
 def test_a_teacher_schedules_with_an_offset(as_charlie, teacher, course):
-    response = as_charlie.post(
-        "/api/v1/meetings/", {"course": course.pk, "start_time": "2026-07-02T09:00:00-04:00"}
-    )
+    response = as_charlie.post("/api/v1/meetings/", {"course": course.pk, "start_time": "2026-07-02T09:00:00-04:00"})
     assert response.status_code == 201, response.content
     body = response.json()
     meeting = Meeting.objects.get(pk=body["id"])
@@ -251,7 +249,8 @@ def test_unusable_times_are_400s_naming_the_field(as_charlie, course, body, fiel
 def test_the_duration_limit_is_a_setting(as_charlie, course, settings):
     settings.MAX_MEETING_DURATION_MINUTES = 30
     response = as_charlie.post(
-        "/api/v1/meetings/", {"course": course.pk, "start_time": "2026-07-02T20:00:00Z", "end_time": "2026-07-02T20:31Z"}
+        "/api/v1/meetings/",
+        {"course": course.pk, "start_time": "2026-07-02T20:00:00Z", "end_time": "2026-07-02T20:31Z"},
     )
     assert "at most 30 minutes" in assert_error(response, 400, "invalid_time", "end_time")["message"]
 
@@ -287,7 +286,12 @@ def test_a_teacher_edits_their_meeting_until_it_opens(as_charlie, meeting, alice
     factories.book(alice, meeting, now=now)
     response = as_charlie.patch(
         f"/api/v1/meetings/{meeting.pk}/",
-        {"title": "Moved", "start_time": "2026-07-02T10:00", "end_time": "2026-07-02T11:00", "time_zone": "America/New_York"},
+        {
+            "title": "Moved",
+            "start_time": "2026-07-02T10:00",
+            "end_time": "2026-07-02T11:00",
+            "time_zone": "America/New_York",
+        },
     )
     assert response.status_code == 200, response.content
     meeting.refresh_from_db()
@@ -323,7 +327,9 @@ def test_a_zone_alone_is_not_an_edit(as_charlie, meeting):
 def test_capacity_cannot_go_below_the_seats_taken(as_charlie, meeting, alice, bob, now):
     factories.book(alice, meeting, now=now)
     factories.book(bob, meeting, now=now)
-    assert_error(as_charlie.patch(f"/api/v1/meetings/{meeting.pk}/", {"capacity": 1}), 400, "validation_error", "capacity")
+    assert_error(
+        as_charlie.patch(f"/api/v1/meetings/{meeting.pk}/", {"capacity": 1}), 400, "validation_error", "capacity"
+    )
     assert as_charlie.patch(f"/api/v1/meetings/{meeting.pk}/", {"capacity": 2}).json()["capacity"] == 2
 
 
