@@ -217,7 +217,7 @@ def add_error_responses(result, generator, request, public):
                 continue
             params = operation.get("parameters", [])
             statuses = {403, 406}
-            if not operation.get("security") == [{}] and "/auth/token" not in path:
+            if operation.get("security") != [{}] and "/auth/token" not in path:
                 statuses.add(401)
             if any(p.get("in") == "path" for p in params) or "{" in path:
                 statuses.add(404)

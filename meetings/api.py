@@ -82,6 +82,7 @@ class MeetingFilterSerializer(serializers.Serializer):
         return data
 
 
+DST_GAP = "start_time 2026-03-08 02:30 does not exist in America/New_York (the clocks skip it for daylight saving)"
 NOT_YOURS = example("not your meeting", "permission_denied", "Only the meeting's teacher may change it.")
 TIME_ERRORS = error_response(
     400,
@@ -91,16 +92,7 @@ TIME_ERRORS = error_response(
         "start_time has no time zone offset; give an ISO 8601 time with an offset or a zone",
         {"start_time": ["start_time has no time zone offset; give an ISO 8601 time with an offset or a zone"]},
     ),
-    example(
-        "daylight-saving gap",
-        "invalid_time",
-        "start_time 2026-03-08 02:30 does not exist in America/New_York (the clocks skip it for daylight saving)",
-        {
-            "start_time": [
-                "start_time 2026-03-08 02:30 does not exist in America/New_York (the clocks skip it for daylight saving)"
-            ]
-        },
-    ),
+    example("daylight-saving gap", "invalid_time", DST_GAP, {"start_time": [DST_GAP]}),
     example(
         "end before start",
         "invalid_time",

@@ -109,7 +109,7 @@ class MeetingSerializer(serializers.ModelSerializer):
         return booking
 
 
-# --- input -------------------------------------------------------------------------------------------------------------
+# --- input ------------------------------------------------------------------------------------------------------------
 
 
 # Far enough for any class; keeps offset arithmetic away from datetime's year 1 and 9999 limits.
@@ -180,11 +180,9 @@ class MeetingWriteSerializer(serializers.Serializer):
         if self.instance is None and "end_time" not in data:
             course = data["course"]
             data["end_time"] = data["start_time"] + dt.timedelta(minutes=course.default_duration_minutes)
-        if self.instance is not None and data.get("capacity") is not None:
-            if data["capacity"] < self.instance.seats_taken:
-                raise serializers.ValidationError(
-                    {"capacity": [f"{self.instance.seats_taken} seats are already booked"]}
-                )
+        capacity = data.get("capacity")
+        if self.instance is not None and capacity is not None and capacity < self.instance.seats_taken:
+            raise serializers.ValidationError({"capacity": [f"{self.instance.seats_taken} seats are already booked"]})
         return data
 
 

@@ -1,6 +1,5 @@
 """Staff's open/close (the admin's transitions) and teachers' read-only payouts."""
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -8,7 +7,6 @@ import pytest
 from bookings.transitions import create_payout
 from meetings import lifecycle
 from meetings.models import Meeting, StateChange
-from tests import factories
 from tests.api.conftest import assert_error
 
 pytestmark = pytest.mark.django_db
