@@ -84,6 +84,7 @@ class TokenView(APIView):
         tags=["auth"],
         summary="Log out: revoke your API token",
         request=None,
+        auth=[{"tokenAuth": []}, {"cookieAuth": []}],
         responses={204: None},
     )
     def delete(self, request):

@@ -134,8 +134,29 @@ def exception_handler(exc, context):
 
 
 class Pagination(PageNumberPagination):
+    """``page`` (from 1) and ``page_size`` (1 to 100, default PAGE_SIZE). Unlike DRF's, a bad ``page_size`` is a 400
+    naming it rather than silently replaced by the default; a page past the last one is a 404."""
+
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            message = f"must be a whole number from 1 to {self.max_page_size}"
+            raise exceptions.ValidationError({self.page_size_query_param: [message]})
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+            elif parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+        return parameters
 
 
 # --- documentation ----------------------------------------------------------------------------------------------------
@@ -161,7 +182,7 @@ ERROR_DESCRIPTIONS = {
     400: "validation_error (fields name what is wrong), invalid_time, parse_error (the body is not JSON)",
     401: "not_authenticated or authentication_failed: log in (session) or send `Authorization: Token <key>`",
     403: "permission_denied: your role may not do this, or the object is not yours",
-    404: "not_found: no such object among those you may see",
+    404: "not_found: no such object among those you may see (or, on a list, a page past the last one)",
     405: "method_not_allowed",
     406: "not_acceptable: this API answers only application/json",
     409: "a state or capacity conflict (class_full, already_booked, illegal_transition, ...)",
@@ -176,8 +197,9 @@ def example(name: str, code: str, message: str, fields: dict | None = None, **ex
 
 
 def error_response(status_code: int, *examples: OpenApiExample, description: str = "") -> OpenApiResponse:
+    examples = list(examples) or [COMMON_EXAMPLES[status_code]]
     return OpenApiResponse(
-        ErrorSerializer, description=description or ERROR_DESCRIPTIONS[status_code], examples=list(examples)
+        ErrorSerializer, description=description or ERROR_DESCRIPTIONS[status_code], examples=examples
     )
 
 
@@ -217,9 +239,11 @@ def add_error_responses(result, generator, request, public):
                 continue
             params = operation.get("parameters", [])
             statuses = {403, 406}
-            if operation.get("security") != [{}] and "/auth/token" not in path:
+            if operation.get("operationId") != "auth_token_create":  # the one operation open to anyone
                 statuses.add(401)
             if any(p.get("in") == "path" for p in params) or "{" in path:
+                statuses.add(404)
+            if any(p.get("name") == "page" for p in params):  # a page past the last one
                 statuses.add(404)
             if "requestBody" in operation:
                 statuses |= {400, 415}

@@ -3,6 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
@@ -33,6 +34,7 @@ class UnknownEndpoint(APIView):
         raise NotFound(f"No API endpoint at {request.path}{hint}")
 
 
+@extend_schema_view(get=extend_schema(exclude=True))
 class SchemaView(SpectacularAPIView):
     """The OpenAPI 3 schema: JSON by default, YAML with ``?format=yaml``; its errors in the API's JSON error shape."""
 
