@@ -215,6 +215,11 @@ SETTINGS_ERRORS = env.errors
 
 # --- REST API for frontends (issue 7) ---------------------------------------------------------------------------------
 INSTALLED_APPS += ["drf_spectacular_sidecar"]  # Swagger UI served from our own static files: no CDN needed
+_api_auth_rate = env.str("API_AUTH_THROTTLE_RATE", "10/minute")
+_count, _, _period = _api_auth_rate.partition("/")
+if not (_count.isdigit() and int(_count) > 0 and _period in {"second", "minute", "hour", "day", "s", "m", "h", "d"}):
+    env.error("API_AUTH_THROTTLE_RATE", "must look like 10/minute (a count, then second, minute, hour or day)")
+    _api_auth_rate = "10/minute"
 REST_FRAMEWORK.update(
     {
         # Token first: an anonymous request then gets 401 with "WWW-Authenticate: Token" instead of a bare 403.
@@ -228,7 +233,7 @@ REST_FRAMEWORK.update(
         "EXCEPTION_HANDLER": "config.api.exception_handler",
         "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
         "PAGE_SIZE": 20,
-        "DEFAULT_THROTTLE_RATES": {"auth": env.str("API_AUTH_THROTTLE_RATE", "10/minute")},
+        "DEFAULT_THROTTLE_RATES": {"auth": _api_auth_rate},
     }
 )
 SPECTACULAR_SETTINGS.update(

@@ -105,8 +105,11 @@ class MeetingSerializer(serializers.ModelSerializer):
         student = student_of(request.user) if request is not None else None
         if student is None:
             return None
-        booking = meeting.bookings.filter(student=student).order_by("-created_at", "-id").values("id", "status").first()
-        return booking
+        if hasattr(meeting, "my_bookings"):  # prefetched by meetings.api.visible_meetings
+            booking = meeting.my_bookings[0] if meeting.my_bookings else None
+        else:
+            booking = meeting.bookings.filter(student=student).order_by("-created_at", "-id").first()
+        return None if booking is None else {"id": booking.pk, "status": booking.status}
 
 
 # --- input ------------------------------------------------------------------------------------------------------------
@@ -148,13 +151,12 @@ TIME_HELP = (
 )
 
 
-class MeetingWriteSerializer(serializers.Serializer):
-    """Create (teachers) or edit (the meeting's teacher, until it opens)."""
+class MeetingEditSerializer(serializers.Serializer):
+    """Edit (the meeting's teacher, until it opens): any of these; times as in the module docstring."""
 
-    course = serializers.PrimaryKeyRelatedField(queryset=Course.objects.all(), help_text="Course id (POST only).")
     title = serializers.CharField(max_length=200, required=False, help_text="Defaults to the course title.")
-    start_time = TimeText(help_text=TIME_HELP)
-    end_time = TimeText(required=False, help_text=TIME_HELP + " Defaults to start + the course's default duration.")
+    start_time = TimeText(required=False, help_text=TIME_HELP)
+    end_time = TimeText(required=False, help_text=TIME_HELP)
     time_zone = TimeZoneField(
         required=False,
         help_text="IANA zone of start_time and end_time when they are wall-clock times; leave out when they carry "
@@ -164,12 +166,6 @@ class MeetingWriteSerializer(serializers.Serializer):
         min_value=1, max_value=10_000, required=False, help_text="Seats; defaults to the course capacity."
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance is not None:  # editing: the course stays, everything else is optional
-            self.fields.pop("course")
-            self.fields["start_time"].required = False
-
     def validate(self, data):
         tz_name = data.get("time_zone")
         for field in ("start_time", "end_time"):
@@ -177,12 +173,23 @@ class MeetingWriteSerializer(serializers.Serializer):
                 data[field] = parse_time(data[field], field=field, tz_name=tz_name)
         if tz_name and not ({"start_time", "end_time"} & set(data)):
             raise serializers.ValidationError({"time_zone": ["give start_time or end_time with time_zone"]})
-        if self.instance is None and "end_time" not in data:
-            course = data["course"]
-            data["end_time"] = data["start_time"] + dt.timedelta(minutes=course.default_duration_minutes)
         capacity = data.get("capacity")
         if self.instance is not None and capacity is not None and capacity < self.instance.seats_taken:
             raise serializers.ValidationError({"capacity": [f"{self.instance.seats_taken} seats are already booked"]})
+        return data
+
+
+class MeetingCreateSerializer(MeetingEditSerializer):
+    """Schedule (teachers). ``end_time`` defaults to start + the course's default duration."""
+
+    course = serializers.PrimaryKeyRelatedField(queryset=Course.objects.all(), help_text="Course id.")
+    start_time = TimeText(help_text=TIME_HELP)
+    end_time = TimeText(required=False, help_text=TIME_HELP + " Defaults to start + the course's default duration.")
+
+    def validate(self, data):
+        data = super().validate(data)
+        if "end_time" not in data:
+            data["end_time"] = data["start_time"] + dt.timedelta(minutes=data["course"].default_duration_minutes)
         return data
 
 

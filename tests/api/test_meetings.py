@@ -385,3 +385,25 @@ def test_a_student_cannot_cancel_a_meeting(as_alice, meeting):
     assert_error(as_alice.post(f"/api/v1/meetings/{meeting.pk}/cancel/", {}), 403, "permission_denied")
     meeting.refresh_from_db()
     assert meeting.state == "scheduled"
+
+
+def test_listing_costs_the_same_queries_for_ten_meetings_as_for_one(
+    as_alice, alice, teacher, now, django_assert_num_queries
+):
+    def count_queries():
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            assert as_alice.get("/api/v1/meetings/").status_code == 200
+        return len(captured)
+
+    first = factories.MeetingFactory(teacher=teacher, start_time=now + dt.timedelta(hours=3))
+    factories.book(alice, first, now=now)
+    count_queries()  # warm the caches (content types, the user's roles)
+    one = count_queries()
+    for hours in range(4, 13):
+        factories.book(
+            alice, factories.MeetingFactory(teacher=teacher, start_time=now + dt.timedelta(hours=hours)), now=now
+        )
+    assert count_queries() == one
