@@ -22,12 +22,48 @@ from bookings.serializers import (
 from classroom.idempotency import idempotent
 from classroom.serializers import student_of, teacher_of
 from config.api import error_response, example
-from meetings.api import IDEMPOTENCY_PARAMETER, visible_meetings
+from meetings.api import IDEMPOTENCY_PARAMETER, MEETING_EXAMPLE, visible_meetings
+
+BOOKING_EXAMPLE = {
+    "id": 12,
+    "meeting": MEETING_EXAMPLE,
+    "status": "confirmed",
+    "amount": "10.00",
+    "currency": "USD",
+    "created_at": "2026-06-30T09:15:02Z",
+    "confirmed_at": "2026-06-30T09:15:02Z",
+    "cancelled_at": None,
+    "refunded_at": None,
+    "cancellable": True,
+}
+PAYOUT_EXAMPLE = {
+    "id": 4,
+    "meeting": {"id": 7, "title": "IELTS Practice", "start_time": "2026-07-01T13:00:00Z"},
+    "state": "pending",
+    "currency": "USD",
+    "gross": "30.00",
+    "commission_rate": "0.2000",
+    "commission": "6.00",
+    "net": "24.00",
+    "approve_after": "2026-07-02T14:05:00Z",
+    "approved_at": None,
+    "paid_at": None,
+    "held_reason": "",
+    "created_at": "2026-07-01T14:05:00Z",
+}
 
 
 @extend_schema_view(
-    list=extend_schema(tags=["bookings"], summary="Your bookings (staff: all)"),
-    retrieve=extend_schema(tags=["bookings"], summary="One of your bookings"),
+    list=extend_schema(
+        tags=["bookings"],
+        summary="Your bookings (staff: all)",
+        examples=[OpenApiExample("a booking", value=BOOKING_EXAMPLE, response_only=True)],
+    ),
+    retrieve=extend_schema(
+        tags=["bookings"],
+        summary="One of your bookings",
+        examples=[OpenApiExample("a booking", value=BOOKING_EXAMPLE, response_only=True)],
+    ),
 )
 class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = BookingSerializer
@@ -72,7 +108,10 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             ),
             422: error_response(422),
         },
-        examples=[OpenApiExample("book", value={"meeting": 7}, request_only=True)],
+        examples=[
+            OpenApiExample("book", value={"meeting": 7}, request_only=True),
+            OpenApiExample("booked", value=BOOKING_EXAMPLE, response_only=True),
+        ],
     )
     @idempotent
     def create(self, request):
@@ -92,6 +131,17 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         description="Allowed until meeting.cancellation_cutoff (BOOKING_CANCELLATION_CUTOFF_MINUTES before the "
         "start); the seat is given back. Cancelling a cancelled booking changes nothing (`changed: false`).",
         request=BookingCancelSerializer,
+        examples=[
+            OpenApiExample(
+                "cancelled",
+                value={
+                    "changed": True,
+                    "message": "booking 12: confirmed → cancelled",
+                    "booking": {**BOOKING_EXAMPLE, "status": "cancelled", "cancelled_at": "2026-06-30T10:00:00Z"},
+                },
+                response_only=True,
+            )
+        ],
         responses={
             200: BookingCancelResultSerializer,
             403: error_response(
@@ -134,8 +184,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         tags=["payouts"],
         summary="Your payouts (teachers; staff: all)",
         description="Read-only. A student gets 403 `permission_denied` (only teachers have payouts).",
+        examples=[OpenApiExample("a payout", value=PAYOUT_EXAMPLE, response_only=True)],
     ),
-    retrieve=extend_schema(tags=["payouts"], summary="One of your payouts"),
+    retrieve=extend_schema(
+        tags=["payouts"],
+        summary="One of your payouts",
+        examples=[OpenApiExample("a payout", value=PAYOUT_EXAMPLE, response_only=True)],
+    ),
 )
 class PayoutViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PayoutSerializer

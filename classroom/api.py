@@ -15,6 +15,27 @@ from classroom.models import Course
 from classroom.serializers import CourseSerializer, MeSerializer, TokenRequestSerializer, TokenSerializer
 from config.api import ApiError, error_response, example
 
+ME_EXAMPLE = {
+    "id": 5,
+    "username": "alice",
+    "email": "alice@example.com",
+    "roles": ["student"],
+    "display_name": "Alice",
+    "teacher_id": None,
+    "student_id": 2,
+    "time_zone": "Asia/Ho_Chi_Minh",
+}
+COURSE_EXAMPLE = {
+    "id": 1,
+    "title": "IELTS Practice",
+    "description": "Speaking and listening, one hour.",
+    "price": "10.00",
+    "currency": "USD",
+    "capacity": 8,
+    "min_participants": 2,
+    "default_duration_minutes": 60,
+}
+
 
 class TokenView(APIView):
     """Exchange a username and password for an API token (and revoke it)."""
@@ -62,6 +83,11 @@ class TokenView(APIView):
         },
         examples=[
             OpenApiExample("login", value={"username": "alice", "password": "correct horse"}, request_only=True),
+            OpenApiExample(
+                "logged in",
+                value={"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", "user": ME_EXAMPLE},
+                response_only=True,
+            ),
         ],
         auth=[],
     )
@@ -97,12 +123,16 @@ class TokenView(APIView):
         tags=["me"],
         summary="Your profile: roles and time zone",
         description="`roles` says what this account may do: `staff`, `teacher`, `student` (one or more).",
+        examples=[OpenApiExample("a student", value=ME_EXAMPLE, response_only=True)],
     ),
     patch=extend_schema(
         tags=["me"],
         summary="Change your time zone",
         description="Every local time in the API is then given in this zone.",
-        examples=[OpenApiExample("move to Taipei", value={"time_zone": "Asia/Taipei"}, request_only=True)],
+        examples=[
+            OpenApiExample("move to Taipei", value={"time_zone": "Asia/Taipei"}, request_only=True),
+            OpenApiExample("moved", value={**ME_EXAMPLE, "time_zone": "Asia/Taipei"}, response_only=True),
+        ],
         responses={
             200: MeSerializer,
             400: error_response(
@@ -126,8 +156,17 @@ class MeView(generics.RetrieveUpdateAPIView):
 
 
 @extend_schema_view(
-    list=extend_schema(tags=["courses"], summary="All courses (to build a booking page)"),
-    retrieve=extend_schema(tags=["courses"], summary="One course"),
+    list=extend_schema(
+        tags=["courses"],
+        summary="All courses (to build a booking page)",
+        description="Then list a course's bookable meetings with GET /api/v1/meetings/?course={id}.",
+        examples=[OpenApiExample("a course", value=COURSE_EXAMPLE, response_only=True)],
+    ),
+    retrieve=extend_schema(
+        tags=["courses"],
+        summary="One course",
+        examples=[OpenApiExample("a course", value=COURSE_EXAMPLE, response_only=True)],
+    ),
 )
 class CourseViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Course.objects.order_by("title", "id")

@@ -86,6 +86,31 @@ class MeetingFilterSerializer(serializers.Serializer):
         return data
 
 
+MEETING_EXAMPLE = {
+    "id": 7,
+    "title": "IELTS Practice",
+    "course": {"id": 1, "title": "IELTS Practice"},
+    "teacher": {"id": 3, "display_name": "Charlie", "time_zone": "America/New_York"},
+    "state": "scheduled",
+    "start_time": "2026-07-01T13:00:00Z",
+    "end_time": "2026-07-01T14:00:00Z",
+    "local": {
+        "time_zone": "Asia/Ho_Chi_Minh",
+        "start_time": "2026-07-01T20:00:00+07:00",
+        "end_time": "2026-07-01T21:00:00+07:00",
+    },
+    "capacity": 8,
+    "seats_taken": 3,
+    "seats_left": 5,
+    "cancellation_cutoff": "2026-07-01T11:00:00Z",
+    "my_booking": {"id": 12, "status": "confirmed"},
+}
+
+
+def meeting_example(name="a meeting", **changes) -> OpenApiExample:
+    return OpenApiExample(name, value={**MEETING_EXAMPLE, **changes}, response_only=True)
+
+
 DST_GAP = "start_time 2026-03-08 02:30 does not exist in America/New_York (the clocks skip it for daylight saving)"
 NOT_YOURS = example("not your meeting", "permission_denied", "Only the meeting's teacher may change it.")
 TIME_ERRORS = error_response(
@@ -138,8 +163,11 @@ WRITE_EXAMPLES = [
         description="Staff: all. Teachers: their own. Students: the ones they may book and the ones they booked. "
         "Ordered by start time, paginated (`page`, `page_size` up to 100).",
         parameters=[MeetingFilterSerializer],
+        examples=[meeting_example("seen by a student in Ho Chi Minh City")],
     ),
-    retrieve=extend_schema(tags=["meetings"], summary="One meeting"),
+    retrieve=extend_schema(
+        tags=["meetings"], summary="One meeting", examples=[meeting_example("seen by a student in Ho Chi Minh City")]
+    ),
     create=extend_schema(
         tags=["meetings"],
         summary="Schedule a meeting (teachers)",
@@ -149,7 +177,7 @@ WRITE_EXAMPLES = [
             400: TIME_ERRORS,
             403: error_response(403, example("not a teacher", "permission_denied", "Only teachers schedule meetings.")),
         },
-        examples=WRITE_EXAMPLES,
+        examples=[*WRITE_EXAMPLES, meeting_example("scheduled", seats_taken=0, seats_left=8, my_booking=None)],
     ),
     partial_update=extend_schema(
         tags=["meetings"],
@@ -171,7 +199,8 @@ WRITE_EXAMPLES = [
         examples=[
             OpenApiExample(
                 "move it", value={"start_time": "2026-07-02T20:00", "time_zone": "Asia/Taipei"}, request_only=True
-            )
+            ),
+            meeting_example("moved", my_booking=None),
         ],
     ),
 )
@@ -244,6 +273,18 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         description="Every confirmed booking is refunded and everyone is told, with the reason. Cancelling a "
         "cancelled meeting changes nothing (`changed: false`); a closed one cannot be cancelled (409).",
         request=CancelSerializer,
+        examples=[
+            OpenApiExample("why", value={"reason": "I am ill; sorry!"}, request_only=True),
+            OpenApiExample(
+                "cancelled",
+                value={
+                    "changed": True,
+                    "message": "meeting 7: scheduled → cancelled",
+                    "meeting": {**MEETING_EXAMPLE, "state": "cancelled", "my_booking": None},
+                },
+                response_only=True,
+            ),
+        ],
         responses={
             200: TransitionResultSerializer,
             403: error_response(403, NOT_YOURS),
@@ -270,6 +311,19 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         "Outside the window: 403 `join_refused` with the reason and, when it is still ahead, `opens_at` (UTC) and "
         "the local time in the message. Inside it but before the room exists: 409 `room_not_ready` with Retry-After.",
         request=None,
+        examples=[
+            OpenApiExample(
+                "student, inside the window",
+                value={
+                    "role": "student",
+                    "url": "https://classroom.example/rooms/class-7-1a2b3c4d/?t=eyJtIjo3fQ",
+                    "token": "eyJtIjo3fQ",
+                    "not_before": "2026-07-01T13:00:00Z",
+                    "expires_at": "2026-07-01T13:10:00Z",
+                },
+                response_only=True,
+            )
+        ],
         responses={
             200: JoinSerializer,
             403: error_response(
@@ -363,6 +417,18 @@ def _admin_schema(verb: str, conflict: str):
         f"name. Repeating it changes nothing (`changed: false`).",
         parameters=[IDEMPOTENCY_PARAMETER],
         request=TransitionSerializer,
+        examples=[
+            OpenApiExample("why", value={"reason": "the teacher asked on the phone"}, request_only=True),
+            OpenApiExample(
+                "done",
+                value={
+                    "changed": True,
+                    "message": f"meeting 7: {'scheduled → open' if verb == 'open' else 'open → closed'}",
+                    "meeting": {**MEETING_EXAMPLE, "state": "open" if verb == "open" else "closed", "my_booking": None},
+                },
+                response_only=True,
+            ),
+        ],
         responses={
             200: TransitionResultSerializer,
             403: error_response(

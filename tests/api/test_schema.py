@@ -48,7 +48,7 @@ def test_the_schema_is_valid_openapi_3(openapi):
     assert openapi["openapi"].startswith("3.")
 
 
-def test_every_operation_has_a_summary_and_documents_its_errors_with_examples(openapi):
+def test_every_operation_has_a_summary_and_documents_its_answers_and_errors_with_examples(openapi):
     seen = 0
     for path, method, operation in operations(openapi):
         seen += 1
@@ -63,6 +63,8 @@ def test_every_operation_has_a_summary_and_documents_its_errors_with_examples(op
         if "requestBody" in operation:
             assert {"400", "415"} <= codes, name
         for code, response in operation["responses"].items():
+            if code.startswith("2") and "content" in response:
+                assert response["content"]["application/json"].get("examples"), (name, code)
             if code.startswith(("4", "5")):
                 content = response["content"]["application/json"]
                 assert content["schema"] == {"$ref": "#/components/schemas/Error"}, (name, code)
