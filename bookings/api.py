@@ -26,7 +26,7 @@ from meetings.api import IDEMPOTENCY_PARAMETER, MEETING_EXAMPLE, visible_meeting
 
 BOOKING_EXAMPLE = {
     "id": 12,
-    "meeting": MEETING_EXAMPLE,
+    "meeting": {k: v for k, v in MEETING_EXAMPLE.items() if k != "my_booking"},
     "status": "confirmed",
     "amount": "10.00",
     "currency": "USD",

@@ -13,8 +13,16 @@ from meetings.models import Meeting
 from meetings.serializers import MeetingSerializer
 
 
+class BookedMeetingSerializer(MeetingSerializer):
+    """The meeting inside a booking: the booking itself is the caller's seat, so no ``my_booking``."""
+
+    class Meta(MeetingSerializer.Meta):
+        fields = [f for f in MeetingSerializer.Meta.fields if f != "my_booking"]
+        read_only_fields = fields
+
+
 class BookingSerializer(serializers.ModelSerializer):
-    meeting = MeetingSerializer(read_only=True)
+    meeting = BookedMeetingSerializer(read_only=True)
     cancellable = serializers.SerializerMethodField(
         help_text="True while the booking can still be cancelled (before meeting.cancellation_cutoff)."
     )

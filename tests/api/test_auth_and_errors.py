@@ -54,6 +54,15 @@ def test_docs_page_sends_people_to_the_login_page(anon, client, alice):
     assert response.status_code == 302 and response["Location"].startswith("/api/auth/login/")
 
 
+def test_people_log_in_to_a_session_on_the_api_login_page(client, alice):
+    assert client.get("/api/auth/login/").status_code == 200
+    response = client.post(
+        "/api/auth/login/?next=/api/docs/", {"username": "alice", "password": "correct horse battery staple"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/api/docs/"
+    assert client.get("/api/v1/me/").json()["username"] == "alice"
+
+
 def test_login_with_username_and_password_gives_a_token_that_works(anon, alice):
     response = anon.post("/api/v1/auth/token/", {"username": "alice", "password": "correct horse battery staple"})
     assert response.status_code == 200, response.content
