@@ -53,3 +53,21 @@ def test_a_zone_that_is_not_iana_is_refused_naming_the_field(as_alice, alice, zo
 def test_staff_without_a_profile_cannot_store_a_zone(as_staff):
     assert_error(as_staff.patch("/api/v1/me/", {"time_zone": "Asia/Taipei"}), 400, "validation_error", "time_zone")
     assert as_staff.get("/api/v1/me/").json()["time_zone"] == "UTC"
+
+
+def test_roles_and_names_cannot_be_changed_through_me(as_alice, alice):
+    response = as_alice.patch("/api/v1/me/", {"roles": ["staff"], "username": "root", "student_id": 99})
+    assert response.status_code == 200
+    alice.user.refresh_from_db()
+    assert alice.user.username == "alice" and not alice.user.is_staff
+    assert response.json()["roles"] == ["student"]
+
+
+def test_a_teacher_who_also_studies_changes_both_zones(db):
+    user = factories.UserFactory(username="eve")
+    teacher = factories.TeacherFactory(user=user, time_zone="Europe/Paris")
+    student = factories.StudentFactory(user=user, time_zone="Europe/Paris")
+    assert client_for(user).patch("/api/v1/me/", {"time_zone": "Asia/Tokyo"}).status_code == 200
+    teacher.refresh_from_db()
+    student.refresh_from_db()
+    assert teacher.time_zone == student.time_zone == "Asia/Tokyo"

@@ -407,3 +407,18 @@ def test_listing_costs_the_same_queries_for_ten_meetings_as_for_one(
             alice, factories.MeetingFactory(teacher=teacher, start_time=now + dt.timedelta(hours=hours)), now=now
         )
     assert count_queries() == one
+
+
+def test_local_times_follow_daylight_saving(as_charlie, teacher, now):
+    winter = factories.MeetingFactory(
+        teacher=teacher,
+        start_time=dt.datetime(2026, 12, 1, 14, 0, tzinfo=UTC),
+        end_time=dt.datetime(2026, 12, 1, 15, 0, tzinfo=UTC),
+    )
+    local = as_charlie.get(f"/api/v1/meetings/{winter.pk}/").json()["local"]
+    assert local["start_time"] == "2026-12-01T09:00:00-05:00"  # EST, where July was EDT (-04:00)
+
+
+def test_staff_cannot_cancel_through_the_teachers_endpoint(as_staff, meeting):
+    assert_error(as_staff.post(f"/api/v1/meetings/{meeting.pk}/cancel/", {}), 403, "permission_denied")
+    assert Meeting.objects.get(pk=meeting.pk).state == "scheduled"

@@ -104,6 +104,9 @@ def test_swagger_ui_is_served_from_our_own_static_files(client, alice):
     html = response.content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
     assert "cdn" not in html.lower() and "unpkg" not in html.lower()
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")  # shipped, not fetched
 
 
 # --- fuzzing ---------------------------------------------------------------------------------------------------------
