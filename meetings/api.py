@@ -68,6 +68,9 @@ def visible_meetings(user, now):
     return meetings.filter(visible)
 
 
+MAX_ID = 2**63 - 1
+
+
 class MeetingFilterSerializer(serializers.Serializer):
     starts_after = serializers.CharField(
         required=False, max_length=64, help_text="Only meetings starting at or after this time (ISO 8601 with offset)."
@@ -76,8 +79,9 @@ class MeetingFilterSerializer(serializers.Serializer):
         required=False, max_length=64, help_text="Only meetings starting before this time (ISO 8601 with offset)."
     )
     state = serializers.ChoiceField(choices=Meeting.State.choices, required=False)
-    teacher = serializers.IntegerField(required=False, min_value=1, help_text="Teacher id.")
-    course = serializers.IntegerField(required=False, min_value=1, help_text="Course id.")
+    # Bounded like the ids themselves (64-bit): a larger number cannot match and SQLite cannot even bind it.
+    teacher = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Teacher id.")
+    course = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Course id.")
 
     def validate(self, data):
         for field in ("starts_after", "starts_before"):
