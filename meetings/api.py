@@ -216,7 +216,8 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         meetings = visible_meetings(self.request.user, timezone.now())
         if self.action != "list":
             return meetings
-        params = MeetingFilterSerializer(data=self.request.query_params)
+        # A plain dict, not the QueryDict: DRF reads an empty query value ("?state=") as "not given"; we refuse it.
+        params = MeetingFilterSerializer(data=self.request.query_params.dict())
         params.is_valid(raise_exception=True)
         filters = params.validated_data
         if "starts_after" in filters:
