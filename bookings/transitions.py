@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull
 from bookings.models import Appointment, Booking, Payout
@@ -50,10 +50,11 @@ def _give_back_seats(meeting_id: int, count: int) -> None:
 BOOKABLE_STATES = (Meeting.State.SCHEDULED, Meeting.State.OPEN, Meeting.State.IN_PROGRESS)
 
 
-def bookable(now: dt.datetime) -> Q:
-    """Meetings :func:`book` would accept at ``now`` if a seat is left: not over, and still joinable."""
+def bookable(now: dt.datetime) -> dict:
+    """Filter (``Meeting.objects.filter(**bookable(now))``) for the meetings :func:`book` would accept at ``now`` if
+    a seat is left: not over, and still joinable."""
     late_join = dt.timedelta(minutes=settings.STUDENT_LATE_JOIN_GRACE_MINUTES)
-    return Q(state__in=BOOKABLE_STATES, start_time__gt=now - late_join)
+    return {"state__in": BOOKABLE_STATES, "start_time__gt": now - late_join}
 
 
 def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bool = True) -> Booking:

@@ -61,7 +61,7 @@ def visible_meetings(user, now):
     student = student_of(user)
     if student is not None:
         booked = Booking.objects.filter(meeting=OuterRef("pk"), student=student)
-        visible |= bookable(now) | Q(Exists(booked))
+        visible |= Q(**bookable(now)) | Q(Exists(booked))
         # The student's own seat in each meeting (MeetingSerializer.my_booking), in one query for the whole page.
         mine = Booking.objects.filter(student=student).order_by("-created_at", "-id")
         meetings = meetings.prefetch_related(Prefetch("bookings", queryset=mine, to_attr="my_bookings"))
