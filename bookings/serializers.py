@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from bookings.models import Booking, Payout
 from bookings.transitions import cancellation_cutoff
-from classroom.serializers import utc_iso
+from classroom.serializers import StrictCharField, StrictPrimaryKeyRelatedField, utc_iso
 from meetings.models import Meeting
 from meetings.serializers import MeetingSerializer
 
@@ -53,7 +53,7 @@ class BookingSerializer(serializers.ModelSerializer):
 
 
 class BookingCreateSerializer(serializers.Serializer):
-    meeting = serializers.PrimaryKeyRelatedField(
+    meeting = StrictPrimaryKeyRelatedField(
         queryset=Meeting.objects.none(), help_text="Id of a meeting you may book (GET /api/v1/meetings/)."
     )
 
@@ -64,7 +64,7 @@ class BookingCreateSerializer(serializers.Serializer):
 
 
 class BookingCancelSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True)
 
 
 class BookingCancelResultSerializer(serializers.Serializer):

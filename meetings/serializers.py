@@ -21,6 +21,9 @@ from classroom.errors import InvalidTime
 from classroom.models import Course
 from classroom.serializers import (
     PersonSerializer,
+    StrictCharField,
+    StrictIntegerField,
+    StrictPrimaryKeyRelatedField,
     TimeZoneField,
     local_iso,
     request_zone,
@@ -136,7 +139,7 @@ def parse_time(value: str, *, field: str, tz_name: str | None) -> dt.datetime:
     return require_aware(parsed, field=field)
 
 
-class TimeText(serializers.CharField):
+class TimeText(StrictCharField):
     """A time as text, parsed by :func:`parse_time` once the zone is known (DRF's DateTimeField would silently read a
     naive time as UTC)."""
 
@@ -154,7 +157,7 @@ TIME_HELP = (
 class MeetingEditSerializer(serializers.Serializer):
     """Edit (the meeting's teacher, until it opens): any of these; times as in the module docstring."""
 
-    title = serializers.CharField(max_length=200, required=False, help_text="Defaults to the course title.")
+    title = StrictCharField(max_length=200, required=False, help_text="Defaults to the course title.")
     start_time = TimeText(required=False, help_text=TIME_HELP)
     end_time = TimeText(required=False, help_text=TIME_HELP)
     time_zone = TimeZoneField(
@@ -162,7 +165,7 @@ class MeetingEditSerializer(serializers.Serializer):
         help_text="IANA zone of start_time and end_time when they are wall-clock times; leave out when they carry "
         "an offset.",
     )
-    capacity = serializers.IntegerField(
+    capacity = StrictIntegerField(
         min_value=1, max_value=10_000, required=False, help_text="Seats; defaults to the course capacity."
     )
 
@@ -182,7 +185,7 @@ class MeetingEditSerializer(serializers.Serializer):
 class MeetingCreateSerializer(MeetingEditSerializer):
     """Schedule (teachers). ``end_time`` defaults to start + the course's default duration."""
 
-    course = serializers.PrimaryKeyRelatedField(queryset=Course.objects.all(), help_text="Course id.")
+    course = StrictPrimaryKeyRelatedField(queryset=Course.objects.all(), help_text="Course id.")
     start_time = TimeText(help_text=TIME_HELP)
     end_time = TimeText(required=False, help_text=TIME_HELP + " Defaults to start + the course's default duration.")
 
@@ -194,13 +197,11 @@ class MeetingCreateSerializer(MeetingEditSerializer):
 
 
 class CancelSerializer(serializers.Serializer):
-    reason = serializers.CharField(
-        max_length=500, required=False, allow_blank=True, help_text="Told to the booked students."
-    )
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, help_text="Told to the booked students.")
 
 
 class TransitionSerializer(serializers.Serializer):
-    reason = serializers.CharField(
+    reason = StrictCharField(
         max_length=500, required=False, allow_blank=True, help_text="Kept in the meeting's history."
     )
 

@@ -125,3 +125,9 @@ def test_nobody_cancels_someone_elses_booking(as_bob, as_staff, as_charlie, alic
     assert_error(as_charlie.post(f"/api/v1/bookings/{booking.pk}/cancel/", {}), 404, "not_found")
     assert_error(as_staff.post(f"/api/v1/bookings/{booking.pk}/cancel/", {}), 403, "permission_denied")
     assert Booking.objects.get(pk=booking.pk).status == "confirmed"
+
+
+def test_the_meeting_id_must_be_a_json_number(as_alice, meeting):
+    for value in (str(meeting.pk), True, float(meeting.pk)):
+        assert_error(as_alice.post("/api/v1/bookings/", {"meeting": value}), 400, "validation_error", "meeting")
+    assert not Booking.objects.exists()

@@ -425,3 +425,26 @@ def test_local_times_follow_daylight_saving(as_charlie, teacher, now):
 def test_staff_cannot_cancel_through_the_teachers_endpoint(as_staff, meeting):
     assert_error(as_staff.post(f"/api/v1/meetings/{meeting.pk}/cancel/", {}), 403, "permission_denied")
     assert Meeting.objects.get(pk=meeting.pk).state == "scheduled"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"start_time": "2026-07-02T20:00:00Z", "title": 0}, "title"),
+        ({"start_time": "2026-07-02T20:00:00Z", "capacity": "5"}, "capacity"),
+        ({"start_time": "2026-07-02T20:00:00Z", "capacity": True}, "capacity"),
+        ({"start_time": "2026-07-02T20:00:00Z", "capacity": 5.0}, "capacity"),
+        ({"start_time": 1782000000}, "start_time"),
+        ({"start_time": "2026-07-02T20:00", "time_zone": 7}, "time_zone"),
+    ],
+)
+def test_json_types_are_not_coerced(as_charlie, course, body, field):
+    assert_error(as_charlie.post("/api/v1/meetings/", {"course": course.pk, **body}), 400, "validation_error", field)
+    assert_error(
+        as_charlie.post("/api/v1/meetings/", {**body, "course": str(course.pk)}),
+        400,
+        "validation_error",
+        "course",
+        field,
+    )
+    assert not Meeting.objects.exists()
