@@ -134,11 +134,20 @@ def exception_handler(exc, context):
 
 
 class Pagination(PageNumberPagination):
-    """``page`` (from 1) and ``page_size`` (1 to 100, default PAGE_SIZE). Unlike DRF's, a bad ``page_size`` is a 400
-    naming it rather than silently replaced by the default; a page past the last one is a 404."""
+    """``page`` (from 1) and ``page_size`` (1 to 100, default PAGE_SIZE). Unlike DRF's, a bad ``page`` or
+    ``page_size`` is a 400 naming it rather than a 404 or silently the default; a page past the last one is a 404."""
 
     page_size_query_param = "page_size"
     max_page_size = 100
+    last_page_strings = ()  # the schema says page is a number
+
+    def get_page_number(self, request, paginator):
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+            raise exceptions.ValidationError({self.page_query_param: ["must be a whole number from 1"]})
+        return raw
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)

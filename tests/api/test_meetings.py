@@ -107,6 +107,10 @@ def test_filters_by_date_range_state_teacher_and_course(as_staff, teacher, dana,
         ({"page_size": "many"}, "page_size"),
         ({"page_size": "0"}, "page_size"),
         ({"page_size": "101"}, "page_size"),
+        ({"page": ""}, "page"),
+        ({"page": "0"}, "page"),
+        ({"page": "last"}, "page"),
+        ({"page": "²"}, "page"),
     ],
 )
 def test_bad_filters_are_400s_naming_the_parameter(as_staff, params, field):
