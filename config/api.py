@@ -235,6 +235,25 @@ COMMON_EXAMPLES = {
 }
 
 
+RETRY_AFTER = {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
+REPLAYED = {
+    "description": "Present (true) when this is the stored answer to an earlier request with the same Idempotency-Key.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+
+
+def _document_headers(operation: dict, responses: dict) -> None:
+    idempotent = any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", []))
+    for code, response in responses.items():
+        headers = {}
+        if code == "429" or (code == "409" and "room_not_ready" in str(response)):
+            headers["Retry-After"] = RETRY_AFTER
+        if idempotent and code[0] in "24":
+            headers["Idempotent-Replayed"] = REPLAYED
+        if headers:
+            response.setdefault("headers", {}).update(headers)
+
+
 def add_error_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook: every operation documents the errors every endpoint can give (401, 403,
     406; 404 with a path parameter; 400 with a body or query parameters; 415 with a body), with the shared shape and
@@ -259,6 +278,7 @@ def add_error_responses(result, generator, request, public):
             if any(p.get("in") == "query" for p in params):
                 statuses.add(400)
             responses = operation.setdefault("responses", {})
+            _document_headers(operation, responses)
             for code in sorted(statuses):
                 if str(code) in responses:
                     continue

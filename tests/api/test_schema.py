@@ -83,3 +83,11 @@ def test_swagger_ui_is_served_from_our_own_static_files(client, alice):
     from django.contrib.staticfiles import finders
 
     assert finders.find("drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")  # shipped, not fetched
+
+
+def test_the_retry_and_replay_headers_are_documented(openapi):
+    paths = openapi["paths"]
+    assert "Retry-After" in paths["/api/v1/auth/token/"]["post"]["responses"]["429"]["headers"]
+    assert "Retry-After" in paths["/api/v1/meetings/{id}/join/"]["get"]["responses"]["409"]["headers"]
+    booking = paths["/api/v1/bookings/"]["post"]["responses"]
+    assert "Idempotent-Replayed" in booking["201"]["headers"] and "Idempotent-Replayed" in booking["409"]["headers"]
