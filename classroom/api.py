@@ -12,7 +12,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from classroom.models import Course
-from classroom.serializers import CourseSerializer, MeSerializer, TokenRequestSerializer, TokenSerializer
+from classroom.serializers import CourseSerializer, LoginSerializer, MeSerializer, TokenSerializer
 from config.api import ApiError, error_response, example
 
 ME_EXAMPLE = {
@@ -67,7 +67,7 @@ class TokenView(APIView):
         summary="Log in: get an API token",
         description="The same token is returned on every login until it is revoked with DELETE. Limited to "
         "API_AUTH_THROTTLE_RATE attempts per client.",
-        request=TokenRequestSerializer,
+        request=LoginSerializer,
         responses={
             200: TokenSerializer,
             400: error_response(
@@ -92,7 +92,7 @@ class TokenView(APIView):
         auth=[],
     )
     def post(self, request):
-        serializer = TokenRequestSerializer(data=request.data)
+        serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticate(
             request,

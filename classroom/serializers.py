@@ -149,7 +149,7 @@ class MeSerializer(serializers.Serializer):
         return user
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class LoginSerializer(serializers.Serializer):
     username = StrictCharField(max_length=150)
     password = StrictCharField(max_length=128, style={"input_type": "password"}, trim_whitespace=False)
 
