@@ -250,6 +250,15 @@ SPECTACULAR_SETTINGS.update(
         "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
         "COMPONENT_SPLIT_REQUEST": True,
         "SCHEMA_PATH_PREFIX": r"/api/v1",
+        "TAGS": [
+            {"name": "auth", "description": "Log in and out (tokens)."},
+            {"name": "me", "description": "Your roles and time zone."},
+            {"name": "courses", "description": "The catalogue."},
+            {"name": "meetings", "description": "Classes: see, schedule, edit, cancel, join."},
+            {"name": "bookings", "description": "Students' seats."},
+            {"name": "payouts", "description": "Teachers' pay, read-only."},
+            {"name": "admin", "description": "Staff only: open or close a class now."},
+        ],
         "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.api.add_error_responses"],
         "ENUM_NAME_OVERRIDES": {
             "MeetingStateEnum": "meetings.models.MeetingState",

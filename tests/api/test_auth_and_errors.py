@@ -165,3 +165,14 @@ def test_an_unexpected_failure_is_a_json_500_and_logged(as_alice, monkeypatch, c
     assert_error(response, 500, "server_error")
     assert "disk on fire" not in response.content.decode()
     assert any(r.message == "API request failed" for r in caplog.records)
+
+
+def test_a_session_post_without_the_csrf_token_is_refused_in_the_error_shape(alice, meeting):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice.user)
+    response = client.post("/api/v1/bookings/", {"meeting": meeting.pk}, content_type="application/json")
+    error = assert_error(response, 403, "permission_denied")
+    assert "CSRF" in error["message"]
+    assert not meeting.bookings.exists()
