@@ -47,6 +47,16 @@ def _give_back_seats(meeting_id: int, count: int) -> None:
         Meeting.objects.filter(pk=meeting_id).update(seats_taken=F("seats_taken") - count)
 
 
+BOOKABLE_STATES = (Meeting.State.SCHEDULED, Meeting.State.OPEN, Meeting.State.IN_PROGRESS)
+
+
+def bookable(now: dt.datetime) -> dict:
+    """Filter (``Meeting.objects.filter(**bookable(now))``) for the meetings :func:`book` would accept at ``now`` if
+    a seat is left: not over, and still joinable."""
+    late_join = dt.timedelta(minutes=settings.STUDENT_LATE_JOIN_GRACE_MINUTES)
+    return {"state__in": BOOKABLE_STATES, "start_time__gt": now - late_join}
+
+
 def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bool = True) -> Booking:
     """Give ``student`` a seat in ``meeting`` at the course price; confirmed at once unless a payment step follows.
 
@@ -57,7 +67,7 @@ def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bo
         locked = (
             Meeting.objects.select_for_update(of=("self",), no_key=True).select_related("course").get(pk=meeting.pk)
         )
-        if locked.state not in (Meeting.State.SCHEDULED, Meeting.State.OPEN, Meeting.State.IN_PROGRESS):
+        if locked.state not in BOOKABLE_STATES:
             raise BookingClosed(f"'{locked.title}' is {locked.state}; it cannot be booked")
         if now >= locked.student_may_join_until:
             raise BookingClosed(f"'{locked.title}' can no longer be joined, so it cannot be booked")
@@ -127,10 +137,16 @@ def _skip_pending_links(appointment_filter: dict, *, now: dt.datetime, note: str
         )
 
 
+def cancellation_cutoff(meeting: Meeting) -> dt.datetime:
+    """The last moment (exclusive) a student may cancel their booking: BOOKING_CANCELLATION_CUTOFF_MINUTES before
+    the start."""
+    return meeting.start_time - dt.timedelta(minutes=settings.BOOKING_CANCELLATION_CUTOFF_MINUTES)
+
+
 def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: str = "", enforce_cutoff: bool = True):
     """The student (or staff for them) gives the seat back before the cancellation cutoff."""
     meeting = booking.meeting
-    cutoff = meeting.start_time - dt.timedelta(minutes=settings.BOOKING_CANCELLATION_CUTOFF_MINUTES)
+    cutoff = cancellation_cutoff(meeting)
     if enforce_cutoff and now >= cutoff:
         raise CancellationTooLate(
             f"bookings can be cancelled until {settings.BOOKING_CANCELLATION_CUTOFF_MINUTES} minutes before the "

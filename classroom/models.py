@@ -124,3 +124,28 @@ class Course(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a POST sent with an ``Idempotency-Key`` header, replayed when the same client sends the same
+    request with the same key again (a retry after a timeout must not book twice). See ``classroom.idempotency``."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    endpoint = models.CharField(max_length=200, help_text="The method and route, e.g. 'POST bookings-list'.")
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and JSON body.")
+    response_status = models.PositiveSmallIntegerField()
+    # The rendered JSON as text, not a JSONField: PostgreSQL's jsonb would reorder the keys of the replayed answer.
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # Also what makes a twin request wait: its INSERT blocks on this index until the first one commits.
+            models.UniqueConstraint(fields=["user", "endpoint", "key"], name="idempotency_key_once_per_user_endpoint"),
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="idempotency_key_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.key}"

@@ -223,3 +223,60 @@ LINE_READ_TIMEOUT_MS = env.int("LINE_READ_TIMEOUT_MS", 10_000, minimum=10, maxim
 # Imagemap messages (join and feedback links): LINE fetches <base>/<kind>/<width> (1040, 700, 460, 300, 240) over
 # https; the app draws them at /integrations/line/imagemap/.
 LINE_IMAGEMAP_BASE_URL = env.url("LINE_IMAGEMAP_BASE_URL", PUBLIC_BASE_URL.rstrip("/") + "/integrations/line/imagemap")
+
+# --- REST API for frontends (issue 7) ---------------------------------------------------------------------------------
+INSTALLED_APPS += ["drf_spectacular_sidecar"]  # Swagger UI served from our own static files: no CDN needed
+_api_auth_rate = env.str("API_AUTH_THROTTLE_RATE", "10/minute")
+_count, _, _period = _api_auth_rate.partition("/")
+if not (_count.isdigit() and int(_count) > 0 and _period in {"second", "minute", "hour", "day", "s", "m", "h", "d"}):
+    env.error("API_AUTH_THROTTLE_RATE", "must look like 10/minute (a count, then second, minute, hour or day)")
+    _api_auth_rate = "10/minute"
+REST_FRAMEWORK.update(
+    {
+        # Token first: an anonymous request then gets 401 with "WWW-Authenticate: Token" instead of a bare 403.
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "rest_framework.authentication.TokenAuthentication",
+            "rest_framework.authentication.SessionAuthentication",
+        ],
+        "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+        "TEST_REQUEST_DEFAULT_FORMAT": "json",
+        "EXCEPTION_HANDLER": "config.api.exception_handler",
+        "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+        "PAGE_SIZE": 20,
+        "DEFAULT_THROTTLE_RATES": {"auth": _api_auth_rate},
+    }
+)
+SPECTACULAR_SETTINGS.update(
+    {
+        "DESCRIPTION": (
+            "The API the student and teacher apps are built on. Log in with a token (`POST /api/v1/auth/token/`, "
+            "then `Authorization: Token <key>`) or a session (`/api/auth/login/`). Every error has one shape: "
+            '`{"error": {"code": ..., "message": ..., "fields": {...}}}`. Times are UTC (`...Z`) with the caller\'s '
+            "local time and zone beside them."
+        ),
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+        "COMPONENT_SPLIT_REQUEST": True,
+        "SCHEMA_PATH_PREFIX": r"/api/v1",
+        "TAGS": [
+            {"name": "auth", "description": "Log in and out (tokens)."},
+            {"name": "me", "description": "Your roles and time zone."},
+            {"name": "courses", "description": "The catalogue."},
+            {"name": "meetings", "description": "Classes: see, schedule, edit, cancel, join."},
+            {"name": "bookings", "description": "Students' seats."},
+            {"name": "payouts", "description": "Teachers' pay, read-only."},
+            {"name": "admin", "description": "Staff only: open or close a class now."},
+        ],
+        "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.api.add_error_responses"],
+        "ENUM_NAME_OVERRIDES": {
+            "MeetingStateEnum": "meetings.models.MeetingState",
+            "BookingStatusEnum": "bookings.models.BookingStatus",
+            "PayoutStateEnum": "bookings.models.PayoutState",
+        },
+    }
+)
+# How long an Idempotency-Key is remembered (and its first response replayed); the maintenance pass forgets older ones.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1, maximum=24 * 30)

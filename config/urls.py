@@ -6,6 +6,7 @@ from meetings import views as meeting_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("config.api_urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/auth/
     path("healthz", meeting_views.healthz, name="healthz"),
     path("j/<str:token>/", meeting_views.join_link, name="join-link"),
     path("feedback/<str:token>/", meeting_views.feedback_link, name="feedback-link"),

@@ -23,6 +23,12 @@ class JoinRefused(DomainError):
         self.opens_at = opens_at
 
 
+class RoomNotReady(JoinRefused):
+    """Inside the window, but the provider has not made the room yet (provisioning is retried): try again soon."""
+
+    code = "room_not_ready"
+
+
 @dataclass(frozen=True)
 class JoinWindow:
     opens_at: dt.datetime
@@ -70,7 +76,7 @@ def credentials_for(meeting: Meeting, person, role: str, now: dt.datetime):
 
     window = check_join(meeting, role, now, tz_name=person.time_zone)
     if not meeting.room_provisioned_at:
-        raise JoinRefused("the room is not ready yet; try again in a minute")
+        raise RoomNotReady("the room is not ready yet; try again in a minute")
     return get_provider(meeting.room_provider).join_credentials(
         meeting,
         identity=identity_of(person),

@@ -70,7 +70,7 @@ def schedule_meeting(
             title=title or course.title,
             start_time=start_time,
             end_time=end_time,
-            capacity=capacity or course.capacity,
+            capacity=course.capacity if capacity is None else capacity,
         )
         StateChange.objects.bulk_create(
             history_rows(

@@ -10,6 +10,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from bookings import sweeps as booking_sweeps
+from classroom.idempotency import expire_idempotency_keys
 from meetings import sweeps as meeting_sweeps
 from meetings.models import SweepHeartbeat
 from notifications.delivery import deliver_notifications
@@ -30,6 +31,7 @@ SWEEPS = {
     "settle_closed_meetings": meeting_sweeps.settle_closed_meetings,
     "approve_payouts": booking_sweeps.approve_payouts,
     "deliver_notifications": deliver_notifications,
+    "expire_idempotency_keys": expire_idempotency_keys,
 }
 # What the clock runs every second: the moments people notice. Provisioning (an hour ahead), room ends and
 # settlement (retried anyway) are left to the once-a-minute maintenance pass.

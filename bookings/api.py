@@ -1,0 +1,206 @@
+"""API: students' bookings (book, list, cancel) and teachers' payouts (read-only). Thin: the rules are in
+``bookings.transitions`` (capacity under concurrency, the cancellation cutoff)."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+
+from bookings import transitions
+from bookings.models import Booking, Payout
+from bookings.serializers import (
+    BookingCancelResultSerializer,
+    BookingCancelSerializer,
+    BookingCreateSerializer,
+    BookingSerializer,
+    PayoutSerializer,
+)
+from classroom.idempotency import idempotent
+from classroom.serializers import student_of, teacher_of
+from config.api import error_response, example
+from meetings.api import IDEMPOTENCY_PARAMETER, MEETING_EXAMPLE, visible_meetings
+
+BOOKING_EXAMPLE = {
+    "id": 12,
+    "meeting": {k: v for k, v in MEETING_EXAMPLE.items() if k != "my_booking"},
+    "status": "confirmed",
+    "amount": "10.00",
+    "currency": "USD",
+    "created_at": "2026-06-30T09:15:02Z",
+    "confirmed_at": "2026-06-30T09:15:02Z",
+    "cancelled_at": None,
+    "refunded_at": None,
+    "cancellable": True,
+}
+PAYOUT_EXAMPLE = {
+    "id": 4,
+    "meeting": {"id": 7, "title": "IELTS Practice", "start_time": "2026-07-01T13:00:00Z"},
+    "state": "pending",
+    "currency": "USD",
+    "gross": "30.00",
+    "commission_rate": "0.2000",
+    "commission": "6.00",
+    "net": "24.00",
+    "approve_after": "2026-07-02T14:05:00Z",
+    "approved_at": None,
+    "paid_at": None,
+    "held_reason": "",
+    "created_at": "2026-07-01T14:05:00Z",
+}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        tags=["bookings"],
+        summary="Your bookings (staff: all)",
+        examples=[OpenApiExample("a booking", value=BOOKING_EXAMPLE, response_only=True)],
+    ),
+    retrieve=extend_schema(
+        tags=["bookings"],
+        summary="One of your bookings",
+        examples=[OpenApiExample("a booking", value=BOOKING_EXAMPLE, response_only=True)],
+    ),
+)
+class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = BookingSerializer
+
+    def get_queryset(self):
+        bookings = Booking.objects.select_related("meeting", "meeting__teacher", "meeting__course").order_by(
+            "-created_at", "-id"
+        )
+        user = self.request.user
+        if user.is_staff:
+            return bookings
+        student = student_of(user)
+        return bookings.filter(student=student) if student is not None else bookings.none()
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    @extend_schema(
+        tags=["bookings"],
+        summary="Book a seat (students)",
+        description="Takes one seat at the course price and confirms it. Two students racing for the last seat: one "
+        "gets 201, the other 409 `class_full`. Send an Idempotency-Key to make a retry safe.",
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=BookingCreateSerializer,
+        responses={
+            201: BookingSerializer,
+            400: error_response(
+                400,
+                example(
+                    "unknown meeting",
+                    "validation_error",
+                    'meeting: Invalid pk "999" - object does not exist.',
+                    {"meeting": ['Invalid pk "999" - object does not exist.']},
+                ),
+            ),
+            403: error_response(403, example("not a student", "permission_denied", "Only students book seats.")),
+            409: error_response(
+                409,
+                example("full", "class_full", "'IELTS Practice' is full (8 seats)"),
+                example("twice", "already_booked", "Alice already has a seat in 'IELTS Practice'"),
+                example("over", "booking_closed", "'IELTS Practice' can no longer be joined, so it cannot be booked"),
+            ),
+            422: error_response(422),
+        },
+        examples=[
+            OpenApiExample("book", value={"meeting": 7}, request_only=True),
+            OpenApiExample("booked", value=BOOKING_EXAMPLE, response_only=True),
+        ],
+    )
+    @idempotent
+    def create(self, request):
+        student = student_of(request.user)
+        if student is None:
+            raise PermissionDenied("Only students book seats.")
+        now = timezone.now()
+        body = BookingCreateSerializer(data=request.data, meetings=visible_meetings(request.user, now))
+        body.is_valid(raise_exception=True)
+        booking = transitions.book(student, body.validated_data["meeting"], now=now, actor=request.user)
+        booking = self.get_queryset().get(pk=booking.pk)
+        return Response(self.get_serializer(booking).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=["bookings"],
+        summary="Cancel your booking (before the cutoff)",
+        description="Allowed until meeting.cancellation_cutoff (BOOKING_CANCELLATION_CUTOFF_MINUTES before the "
+        "start); the seat is given back. Cancelling a cancelled booking changes nothing (`changed: false`).",
+        request=BookingCancelSerializer,
+        examples=[
+            OpenApiExample(
+                "cancelled",
+                value={
+                    "changed": True,
+                    "message": "booking 12: confirmed → cancelled",
+                    "booking": {**BOOKING_EXAMPLE, "status": "cancelled", "cancelled_at": "2026-06-30T10:00:00Z"},
+                },
+                response_only=True,
+            )
+        ],
+        responses={
+            200: BookingCancelResultSerializer,
+            403: error_response(
+                403, example("not yours", "permission_denied", "Only the student who booked can cancel.")
+            ),
+            409: error_response(
+                409,
+                example(
+                    "too late",
+                    "cancellation_too_late",
+                    "bookings can be cancelled until 120 minutes before the class starts (2026-07-01 11:00 UTC)",
+                ),
+                example("completed", "illegal_transition", "booking 12 is completed; it cannot become cancelled"),
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        booking = self.get_object()
+        student = student_of(request.user)
+        if student is None or booking.student_id != student.pk:
+            raise PermissionDenied("Only the student who booked can cancel.")
+        body = BookingCancelSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        outcome = transitions.cancel_booking(
+            booking, now=timezone.now(), actor=request.user, reason=body.validated_data.get("reason", "")
+        )
+        booking = self.get_queryset().get(pk=booking.pk)
+        return Response(
+            {
+                "changed": outcome.changed,
+                "message": outcome.message,
+                "booking": self.get_serializer(booking).data,
+            }
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        tags=["payouts"],
+        summary="Your payouts (teachers; staff: all)",
+        description="Read-only. A student gets 403 `permission_denied` (only teachers have payouts).",
+        examples=[OpenApiExample("a payout", value=PAYOUT_EXAMPLE, response_only=True)],
+    ),
+    retrieve=extend_schema(
+        tags=["payouts"],
+        summary="One of your payouts",
+        examples=[OpenApiExample("a payout", value=PAYOUT_EXAMPLE, response_only=True)],
+    ),
+)
+class PayoutViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = PayoutSerializer
+
+    def get_queryset(self):
+        payouts = Payout.objects.select_related("meeting").order_by("-created_at", "-id")
+        user = self.request.user
+        if user.is_staff or getattr(self, "swagger_fake_view", False):  # the schema generator looks at the model
+            return payouts
+        teacher = teacher_of(user)
+        if teacher is None:
+            raise PermissionDenied("Only teachers have payouts.")
+        return payouts.filter(teacher=teacher)

@@ -1,0 +1,106 @@
+"""API shapes of bookings and payouts."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from bookings.models import Booking, Payout
+from bookings.transitions import cancellation_cutoff
+from classroom.serializers import StrictCharField, StrictPrimaryKeyRelatedField, utc_iso
+from meetings.models import Meeting
+from meetings.serializers import MeetingSerializer
+
+
+class BookedMeetingSerializer(MeetingSerializer):
+    """The meeting inside a booking: the booking itself is the caller's seat, so no ``my_booking``."""
+
+    class Meta(MeetingSerializer.Meta):
+        fields = [f for f in MeetingSerializer.Meta.fields if f != "my_booking"]
+        read_only_fields = fields
+
+
+class BookingSerializer(serializers.ModelSerializer):
+    meeting = BookedMeetingSerializer(read_only=True)
+    cancellable = serializers.SerializerMethodField(
+        help_text="True while the booking can still be cancelled (before meeting.cancellation_cutoff)."
+    )
+
+    class Meta:
+        model = Booking
+        fields = [
+            "id",
+            "meeting",
+            "status",
+            "amount",
+            "currency",
+            "created_at",
+            "confirmed_at",
+            "cancelled_at",
+            "refunded_at",
+            "cancellable",
+        ]
+        read_only_fields = fields
+
+    def get_cancellable(self, booking) -> bool:
+        now = self.context.get("now")
+        return (
+            now is not None
+            and booking.status in (Booking.Status.PENDING, Booking.Status.CONFIRMED)
+            and now < cancellation_cutoff(booking.meeting)
+        )
+
+
+class BookingCreateSerializer(serializers.Serializer):
+    meeting = StrictPrimaryKeyRelatedField(
+        queryset=Meeting.objects.none(), help_text="Id of a meeting you may book (GET /api/v1/meetings/)."
+    )
+
+    def __init__(self, *args, meetings=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if meetings is not None:
+            self.fields["meeting"].queryset = meetings
+
+
+class BookingCancelSerializer(serializers.Serializer):
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True)
+
+
+class BookingCancelResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="False: it was already cancelled (nothing happened).")
+    message = serializers.CharField()
+    booking = BookingSerializer()
+
+
+class PayoutMeetingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    start_time = serializers.SerializerMethodField(help_text="UTC")
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_start_time(self, meeting) -> str:
+        return utc_iso(meeting.start_time)
+
+
+class PayoutSerializer(serializers.ModelSerializer):
+    meeting = PayoutMeetingSerializer(read_only=True)
+
+    class Meta:
+        model = Payout
+        fields = [
+            "id",
+            "meeting",
+            "state",
+            "currency",
+            "gross",
+            "commission_rate",
+            "commission",
+            "net",
+            "approve_after",
+            "approved_at",
+            "paid_at",
+            "held_reason",
+            "created_at",
+        ]
+        read_only_fields = fields

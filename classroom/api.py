@@ -1,0 +1,173 @@
+"""API: logging in (token), the caller's profile (``me``) and the course catalogue."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import generics, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from classroom.models import Course
+from classroom.serializers import CourseSerializer, LoginSerializer, MeSerializer, TokenSerializer
+from config.api import ApiError, error_response, example
+
+ME_EXAMPLE = {
+    "id": 5,
+    "username": "alice",
+    "email": "alice@example.com",
+    "roles": ["student"],
+    "display_name": "Alice",
+    "teacher_id": None,
+    "student_id": 2,
+    "time_zone": "Asia/Ho_Chi_Minh",
+}
+COURSE_EXAMPLE = {
+    "id": 1,
+    "title": "IELTS Practice",
+    "description": "Speaking and listening, one hour.",
+    "price": "10.00",
+    "currency": "USD",
+    "capacity": 8,
+    "min_participants": 2,
+    "default_duration_minutes": 60,
+}
+
+
+class TokenView(APIView):
+    """Exchange a username and password for an API token (and revoke it)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    def get_authenticators(self):
+        # DELETE revokes the caller's own token, so it needs to know who the caller is.
+        if getattr(self, "request", None) is not None and self.request.method == "DELETE":
+            from rest_framework.settings import api_settings
+
+            return [auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
+        return []
+
+    def get_permissions(self):
+        if self.request.method == "DELETE":
+            return [IsAuthenticated()]
+        return super().get_permissions()
+
+    def get_throttles(self):
+        return super().get_throttles() if self.request.method == "POST" else []
+
+    @extend_schema(
+        operation_id="auth_token_create",
+        tags=["auth"],
+        summary="Log in: get an API token",
+        description="The same token is returned on every login until it is revoked with DELETE. Limited to "
+        "API_AUTH_THROTTLE_RATE attempts per client.",
+        request=LoginSerializer,
+        responses={
+            200: TokenSerializer,
+            400: error_response(
+                400,
+                example(
+                    "wrong password",
+                    "invalid_credentials",
+                    "Unable to log in with the username and password given.",
+                    {"password": ["Unable to log in with the username and password given."]},
+                ),
+            ),
+            429: error_response(429),
+        },
+        examples=[
+            OpenApiExample("login", value={"username": "alice", "password": "correct horse"}, request_only=True),
+            OpenApiExample(
+                "logged in",
+                value={"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", "user": ME_EXAMPLE},
+                response_only=True,
+            ),
+        ],
+        auth=[],
+    )
+    def post(self, request):
+        serializer = LoginSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(
+            request,
+            username=serializer.validated_data["username"],
+            password=serializer.validated_data["password"],
+        )
+        if user is None or not user.is_active:
+            message = "Unable to log in with the username and password given."
+            raise ApiError(message, code="invalid_credentials", status_code=400, fields={"password": [message]})
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key, "user": MeSerializer(user).data})
+
+    @extend_schema(
+        operation_id="auth_token_destroy",
+        tags=["auth"],
+        summary="Log out: revoke your API token",
+        request=None,
+        auth=[{"tokenAuth": []}, {"cookieAuth": []}],
+        responses={204: None},
+    )
+    def delete(self, request):
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        tags=["me"],
+        summary="Your profile: roles and time zone",
+        description="`roles` says what this account may do: `staff`, `teacher`, `student` (one or more).",
+        examples=[OpenApiExample("a student", value=ME_EXAMPLE, response_only=True)],
+    ),
+    patch=extend_schema(
+        tags=["me"],
+        summary="Change your time zone",
+        description="Every local time in the API is then given in this zone.",
+        examples=[
+            OpenApiExample("move to Taipei", value={"time_zone": "Asia/Taipei"}, request_only=True),
+            OpenApiExample("moved", value={**ME_EXAMPLE, "time_zone": "Asia/Taipei"}, response_only=True),
+        ],
+        responses={
+            200: MeSerializer,
+            400: error_response(
+                400,
+                example(
+                    "not a zone",
+                    "validation_error",
+                    "time_zone: Mars/Olympus is not an IANA time zone (for example Asia/Ho_Chi_Minh).",
+                    {"time_zone": ["Mars/Olympus is not an IANA time zone (for example Asia/Ho_Chi_Minh)."]},
+                ),
+            ),
+        },
+    ),
+)
+class MeView(generics.RetrieveUpdateAPIView):
+    serializer_class = MeSerializer
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_object(self):
+        return self.request.user
+
+
+@extend_schema_view(
+    list=extend_schema(
+        tags=["courses"],
+        summary="All courses (to build a booking page)",
+        description="Then list a course's bookable meetings with GET /api/v1/meetings/?course={id}.",
+        examples=[OpenApiExample("a course", value=COURSE_EXAMPLE, response_only=True)],
+    ),
+    retrieve=extend_schema(
+        tags=["courses"],
+        summary="One course",
+        examples=[OpenApiExample("a course", value=COURSE_EXAMPLE, response_only=True)],
+    ),
+)
+class CourseViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Course.objects.order_by("title", "id")
+    serializer_class = CourseSerializer

@@ -1,0 +1,181 @@
+"""API shapes of people and courses, and the time fields every API response uses (UTC plus the caller's local time)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from classroom.models import Course
+from classroom.timezones import to_local, validate_time_zone
+
+STAFF, TEACHER, STUDENT = "staff", "teacher", "student"
+
+
+def roles_of(user) -> list[str]:
+    """A user's roles, derived from the account: staff (``is_staff``), teacher and/or student (a linked record)."""
+    if not user or not user.is_authenticated:
+        return []
+    roles = []
+    if user.is_staff:
+        roles.append(STAFF)
+    if teacher_of(user) is not None:
+        roles.append(TEACHER)
+    if student_of(user) is not None:
+        roles.append(STUDENT)
+    return roles
+
+
+def teacher_of(user):
+    return getattr(user, "teacher", None) if user.is_authenticated else None
+
+
+def student_of(user):
+    return getattr(user, "student", None) if user.is_authenticated else None
+
+
+def zone_of(user) -> str:
+    """The zone a user's times are shown in: their teacher record's, else their student record's, else the default."""
+    person = teacher_of(user) or student_of(user)
+    return person.time_zone if person is not None else settings.DEFAULT_USER_TIME_ZONE
+
+
+def utc_iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def local_iso(value: dt.datetime | None, tz_name: str) -> str | None:
+    return None if value is None else to_local(value, tz_name).isoformat()
+
+
+def request_zone(context) -> str:
+    request = context.get("request")
+    return zone_of(request.user) if request is not None else settings.DEFAULT_USER_TIME_ZONE
+
+
+# --- strict JSON input: DRF would turn 7 into "7" and "7" into 7; a request that breaks the schema is refused ---------
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data):
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    def to_internal_value(self, data):
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class TimeZoneField(StrictCharField):
+    """An IANA zone name, checked against the zones this machine knows."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("help_text", "IANA time zone, e.g. Asia/Ho_Chi_Minh or America/New_York.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        try:
+            validate_time_zone(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages[0]) from exc
+        return value
+
+
+class UserZoneField(TimeZoneField):
+    """A user's zone: read from their teacher/student record (see :func:`zone_of`), written by MeSerializer."""
+
+    def get_attribute(self, user):
+        return zone_of(user)
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(read_only=True)
+    email = serializers.EmailField(read_only=True)
+    roles = serializers.SerializerMethodField(help_text="staff, teacher, student: what this account may do.")
+    display_name = serializers.SerializerMethodField()
+    teacher_id = serializers.SerializerMethodField()
+    student_id = serializers.SerializerMethodField()
+    time_zone = UserZoneField(
+        help_text="IANA zone every local time in the API is given in; change it with PATCH (e.g. Asia/Taipei).",
+    )
+
+    def get_roles(self, user) -> list[str]:
+        return roles_of(user)
+
+    def get_display_name(self, user) -> str:
+        person = teacher_of(user) or student_of(user)
+        return person.display_name if person is not None else (user.get_full_name() or user.get_username())
+
+    def get_teacher_id(self, user) -> int | None:
+        teacher = teacher_of(user)
+        return teacher.pk if teacher is not None else None
+
+    def get_student_id(self, user) -> int | None:
+        student = student_of(user)
+        return student.pk if student is not None else None
+
+    def validate_time_zone(self, value):
+        user = self.instance
+        if teacher_of(user) is None and student_of(user) is None:
+            raise serializers.ValidationError(
+                "this account has no teacher or student profile to keep a time zone on; times are shown in "
+                f"{settings.DEFAULT_USER_TIME_ZONE}"
+            )
+        return value
+
+    def update(self, user, validated_data):
+        zone = validated_data.get("time_zone")
+        if zone:
+            for person in (teacher_of(user), student_of(user)):
+                if person is not None:
+                    person.time_zone = zone
+                    person.save(update_fields=["time_zone"])
+        return user
+
+
+class LoginSerializer(serializers.Serializer):
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=128, style={"input_type": "password"}, trim_whitespace=False)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    user = MeSerializer()
+
+
+class CourseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Course
+        fields = [
+            "id",
+            "title",
+            "description",
+            "price",
+            "currency",
+            "capacity",
+            "min_participants",
+            "default_duration_minutes",
+        ]
+        read_only_fields = fields
+
+
+class PersonSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    display_name = serializers.CharField()
+    time_zone = serializers.CharField()

@@ -1,0 +1,455 @@
+"""API: meetings (list, create, edit, cancel, join) and staff's manual open/close. Thin: every change is a call to
+``meetings.lifecycle``, every join decision is ``meetings.access``.
+
+Who sees what: staff every meeting; a teacher their own; a student the meetings they may book (not over, still
+joinable; a full one stays visible with no seats left) and the ones they have booked. Anything else is a 404, so a
+meeting's existence does not leak. Acting on a visible meeting that is not yours is a 403.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import get_object_or_404
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bookings.models import Booking
+from bookings.transitions import bookable
+from classroom.idempotency import HEADER, idempotent
+from classroom.serializers import student_of, teacher_of
+from config.api import error_response, example
+from meetings import access, lifecycle
+from meetings.models import Meeting
+from meetings.serializers import (
+    CancelSerializer,
+    JoinSerializer,
+    MeetingCreateSerializer,
+    MeetingEditSerializer,
+    MeetingSerializer,
+    TransitionResultSerializer,
+    TransitionSerializer,
+    parse_time,
+)
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Any unique string (a UUID): repeating the request with the same key replays the first answer "
+    "instead of acting twice (header `Idempotent-Replayed: true`). The same key with a different body: 422. "
+    "Keys are kept for IDEMPOTENCY_KEY_TTL_HOURS (24 h).",
+    pattern=r"^[\x21-\x7e]{1,255}$",
+)
+
+
+def visible_meetings(user, now):
+    meetings = Meeting.objects.select_related("teacher", "course").order_by("start_time", "id")
+    if user.is_staff:
+        return meetings
+    visible = Q(pk__in=[])
+    teacher = teacher_of(user)
+    if teacher is not None:
+        visible |= Q(teacher=teacher)
+    student = student_of(user)
+    if student is not None:
+        booked = Booking.objects.filter(meeting=OuterRef("pk"), student=student)
+        visible |= Q(**bookable(now)) | Q(Exists(booked))
+        # The student's own seat in each meeting (MeetingSerializer.my_booking), in one query for the whole page.
+        mine = Booking.objects.filter(student=student).order_by("-created_at", "-id")
+        meetings = meetings.prefetch_related(Prefetch("bookings", queryset=mine, to_attr="my_bookings"))
+    return meetings.filter(visible)
+
+
+MAX_ID = 2**63 - 1
+
+
+class MeetingFilterSerializer(serializers.Serializer):
+    starts_after = serializers.CharField(
+        required=False, max_length=64, help_text="Only meetings starting at or after this time (ISO 8601 with offset)."
+    )
+    starts_before = serializers.CharField(
+        required=False, max_length=64, help_text="Only meetings starting before this time (ISO 8601 with offset)."
+    )
+    state = serializers.ChoiceField(choices=Meeting.State.choices, required=False)
+    # Bounded like the ids themselves (64-bit): a larger number cannot match and SQLite cannot even bind it.
+    teacher = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Teacher id.")
+    course = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Course id.")
+
+    def validate(self, data):
+        for field in ("starts_after", "starts_before"):
+            if field in data:
+                data[field] = parse_time(data[field], field=field, tz_name=None)
+        return data
+
+
+MEETING_EXAMPLE = {
+    "id": 7,
+    "title": "IELTS Practice",
+    "course": {"id": 1, "title": "IELTS Practice"},
+    "teacher": {"id": 3, "display_name": "Charlie", "time_zone": "America/New_York"},
+    "state": "scheduled",
+    "start_time": "2026-07-01T13:00:00Z",
+    "end_time": "2026-07-01T14:00:00Z",
+    "local": {
+        "time_zone": "Asia/Ho_Chi_Minh",
+        "start_time": "2026-07-01T20:00:00+07:00",
+        "end_time": "2026-07-01T21:00:00+07:00",
+    },
+    "capacity": 8,
+    "seats_taken": 3,
+    "seats_left": 5,
+    "cancellation_cutoff": "2026-07-01T11:00:00Z",
+    "my_booking": {"id": 12, "status": "confirmed"},
+}
+
+
+def meeting_example(name="a meeting", **changes) -> OpenApiExample:
+    return OpenApiExample(name, value={**MEETING_EXAMPLE, **changes}, response_only=True)
+
+
+DST_GAP = "start_time 2026-03-08 02:30 does not exist in America/New_York (the clocks skip it for daylight saving)"
+NOT_YOURS = example("not your meeting", "permission_denied", "Only the meeting's teacher may change it.")
+TIME_ERRORS = error_response(
+    400,
+    example(
+        "naive time",
+        "invalid_time",
+        "start_time has no time zone offset; give an ISO 8601 time with an offset or a zone",
+        {"start_time": ["start_time has no time zone offset; give an ISO 8601 time with an offset or a zone"]},
+    ),
+    example("daylight-saving gap", "invalid_time", DST_GAP, {"start_time": [DST_GAP]}),
+    example(
+        "end before start",
+        "invalid_time",
+        "end_time must be after start_time",
+        {"end_time": ["end_time must be after start_time"]},
+    ),
+    example("in the past", "invalid_time", "start_time is in the past", {"start_time": ["start_time is in the past"]}),
+    example(
+        "too long",
+        "invalid_time",
+        "a class may last at most 240 minutes",
+        {"end_time": ["a class may last at most 240 minutes"]},
+    ),
+    description="invalid_time (the field is named) or validation_error",
+)
+WRITE_EXAMPLES = [
+    OpenApiExample(
+        "with an offset",
+        value={"course": 1, "title": "IELTS Practice", "start_time": "2026-07-01T20:00:00+07:00", "capacity": 8},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "wall time and zone",
+        value={
+            "course": 1,
+            "start_time": "2026-07-01T20:00",
+            "end_time": "2026-07-01T21:30",
+            "time_zone": "Asia/Ho_Chi_Minh",
+        },
+        request_only=True,
+    ),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        tags=["meetings"],
+        summary="Meetings you may see",
+        description="Staff: all. Teachers: their own. Students: the ones they may book and the ones they booked. "
+        "Ordered by start time, paginated (`page`, `page_size` up to 100).",
+        parameters=[MeetingFilterSerializer],
+        examples=[meeting_example("seen by a student in Ho Chi Minh City")],
+    ),
+    retrieve=extend_schema(
+        tags=["meetings"], summary="One meeting", examples=[meeting_example("seen by a student in Ho Chi Minh City")]
+    ),
+    create=extend_schema(
+        tags=["meetings"],
+        summary="Schedule a meeting (teachers)",
+        request=MeetingCreateSerializer,
+        responses={
+            201: MeetingSerializer,
+            400: TIME_ERRORS,
+            403: error_response(403, example("not a teacher", "permission_denied", "Only teachers schedule meetings.")),
+        },
+        examples=[*WRITE_EXAMPLES, meeting_example("scheduled", seats_taken=0, seats_left=8, my_booking=None)],
+    ),
+    partial_update=extend_schema(
+        tags=["meetings"],
+        summary="Edit your meeting until it opens (teachers)",
+        description="Any of title, capacity, start_time, end_time (time_zone for wall-clock times). A meeting that "
+        "opened, closed or was cancelled cannot be edited (409).",
+        request=MeetingEditSerializer,
+        responses={
+            200: MeetingSerializer,
+            400: TIME_ERRORS,
+            403: error_response(403, NOT_YOURS),
+            409: error_response(
+                409,
+                example(
+                    "already open", "illegal_transition", "meeting 7 is open; only a scheduled meeting can be edited"
+                ),
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "move it", value={"start_time": "2026-07-02T20:00", "time_zone": "Asia/Taipei"}, request_only=True
+            ),
+            meeting_example("moved", my_booking=None),
+        ],
+    ),
+)
+class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = MeetingSerializer
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self):
+        meetings = visible_meetings(self.request.user, timezone.now())
+        if self.action != "list":
+            return meetings
+        # A plain dict, not the QueryDict: DRF reads an empty query value ("?state=") as "not given"; we refuse it.
+        params = MeetingFilterSerializer(data=self.request.query_params.dict())
+        params.is_valid(raise_exception=True)
+        filters = params.validated_data
+        if "starts_after" in filters:
+            meetings = meetings.filter(start_time__gte=filters["starts_after"])
+        if "starts_before" in filters:
+            meetings = meetings.filter(start_time__lt=filters["starts_before"])
+        for field in ("state", "teacher", "course"):
+            if field in filters:
+                meetings = meetings.filter(**{field: filters[field]})
+        return meetings
+
+    def _own(self, meeting: Meeting):
+        teacher = teacher_of(self.request.user)
+        if teacher is None or meeting.teacher_id != teacher.pk:
+            raise PermissionDenied("Only the meeting's teacher may change it.")
+        return teacher
+
+    def create(self, request):
+        teacher = teacher_of(request.user)
+        if teacher is None:
+            raise PermissionDenied("Only teachers schedule meetings.")
+        write = MeetingCreateSerializer(data=request.data)
+        write.is_valid(raise_exception=True)
+        data = write.validated_data
+        meeting = lifecycle.schedule_meeting(
+            teacher=teacher,
+            course=data["course"],
+            title=data.get("title", ""),
+            start_time=data["start_time"],
+            end_time=data["end_time"],
+            capacity=data.get("capacity"),
+            now=timezone.now(),
+            actor=request.user,
+        )
+        meeting = Meeting.objects.select_related("teacher", "course").get(pk=meeting.pk)
+        return Response(self.get_serializer(meeting).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        meeting = self.get_object()
+        self._own(meeting)
+        write = MeetingEditSerializer(meeting, data=request.data)
+        write.is_valid(raise_exception=True)
+        data = write.validated_data
+        lifecycle.edit_meeting(
+            meeting,
+            now=timezone.now(),
+            actor=request.user,
+            start_time=data.get("start_time"),
+            end_time=data.get("end_time"),
+            title=data.get("title"),
+            capacity=data.get("capacity"),
+        )
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(
+        tags=["meetings"],
+        summary="Cancel your meeting (teachers)",
+        description="Every confirmed booking is refunded and everyone is told, with the reason. Cancelling a "
+        "cancelled meeting changes nothing (`changed: false`); a closed one cannot be cancelled (409).",
+        request=CancelSerializer,
+        examples=[
+            OpenApiExample("why", value={"reason": "I am ill; sorry!"}, request_only=True),
+            OpenApiExample(
+                "cancelled",
+                value={
+                    "changed": True,
+                    "message": "meeting 7: scheduled → cancelled",
+                    "meeting": {**MEETING_EXAMPLE, "state": "cancelled", "my_booking": None},
+                },
+                response_only=True,
+            ),
+        ],
+        responses={
+            200: TransitionResultSerializer,
+            403: error_response(403, NOT_YOURS),
+            409: error_response(
+                409, example("closed", "illegal_transition", "meeting 7 is closed; it cannot become cancelled")
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        meeting = self.get_object()
+        teacher = self._own(meeting)
+        body = CancelSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        reason = body.validated_data.get("reason") or f"cancelled by {teacher.display_name}"
+        outcome = lifecycle.cancel_meeting(meeting, now=timezone.now(), actor=request.user, reason=reason)
+        return Response(result(outcome, self.get_object(), self.get_serializer_context()))
+
+    @extend_schema(
+        tags=["meetings"],
+        summary="Join credentials (in your window only)",
+        description="The meeting's teacher from start − 10 min, a student with a confirmed seat from start until "
+        "start + 10 min; both until the room closes (end + 5 min). Decided at this second, whatever the sweeps did. "
+        "Outside the window: 403 `join_refused` with the reason and, when it is still ahead, `opens_at` (UTC) and "
+        "the local time in the message. Inside it but before the room exists: 409 `room_not_ready` with Retry-After.",
+        request=None,
+        examples=[
+            OpenApiExample(
+                "student, inside the window",
+                value={
+                    "role": "student",
+                    "url": "https://classroom.example/rooms/class-7-1a2b3c4d/?t=eyJtIjo3fQ",
+                    "token": "eyJtIjo3fQ",
+                    "not_before": "2026-07-01T13:00:00Z",
+                    "expires_at": "2026-07-01T13:10:00Z",
+                },
+                response_only=True,
+            )
+        ],
+        responses={
+            200: JoinSerializer,
+            403: error_response(
+                403,
+                example(
+                    "too early",
+                    "join_refused",
+                    "joining opens at 19:50 Asia/Ho_Chi_Minh (2026-07-01)",
+                    opens_at="2026-07-01T12:50:00Z",
+                ),
+                example(
+                    "grace over",
+                    "join_refused",
+                    "joining closed at 20:10 Asia/Ho_Chi_Minh (the late-join grace period is over)",
+                ),
+                example("ended", "join_refused", "this class has ended"),
+                example(
+                    "no seat",
+                    "not_a_participant",
+                    "Only the meeting's teacher and students with a confirmed seat can join.",
+                ),
+            ),
+            409: error_response(
+                409,
+                example("room not ready", "room_not_ready", "the room is not ready yet; try again in a minute"),
+                description="room_not_ready: inside your window, but the room is still being made; retry after "
+                "Retry-After seconds",
+            ),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def join(self, request, pk=None):
+        meeting = self.get_object()
+        teacher, student = teacher_of(request.user), student_of(request.user)
+        if teacher is not None and meeting.teacher_id == teacher.pk:
+            person, role = teacher, "teacher"
+        elif (
+            student is not None
+            and Booking.objects.filter(meeting=meeting, student=student, status=Booking.Status.CONFIRMED).exists()
+        ):
+            person, role = student, "student"
+        else:
+            raise PermissionDenied(
+                "Only the meeting's teacher and students with a confirmed seat can join.", code="not_a_participant"
+            )
+        credentials = access.credentials_for(meeting, person, role, timezone.now())
+        return Response(
+            JoinSerializer(
+                {
+                    "role": role,
+                    "url": credentials.url,
+                    "token": credentials.token,
+                    "not_before": credentials.not_before,
+                    "expires_at": credentials.expires_at,
+                }
+            ).data
+        )
+
+
+def result(outcome, meeting: Meeting, context) -> dict:
+    return {
+        "changed": outcome.changed,
+        "message": outcome.message,
+        "meeting": MeetingSerializer(meeting, context=context).data,
+    }
+
+
+class AdminMeetingTransitionView(APIView):
+    """Staff open or close a meeting now: the same transitions as the admin actions and the management commands."""
+
+    permission_classes = [IsAdminUser]
+    transition = None  # lifecycle.open_meeting or lifecycle.close_meeting
+
+    @idempotent
+    def post(self, request, pk: int):
+        meeting = get_object_or_404(Meeting.objects.all(), pk=pk)
+        body = TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        outcome = type(self).transition(
+            meeting, now=timezone.now(), actor=request.user, reason=body.validated_data.get("reason", "")
+        )
+        meeting = Meeting.objects.select_related("teacher", "course").get(pk=pk)
+        return Response(result(outcome, meeting, {"request": request, "view": self}))
+
+
+def _admin_schema(verb: str, conflict: str):
+    return extend_schema(
+        tags=["admin"],
+        summary=f"{verb.title()} a meeting now (staff)",
+        description=f"The same transition as the admin's '{verb.title()} now' action, recorded as manual with your "
+        f"name. Repeating it changes nothing (`changed: false`).",
+        parameters=[IDEMPOTENCY_PARAMETER],
+        request=TransitionSerializer,
+        examples=[
+            OpenApiExample("why", value={"reason": "the teacher asked on the phone"}, request_only=True),
+            OpenApiExample(
+                "done",
+                value={
+                    "changed": True,
+                    "message": f"meeting 7: {'scheduled → open' if verb == 'open' else 'open → closed'}",
+                    "meeting": {**MEETING_EXAMPLE, "state": "open" if verb == "open" else "closed", "my_booking": None},
+                },
+                response_only=True,
+            ),
+        ],
+        responses={
+            200: TransitionResultSerializer,
+            403: error_response(
+                403, example("not staff", "permission_denied", "You do not have permission to perform this action.")
+            ),
+            409: error_response(409, example("illegal", "illegal_transition", conflict)),
+            422: error_response(422),
+        },
+    )
+
+
+@_admin_schema("open", "meeting 7 is cancelled; it cannot become open")
+class AdminOpenMeetingView(AdminMeetingTransitionView):
+    transition = staticmethod(lifecycle.open_meeting)
+
+
+@_admin_schema("close", "meeting 7 is scheduled; it cannot become closed")
+class AdminCloseMeetingView(AdminMeetingTransitionView):
+    transition = staticmethod(lifecycle.close_meeting)

@@ -1,0 +1,220 @@
+"""API shapes of meetings: what is shown (UTC and the caller's local time) and how times are accepted.
+
+Times come in one of two ways, never guessed:
+  * ISO 8601 with an offset: ``"2026-07-01T20:00:00+07:00"`` or ``"2026-07-01T13:00:00Z"`` (no ``time_zone``);
+  * a wall-clock time plus an explicit IANA zone: ``"2026-07-01T20:00"`` with ``"time_zone": "Asia/Ho_Chi_Minh"``.
+A naive time without a zone, an end before its start, a start in the past, a class longer than
+MAX_MEETING_DURATION_MINUTES or a wall time that does not exist (a daylight-saving gap) is a 400 naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from bookings.models import Booking
+from bookings.transitions import cancellation_cutoff
+from classroom.errors import InvalidTime
+from classroom.models import Course
+from classroom.serializers import (
+    PersonSerializer,
+    StrictCharField,
+    StrictIntegerField,
+    StrictPrimaryKeyRelatedField,
+    TimeZoneField,
+    local_iso,
+    request_zone,
+    student_of,
+    utc_iso,
+)
+from classroom.timezones import local_to_utc, require_aware
+from meetings.models import Meeting
+
+
+class LocalTimesSerializer(serializers.Serializer):
+    time_zone = serializers.CharField(help_text="The caller's IANA zone (GET/PATCH /api/v1/me/).")
+    start_time = serializers.DateTimeField(help_text="start_time in that zone, with its offset.")
+    end_time = serializers.DateTimeField(help_text="end_time in that zone, with its offset.")
+
+
+class CourseBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+
+
+class MyBookingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Booking.Status.choices)
+
+
+class MeetingSerializer(serializers.ModelSerializer):
+    course = CourseBriefSerializer(read_only=True)
+    teacher = PersonSerializer(read_only=True)
+    start_time = serializers.SerializerMethodField(help_text="UTC")
+    end_time = serializers.SerializerMethodField(help_text="UTC")
+    local = serializers.SerializerMethodField(help_text="The same times in the caller's zone.")
+    seats_left = serializers.IntegerField(read_only=True)
+    my_booking = serializers.SerializerMethodField(help_text="The caller's seat in this class (students), or null.")
+    cancellation_cutoff = serializers.SerializerMethodField(
+        help_text="UTC: a booking can be cancelled before this moment."
+    )
+
+    class Meta:
+        model = Meeting
+        fields = [
+            "id",
+            "title",
+            "course",
+            "teacher",
+            "state",
+            "start_time",
+            "end_time",
+            "local",
+            "capacity",
+            "seats_taken",
+            "seats_left",
+            "cancellation_cutoff",
+            "my_booking",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_start_time(self, meeting) -> str:
+        return utc_iso(meeting.start_time)
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_end_time(self, meeting) -> str:
+        return utc_iso(meeting.end_time)
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_cancellation_cutoff(self, meeting) -> str:
+        return utc_iso(cancellation_cutoff(meeting))
+
+    @extend_schema_field(LocalTimesSerializer)
+    def get_local(self, meeting) -> dict:
+        tz = request_zone(self.context)
+        return {
+            "time_zone": tz,
+            "start_time": local_iso(meeting.start_time, tz),
+            "end_time": local_iso(meeting.end_time, tz),
+        }
+
+    @extend_schema_field(MyBookingSerializer(allow_null=True))
+    def get_my_booking(self, meeting) -> dict | None:
+        request = self.context.get("request")
+        student = student_of(request.user) if request is not None else None
+        if student is None:
+            return None
+        if hasattr(meeting, "my_bookings"):  # prefetched by meetings.api.visible_meetings
+            booking = meeting.my_bookings[0] if meeting.my_bookings else None
+        else:
+            booking = meeting.bookings.filter(student=student).order_by("-created_at", "-id").first()
+        return None if booking is None else {"id": booking.pk, "status": booking.status}
+
+
+# --- input ------------------------------------------------------------------------------------------------------------
+
+
+# Far enough for any class; keeps offset arithmetic away from datetime's year 1 and 9999 limits.
+MIN_YEAR, MAX_YEAR = 2000, 2999
+
+
+def parse_time(value: str, *, field: str, tz_name: str | None) -> dt.datetime:
+    """One time from a request: with an offset (no zone given) or a wall time in ``tz_name``. Returns UTC."""
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise InvalidTime(
+            f"{field} is not an ISO 8601 date and time (e.g. 2026-07-01T20:00:00+07:00)", field=field
+        ) from exc
+    if "T" not in value and " " not in value.strip():
+        raise InvalidTime(f"{field} needs a time of day, not only a date", field=field)
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise InvalidTime(f"{field} must be between the years {MIN_YEAR} and {MAX_YEAR}", field=field)
+    if tz_name:
+        return local_to_utc(parsed, tz_name, field=field)
+    return require_aware(parsed, field=field)
+
+
+class TimeText(StrictCharField):
+    """A time as text, parsed by :func:`parse_time` once the zone is known (DRF's DateTimeField would silently read a
+    naive time as UTC)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+
+TIME_HELP = (
+    "ISO 8601 with an offset (2026-07-01T20:00:00+07:00, 2026-07-01T13:00:00Z), or a wall-clock time without an "
+    "offset (2026-07-01T20:00) together with time_zone."
+)
+
+
+class MeetingEditSerializer(serializers.Serializer):
+    """Edit (the meeting's teacher, until it opens): any of these; times as in the module docstring."""
+
+    title = StrictCharField(max_length=200, required=False, help_text="Defaults to the course title.")
+    start_time = TimeText(required=False, help_text=TIME_HELP)
+    end_time = TimeText(required=False, help_text=TIME_HELP)
+    time_zone = TimeZoneField(
+        required=False,
+        help_text="IANA zone of start_time and end_time when they are wall-clock times; leave out when they carry "
+        "an offset.",
+    )
+    capacity = StrictIntegerField(
+        min_value=1, max_value=10_000, required=False, help_text="Seats; defaults to the course capacity."
+    )
+
+    def validate(self, data):
+        tz_name = data.get("time_zone")
+        for field in ("start_time", "end_time"):
+            if field in data:
+                data[field] = parse_time(data[field], field=field, tz_name=tz_name)
+        if tz_name and not ({"start_time", "end_time"} & set(data)):
+            raise serializers.ValidationError({"time_zone": ["give start_time or end_time with time_zone"]})
+        capacity = data.get("capacity")
+        if self.instance is not None and capacity is not None and capacity < self.instance.seats_taken:
+            raise serializers.ValidationError({"capacity": [f"{self.instance.seats_taken} seats are already booked"]})
+        return data
+
+
+class MeetingCreateSerializer(MeetingEditSerializer):
+    """Schedule (teachers). ``end_time`` defaults to start + the course's default duration."""
+
+    course = StrictPrimaryKeyRelatedField(queryset=Course.objects.all(), help_text="Course id.")
+    start_time = TimeText(help_text=TIME_HELP)
+    end_time = TimeText(required=False, help_text=TIME_HELP + " Defaults to start + the course's default duration.")
+
+    def validate(self, data):
+        data = super().validate(data)
+        if "end_time" not in data:
+            data["end_time"] = data["start_time"] + dt.timedelta(minutes=data["course"].default_duration_minutes)
+        return data
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = StrictCharField(max_length=500, required=False, allow_blank=True, help_text="Told to the booked students.")
+
+
+class TransitionSerializer(serializers.Serializer):
+    reason = StrictCharField(
+        max_length=500, required=False, allow_blank=True, help_text="Kept in the meeting's history."
+    )
+
+
+class TransitionResultSerializer(serializers.Serializer):
+    changed = serializers.BooleanField(help_text="False: it was already in that state (nothing happened).")
+    message = serializers.CharField()
+    meeting = MeetingSerializer()
+
+
+class JoinSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["teacher", "student"])
+    url = serializers.URLField(help_text="Open this to enter the room.")
+    token = serializers.CharField(allow_blank=True, help_text="Provider token when the room needs one (LiveKit).")
+    not_before = serializers.DateTimeField(allow_null=True, help_text="UTC: the credentials work from here…")
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="…until here (UTC).")
