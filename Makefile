@@ -20,7 +20,7 @@ venv: $(STAMP)
 # The whole system on SQLite with the demo school: web server and django-q2 cluster together; Ctrl-C stops both.
 run: venv
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
+	LOG_LEVEL=WARNING $(BIN)/python manage.py seed_demo  # quiet: it plays the past classes through the sweeps
 	$(BIN)/python manage.py setup_schedules
 	@echo "Starting the web server at http://$(HOST):$(PORT)/ and the django-q2 cluster (Ctrl-C stops both)"
 	@trap 'kill 0' INT TERM; \
