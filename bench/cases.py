@@ -14,10 +14,13 @@ import time
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
 
 from bench import baselines, data
 from bench.run import ROOT, run_process, timed
 from bookings.models import Booking, Payout
+from classroom.models import Student
 from meetings.models import Meeting, StateChange, SweepHeartbeat
 from meetings.stats import percentile
 from meetings.sweeps import close_due_meetings, due_to_open, open_due_meetings, settle_closed_meetings
@@ -160,6 +163,55 @@ def b3_close(report, school, base, runs):
     return results
 
 
+def b4_delivery(report, school, base, runs, messages=20_000, per_message=500):
+    """``messages`` pending LINE notifications (``messages / per_message`` classes, each telling its ``per_message``
+    students the same thing) delivered to the local LINE fake over real HTTP: messages per second and HTTP calls."""
+    from django.conf import settings as live_settings
+
+    from integrations.line.fake import MULTICAST, PUSH, LineFake
+    from integrations.line.models import LineChannel
+    from notifications.delivery import deliver_notifications
+
+    channel = LineChannel.objects.create(
+        name="Bench", slug="bench", channel_id="1", channel_secret="bench-secret", access_token="bench-token"
+    )
+    Student.objects.filter(pk__in=school.student_ids).update(
+        line_channel=channel, line_user_id=Concat(Value("U"), Cast("id", CharField())), line_following=True
+    )
+    samples, calls = [], []
+    with LineFake(tokens={"bench-token"}, channel_secret="bench-secret") as fake:
+        overrides = {"NOTIFICATION_CHANNEL": "live", "LINE_API_BASE_URL": fake.url}
+        saved = {key: getattr(live_settings, key) for key in overrides}
+        for key, value in overrides.items():
+            setattr(live_settings, key, value)
+        try:
+            for run in range(runs):
+                start = base + dt.timedelta(days=1, minutes=run)
+                ids = data.burst(school, starts=[start] * (messages // per_message), students_each=0, now=base)
+                data.line_messages(school, ids, per_message=per_message, channel_id=channel.pk, now=start)
+                before = len(fake.requests)
+                seconds, _ = timed(deliver_notifications, start)
+                samples.append(seconds)
+                calls.append(len(fake.requests) - before)
+                sent = Notification.objects.filter(meeting_id__in=ids, state="sent").count()
+                assert sent == messages, f"{sent} of {messages} sent"
+            copies = fake.copies()
+            assert len(copies) and max(copies.values()) == 1 and sum(copies.values()) == messages * runs, "duplicates"
+            multicasts, pushes = len(fake.calls(MULTICAST)), len(fake.calls(PUSH))
+        finally:
+            for key, value in saved.items():
+                setattr(live_settings, key, value)
+    return report.add(
+        f"B4 delivery ({messages:,} LINE msgs)",
+        f"{per_message} recipients each",
+        samples,
+        messages_per_s=round(messages / sorted(samples)[len(samples) // 2]),
+        http_calls=max(calls),
+        multicasts=multicasts,
+        pushes=pushes,
+    )
+
+
 def memory(report, school, base, total, database_url, minute):
     start = base + dt.timedelta(minutes=minute)
     data.burst(school, starts=[start] * BURST, students_each=STUDENTS_EACH, now=base)
@@ -255,6 +307,8 @@ def run_all(report, *, quick: bool, runs: int, lateness: bool, database_url: str
     print(f"\nB3: close burst at {largest:,} meetings ({runs} runs each)")
     b3 = b3_close(report, school, base, runs)
     memories[largest] = memory(report, school, base, largest, database_url, minute=55)
+    print(f"\nB4: delivery of 20,000 LINE messages to the local fake ({runs} runs)")
+    b4 = b4_delivery(report, school, base, runs)
     if lateness:
         print("\nB5: lateness with a real qcluster (about five minutes)")
         b5 = b5_lateness(report, school, database_url)
@@ -291,6 +345,8 @@ def run_all(report, *, quick: bool, runs: int, lateness: bool, database_url: str
     target("B3 meetings/s", ours["meetings_per_s"], ">= 1,000", ours["meetings_per_s"] >= 1000)
     target("B3 ours / naive (speed-up)", f"x{naive['median'] / ours['median']:.1f}", "(no target)", None)
     target("B3 ours / floor (time)", f"x{ours['median'] / floor['median']:.2f}", "(no target)", None)
+    target("B4 messages/s", b4["messages_per_s"], ">= 5,000", b4["messages_per_s"] >= 5000)
+    target("B4 HTTP calls per run", b4["http_calls"], "<= 40 (1 per 500)", b4["http_calls"] <= 40)
     small, big = memories[totals[0]]["median"], memories[largest]["median"]
     target("Memory 10k vs largest", f"{small:.0f} MB vs {big:.0f} MB", "within 20%", abs(big - small) <= 0.2 * small)
     if lateness:

@@ -232,3 +232,43 @@ def teacher_sessions(meeting_ids: list[int], *, joined: dt.datetime, left: dt.da
         for i, mid in enumerate(meeting_ids)
     )
     fix_sequences(MeetingParticipant)
+
+
+def line_messages(school: School, meeting_ids: list[int], *, per_message: int, channel_id: int, now) -> int:
+    """For each meeting, the same pending LINE message to ``per_message`` students of the pool (each row its own
+    retry key, as the outbox writes them)."""
+    import hashlib
+    import uuid
+
+    from notifications.models import Notification
+
+    first = next_id(Notification)
+    pool = school.student_ids
+
+    def rows():
+        n = 0
+        for m, mid in enumerate(meeting_ids):
+            payload = {"text": f"Your class {mid} is open now."}
+            digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+            for k in range(per_message):
+                student = pool[(m * per_message + k) % len(pool)]
+                yield {
+                    "id": first + n,
+                    "dedupe_key": f"class_open:{mid}:student:{student}",
+                    "kind": "class_open",
+                    "channel": "line",
+                    "meeting_id": mid,
+                    "student_id": student,
+                    "address": f"U{student}",
+                    "line_channel_id": channel_id,
+                    "payload": payload,
+                    "payload_hash": digest,
+                    "next_attempt_at": now,
+                    "retry_key": uuid.uuid4(),
+                    "created_at": now,
+                }
+                n += 1
+
+    count = Copier(Notification).copy(rows())
+    fix_sequences(Notification)
+    return count
