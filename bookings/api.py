@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -21,7 +21,7 @@ from bookings.serializers import (
 )
 from classroom.idempotency import idempotent
 from classroom.serializers import student_of, teacher_of
-from config.api import error_response, example
+from config.api import error_response, example, read_only_schema
 from meetings.api import IDEMPOTENCY_PARAMETER, MEETING_EXAMPLE, visible_meetings
 
 BOOKING_EXAMPLE = {
@@ -53,17 +53,12 @@ PAYOUT_EXAMPLE = {
 }
 
 
-@extend_schema_view(
-    list=extend_schema(
-        tags=["bookings"],
-        summary="Your bookings (staff: all)",
-        examples=[OpenApiExample("a booking", value=BOOKING_EXAMPLE, response_only=True)],
-    ),
-    retrieve=extend_schema(
-        tags=["bookings"],
-        summary="One of your bookings",
-        examples=[OpenApiExample("a booking", value=BOOKING_EXAMPLE, response_only=True)],
-    ),
+@read_only_schema(
+    "bookings",
+    list_summary="Your bookings (staff: all)",
+    one_summary="One of your bookings",
+    example_name="a booking",
+    value=BOOKING_EXAMPLE,
 )
 class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = BookingSerializer
@@ -179,18 +174,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         )
 
 
-@extend_schema_view(
-    list=extend_schema(
-        tags=["payouts"],
-        summary="Your payouts (teachers; staff: all)",
-        description="Read-only. A student gets 403 `permission_denied` (only teachers have payouts).",
-        examples=[OpenApiExample("a payout", value=PAYOUT_EXAMPLE, response_only=True)],
-    ),
-    retrieve=extend_schema(
-        tags=["payouts"],
-        summary="One of your payouts",
-        examples=[OpenApiExample("a payout", value=PAYOUT_EXAMPLE, response_only=True)],
-    ),
+@read_only_schema(
+    "payouts",
+    list_summary="Your payouts (teachers; staff: all)",
+    one_summary="One of your payouts",
+    example_name="a payout",
+    value=PAYOUT_EXAMPLE,
+    description="Read-only. A student gets 403 `permission_denied` (only teachers have payouts).",
 )
 class PayoutViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PayoutSerializer

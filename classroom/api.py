@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from classroom.models import Course
 from classroom.serializers import CourseSerializer, LoginSerializer, MeSerializer, TokenSerializer
-from config.api import ApiError, error_response, example
+from config.api import ApiError, error_response, example, read_only_schema
 
 ME_EXAMPLE = {
     "id": 5,
@@ -155,18 +155,13 @@ class MeView(generics.RetrieveUpdateAPIView):
         return self.request.user
 
 
-@extend_schema_view(
-    list=extend_schema(
-        tags=["courses"],
-        summary="All courses (to build a booking page)",
-        description="Then list a course's bookable meetings with GET /api/v1/meetings/?course={id}.",
-        examples=[OpenApiExample("a course", value=COURSE_EXAMPLE, response_only=True)],
-    ),
-    retrieve=extend_schema(
-        tags=["courses"],
-        summary="One course",
-        examples=[OpenApiExample("a course", value=COURSE_EXAMPLE, response_only=True)],
-    ),
+@read_only_schema(
+    "courses",
+    list_summary="All courses (to build a booking page)",
+    one_summary="One course",
+    example_name="a course",
+    value=COURSE_EXAMPLE,
+    description="Then list a course's bookable meetings with GET /api/v1/meetings/?course={id}.",
 )
 class CourseViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Course.objects.order_by("title", "id")

@@ -14,7 +14,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -203,6 +203,18 @@ ERROR_DESCRIPTIONS = {
 
 def example(name: str, code: str, message: str, fields: dict | None = None, **extra) -> OpenApiExample:
     return OpenApiExample(name, value=error_body(code, message, fields, **extra), response_only=True)
+
+
+def read_only_schema(
+    tag: str, *, list_summary: str, one_summary: str, example_name: str, value: dict, description=None
+):
+    """The schema of a read-only viewset: its list and retrieve operations, each with the example answer."""
+
+    def operation(summary, description=None):
+        examples = [OpenApiExample(example_name, value=value, response_only=True)]
+        return extend_schema(tags=[tag], summary=summary, description=description, examples=examples)
+
+    return extend_schema_view(list=operation(list_summary, description), retrieve=operation(one_summary))
 
 
 def error_response(status_code: int, *examples: OpenApiExample, description: str = "") -> OpenApiResponse:

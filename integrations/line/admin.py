@@ -3,42 +3,24 @@ never shown whole (list pages show a masked prefix)."""
 
 import datetime as dt
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from classroom.admin_utils import ReadOnlyAdmin
+from integrations.admin_forms import WriteOnlySecretsForm, mask
 from integrations.line.models import LineChannel, LineWebhookEvent
 
 SECRETS = ("channel_secret", "access_token")
 
 
-class LineChannelForm(forms.ModelForm):
-    # Secrets are write-only in the admin: blank keeps the stored value.
-    channel_secret = forms.CharField(
-        widget=forms.PasswordInput(render_value=False),
-        required=False,
-        help_text="Leave blank to keep the current secret.",
-    )
-    access_token = forms.CharField(
-        widget=forms.PasswordInput(render_value=False),
-        required=False,
-        help_text="Leave blank to keep the current token.",
-    )
+class LineChannelForm(WriteOnlySecretsForm):
+    secrets = SECRETS
+    new_row = "channel"
 
     class Meta:
         model = LineChannel
         fields = ["name", "slug", "channel_id", "channel_secret", "access_token", "enabled"]
-
-    def clean(self):
-        data = super().clean()
-        for field in SECRETS:
-            if not data.get(field):
-                if not self.instance.pk:
-                    self.add_error(field, "Required for a new channel.")
-                data[field] = getattr(self.instance, field)
-        return data
 
 
 def today_start() -> dt.datetime:
@@ -95,14 +77,10 @@ class LineChannelAdmin(admin.ModelAdmin):
 
     @admin.display(description="channel secret")
     def secret_masked(self, obj):
-        from integrations.admin import mask
-
         return mask(obj.channel_secret)
 
     @admin.display(description="access token")
     def token_masked(self, obj):
-        from integrations.admin import mask
-
         return mask(obj.access_token)
 
     def save_model(self, request, obj, form, change):

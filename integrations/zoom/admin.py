@@ -1,35 +1,24 @@
 """The Zoom host account pool in the admin: today's request count and state per account; secrets write-only."""
 
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.utils import timezone
 
 from classroom.admin_utils import ReadOnlyAdmin
+from integrations.admin_forms import WriteOnlySecretsForm, mask
 from integrations.zoom.client import forget_tokens
 from integrations.zoom.models import ZoomAccount, ZoomWebhookEvent
 
 CREDENTIALS = ("account_id", "client_id", "client_secret", "host_user_id")
 
 
-class ZoomAccountForm(forms.ModelForm):
-    client_secret = forms.CharField(
-        widget=forms.PasswordInput(render_value=False),
-        required=False,
-        help_text="Leave blank to keep the current secret.",
-    )
+class ZoomAccountForm(WriteOnlySecretsForm):
+    secrets = ("client_secret",)
+    new_row = "account"
 
     class Meta:
         model = ZoomAccount
         fields = ["name", "plan", "enabled", "account_id", "client_id", "client_secret", "host_user_id"]
-
-    def clean_client_secret(self):
-        secret = self.cleaned_data.get("client_secret")
-        if secret:
-            return secret
-        if not self.instance.pk:
-            raise forms.ValidationError("Required for a new account.")
-        return self.instance.client_secret
 
 
 @admin.register(ZoomAccount)
@@ -59,8 +48,6 @@ class ZoomAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="client secret")
     def secret_masked(self, obj):
-        from integrations.admin import mask
-
         return mask(obj.client_secret)
 
     def save_model(self, request, obj, form, change):
