@@ -299,8 +299,10 @@ def _settle_remote(queryset, now: dt.datetime, only_ids) -> Counter:
                     ready.remove(meeting)
         counts.update(settled.values())
         # Settled meanwhile by someone else, or held by them right now (SKIP LOCKED): the lease is given back.
-        skipped.update(m.pk for m in ready if m.pk not in settled)
-        counts["already settled"] += sum(1 for m in ready if m.pk not in settled)
+        left = [m.pk for m in ready if m.pk not in settled]
+        skipped.update(left)
+        if left:
+            counts["already settled"] += len(left)
         _succeeded_many([m.pk for m in ready], "settle")
     return counts
 
