@@ -22,7 +22,7 @@ from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, C
 from bookings.models import Appointment, Booking, Payout
 from classroom.money import round_money
 from meetings.models import Meeting, StateChange
-from meetings.statemachine import history_rows, log_transition, transition
+from meetings.statemachine import history_rows, insert_history, log_transition, transition
 
 Status = Booking.Status
 LinkState = Appointment.LinkState
@@ -200,7 +200,7 @@ def _bulk_status(queryset, to: str, *, now: dt.datetime, actor, reason: str, upd
             reason=reason,
             field="status",
         )
-    StateChange.objects.bulk_create(history, batch_size=1000)
+    insert_history(history)
     return rows
 
 
@@ -370,7 +370,7 @@ def create_payouts(orders, *, now: dt.datetime, actor=None) -> list[tuple[Payout
                     reason=reason,
                     data={"gross": str(payout.gross), "rate": str(payout.commission_rate)},
                 )
-            StateChange.objects.bulk_create(history)
+            insert_history(history)
     except IntegrityError:
         if len(fresh) > 1:
             return [create_payouts([o], now=now, actor=actor)[0] for o in orders]

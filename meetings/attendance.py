@@ -14,8 +14,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Greatest
 
-from meetings.models import Meeting, MeetingParticipant, StateChange
-from meetings.statemachine import history_rows
+from meetings.models import Meeting, MeetingParticipant
+from meetings.statemachine import history_rows, insert_history
 
 logger = logging.getLogger("classroom.attendance")
 Role = MeetingParticipant.Role
@@ -208,7 +208,7 @@ def _settle_locked(meeting_ids: list[int], *, now: dt.datetime, verdicts: dict |
             logged.append((meeting.pk, outcome, review_reason))
         booking_transitions.create_payouts(payouts, now=now)
         _store_settled(meetings)
-        StateChange.objects.bulk_create(history)
+        insert_history(history)
         outbox.enqueue(alerts)
     for meeting_id, outcome, review_reason in logged:
         logger.info("settled", extra={"meeting_id": meeting_id, "outcome": outcome, "review_reason": review_reason})
