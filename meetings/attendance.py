@@ -115,6 +115,12 @@ def settle_batch(meeting_ids, *, now: dt.datetime, verdicts: dict | None = None)
     return _settle_locked(list(meeting_ids), now=now, verdicts=verdicts, skip_locked=True)
 
 
+def settle_claimed(meetings: list[Meeting], *, now: dt.datetime) -> dict[int, str]:
+    """``settle_batch`` for meetings the caller already claimed: closed, unsettled, with teacher and course, read
+    and row-locked (``FOR NO KEY UPDATE SKIP LOCKED``) in the caller's transaction, and with local evidence only."""
+    return _settle_locked(meetings, now=now, verdicts=None, skip_locked=True)
+
+
 # The meeting fields a settlement writes.
 SETTLED_FIELDS = [
     "attendance_verdict",
@@ -128,8 +134,9 @@ SETTLED_FIELDS = [
 ]
 
 
-def _settle_locked(meeting_ids: list[int], *, now: dt.datetime, verdicts: dict | None, skip_locked: bool):
-    """Lock the still-unsettled meetings and settle them: the same statements for one meeting or five hundred."""
+def _settle_locked(meetings: list, *, now: dt.datetime, verdicts: dict | None, skip_locked: bool):
+    """Lock the still-unsettled meetings and settle them: the same statements for one meeting or five hundred.
+    ``meetings``: ids to lock, or Meeting rows already locked by the caller's transaction."""
     from bookings import transitions as booking_transitions
     from bookings.models import Booking
     from meetings.verdict import verify_attendance_many
@@ -138,12 +145,13 @@ def _settle_locked(meeting_ids: list[int], *, now: dt.datetime, verdicts: dict |
     outcomes: dict[int, str] = {}
     logged = []
     with transaction.atomic():
-        meetings = list(
-            Meeting.objects.select_for_update(no_key=True, skip_locked=skip_locked, of=("self",))
-            .select_related("teacher", "course")
-            .filter(pk__in=meeting_ids, state=Meeting.State.CLOSED, settled_at__isnull=True)
-            .order_by("pk")
-        )
+        if meetings and not isinstance(meetings[0], Meeting):
+            meetings = list(
+                Meeting.objects.select_for_update(no_key=True, skip_locked=skip_locked, of=("self",))
+                .select_related("teacher", "course")
+                .filter(pk__in=meetings, state=Meeting.State.CLOSED, settled_at__isnull=True)
+                .order_by("pk")
+            )
         if not meetings:
             return outcomes
         if verdicts is None:

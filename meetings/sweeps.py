@@ -256,7 +256,7 @@ def settle_closed_meetings(now: dt.datetime, *, only_ids=None) -> Counter:
         return queryset.order_by("closed_at")
 
     def settle_local(batch):
-        settled = attendance.settle_batch([m.pk for m in batch], now=now)
+        settled = attendance.settle_claimed(batch, now=now)
         _succeeded_many([m.pk for m in batch], "settle")
         return Counter(settled.values())
 
