@@ -224,17 +224,20 @@ def _settle_locked(meetings: list, *, now: dt.datetime, verdicts: dict | None, s
 
 
 def _store_settled(meetings: list[Meeting]) -> None:
-    """Write ``SETTLED_FIELDS`` of locked meetings: one ``UPDATE ... FROM (VALUES ...)`` per thousand rows. Django's
-    ``bulk_update`` builds a ``CASE`` expression per row and field in Python, which was most of a 500-meeting
-    batch's time. Values go through each field's own ``get_db_prep_save`` (JSON, time zones, booleans); PostgreSQL
-    also needs the column types on the ``VALUES`` columns, which SQLite, typed per value, must not get (it would
-    turn a timestamp into a number)."""
+    """Write ``SETTLED_FIELDS`` of locked meetings. On PostgreSQL: one ``UPDATE ... FROM (VALUES ...)`` per thousand
+    rows, because Django's ``bulk_update`` builds a ``CASE`` expression per row and field in Python, which was most
+    of a 500-meeting batch's time. Values go through each field's own ``get_db_prep_save`` (JSON, time zones) and
+    are cast to the column types (``VALUES`` alone would guess text). SQLite (the demo, tests) keeps ``bulk_update``:
+    ``UPDATE ... FROM`` needs SQLite 3.33, newer than Django requires."""
     fields = [Meeting._meta.get_field(name) for name in SETTLED_FIELDS]
+    if connection.vendor != "postgresql":
+        Meeting.objects.bulk_update(meetings, SETTLED_FIELDS)
+        return
     quote = connection.ops.quote_name
-    table, pk = quote(Meeting._meta.db_table), quote(Meeting._meta.pk.column)
-    postgres = connection.vendor == "postgresql"
-    casts = [f"::{f.db_type(connection)}" if postgres else "" for f in [Meeting._meta.pk, *fields]]
-    assignments = ", ".join(f"{quote(f.column)} = v.column{n + 2}{casts[n + 1]}" for n, f in enumerate(fields))
+    table, pk = quote(Meeting._meta.db_table), Meeting._meta.pk
+    assignments = ", ".join(
+        f"{quote(f.column)} = v.column{n + 2}::{f.db_type(connection)}" for n, f in enumerate(fields)
+    )
     placeholders = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
     for start in range(0, len(meetings), 1000):
         chunk = meetings[start : start + 1000]
@@ -245,7 +248,7 @@ def _store_settled(meetings: list[Meeting]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([placeholders] * len(chunk))}) AS v "
-                f"WHERE {table}.{pk} = v.column1{casts[0]}",
+                f"WHERE {table}.{quote(pk.column)} = v.column1::{pk.db_type(connection)}",
                 params,
             )
 
