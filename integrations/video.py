@@ -107,14 +107,17 @@ class VideoProvider:
         raise NotImplementedError
 
     def attendance_many(self, meetings) -> dict:
-        """``attendance`` for several meetings: {meeting id: its sessions, or the ProviderError its call raised}, so
-        one unreachable room does not hide the others' evidence. Raises NotImplementedError like ``attendance``.
-        This default makes one call per meeting; a provider that can answer for many at once overrides it."""
+        """``attendance`` for several meetings: {meeting id: its sessions, or the exception its call raised (usually
+        a ProviderError)}, so one failing room neither hides the others' evidence nor makes them be asked again.
+        Raises NotImplementedError like ``attendance``. This default makes one call per meeting; a provider that can
+        answer for many at once overrides it."""
         answers = {}
         for meeting in meetings:
             try:
                 answers[meeting.pk] = self.attendance(meeting)
-            except ProviderError as exc:
+            except NotImplementedError:
+                raise
+            except Exception as exc:
                 answers[meeting.pk] = exc
         return answers
 

@@ -170,6 +170,8 @@ def _settle_locked(meetings: list, *, now: dt.datetime, verdicts: dict | None, s
         payouts, history, alerts = [], [], []
         for meeting in meetings:
             found = verdicts[meeting.pk]
+            if isinstance(found, Exception):
+                raise found  # its provider call failed (not as unreachable): the caller retries one by one
             gross, complaints = completed.get(meeting.pk, (None, 0))
             review_reason = found.review_reason or ("student complaint" if complaints else "")
             seconds = "?" if found.seconds is None else f"{found.seconds} s"

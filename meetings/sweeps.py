@@ -267,7 +267,7 @@ def settle_closed_meetings(now: dt.datetime, *, only_ids=None) -> Counter:
 
 def _settle_remote(queryset, now: dt.datetime, only_ids) -> Counter:
     """Leased batches: the providers' reports outside any transaction, then one settling transaction per batch."""
-    from meetings.verdict import verify_attendance, verify_attendance_many
+    from meetings.verdict import verify_attendance_many
 
     counts: Counter = Counter()
     # Meetings another worker holds locked right now: left to the next sweep instead of leased again at once.
@@ -275,15 +275,14 @@ def _settle_remote(queryset, now: dt.datetime, only_ids) -> Counter:
     for batch in _lease_batches(queryset, now, only_ids, exclude=skipped):
         try:
             verdicts = verify_attendance_many(batch, now=now)
-        except Exception:
-            # Something other than an unreachable provider (that is a verdict: unknown) went wrong: find which.
-            verdicts = {}
-            for meeting in batch:
-                try:
-                    verdicts[meeting.pk] = verify_attendance(meeting, now=now)
-                except Exception as exc:
-                    _outside_call_failed(meeting.pk, now, "settle", exc)
-                    counts["failed"] += 1
+        except Exception as exc:  # reading our own sessions failed: the whole batch backs off
+            verdicts = dict.fromkeys((m.pk for m in batch), exc)
+        for meeting_id, found in list(verdicts.items()):
+            # A provider call that failed other than as unreachable (that is a verdict: unknown) fails its meeting.
+            if isinstance(found, Exception):
+                _outside_call_failed(meeting_id, now, "settle", found)
+                counts["failed"] += 1
+                del verdicts[meeting_id]
         ready = [m for m in batch if m.pk in verdicts]
         try:
             settled = attendance.settle_batch([m.pk for m in ready], now=now, verdicts=verdicts)

@@ -95,6 +95,8 @@ def _reported_many(meetings) -> dict:
             reported.update(get_provider(name).attendance_many(group))
         except NotImplementedError:
             reported.update(dict.fromkeys((m.pk for m in group), None))
+        except Exception as exc:  # no such provider, or one whose batch call failed as a whole
+            reported.update(dict.fromkeys((m.pk for m in group), exc))
     return reported
 
 
@@ -150,13 +152,24 @@ def verify_attendance(meeting: Meeting, *, now: dt.datetime) -> AttendanceVerdic
     return _judge(meeting, _recorded_stretches(meeting), reported, now=now)
 
 
-def verify_attendance_many(meetings, *, now: dt.datetime) -> dict[int, AttendanceVerdict]:
+def verify_attendance_many(meetings, *, now: dt.datetime) -> dict[int, AttendanceVerdict | Exception]:
     """``verify_attendance`` for a batch (``meetings`` with their teacher loaded): our recorded sessions in one
     query, the providers' evidence in one ``attendance_many`` call per provider. Outside any transaction unless
-    every provider of the batch has ``evidence_is_local``."""
+    every provider of the batch has ``evidence_is_local``. A meeting whose provider call raised something other
+    than a ProviderError (where ``verify_attendance`` would raise) gets that exception instead of a verdict, so
+    the caller fails that meeting alone."""
+    from integrations.video import ProviderError
+
     recorded = _recorded_stretches_many([m.pk for m in meetings])
     reported = _reported_many(meetings)
-    return {m.pk: _judge(m, recorded.get(m.pk, []), reported.get(m.pk), now=now) for m in meetings}
+    found = {}
+    for meeting in meetings:
+        answer = reported.get(meeting.pk)
+        if isinstance(answer, Exception) and not isinstance(answer, ProviderError):
+            found[meeting.pk] = answer
+        else:
+            found[meeting.pk] = _judge(meeting, recorded.get(meeting.pk, []), answer, now=now)
+    return found
 
 
 def _judge(meeting: Meeting, recorded: list[Stretch], reported, *, now: dt.datetime) -> AttendanceVerdict:

@@ -143,8 +143,10 @@ class TestFailures:
     def test_a_provider_that_raises_for_one_meeting_fails_it_alone(self, now, monkeypatch):
         meetings = [closed_class(now, (0 * MINUTE, 50 * MINUTE), provider="zoom") for _ in range(3)]
         bad = meetings[1]
+        asked = Counter()
 
         def attendance(self, meeting):
+            asked[meeting.pk] += 1
             if meeting.pk == bad.pk:
                 raise ValueError("unexpected answer")
             return []  # the provider saw no teacher: our recorded sessions count
@@ -152,6 +154,7 @@ class TestFailures:
         monkeypatch.setattr(ZoomProvider, "attendance", attendance)
         assert sweeps.settle_closed_meetings(bad.close_at) == {"present": 2, "failed": 1}
         assert Meeting.objects.get(pk=bad.pk).last_error == "settle: unexpected answer"
+        assert asked == dict.fromkeys([m.pk for m in meetings], 1)  # nobody was asked twice
         assert Payout.objects.count() == 2
         assert Meeting.objects.filter(lease_until__isnull=False).count() == 0
 
@@ -214,3 +217,12 @@ class TestStatementsPerBatch:
         small, large = mixed(3), mixed(12)
         assert self.settle_counting_queries(large) == self.settle_counting_queries(small)
         assert Counter(Payout.objects.values_list("state", flat=True)) == {"pending": 7, "held": 8}
+
+
+def test_a_meeting_whose_provider_is_unknown_fails_alone(now):
+    known = closed_class(now, (0 * MINUTE, 50 * MINUTE))
+    odd = closed_class(now, (0 * MINUTE, 50 * MINUTE), provider="jitsi")  # not in integrations.video.PROVIDERS
+    assert sweeps.settle_closed_meetings(odd.close_at) == {"present": 1, "failed": 1}
+    odd.refresh_from_db()
+    assert odd.settled_at is None and odd.last_error.startswith("settle: ") and odd.lease_until is None
+    assert Meeting.objects.get(pk=known.pk).settled_at == known.close_at
