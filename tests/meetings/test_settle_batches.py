@@ -226,3 +226,19 @@ def test_a_meeting_whose_provider_is_unknown_fails_alone(now):
     odd.refresh_from_db()
     assert odd.settled_at is None and odd.last_error.startswith("settle: ") and odd.lease_until is None
     assert Meeting.objects.get(pk=known.pk).settled_at == known.close_at
+
+
+def test_the_batch_verdicts_equal_the_single_ones(now, zoom_down):
+    from meetings.verdict import verify_attendance, verify_attendance_many
+
+    meetings = [
+        closed_class(now, (0 * MINUTE, 50 * MINUTE)),
+        closed_class(now, (0 * MINUTE, 2 * MINUTE), (10 * MINUTE, 12 * MINUTE)),
+        closed_class(now),
+        closed_class(now, (0 * MINUTE, 30 * MINUTE), provider="local"),
+        closed_class(now, (5 * MINUTE, None), provider="local"),
+        closed_class(now, (0 * MINUTE, 50 * MINUTE), provider="zoom"),
+    ]
+    many = verify_attendance_many(meetings, now=meetings[0].close_at)
+    assert many == {m.pk: verify_attendance(m, now=m.close_at) for m in meetings}
+    assert [v.verdict for v in many.values()] == ["present", "absent", "absent", "present", "present", "unknown"]
