@@ -4,9 +4,10 @@ Run order (``meetings.runner.SWEEPS``) matters only for catch-up inside one run:
 before opening, opening before closing (a meeting whose whole slot passed during downtime is opened quietly and then
 closed by the normal close path in the same run).
 
-Outside calls (provisioning and ending rooms, settlement) are not made inside a claiming transaction: a meeting is
-leased (``lease_until``) in a short transaction, the call is made, and the result is stored with a compare-and-set.
-A worker that dies mid-call leaves a lease that expires; the next sweep tries again.
+Outside calls (provisioning and ending rooms, a remote provider's attendance report for settlement) are not made
+inside a claiming transaction: a meeting is leased (``lease_until``) in a short transaction, the call is made, and
+the result is stored with a compare-and-set. A worker that dies mid-call leaves a lease that expires; the next sweep
+tries again. Settlement from evidence in our own database needs no outside call and is claimed like a transition.
 """
 
 from __future__ import annotations
