@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -21,7 +22,7 @@ from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, C
 from bookings.models import Appointment, Booking, Payout
 from classroom.money import round_money
 from meetings.models import Meeting, StateChange
-from meetings.statemachine import history_rows, log_transition, transition
+from meetings.statemachine import history_rows, insert_history, log_transition, transition
 
 Status = Booking.Status
 LinkState = Appointment.LinkState
@@ -194,10 +195,13 @@ def refund_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
 # --- batch transitions, called by the meeting lifecycle inside its transaction ---------------------------------------
 
 
-def _bulk_status(queryset, to: str, *, now: dt.datetime, actor, reason: str, updates: dict) -> list[Booking]:
+def _bulk_status(
+    queryset, to: str, *, now: dt.datetime, actor, reason: str, updates: dict, students: bool = True
+) -> list[Booking]:
     """Move every booking of ``queryset`` to ``to`` with one UPDATE and one history insert. Returns the bookings
-    as they were (with ``status`` = the state they left)."""
-    rows = list(queryset.select_for_update(of=("self",), no_key=True).select_related("student"))
+    as they were (with ``status`` = the state they left), with their students loaded if ``students``."""
+    queryset = queryset.select_for_update(of=("self",), no_key=True)
+    rows = list(queryset.select_related("student") if students else queryset)
     if not rows:
         return []
     by_from: dict[str, list[int]] = {}
@@ -215,7 +219,7 @@ def _bulk_status(queryset, to: str, *, now: dt.datetime, actor, reason: str, upd
             reason=reason,
             field="status",
         )
-    StateChange.objects.bulk_create(history, batch_size=1000)
+    insert_history(history)
     return rows
 
 
@@ -228,6 +232,7 @@ def complete_bookings(meeting_ids: list[int], *, now: dt.datetime, actor=None) -
         actor=actor,
         reason="class closed",
         updates={"completed_at": now},
+        students=False,  # nobody is told here (the close burst: 10,000 bookings)
     )
     unpaid = _bulk_status(
         Booking.objects.filter(meeting_id__in=meeting_ids, status=Status.PENDING),
@@ -325,46 +330,79 @@ def split_revenue(gross: Decimal, rate: Decimal, currency: str) -> tuple[Decimal
     return commission, gross - commission
 
 
+class PayoutOrder(NamedTuple):
+    """What :func:`create_payouts` needs for one meeting's payout (``meeting`` with its course loaded)."""
+
+    meeting: Meeting
+    gross: Decimal
+    rate: Decimal
+    held_reason: str = ""
+
+
 def create_payout(
     meeting: Meeting, *, gross: Decimal, rate: Decimal, now: dt.datetime, held_reason: str = "", actor=None
 ) -> tuple[Payout, bool]:
     """The meeting's one payout: pending (approved after the dispute window) or, with ``held_reason``, held for
     review. Returns (payout, created); a second call returns the existing payout (the unique index decides races)."""
-    currency = meeting.course.currency
-    gross = round_money(gross, currency)
-    commission, net = split_revenue(gross, rate, currency)
-    state = PayoutState.HELD if held_reason else PayoutState.PENDING
+    return create_payouts([PayoutOrder(meeting, gross, rate, held_reason)], now=now, actor=actor)[0]
+
+
+def _unsaved_payout(order: PayoutOrder, *, now: dt.datetime) -> Payout:
+    currency = order.meeting.course.currency
+    gross = round_money(order.gross, currency)
+    commission, net = split_revenue(gross, order.rate, currency)
+    return Payout(
+        teacher_id=order.meeting.teacher_id,
+        meeting=order.meeting,
+        currency=currency,
+        gross=gross,
+        commission_rate=order.rate,
+        commission=commission,
+        net=net,
+        state=PayoutState.HELD if order.held_reason else PayoutState.PENDING,
+        held_reason=order.held_reason[:200],
+        approve_after=None if order.held_reason else now + dt.timedelta(hours=settings.PAYOUT_DISPUTE_HOURS),
+    )
+
+
+def create_payouts(orders, *, now: dt.datetime, actor=None) -> list[tuple[Payout, bool]]:
+    """The batch form of :func:`create_payout` (the settle sweep): one insert for the payouts, one for their history.
+    Returns (payout, created) per order, in order. A meeting that already has its payout gets that one back; when
+    the insert hits the one-payout-per-meeting index anyway (another worker won a race after our look), each order
+    is retried alone, so the index still decides and the rest of the batch is not lost."""
+    orders = list(orders)
+    if not orders:
+        return []
+    existing = {p.meeting_id: p for p in Payout.objects.filter(meeting_id__in=[o.meeting.pk for o in orders])}
+    fresh = [_unsaved_payout(o, now=now) for o in orders if o.meeting.pk not in existing]
     try:
         with transaction.atomic():
-            payout = Payout.objects.create(
-                teacher_id=meeting.teacher_id,
-                meeting=meeting,
-                currency=currency,
-                gross=gross,
-                commission_rate=rate,
-                commission=commission,
-                net=net,
-                state=state,
-                held_reason=held_reason[:200],
-                approve_after=None if held_reason else now + dt.timedelta(hours=settings.PAYOUT_DISPUTE_HOURS),
-            )
-            StateChange.objects.bulk_create(
-                history_rows(
+            Payout.objects.bulk_create(fresh)
+            history = []
+            for payout in fresh:
+                reason = payout.held_reason or f"{payout.net} {payout.currency} after {payout.commission} commission"
+                history += history_rows(
                     Payout,
-                    [(payout.pk, "", meeting.pk)],
-                    to_state=state,
+                    [(payout.pk, "", payout.meeting_id)],
+                    to_state=payout.state,
                     at=now,
                     actor=actor,
-                    reason=held_reason or f"{net} {currency} after {commission} commission",
-                    data={"gross": str(gross), "rate": str(rate)},
+                    reason=reason,
+                    data={"gross": str(payout.gross), "rate": str(payout.commission_rate)},
                 )
-            )
+            insert_history(history)
     except IntegrityError:
-        existing = Payout.objects.filter(meeting=meeting).first()
-        if existing is None:  # not the one-per-meeting index: a real error
+        if len(fresh) > 1:
+            return [create_payouts([o], now=now, actor=actor)[0] for o in orders]
+        winner = Payout.objects.filter(meeting_id__in=[p.meeting_id for p in fresh]).first()
+        if winner is None:  # not the one-per-meeting index: a real error
             raise
-        return existing, False
-    return payout, True
+        existing[winner.meeting_id] = winner
+        fresh = []
+    created = {p.meeting_id: p for p in fresh}
+    return [
+        (created[o.meeting.pk], True) if o.meeting.pk in created else (existing[o.meeting.pk], False) for o in orders
+    ]
 
 
 def _payout_transition(payout: Payout, to: str, allowed: list[str], *, now, actor, reason, updates=None, **kwargs):

@@ -86,6 +86,9 @@ class VideoProvider:
     # The MeetingParticipant source of ``live_sessions`` when the provider can say who is in a room right now (the
     # backup for lost webhooks, see meetings.sweeps.poll_room_attendance); empty: it cannot.
     poll_source = ""
+    # True when ``attendance`` only reads this app's own database (no outside call): the settle sweep then judges
+    # the meeting inside its claiming transaction instead of leasing it for an outside call.
+    evidence_is_local = False
 
     def create_room(self, meeting, *, now: dt.datetime) -> Room:
         raise NotImplementedError
@@ -102,6 +105,21 @@ class VideoProvider:
     def attendance(self, meeting) -> list[Session]:
         """Everyone who was in the room, one entry per session. Raises ProviderError when unreachable."""
         raise NotImplementedError
+
+    def attendance_many(self, meetings) -> dict:
+        """``attendance`` for several meetings: {meeting id: its sessions, or the exception its call raised (usually
+        a ProviderError)}, so one failing room neither hides the others' evidence nor makes them be asked again.
+        Raises NotImplementedError like ``attendance``. This default makes one call per meeting; a provider that can
+        answer for many at once overrides it."""
+        answers = {}
+        for meeting in meetings:
+            try:
+                answers[meeting.pk] = self.attendance(meeting)
+            except NotImplementedError:
+                raise
+            except Exception as exc:
+                answers[meeting.pk] = exc
+        return answers
 
     def live_sessions(self, meeting) -> list[Session]:
         """Everyone in the room right now (``left_at`` None); only for providers with a ``poll_source``."""

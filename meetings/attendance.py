@@ -10,12 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Greatest
 
-from meetings.models import Meeting, MeetingParticipant, StateChange
-from meetings.statemachine import history_rows
+from meetings.models import Meeting, MeetingParticipant
+from meetings.statemachine import history_rows, insert_history
 
 logger = logging.getLogger("classroom.attendance")
 Role = MeetingParticipant.Role
@@ -86,8 +86,8 @@ def end_open_sessions(meeting: Meeting, *, now: dt.datetime, source: str) -> int
 
 
 def settle(meeting: Meeting, *, now: dt.datetime) -> str:
-    """The close path's attendance and revenue step, run by the ``settle_closed_meetings`` sweep (and right after a
-    manual close). Returns what happened: "present", "absent" or "unknown", with ", no payout" when nobody paid.
+    """One meeting's attendance and revenue step (a manual close, tests). Returns what happened: "present",
+    "absent" or "unknown", with ", no payout" when nobody paid; "already settled" when there was nothing to do.
 
     The verdict (``meetings.verdict``) may call the video provider, so it is computed before the transaction. Then,
     under the meeting's row lock and only if it is still unsettled (two workers settling at once: the second finds
@@ -96,73 +96,175 @@ def settle(meeting: Meeting, *, now: dt.datetime) -> str:
     complained, puts the meeting in the review queue with the payout held and alerts staff once. Anything raised
     here rolls all of it back; the sweep records the failure on the meeting and the next sweep tries again.
     """
-    from bookings import transitions as booking_transitions
-    from bookings.models import Booking
     from meetings.verdict import verify_attendance
 
     meeting = Meeting.objects.select_related("teacher", "course").get(pk=meeting.pk)
     if meeting.state != Meeting.State.CLOSED or meeting.settled_at is not None:
         return "already settled"
     found = verify_attendance(meeting, now=now)
+    outcomes = _settle_locked([meeting.pk], now=now, verdicts={meeting.pk: found}, skip_locked=False)
+    return outcomes.get(meeting.pk, "already settled")
+
+
+def settle_batch(meeting_ids, *, now: dt.datetime, verdicts: dict | None = None) -> dict[int, str]:
+    """``settle`` for a batch, in one transaction (the ``settle_closed_meetings`` sweep). ``verdicts``: computed
+    beforehand, outside any transaction, when the evidence needs an outside call; None: the evidence is all in our
+    database (``VideoProvider.evidence_is_local``) and is read here, under the lock. Meetings another worker holds
+    (``SKIP LOCKED``) or that are settled already are left out. Returns {meeting id: outcome} of those settled here;
+    raises (rolling the whole batch back) if any of them fails, so the caller can retry them one by one."""
+    return _settle_locked(list(meeting_ids), now=now, verdicts=verdicts, skip_locked=True)
+
+
+def settle_claimed(meetings: list[Meeting], *, now: dt.datetime) -> dict[int, str]:
+    """``settle_batch`` for meetings the caller already claimed: closed, unsettled, with teacher and course, read
+    and row-locked (``FOR NO KEY UPDATE SKIP LOCKED``) in the caller's transaction, and with local evidence only."""
+    return _settle_locked(meetings, now=now, verdicts=None, skip_locked=True)
+
+
+# The meeting fields a settlement writes.
+SETTLED_FIELDS = [
+    "attendance_verdict",
+    "teacher_attended_seconds",
+    "attendance_source",
+    "attendance_evidence",
+    "settled_at",
+    "requires_manual_review",
+    "review_reason",
+    "review_state",
+]
+
+
+def _settle_locked(meetings: list, *, now: dt.datetime, verdicts: dict | None, skip_locked: bool):
+    """Lock the still-unsettled meetings and settle them: the same statements for one meeting or five hundred.
+    ``meetings``: ids to lock, or Meeting rows already locked by the caller's transaction."""
+    from bookings import transitions as booking_transitions
+    from bookings.models import Booking
+    from meetings.verdict import verify_attendance_many
+    from notifications import outbox
+
+    outcomes: dict[int, str] = {}
+    logged = []
     with transaction.atomic():
-        locked = (
-            Meeting.objects.select_for_update(no_key=True)
-            .filter(pk=meeting.pk, state=Meeting.State.CLOSED, settled_at__isnull=True)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if locked is None:
-            return "already settled"
-        gross = booking_transitions.completed_gross(meeting.pk)
-        complaint = Booking.objects.filter(
-            meeting_id=meeting.pk, status=Booking.Status.COMPLETED, has_complaint=True
-        ).exists()
-        review_reason = found.review_reason or ("student complaint" if complaint else "")
-        seconds = "?" if found.seconds is None else f"{found.seconds} s"
-        summary = f"teacher {found.verdict} ({seconds}, {found.source})"
-        updates = {
-            "attendance_verdict": found.verdict,
-            "teacher_attended_seconds": found.seconds,
-            "attendance_source": found.source,
-            "attendance_evidence": found.evidence,
-            "settled_at": now,
+        if meetings and not isinstance(meetings[0], Meeting):
+            meetings = list(
+                Meeting.objects.select_for_update(no_key=True, skip_locked=skip_locked, of=("self",))
+                .select_related("teacher", "course")
+                .filter(pk__in=meetings, state=Meeting.State.CLOSED, settled_at__isnull=True)
+                .order_by("pk")
+            )
+        if not meetings:
+            return outcomes
+        if verdicts is None:
+            verdicts = verify_attendance_many(meetings, now=now)
+        # Per meeting: the gross of its completed bookings and whether any of them carries a complaint.
+        completed = {
+            meeting_id: (gross, complaints)
+            for meeting_id, gross, complaints in Booking.objects.filter(
+                meeting_id__in=[m.pk for m in meetings], status=Booking.Status.COMPLETED
+            )
+            .order_by()
+            .values("meeting_id")
+            .annotate(gross=Sum("amount"), complaints=Count("pk", filter=Q(has_complaint=True)))
+            .values_list("meeting_id", "gross", "complaints")
         }
-        if gross is None:
-            # Nobody paid, so there is nothing to pay out or refund and nothing for staff to decide.
-            outcome, review_reason = f"{found.verdict}, no payout", ""
-            summary += "; no completed bookings: no payout"
-        else:
-            outcome = found.verdict
-            booking_transitions.create_payout(
-                meeting, gross=gross, rate=meeting.teacher.effective_commission_rate, now=now, held_reason=review_reason
-            )
-        if review_reason:
-            updates.update(
-                requires_manual_review=True, review_reason=review_reason, review_state=Meeting.ReviewState.AWAITING
-            )
-        Meeting.objects.filter(pk=meeting.pk).update(**updates)
-        history = history_rows(
-            Meeting,
-            [(meeting.pk, Meeting.Verdict.UNVERIFIED, meeting.pk)],
-            to_state=found.verdict,
-            at=now,
-            field="attendance",
-            reason=summary,
-            data={"seconds": found.seconds, "source": found.source},
-        )
-        if review_reason:
+        payouts, history, alerts = [], [], []
+        for meeting in meetings:
+            found = verdicts[meeting.pk]
+            if isinstance(found, Exception):
+                raise found  # its provider call failed (not as unreachable): the caller retries one by one
+            gross, complaints = completed.get(meeting.pk, (None, 0))
+            review_reason = found.review_reason or ("student complaint" if complaints else "")
+            seconds = "?" if found.seconds is None else f"{found.seconds} s"
+            summary = f"teacher {found.verdict} ({seconds}, {found.source})"
+            meeting.attendance_verdict = found.verdict
+            meeting.teacher_attended_seconds = found.seconds
+            meeting.attendance_source = found.source
+            meeting.attendance_evidence = found.evidence
+            meeting.settled_at = now
+            if gross is None:
+                # Nobody paid, so there is nothing to pay out or refund and nothing for staff to decide.
+                outcome, review_reason = f"{found.verdict}, no payout", ""
+                summary += "; no completed bookings: no payout"
+            else:
+                outcome = found.verdict
+                payouts.append(
+                    booking_transitions.PayoutOrder(
+                        meeting, gross, meeting.teacher.effective_commission_rate, review_reason
+                    )
+                )
             history += history_rows(
                 Meeting,
-                [(meeting.pk, Meeting.ReviewState.NONE, meeting.pk)],
-                to_state=Meeting.ReviewState.AWAITING,
+                [(meeting.pk, Meeting.Verdict.UNVERIFIED, meeting.pk)],
+                to_state=found.verdict,
                 at=now,
-                field="review_state",
-                reason=review_reason,
+                field="attendance",
+                reason=summary,
+                data={"seconds": found.seconds, "source": found.source},
             )
-            alert_staff(meeting, reason=review_reason, now=now)
-        StateChange.objects.bulk_create(history)
-    logger.info("settled", extra={"meeting_id": meeting.pk, "outcome": outcome, "review_reason": review_reason})
-    return outcome
+            if review_reason:
+                meeting.requires_manual_review = True
+                meeting.review_reason = review_reason
+                meeting.review_state = Meeting.ReviewState.AWAITING
+                history += history_rows(
+                    Meeting,
+                    [(meeting.pk, Meeting.ReviewState.NONE, meeting.pk)],
+                    to_state=Meeting.ReviewState.AWAITING,
+                    at=now,
+                    field="review_state",
+                    reason=review_reason,
+                )
+                alerts += staff_alerts(meeting, reason=review_reason, now=now)
+            outcomes[meeting.pk] = outcome
+            logged.append((meeting.pk, outcome, review_reason))
+        booking_transitions.create_payouts(payouts, now=now)
+        _store_settled(meetings)
+        insert_history(history)
+        outbox.enqueue(alerts)
+    for meeting_id, outcome, review_reason in logged:
+        logger.info("settled", extra={"meeting_id": meeting_id, "outcome": outcome, "review_reason": review_reason})
+    return outcomes
+
+
+def _store_settled(meetings: list[Meeting]) -> None:
+    """Write ``SETTLED_FIELDS`` of locked meetings. On PostgreSQL: one ``UPDATE ... FROM (VALUES ...)`` per thousand
+    rows, because Django's ``bulk_update`` builds a ``CASE`` expression per row and field in Python, which was most
+    of a 500-meeting batch's time. Values go through each field's own ``get_db_prep_save`` (JSON, time zones) and
+    are cast to the column types (``VALUES`` alone would guess text). SQLite (the demo, tests) keeps ``bulk_update``:
+    ``UPDATE ... FROM`` needs SQLite 3.33, newer than Django requires."""
+    fields = [Meeting._meta.get_field(name) for name in SETTLED_FIELDS]
+    if connection.vendor != "postgresql":
+        Meeting.objects.bulk_update(meetings, SETTLED_FIELDS)
+        return
+    quote = connection.ops.quote_name
+    table, pk = quote(Meeting._meta.db_table), Meeting._meta.pk
+    assignments = ", ".join(
+        f"{quote(f.column)} = v.column{n + 2}::{f.db_type(connection)}" for n, f in enumerate(fields)
+    )
+    placeholders = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+    for start in range(0, len(meetings), 1000):
+        chunk = meetings[start : start + 1000]
+        params = []
+        for meeting in chunk:
+            params.append(meeting.pk)
+            params += [f.get_db_prep_save(getattr(meeting, f.attname), connection) for f in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([placeholders] * len(chunk))}) AS v "
+                f"WHERE {table}.{quote(pk.column)} = v.column1::{pk.db_type(connection)}",
+                params,
+            )
+
+
+def staff_alerts(meeting: Meeting, *, reason: str, now: dt.datetime) -> list:
+    """The unsaved "needs review" outbox rows for one meeting, one per staff recipient."""
+    from notifications import outbox
+
+    return [
+        outbox.message(
+            outbox.Notification.Kind.TEACHER_NO_SHOW, recipient, now=now, meeting=meeting, context={"reason": reason}
+        )
+        for recipient in outbox.staff()
+    ]
 
 
 def alert_staff(meeting: Meeting, *, reason: str, now: dt.datetime) -> int:
@@ -170,12 +272,7 @@ def alert_staff(meeting: Meeting, *, reason: str, now: dt.datetime) -> int:
     a second alert for the same meeting a no-op)."""
     from notifications import outbox
 
-    return outbox.enqueue(
-        outbox.message(
-            outbox.Notification.Kind.TEACHER_NO_SHOW, recipient, now=now, meeting=meeting, context={"reason": reason}
-        )
-        for recipient in outbox.staff()
-    )
+    return outbox.enqueue(staff_alerts(meeting, reason=reason, now=now))
 
 
 # --- sessions reported by a video provider (webhooks, polls, reports) -------------------------------------------------

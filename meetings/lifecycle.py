@@ -26,7 +26,7 @@ from bookings.models import Booking
 from classroom.errors import IllegalTransition, InvalidTime
 from classroom.timezones import require_aware
 from meetings.models import Meeting, MeetingParticipant, StateChange
-from meetings.statemachine import Outcome, actor_name, history_rows, log_transition, transition
+from meetings.statemachine import Outcome, actor_name, history_rows, insert_history, log_transition, transition
 from notifications import outbox
 
 logger = logging.getLogger("classroom.lifecycle")
@@ -203,7 +203,7 @@ def open_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
         )
         (notify if tell else quiet).append(meeting)
         meeting.state, meeting.opened_at, meeting.auto_opened, meeting._loaded_state = State.OPEN, now, True, State.OPEN
-    StateChange.objects.bulk_create(history, batch_size=1000)
+    insert_history(history)
     written = _after_open(notify, now=now, notify=True) + _after_open(quiet, now=now, notify=False)
     for meeting, row in zip(meetings, history, strict=True):
         _log(meeting, State.SCHEDULED, State.OPEN, None, row.reason, lateness_seconds=row.data["lateness_seconds"])
@@ -289,7 +289,7 @@ def close_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
             at=now,
             reason="close moment reached (end_time + MEETING_AUTO_CLOSE_DELAY_MINUTES)",
         )
-    StateChange.objects.bulk_create(history, batch_size=1000)
+    insert_history(history)
     written = _after_close(meetings, now=now, actor=None)
     for meeting in meetings:
         _log(meeting, meeting.state, State.CLOSED, None, "close moment reached")

@@ -14,6 +14,7 @@ through :func:`history_rows` + a conditional ``UPDATE`` for batches (see ``meeti
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -153,3 +154,32 @@ def transition(
         obj._loaded_state = to
     log_transition(model, obj.pk, current, to, actor=actor_name(actor), reason=reason, **(data or {}))
     return Outcome(True, current, to, f"{label} {obj.pk}: {current} → {to}")
+
+
+# A burst's history (a close writes one row per booking) goes through COPY on PostgreSQL from this many rows on.
+COPY_HISTORY_FROM = 200
+
+
+def insert_history(rows: list[StateChange]) -> None:
+    """Insert unsaved history rows in the caller's transaction; their ids are not read back.
+
+    ``bulk_create`` for a few rows and on SQLite. On PostgreSQL a burst is streamed with ``COPY``: Django's
+    ``bulk_create`` prepares every value of every row in Python and psycopg quotes them client-side, which was a
+    quarter of a 1,000-meeting close (11,000 history rows); COPY writes the same rows in C. History has no unique
+    key, so unlike ``notifications.outbox`` no staging table is needed.
+    """
+    from django.db import connection
+
+    if len(rows) < COPY_HISTORY_FROM or connection.vendor != "postgresql":
+        StateChange.objects.bulk_create(rows, batch_size=1000)
+        return
+    fields = [f for f in StateChange._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(StateChange._meta.db_table)
+    json_fields = [(i, f.encoder) for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            values = [getattr(row, f.attname) for f in fields]
+            for i, encoder in json_fields:
+                values[i] = json.dumps(values[i], cls=encoder, ensure_ascii=False)
+            copy.write_row(values)

@@ -4,9 +4,10 @@ Run order (``meetings.runner.SWEEPS``) matters only for catch-up inside one run:
 before opening, opening before closing (a meeting whose whole slot passed during downtime is opened quietly and then
 closed by the normal close path in the same run).
 
-Outside calls (provisioning and ending rooms, settlement) are not made inside a claiming transaction: a meeting is
-leased (``lease_until``) in a short transaction, the call is made, and the result is stored with a compare-and-set.
-A worker that dies mid-call leaves a lease that expires; the next sweep tries again.
+Outside calls (provisioning and ending rooms, a remote provider's attendance report for settlement) are not made
+inside a claiming transaction: a meeting is leased (``lease_until``) in a short transaction, the call is made, and
+the result is stored with a compare-and-set. A worker that dies mid-call leaves a lease that expires; the next sweep
+tries again. Settlement from evidence in our own database needs no outside call and is claimed like a transition.
 """
 
 from __future__ import annotations
@@ -134,34 +135,57 @@ def check_minimum_participants(now: dt.datetime) -> Counter:
 # --- sweeps that call the video provider ------------------------------------------------------------------------------
 
 
-def _leased(queryset, now: dt.datetime, step: str, call, only_ids=None) -> Counter:
-    """Lease due meetings a few at a time, call the provider for each outside any transaction, record the result."""
-    queryset = _not_backing_off(queryset, now).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+def _lease_free(now: dt.datetime) -> Q:
+    return Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+
+
+def _lease_batches(queryset, now: dt.datetime, only_ids=None, exclude: set[int] | None = None):
+    """Yield due meetings a few at a time, each batch leased to this worker in its own short transaction, so the
+    outside calls made for it run outside any transaction. ``exclude`` may grow between batches."""
+    queryset = _not_backing_off(queryset, now).filter(_lease_free(now))
     if only_ids is not None:
         queryset = queryset.filter(pk__in=only_ids)
-    counts: Counter = Counter()
     while True:
         with transaction.atomic():
-            batch = list(queryset.select_for_update(skip_locked=True, of=("self",), no_key=True)[:OUTSIDE_CALL_BATCH])
+            batch = list(
+                queryset.exclude(pk__in=exclude or ()).select_for_update(skip_locked=True, of=("self",), no_key=True)[
+                    :OUTSIDE_CALL_BATCH
+                ]
+            )
             if not batch:
-                break
+                return
             Meeting.objects.filter(pk__in=[m.pk for m in batch]).update(lease_until=now + OUTSIDE_CALL_LEASE)
+        yield batch
+
+
+def _leased(queryset, now: dt.datetime, step: str, call, only_ids=None) -> Counter:
+    """Lease due meetings a few at a time, call the provider for each outside any transaction, record the result."""
+    counts: Counter = Counter()
+    for batch in _lease_batches(queryset, now, only_ids):
         for meeting in batch:
             try:
                 counts[call(meeting)] += 1
-                _succeeded(meeting.pk, step)
+                _succeeded_many([meeting.pk], step)
             except Exception as exc:
-                logger.warning("outside call failed", extra={"meeting_id": meeting.pk, "step": step, "error": str(exc)})
-                lifecycle.record_failure(meeting.pk, now=now, step=step, error=exc)
+                _outside_call_failed(meeting.pk, now, step, exc)
                 counts["failed"] += 1
     return counts
 
 
+def _outside_call_failed(meeting_id: int, now: dt.datetime, step: str, exc: Exception) -> None:
+    logger.warning("outside call failed", extra={"meeting_id": meeting_id, "step": step, "error": str(exc)})
+    lifecycle.record_failure(meeting_id, now=now, step=step, error=exc)
+
+
 def _succeeded(meeting_id: int, step: str) -> None:
-    """Give the lease back; clear the failure only if it was this step's (``record_failure`` writes "step: error"),
+    _succeeded_many([meeting_id], step)
+
+
+def _succeeded_many(meeting_ids: list[int], step: str) -> None:
+    """Give the leases back; clear a failure only if it was this step's (``record_failure`` writes "step: error"),
     so a settle that succeeds does not hide a room end that is still failing."""
-    Meeting.objects.filter(pk=meeting_id).update(lease_until=None)
-    Meeting.objects.filter(pk=meeting_id, last_error__startswith=f"{step}:").update(
+    Meeting.objects.filter(pk__in=meeting_ids).update(lease_until=None)
+    Meeting.objects.filter(pk__in=meeting_ids, last_error__startswith=f"{step}:").update(
         retry_at=None, last_error="", failure_count=0
     )
 
@@ -213,13 +237,74 @@ def end_rooms(now: dt.datetime, *, only_ids=None) -> Counter:
 
 def settle_closed_meetings(now: dt.datetime, *, only_ids=None) -> Counter:
     """The close path's second step (attendance verdict and revenue), retried until it succeeds; a failure never
-    reopens or blocks the close itself."""
+    reopens or blocks the close itself.
+
+    Settled a batch at a time, in a constant number of statements per batch (the close burst at the top of the hour
+    is thousands of meetings). Meetings whose evidence is all in our database (no room, or a provider with
+    ``evidence_is_local``) are claimed ``SWEEP_BATCH_SIZE`` at a time and judged and settled in the claiming
+    transaction. The others need the provider's report: they are leased a few at a time, the provider is asked
+    outside any transaction, and the batch is then settled in one transaction. Either way a batch that raises is
+    retried one meeting at a time, so the meeting at fault records its failure and backs off alone."""
+    from integrations.video import PROVIDERS, provider_class
+
+    local = ["", *(name for name in PROVIDERS if provider_class(name).evidence_is_local)]
     due = Meeting.objects.filter(state=State.CLOSED, settled_at__isnull=True).select_related("teacher", "course")
 
-    def call(meeting):
-        return attendance.settle(meeting, now=now)
+    def due_local():
+        queryset = _not_backing_off(due.filter(room_provider__in=local), now).filter(_lease_free(now))
+        if only_ids is not None:
+            queryset = queryset.filter(pk__in=only_ids)
+        return queryset.order_by("closed_at")
 
-    return _leased(due, now, "settle", call, only_ids)
+    def settle_local(batch):
+        settled = attendance.settle_claimed(batch, now=now)
+        _succeeded_many([m.pk for m in batch], "settle")
+        return Counter(settled.values())
+
+    counts = claim_batches("settle_closed_meetings", due_local, settle_local, on_failure=_failure("settle", now))
+    counts.update(_settle_remote(due.exclude(room_provider__in=local).order_by("closed_at"), now, only_ids))
+    return counts
+
+
+def _settle_remote(queryset, now: dt.datetime, only_ids) -> Counter:
+    """Leased batches: the providers' reports outside any transaction, then one settling transaction per batch."""
+    from meetings.verdict import verify_attendance_many
+
+    counts: Counter = Counter()
+    # Meetings another worker holds locked right now: left to the next sweep instead of leased again at once.
+    skipped: set[int] = set()
+    for batch in _lease_batches(queryset, now, only_ids, exclude=skipped):
+        try:
+            verdicts = verify_attendance_many(batch, now=now)
+        except Exception as exc:  # reading our own sessions failed: the whole batch backs off
+            verdicts = dict.fromkeys((m.pk for m in batch), exc)
+        for meeting_id, found in list(verdicts.items()):
+            # A provider call that failed other than as unreachable (that is a verdict: unknown) fails its meeting.
+            if isinstance(found, Exception):
+                _outside_call_failed(meeting_id, now, "settle", found)
+                counts["failed"] += 1
+                del verdicts[meeting_id]
+        ready = [m for m in batch if m.pk in verdicts]
+        try:
+            settled = attendance.settle_batch([m.pk for m in ready], now=now, verdicts=verdicts)
+        except Exception:
+            logger.warning("settle batch failed; settling its meetings one by one", exc_info=True)
+            settled = {}
+            for meeting in list(ready):
+                try:
+                    settled.update(attendance.settle_batch([meeting.pk], now=now, verdicts=verdicts))
+                except Exception as exc:
+                    _outside_call_failed(meeting.pk, now, "settle", exc)
+                    counts["failed"] += 1
+                    ready.remove(meeting)
+        counts.update(settled.values())
+        # Settled meanwhile by someone else, or held by them right now (SKIP LOCKED): the lease is given back.
+        left = [m.pk for m in ready if m.pk not in settled]
+        skipped.update(left)
+        if left:
+            counts["already settled"] += len(left)
+        _succeeded_many([m.pk for m in ready], "settle")
+    return counts
 
 
 def poll_room_attendance(now: dt.datetime) -> Counter:

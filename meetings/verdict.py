@@ -68,15 +68,39 @@ def attended_seconds(stretches, *, until: dt.datetime) -> int:
     return int(total.total_seconds())
 
 
-def _provider_stretches(meeting: Meeting) -> list[Stretch] | None:
-    """The teacher's sessions as the provider reports them; None when the provider cannot report attendance.
-    Raises ``integrations.video.ProviderError`` when it is unreachable."""
-    from integrations.video import get_provider
+def _reported(meeting: Meeting):
+    """What the provider reports for one meeting: its sessions, the ``ProviderError`` it raised, or None when it
+    cannot report attendance at all."""
+    from integrations.video import ProviderError, get_provider
 
     try:
-        sessions = get_provider(meeting.room_provider).attendance(meeting)
+        return get_provider(meeting.room_provider).attendance(meeting)
     except NotImplementedError:
         return None
+    except ProviderError as exc:
+        return exc
+
+
+def _reported_many(meetings) -> dict:
+    """``_reported`` for many meetings: one ``attendance_many`` call per provider (one query for the local one)."""
+    from integrations.video import get_provider
+
+    by_provider: dict[str, list[Meeting]] = {}
+    for meeting in meetings:
+        if meeting.room_provider:
+            by_provider.setdefault(meeting.room_provider, []).append(meeting)
+    reported = {}
+    for name, group in by_provider.items():
+        try:
+            reported.update(get_provider(name).attendance_many(group))
+        except NotImplementedError:
+            reported.update(dict.fromkeys((m.pk for m in group), None))
+        except Exception as exc:  # no such provider, or one whose batch call failed as a whole
+            reported.update(dict.fromkeys((m.pk for m in group), exc))
+    return reported
+
+
+def _teacher_stretches(meeting: Meeting, sessions) -> list[Stretch]:
     teacher = identity_of(meeting.teacher)
     return [
         Stretch(s.joined_at, s.left_at, f"provider:{meeting.room_provider}", s.session_key)
@@ -86,10 +110,20 @@ def _provider_stretches(meeting: Meeting) -> list[Stretch] | None:
 
 
 def _recorded_stretches(meeting: Meeting) -> list[Stretch]:
-    rows = MeetingParticipant.objects.filter(meeting=meeting, role=MeetingParticipant.Role.TEACHER).order_by(
-        "joined_at", "id"
+    return _recorded_stretches_many([meeting.pk]).get(meeting.pk, [])
+
+
+def _recorded_stretches_many(meeting_ids) -> dict[int, list[Stretch]]:
+    """Our recorded teacher sessions of many meetings, in one query."""
+    rows = (
+        MeetingParticipant.objects.filter(meeting_id__in=meeting_ids, role=MeetingParticipant.Role.TEACHER)
+        .order_by("joined_at", "id")
+        .values_list("meeting_id", "joined_at", "left_at", "source", "session_key")
     )
-    return [Stretch(p.joined_at, p.left_at, p.source, p.session_key) for p in rows]
+    stretches: dict[int, list[Stretch]] = {}
+    for meeting_id, *values in rows:
+        stretches.setdefault(meeting_id, []).append(Stretch(*values))
+    return stretches
 
 
 def _describe(stretches: list[Stretch]) -> list[dict]:
@@ -114,17 +148,41 @@ def short_attendance_reason(seconds: int) -> str:
 
 def verify_attendance(meeting: Meeting, *, now: dt.datetime) -> AttendanceVerdict:
     """The verdict for a closed (or closing) meeting. Calls the video provider: run it outside any transaction."""
+    reported = _reported(meeting) if meeting.room_provider else None
+    return _judge(meeting, _recorded_stretches(meeting), reported, now=now)
+
+
+def verify_attendance_many(meetings, *, now: dt.datetime) -> dict[int, AttendanceVerdict | Exception]:
+    """``verify_attendance`` for a batch (``meetings`` with their teacher loaded): our recorded sessions in one
+    query, the providers' evidence in one ``attendance_many`` call per provider. Outside any transaction unless
+    every provider of the batch has ``evidence_is_local``. A meeting whose provider call raised something other
+    than a ProviderError (where ``verify_attendance`` would raise) gets that exception instead of a verdict, so
+    the caller fails that meeting alone."""
+    from integrations.video import ProviderError
+
+    recorded = _recorded_stretches_many([m.pk for m in meetings])
+    reported = _reported_many(meetings)
+    found = {}
+    for meeting in meetings:
+        answer = reported.get(meeting.pk)
+        if isinstance(answer, Exception) and not isinstance(answer, ProviderError):
+            found[meeting.pk] = answer
+        else:
+            found[meeting.pk] = _judge(meeting, recorded.get(meeting.pk, []), answer, now=now)
+    return found
+
+
+def _judge(meeting: Meeting, recorded: list[Stretch], reported, *, now: dt.datetime) -> AttendanceVerdict:
+    """The verdict from our ``recorded`` stretches and what the provider ``reported`` (see ``_reported``)."""
     from integrations.video import ProviderError
 
     until = meeting.closed_at or now
     threshold = settings.TEACHER_MIN_ATTENDANCE_SECONDS
     evidence: dict = {"counted_until": until.isoformat(), "threshold_seconds": threshold}
-    recorded = _recorded_stretches(meeting)
     stretches, source = None, RECORDED
     if meeting.room_provider:
-        try:
-            stretches = _provider_stretches(meeting)
-        except ProviderError as exc:
+        if isinstance(reported, ProviderError):
+            exc = reported
             logger.warning("attendance evidence unavailable", extra={"meeting_id": meeting.pk, "error": str(exc)})
             evidence.update(provider=meeting.room_provider, provider_error=str(exc)[:500])
             if not exc.permanent:
@@ -138,6 +196,8 @@ def verify_attendance(meeting: Meeting, *, now: dt.datetime) -> AttendanceVerdic
             # The service answered that it will never give this report (a Zoom Basic host has no reports): asking
             # again cannot help, so the sessions it sent us by webhook are the evidence.
             evidence["provider_error_permanent"] = True
+        elif reported is not None:
+            stretches = _teacher_stretches(meeting, reported)
         if stretches:
             source = f"provider:{meeting.room_provider}"
         evidence["provider"] = meeting.room_provider

@@ -158,19 +158,19 @@ class TestSweep:
         from bookings import transitions
 
         meeting = run_and_close(class_of(now), (0 * MINUTE, 50 * MINUTE))
-        real = transitions.create_payout
+        real = transitions.create_payouts  # what create_payout and the sweep's batches both go through
 
         def broken(*args, **kwargs):
             raise RuntimeError("database hiccup")
 
-        monkeypatch.setattr(transitions, "create_payout", broken)
+        monkeypatch.setattr(transitions, "create_payouts", broken)
         first = sweeps.settle_closed_meetings(meeting.closed_at)
         meeting.refresh_from_db()
         assert first["failed"] == 1 and meeting.settled_at is None
         assert meeting.last_error == "settle: database hiccup" and meeting.retry_at > meeting.closed_at
         assert meeting.state == "closed" and meeting.attendance_verdict == "unverified"  # all rolled back
         assert not sweeps.settle_closed_meetings(meeting.closed_at + dt.timedelta(seconds=1))  # backing off
-        monkeypatch.setattr(transitions, "create_payout", real)
+        monkeypatch.setattr(transitions, "create_payouts", real)
         retry_at = meeting.retry_at
         second = sweeps.settle_closed_meetings(retry_at)
         meeting.refresh_from_db()

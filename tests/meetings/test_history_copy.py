@@ -1,0 +1,36 @@
+"""``insert_history``: a burst's history rows (COPY on PostgreSQL) read back exactly like ``bulk_create``'s."""
+
+import pytest
+
+from meetings.models import Meeting, StateChange
+from meetings.statemachine import COPY_HISTORY_FROM, history_rows, insert_history
+from tests.factories import MeetingFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("count", [3, COPY_HISTORY_FROM])
+def test_rows_read_back_as_written(now, count):
+    meeting = MeetingFactory()
+    data = {"seconds": 3000, "source": "provider:zoom", "note": "naïve «quotes» \t tab\nnewline \\ backslash"}
+    rows = history_rows(
+        Meeting, [(meeting.pk, "open", meeting.pk)] * count, to_state="closed", at=now, reason="r\tn\\", data=data
+    )
+    insert_history(rows)
+    stored = list(StateChange.objects.filter(meeting=meeting).order_by("id"))
+    assert len(stored) == count
+    first = stored[0]
+    assert (first.object_id, first.from_state, first.to_state, first.at, first.reason, first.data) == (
+        meeting.pk,
+        "open",
+        "closed",
+        now,
+        "r\tn\\",
+        data,
+    )
+    assert (first.actor_id, first.actor_name, first.field, first.content_type.model) == (
+        None,
+        "system",
+        "state",
+        "meeting",
+    )
