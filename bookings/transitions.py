@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull, InvalidDecision
@@ -195,13 +195,10 @@ def refund_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
 # --- batch transitions, called by the meeting lifecycle inside its transaction ---------------------------------------
 
 
-def _bulk_status(
-    queryset, to: str, *, now: dt.datetime, actor, reason: str, updates: dict, students: bool = True
-) -> list[Booking]:
+def _bulk_status(queryset, to: str, *, now: dt.datetime, actor, reason: str, updates: dict) -> list[Booking]:
     """Move every booking of ``queryset`` to ``to`` with one UPDATE and one history insert. Returns the bookings
-    as they were (with ``status`` = the state they left), with their students loaded if ``students``."""
-    queryset = queryset.select_for_update(of=("self",), no_key=True)
-    rows = list(queryset.select_related("student") if students else queryset)
+    as they were (with ``status`` = the state they left), with their students loaded (they are told)."""
+    rows = list(queryset.select_for_update(of=("self",), no_key=True).select_related("student"))
     if not rows:
         return []
     by_from: dict[str, list[int]] = {}
@@ -223,16 +220,42 @@ def _bulk_status(
     return rows
 
 
-def complete_bookings(meeting_ids: list[int], *, now: dt.datetime, actor=None) -> list[Booking]:
-    """At close: confirmed bookings are completed; bookings still pending payment lose their seat."""
-    completed = _bulk_status(
-        Booking.objects.filter(meeting_id__in=meeting_ids, status=Status.CONFIRMED),
-        Status.COMPLETED,
-        now=now,
-        actor=actor,
-        reason="class closed",
-        updates={"completed_at": now},
-        students=False,  # nobody is told here (the close burst: 10,000 bookings)
+def _move_returning(meeting_ids: list[int], from_status: str, to: str, *, updates: dict) -> list[tuple[int, int]]:
+    """Move the ``from_status`` bookings of ``meeting_ids`` to ``to`` in ONE ``UPDATE ... RETURNING`` (PostgreSQL and
+    SQLite 3.35+): the statement locks, moves and lists exactly the rows it changed, so the history written from its
+    answer matches what moved, without first reading 10,000 rows into Python or sending their ids back in an IN list
+    (two thirds of a 1,000-meeting close). Returns ``(booking id, meeting id)`` pairs."""
+    if not meeting_ids:
+        return []
+    values = {"status": to, **updates}
+    fields = [Booking._meta.get_field(name) for name in values]
+    quote = connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(Booking._meta.db_table)} SET "
+        + ", ".join(f"{quote(field.column)} = %s" for field in fields)
+        + f" WHERE {quote('meeting_id')} IN ({', '.join(['%s'] * len(meeting_ids))}) AND {quote('status')} = %s"
+        + f" RETURNING {quote('id')}, {quote('meeting_id')}"
+    )
+    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *meeting_ids, from_status])
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+def complete_bookings(meeting_ids: list[int], *, now: dt.datetime, actor=None) -> list[int]:
+    """At close: confirmed bookings are completed (returns their ids); bookings still pending payment lose their
+    seat. Nobody is told here, so the completed ones are moved without loading them (the close burst: 10,000)."""
+    completed = _move_returning(meeting_ids, Status.CONFIRMED, Status.COMPLETED, updates={"completed_at": now})
+    insert_history(
+        history_rows(
+            Booking,
+            [(booking_id, Status.CONFIRMED, meeting_id) for booking_id, meeting_id in completed],
+            to_state=Status.COMPLETED,
+            at=now,
+            actor=actor,
+            reason="class closed",
+            field="status",
+        )
     )
     unpaid = _bulk_status(
         Booking.objects.filter(meeting_id__in=meeting_ids, status=Status.PENDING),
@@ -244,7 +267,7 @@ def complete_bookings(meeting_ids: list[int], *, now: dt.datetime, actor=None) -
     )
     for booking in unpaid:
         _give_back_seats(booking.meeting_id, 1)
-    return completed
+    return [booking_id for booking_id, _ in completed]
 
 
 def release_bookings_of_cancelled_meeting(meeting_id: int, *, now: dt.datetime, actor=None, reason: str):

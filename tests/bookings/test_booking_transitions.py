@@ -100,13 +100,15 @@ def test_confirming_twice_is_already_done(meeting, alice, now):
 
 
 def test_closing_completes_confirmed_and_cancels_unpaid(meeting, alice, bob, now):
-    book(alice, meeting, now=now)
+    paid = book(alice, meeting, now=now)
     book(bob, meeting, now=now, confirm=False)
     from django.db import transaction
 
     with transaction.atomic():
         completed = transitions.complete_bookings([meeting.pk], now=meeting.end_time)
-    assert [b.student for b in completed] == [alice]
+    assert completed == [paid.pk]
+    history = StateChange.objects.filter(object_id=paid.pk, content_type__model="booking", to_state="completed")
+    assert history.get().from_state == "confirmed" and history.get().meeting_id == meeting.pk
     assert dict(Booking.objects.values_list("student__display_name", "status")) == {
         "Alice": "completed",
         "Bob": "cancelled",
