@@ -90,6 +90,7 @@ class FakeService:
         self._stopping = threading.Event()
         self.events: list = []  # the webhooks the service sent, in order (see send_webhook)
         self.requests: list[Request] = []
+        self.served: list[Request] = []  # the requests that reached route(): the service acted on them (or refused)
         self.lock = threading.RLock()
         self._failures: list[Reply] = []
         self._fraction = 0.0
@@ -150,9 +151,12 @@ class FakeService:
         if held is not None:
             held.set()
 
-    def calls(self, path_part: str = "", method: str | None = None) -> list[Request]:
+    def calls(self, path_part: str = "", method: str | None = None, *, served: bool = False) -> list[Request]:
+        """Requests whose path contains ``path_part``; ``served``: only those that reached the service's route
+        (not answered by an injected failure before it)."""
         with self.lock:
-            return [r for r in self.requests if path_part in r.path and (method is None or r.method == method)]
+            pool = self.served if served else self.requests
+            return [r for r in pool if path_part in r.path and (method is None or r.method == method)]
 
     # --- webhooks ----------------------------------------------------------------------------------------------------
     def send_webhook(self, webhook, headers: dict[str, str]) -> None:
@@ -183,6 +187,7 @@ class FakeService:
     def _run_route(self, request: Request) -> Reply:
         try:
             with self.lock:
+                self.served.append(request)
                 return self.route(request)
         except Fail as exc:
             return exc.reply
