@@ -179,3 +179,17 @@ def test_r3_outside_failures_deliver_each_message_once_and_make_each_room_once(o
     if FULL:
         assert all(set(fake.injected) == modes for fake in (line, livekit, zoom)), tally.line()
         assert adopted >= 1, tally.line()
+
+
+def test_a_video_service_down_from_provisioning_to_close_delays_neither_open_nor_close(livekit, meeting, now):
+    """Provisioning fails on every tick (its backoff grows to 15 minutes); the class still opens at its start and
+    closes at its close moment: a step's backoff holds back only that step."""
+    livekit.fail_fraction(1.0)
+    clock = sweep(meeting.start_time - dt.timedelta(minutes=60), meeting.close_at, step=dt.timedelta(minutes=1))
+    stored = Meeting.objects.get(pk=meeting.pk)
+    assert stored.failure_count > 5 and stored.last_error.startswith("provision room:")
+    assert stored.opened_at == meeting.start_time and stored.closed_at == meeting.close_at
+    assert stored.room_provisioned_at is None and livekit.created == {}
+    livekit.fail_fraction(0.0)
+    sweep(clock, clock + dt.timedelta(minutes=30))
+    assert Meeting.objects.get(pk=meeting.pk).settled_at is not None  # settled without a room: nothing stuck
