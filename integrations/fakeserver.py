@@ -1,7 +1,9 @@
-"""The base of the local fakes (``integrations/livekit/fake.py``, ``integrations/zoom/fake.py``).
+"""The base of the local fakes (``integrations/livekit/fake.py``, ``integrations/zoom/fake.py``,
+``integrations/line/fake.py``).
 
 A fake is a real HTTP server on 127.0.0.1 (stdlib ``ThreadingHTTPServer``, port 0 = any free port) that a test
-starts in a thread or a developer runs by hand. It records every request and can be told to misbehave:
+starts in a thread or a developer runs by hand. It records every request (``requests``; those that reached the
+service's route, i.e. were acted on, also in ``served``) and can be told to misbehave:
 
 * ``fail_next(n, status=500)``: the next ``n`` requests get that error answer (before auth is checked);
 * ``hold()``: requests wait until the returned ``threading.Event`` is set (a "slow" service without sleeping);
