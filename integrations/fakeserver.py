@@ -85,7 +85,7 @@ class FakeService:
         self.hang_seconds = hang_seconds
         self.retry_after = retry_after
         self.injected: Counter = Counter()
-        self._modes: list[str] = []
+        self._modes: list[tuple[str, str, str | None]] = []  # (mode, path part, method) of fail_next_with
         self._chaos = 0.0
         self._chaos_modes: tuple[str, ...] = self.chaos_modes
         self._chaos_random = random.Random(0)
@@ -127,11 +127,14 @@ class FakeService:
         with self.lock:
             self._fraction, self._random = fraction, random.Random(seed)
 
-    def fail_next_with(self, mode: str, n: int = 1) -> None:
+    def fail_next_with(self, mode: str, n: int = 1, *, path: str = "", method: str | None = None) -> None:
+        """The next ``n`` requests (whose path contains ``path`` and, if given, of that ``method``) fail in ``mode``:
+        e.g. ``fail_next_with("timeout_after_act", path="/meetings", method="POST")`` loses the answer of the next
+        Zoom create whatever other calls come first."""
         if mode not in self.modes:
             raise ValueError(f"unknown failure mode {mode!r}; one of {self.modes}")
         with self.lock:
-            self._modes += [mode] * n
+            self._modes += [(mode, path, method)] * n
 
     def chaos(self, fraction: float, *, seed: int = 0, modes: tuple[str, ...] | None = None) -> None:
         modes = tuple(modes or self.chaos_modes)
@@ -179,7 +182,13 @@ class FakeService:
         """The failure mode for this request, if any (under the lock)."""
         if not self.injectable(request):
             return None
-        mode = self._modes.pop(0) if self._modes else None
+        wanted = (
+            n
+            for n, (_, path, method) in enumerate(self._modes)
+            if path in request.path and method in (None, request.method)
+        )
+        first = next(wanted, None)
+        mode = self._modes.pop(first)[0] if first is not None else None
         if mode is None and self._chaos and self._chaos_random.random() < self._chaos:
             mode = self._chaos_random.choice(self._chaos_modes)
         if mode is not None:

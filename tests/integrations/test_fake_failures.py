@@ -64,6 +64,15 @@ def test_chaos_is_seeded_and_draws_only_the_modes_asked_for(fake):
     assert set(injected) == {"500", "429"} and sum(injected.values()) == first.count(500) + first.count(429)
 
 
+def test_a_failure_can_wait_for_the_request_it_is_meant_for(fake):
+    headers = {"Authorization": "Bearer nonsense"}
+    fake.fail_next_with("500", path="DeleteRoom")
+    assert requests.post(fake.url + "/twirp/livekit.RoomService/ListRooms", json={}, headers=headers).status_code == 401
+    assert create(fake).status_code == 200  # not a DeleteRoom: served
+    delete = requests.post(fake.url + "/twirp/livekit.RoomService/DeleteRoom", json={"room": "r1"}, headers=headers)
+    assert delete.status_code == 500 and fake.injected == {"500": 1} and "r1" in fake.rooms
+
+
 def test_an_unknown_mode_is_refused(fake):
     with pytest.raises(ValueError, match="unknown failure mode"):
         fake.fail_next_with("monthly")  # LINE's own mode: not a LiveKit one

@@ -85,6 +85,8 @@ def test_r3_outside_failures_deliver_each_message_once_and_make_each_room_once(o
     clock = sweep(now, zoom_start - dt.timedelta(minutes=62))
     assert Meeting.objects.filter(pk__in=kit_ids, state=Meeting.State.CLOSED).count() == half
     settings.VIDEO_PROVIDER = "zoom"
+    # On top of the chaos, surely once: a Zoom create whose answer is lost after Zoom made the meeting.
+    zoom.fail_next_with("timeout_after_act", path="/meetings", method="POST")
     clock = sweep(clock, zoom_start + dt.timedelta(minutes=20) + LENGTH + dt.timedelta(minutes=10))
     limit = clock + CATCH_UP_LIMIT
     while any(pending(ids).values()) and clock < limit:
@@ -172,13 +174,13 @@ def test_r3_outside_failures_deliver_each_message_once_and_make_each_room_once(o
     assert late_open == [] and late_close == [], tally.line()
     assert payouts == Counter(ids) and set(Payout.objects.values_list("state", flat=True)) == {"held"}
     assert reviews == MEETINGS and alerts == Counter(ids)
-    # The chaos was real: every mode was injected (at full size: into every fake, and some Zoom create was answered
-    # too late and its meeting adopted; the small run makes too few Zoom requests to be sure of either).
+    assert adopted >= 1, "the Zoom create answered too late was adopted on the retry"
+    # The chaos was real: every mode was injected (at full size into every fake; the small run makes too few Zoom
+    # requests to be sure of that).
     modes = {"500", "429", "timeout", "timeout_after_act"}
     assert set(line.injected + livekit.injected + zoom.injected) == modes
     if FULL:
         assert all(set(fake.injected) == modes for fake in (line, livekit, zoom)), tally.line()
-        assert adopted >= 1, tally.line()
 
 
 def test_a_video_service_down_from_provisioning_to_close_delays_neither_open_nor_close(livekit, meeting, now):
