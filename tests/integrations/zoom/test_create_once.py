@@ -4,6 +4,7 @@ The fake hangs longer than the client's read timeout (HTTP_TIMEOUT_SECONDS 0.5 s
 """
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 
@@ -11,6 +12,8 @@ from integrations.zoom.client import ZoomClient
 from integrations.zoom.provider import ZoomProvider, agenda_tag
 from meetings.models import Meeting
 from meetings.sweeps import end_rooms, provision_rooms
+from tests import factories
+from tests.concurrency import race
 
 LIST = "/meetings"
 
@@ -44,8 +47,7 @@ def test_the_happy_path_creates_once_and_lists_nothing(short_timeouts, zoom_acco
 
 def test_a_timeout_after_zoom_created_the_meeting_adopts_it_on_the_retry(short_timeouts, zoom_accounts, meeting, now):
     zoom = short_timeouts
-    ZoomClient(zoom_accounts[0]).token()  # the token request goes first: have it cached
-    zoom.fail_next_with("timeout_after_act")
+    zoom.fail_next_with("timeout_after_act", path="/meetings", method="POST")
     first = provision_rooms(now)
     assert first == {"failed": 1}
     stored = Meeting.objects.get(pk=meeting.pk)
@@ -69,8 +71,7 @@ def test_a_timeout_after_zoom_created_the_meeting_adopts_it_on_the_retry(short_t
 
 def test_a_timeout_before_zoom_acted_creates_once_on_the_retry(short_timeouts, zoom_accounts, meeting, now):
     zoom = short_timeouts
-    ZoomClient(zoom_accounts[0]).token()
-    zoom.fail_next_with("timeout")
+    zoom.fail_next_with("timeout", path="/meetings", method="POST")
     assert provision_rooms(now) == {"failed": 1}
     assert ours(zoom, meeting) == []
     assert provision_rooms(now + dt.timedelta(minutes=1))["provisioned"] == 1
@@ -82,10 +83,9 @@ def test_a_timeout_before_zoom_acted_creates_once_on_the_retry(short_timeouts, z
 
 def test_a_host_that_cannot_be_listed_blocks_the_create_until_it_can(short_timeouts, zoom_accounts, meeting, now):
     zoom = short_timeouts
-    ZoomClient(zoom_accounts[0]).token()
-    zoom.fail_next_with("timeout_after_act")
+    zoom.fail_next_with("timeout_after_act", path="/meetings", method="POST")
     provision_rooms(now)
-    zoom.fail_next_with("500", 3)  # the listing, and its two retries
+    zoom.fail_next_with("500", 3, path="/meetings", method="GET")  # the listing, and its two retries
     assert provision_rooms(now + dt.timedelta(minutes=1)) == {"failed": 1}
     assert len(creates(zoom)) == 1  # no blind second create
     assert provision_rooms(now + dt.timedelta(minutes=5))["provisioned"] == 1
@@ -115,9 +115,38 @@ def test_ending_twice_and_an_end_answered_too_late_count_as_ended(short_timeouts
     meeting.refresh_from_db()
     zoom.join(meeting.room_external_id, "Charlie", host=True)
     Meeting.objects.filter(pk=meeting.pk).update(state=Meeting.State.CLOSED)
-    zoom.fail_next_with("timeout_after_act")  # ended, but the answer is lost; the PUT is retried: "not started"
+    # Ended, but the answer is lost; the PUT is resent and answered "not started": that counts as ended too.
+    zoom.fail_next_with("timeout_after_act", path="/status")
     assert end_rooms(meeting.close_at) == {"ended": 1}
     assert zoom.meetings[meeting.room_external_id]["status"] == "ended"
     meeting.refresh_from_db()
     ZoomProvider().end_room(meeting, now=meeting.close_at)  # again: still fine
     assert Meeting.objects.get(pk=meeting.pk).room_ended_at == meeting.close_at
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_to_provision_under_chaos_make_one_zoom_meeting_per_class(zoom, settings, now):
+    """Four workers, each with its own connection, provision the same eight classes at the same moments while Zoom
+    fails 30% of requests in every mode; rounds go on (the clock a minute further each) until all have a room."""
+    settings.HTTP_TIMEOUT_SECONDS = 0.3
+    zoom.hang_seconds = 0.4
+    for name in ("ann", "ben", "cat"):
+        zoom.add_account(f"acct-{name}", f"client-{name}", f"secret-{name}", users=[f"host-{name}"])
+        factories.ZoomAccountFactory(name=name.title(), suffix=name)
+    classes = [
+        factories.MeetingFactory(
+            start_time=now + dt.timedelta(minutes=30 + n), end_time=now + dt.timedelta(hours=1, minutes=30)
+        )
+        for n in range(8)
+    ]
+    zoom.chaos(0.3, seed=5)
+    clock, rounds = now, 0
+    while Meeting.objects.filter(room_provisioned_at__isnull=True).exists() and rounds < 60:
+        results = race(*[lambda at=clock: provision_rooms(at)] * 4)
+        assert not [r for r in results if isinstance(r, Exception)], results
+        clock, rounds = clock + dt.timedelta(minutes=1), rounds + 1
+    per_tag = Counter(m["agenda"] for m in zoom.meetings.values())
+    assert per_tag == Counter({agenda_tag(m): 1 for m in classes}), (per_tag, zoom.injected)
+    stored = dict(Meeting.objects.values_list("pk", "room_external_id"))
+    assert {m["id"] for m in zoom.meetings.values()} == set(stored.values())
