@@ -95,8 +95,6 @@ class FakeService:
         self.served: list[Request] = []  # the requests that reached route(): the service acted on them (or refused)
         self.lock = threading.RLock()
         self._failures: list[Reply] = []
-        self._fraction = 0.0
-        self._random = random.Random(0)
         self._held: threading.Event | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -124,8 +122,8 @@ class FakeService:
             self._failures += [Reply(status, body or self.failure_body(status), headers or {}) for _ in range(n)]
 
     def fail_fraction(self, fraction: float, *, seed: int = 0) -> None:
-        with self.lock:
-            self._fraction, self._random = fraction, random.Random(seed)
+        """Chaos with 500 only."""
+        self.chaos(fraction, seed=seed, modes=("500",))
 
     def fail_next_with(self, mode: str, n: int = 1, *, path: str = "", method: str | None = None) -> None:
         """The next ``n`` requests (whose path contains ``path`` and, if given, of that ``method``) fail in ``mode``:
@@ -208,8 +206,6 @@ class FakeService:
             self.requests.append(request)
             held = self._held
             injected = self._failures.pop(0) if self._failures else None
-            if injected is None and self._fraction and self._random.random() < self._fraction:
-                injected = Reply(500, self.failure_body(500))
             mode = self._draw_mode(request) if injected is None else None
         if held is not None:
             held.wait(HOLD_LIMIT_SECONDS)
