@@ -89,3 +89,18 @@ def test_stopping_does_not_wait_for_a_hanging_request(fake):
     started = time.monotonic()
     fake.stop()
     assert time.monotonic() - started < 5
+
+
+def test_line_keeps_its_own_modes_and_spares_its_by_hand_follow_page():
+    from integrations.line.fake import LineFake
+
+    with LineFake(tokens={"t"}, hang_seconds=0) as line:
+        line.fail_next_with("monthly")
+        line.fail_next_with("500")
+        assert requests.post(line.url + "/fake/follow?user=U1", timeout=READ_TIMEOUT).status_code == 200
+        headers = {"Authorization": "Bearer t"}
+        body = {"to": "U1", "messages": [{"type": "text", "text": "hi"}]}
+        monthly = requests.post(line.url + "/v2/bot/message/push", json=body, headers=headers, timeout=READ_TIMEOUT)
+        assert monthly.status_code == 429 and "monthly" in monthly.json()["message"]
+        assert requests.post(line.url + "/v2/bot/message/push", json=body, headers=headers).status_code == 500
+        assert line.injected == {"monthly": 1, "500": 1} and line.accepted == []
