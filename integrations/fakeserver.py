@@ -1,13 +1,29 @@
-"""The base of the local fakes (``integrations/livekit/fake.py``, ``integrations/zoom/fake.py``).
+"""The base of the local fakes (``integrations/livekit/fake.py``, ``integrations/zoom/fake.py``,
+``integrations/line/fake.py``).
 
 A fake is a real HTTP server on 127.0.0.1 (stdlib ``ThreadingHTTPServer``, port 0 = any free port) that a test
-starts in a thread or a developer runs by hand. It records every request and can be told to misbehave:
+starts in a thread or a developer runs by hand. It records every request (``requests``; those that reached the
+service's route, i.e. were acted on, also in ``served``) and can be told to misbehave:
 
 * ``fail_next(n, status=500)``: the next ``n`` requests get that error answer (before auth is checked);
 * ``hold()``: requests wait until the returned ``threading.Event`` is set (a "slow" service without sleeping);
-* ``fail_fraction(0.3, seed=7)``: a seeded random share of requests fail with 500 (reproducible chaos).
+* ``fail_fraction(0.3, seed=7)``: a seeded random share of requests fail with 500 (reproducible chaos);
+* ``fail_next_with(mode, n)``: the next ``n`` requests fail in a mode of :data:`MODES`:
 
-Subclasses implement ``route(request) -> Reply`` and raise :class:`Fail` for error answers.
+  - ``500``: an error answer; ``429``: rate limited, with ``Retry-After: retry_after`` (long by default, so the
+    client does not sleep through it: integrations/http.py hands a long wait back to the caller);
+  - ``timeout``: the fake waits ``hang_seconds`` (longer than the client's read timeout), then answers 500, having
+    done nothing;
+  - ``timeout_after_act``: the fake runs the route (the side effect happens: a meeting is created, a message
+    accepted), then waits ``hang_seconds`` before answering: the client sees a timeout for something that was done;
+* ``chaos(0.3, seed=7, modes=CHAOS_MODES)``: a seeded share of requests fails in a mode drawn from ``modes``.
+
+``injected`` counts the failures injected per mode. The hangs wait on an event that ``stop()`` sets, so no test
+sleeps on them for longer than it asked, and stopping a fake never waits for a hanging request.
+
+Subclasses implement ``route(request) -> Reply`` and raise :class:`Fail` for error answers; ``injectable(request)``
+says which requests may fail (LINE: only the Messaging API, not its by-hand follow page), and ``injected_reply(mode)``
+may add modes of their own (LINE: its monthly limit).
 """
 
 from __future__ import annotations
@@ -18,6 +34,7 @@ import logging
 import random
 import threading
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +43,9 @@ logger = logging.getLogger("classroom.fake")
 
 # A held request gives up waiting after this long, so a test that forgets to release never hangs the suite.
 HOLD_LIMIT_SECONDS = 10
+# The failure modes every fake shares, and those chaos draws from by default.
+MODES = ("500", "429", "timeout", "timeout_after_act")
+CHAOS_MODES = MODES
 
 
 @dataclass
@@ -55,15 +75,26 @@ class Fail(Exception):
 
 class FakeService:
     name = "fake"
+    modes = MODES  # the modes fail_next_with accepts (a subclass may add its own, see injected_reply)
+    chaos_modes = CHAOS_MODES  # what chaos() draws from unless told
+    late_modes = ("timeout_after_act",)  # the modes that act, then answer too late
 
-    def __init__(self, webhook_url: str = ""):
+    def __init__(self, webhook_url: str = "", *, hang_seconds: float = 1.0, retry_after: int = 30):
         self.webhook_url = webhook_url
+        # "timeout" modes wait this long before answering; the client's read timeout must be shorter.
+        self.hang_seconds = hang_seconds
+        self.retry_after = retry_after
+        self.injected: Counter = Counter()
+        self._modes: list[tuple[str, str, str | None]] = []  # (mode, path part, method) of fail_next_with
+        self._chaos = 0.0
+        self._chaos_modes: tuple[str, ...] = self.chaos_modes
+        self._chaos_random = random.Random(0)
+        self._stopping = threading.Event()
         self.events: list = []  # the webhooks the service sent, in order (see send_webhook)
         self.requests: list[Request] = []
+        self.served: list[Request] = []  # the requests that reached route(): the service acted on them (or refused)
         self.lock = threading.RLock()
         self._failures: list[Reply] = []
-        self._fraction = 0.0
-        self._random = random.Random(0)
         self._held: threading.Event | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -75,14 +106,41 @@ class FakeService:
     def failure_body(self, status: int) -> dict:
         return {"error": f"injected failure {status}"}
 
+    def injectable(self, request: Request) -> bool:
+        """Whether ``request`` may get an injected failure (all requests unless a subclass says otherwise)."""
+        return True
+
+    def injected_reply(self, mode: str) -> Reply:
+        """The answer of an injected failure that is an answer (not a timeout)."""
+        if mode == "429":
+            return Reply(429, self.failure_body(429), {"Retry-After": str(self.retry_after)})
+        return Reply(500, self.failure_body(500))
+
     # --- controls for tests ----------------------------------------------------------------------------------------
     def fail_next(self, n: int = 1, *, status: int = 500, body: dict | None = None, headers: dict | None = None):
         with self.lock:
             self._failures += [Reply(status, body or self.failure_body(status), headers or {}) for _ in range(n)]
 
     def fail_fraction(self, fraction: float, *, seed: int = 0) -> None:
+        """Chaos with 500 only."""
+        self.chaos(fraction, seed=seed, modes=("500",))
+
+    def fail_next_with(self, mode: str, n: int = 1, *, path: str = "", method: str | None = None) -> None:
+        """The next ``n`` requests (whose path contains ``path`` and, if given, of that ``method``) fail in ``mode``:
+        e.g. ``fail_next_with("timeout_after_act", path="/meetings", method="POST")`` loses the answer of the next
+        Zoom create whatever other calls come first."""
+        if mode not in self.modes:
+            raise ValueError(f"unknown failure mode {mode!r}; one of {self.modes}")
         with self.lock:
-            self._fraction, self._random = fraction, random.Random(seed)
+            self._modes += [(mode, path, method)] * n
+
+    def chaos(self, fraction: float, *, seed: int = 0, modes: tuple[str, ...] | None = None) -> None:
+        modes = tuple(modes or self.chaos_modes)
+        unknown = set(modes) - set(self.modes)
+        if unknown or not modes:
+            raise ValueError(f"unknown failure modes {sorted(unknown)}; choose from {self.modes}")
+        with self.lock:
+            self._chaos, self._chaos_random, self._chaos_modes = fraction, random.Random(seed), modes
 
     def hold(self) -> threading.Event:
         """Requests from now on wait until the returned event is set (then ``release()`` or ``event.set()``)."""
@@ -96,9 +154,12 @@ class FakeService:
         if held is not None:
             held.set()
 
-    def calls(self, path_part: str = "", method: str | None = None) -> list[Request]:
+    def calls(self, path_part: str = "", method: str | None = None, *, served: bool = False) -> list[Request]:
+        """Requests whose path contains ``path_part``; ``served``: only those that reached the service's route
+        (not answered by an injected failure before it)."""
         with self.lock:
-            return [r for r in self.requests if path_part in r.path and (method is None or r.method == method)]
+            pool = self.served if served else self.requests
+            return [r for r in pool if path_part in r.path and (method is None or r.method == method)]
 
     # --- webhooks ----------------------------------------------------------------------------------------------------
     def send_webhook(self, webhook, headers: dict[str, str]) -> None:
@@ -115,25 +176,55 @@ class FakeService:
             logger.warning("fake webhook delivery failed", extra={"fake": self.name, "error": str(exc)})
 
     # --- serving ---------------------------------------------------------------------------------------------------
+    def _draw_mode(self, request: Request) -> str | None:
+        """The failure mode for this request, if any (under the lock)."""
+        if not self.injectable(request):
+            return None
+        wanted = (
+            n
+            for n, (_, path, method) in enumerate(self._modes)
+            if path in request.path and method in (None, request.method)
+        )
+        first = next(wanted, None)
+        mode = self._modes.pop(first)[0] if first is not None else None
+        if mode is None and self._chaos and self._chaos_random.random() < self._chaos:
+            mode = self._chaos_random.choice(self._chaos_modes)
+        if mode is not None:
+            self.injected[mode] += 1
+        return mode
+
+    def _run_route(self, request: Request) -> Reply:
+        try:
+            with self.lock:
+                self.served.append(request)
+                return self.route(request)
+        except Fail as exc:
+            return exc.reply
+
     def dispatch(self, request: Request) -> Reply:
         with self.lock:
             self.requests.append(request)
             held = self._held
             injected = self._failures.pop(0) if self._failures else None
-            if injected is None and self._fraction and self._random.random() < self._fraction:
-                injected = Reply(500, self.failure_body(500))
+            mode = self._draw_mode(request) if injected is None else None
         if held is not None:
             held.wait(HOLD_LIMIT_SECONDS)
         if injected is not None:
             return injected
-        try:
-            with self.lock:
-                return self.route(request)
-        except Fail as exc:
-            return exc.reply
+        if mode in self.late_modes:
+            reply = self._run_route(request)  # done: the answer is what comes too late
+            self._stopping.wait(self.hang_seconds)
+            return reply
+        if mode == "timeout":
+            self._stopping.wait(self.hang_seconds)
+            return Reply(500, self.failure_body(500))
+        if mode is not None:
+            return self.injected_reply(mode)
+        return self._run_route(request)
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeService:
         fake = self
+        self._stopping.clear()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -184,6 +275,7 @@ class FakeService:
         return f"http://{host}:{port}"
 
     def stop(self) -> None:
+        self._stopping.set()  # hanging requests answer now, so shutdown does not wait for them
         self.release()
         if self._server is not None:
             self._server.shutdown()

@@ -38,14 +38,18 @@ def _failure(step: str, now: dt.datetime):
     return lambda meeting, exc: lifecycle.record_failure(meeting.pk, now=now, step=step, error=exc)
 
 
-def _not_backing_off(queryset, now: dt.datetime):
-    return queryset.exclude(retry_at__gt=now)
+def _not_backing_off(queryset, now: dt.datetime, step: str | None = None):
+    """Leave out meetings waiting out a failure's backoff; with ``step``, only a failure of that step (record_failure
+    writes "step: error"): a room that cannot be made must not hold back the open or the close."""
+    if step is None:
+        return queryset.exclude(retry_at__gt=now)
+    return queryset.exclude(retry_at__gt=now, last_error__startswith=f"{step}:")
 
 
 def due_to_open(now: dt.datetime):
     """Scheduled meetings whose start has come (read through the partial index ``meeting_due_open``)."""
     return (
-        _not_backing_off(Meeting.objects.filter(state=State.SCHEDULED, start_time__lte=now), now)
+        _not_backing_off(Meeting.objects.filter(state=State.SCHEDULED, start_time__lte=now), now, "open")
         .select_related("teacher", "course")
         .order_by("start_time")
     )
@@ -55,7 +59,9 @@ def due_to_close(now: dt.datetime):
     """Open or running meetings whose close moment has come (partial index ``meeting_due_close``)."""
     close_before = now - dt.timedelta(minutes=settings.MEETING_AUTO_CLOSE_DELAY_MINUTES)
     return (
-        _not_backing_off(Meeting.objects.filter(state__in=Meeting.ACTIVE_STATES, end_time__lte=close_before), now)
+        _not_backing_off(
+            Meeting.objects.filter(state__in=Meeting.ACTIVE_STATES, end_time__lte=close_before), now, "close"
+        )
         .select_related("teacher")
         .order_by("end_time")
     )
@@ -88,6 +94,7 @@ def check_minimum_participants(now: dt.datetime) -> Counter:
                     state=State.SCHEDULED, min_participants_checked_at__isnull=True, start_time__lte=horizon
                 ),
                 now,
+                "min_participants",
             )
             .select_related("course")
             .order_by("start_time")

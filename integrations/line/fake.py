@@ -5,14 +5,11 @@ or 1–500 of them, 1–5 messages of a known type, ``X-Line-Retry-Key`` a UUID)
 repeat gets 409 with ``x-line-accepted-request-id``) and records every accepted message in ``accepted``, so a test
 counts the copies each recipient got.
 
-Failures on demand (on top of :class:`integrations.fakeserver.FakeService`'s ``fail_next``/``hold``):
-
-* ``fail_next_with(mode, n)`` with a mode of :data:`MODES`: ``500``, ``429`` (rate limit, with ``Retry-After``),
-  ``monthly`` (429 "You have reached your monthly limit."), ``401``, ``400``, ``timeout`` (the fake waits longer
-  than the client's read timeout and then answers 500, having done nothing) and ``timeout_after_accept`` (the
-  message IS accepted and the key remembered, but the answer comes too late: the client sees a timeout);
-* ``chaos(0.3, seed=7)``: a seeded share of requests fails with a mode drawn from ``500, 429, timeout,
-  timeout_after_accept`` (reproducible).
+Failures on demand are :class:`integrations.fakeserver.FakeService`'s (``fail_next``, ``hold``,
+``fail_next_with(mode, n)``, ``chaos(fraction, seed)``), on the Messaging API only, with LINE's own modes added:
+``monthly`` (429 "You have reached your monthly limit."), ``401`` and ``400``; and ``timeout_after_accept`` is
+LINE's name for the shared ``timeout_after_act`` (the message IS accepted and the key remembered, but the answer
+comes too late: the client sees a timeout). ``chaos`` draws from ``500, 429, timeout, timeout_after_accept``.
 
 Follow and unfollow: ``follow(user_id)`` / ``unfollow(user_id)`` produce the webhook LINE would send, signed with
 the channel secret (``X-Line-Signature``), kept in ``events`` and POSTed to ``webhook_url`` when set. By hand, the
@@ -30,7 +27,6 @@ import hmac
 import json
 import random
 import secrets
-import threading
 import time
 import uuid
 from collections import Counter
@@ -43,8 +39,8 @@ MULTICAST = "/v2/bot/message/multicast"
 MAX_RECIPIENTS = 500
 MAX_MESSAGES = 5
 MESSAGE_TYPES = {"text", "imagemap", "image", "sticker", "flex", "template", "video", "audio", "location"}
-MODES = ("500", "429", "monthly", "401", "400", "timeout", "timeout_after_accept")
 CHAOS_MODES = ("500", "429", "timeout", "timeout_after_accept")
+MODES = (*CHAOS_MODES, "timeout_after_act", "monthly", "401", "400")
 MONTHLY_LIMIT = "You have reached your monthly limit."
 
 
@@ -72,6 +68,9 @@ class Accepted:
 
 class LineFake(FakeService):
     name = "line"
+    modes = MODES
+    chaos_modes = CHAOS_MODES
+    late_modes = ("timeout_after_act", "timeout_after_accept")
 
     def __init__(
         self,
@@ -82,19 +81,11 @@ class LineFake(FakeService):
         hang_seconds: float = 1.0,
         retry_after: int = 30,
     ):
-        super().__init__(webhook_url)
+        super().__init__(webhook_url, hang_seconds=hang_seconds, retry_after=retry_after)
         self.tokens = set(tokens or {"demo-token"})
         self.channel_secret = channel_secret
         self.accepted: list[Accepted] = []
         self.retry_keys: dict[str, str] = {}  # retry key -> accepted request id
-        # "timeout" modes wait this long before answering; the client's read timeout must be shorter.
-        self.hang_seconds = hang_seconds
-        self.retry_after = retry_after
-        self._modes: list[str] = []
-        self._chaos = 0.0
-        self._chaos_random = random.Random(0)
-        self._stopping = threading.Event()
-        self.injected: Counter = Counter()
 
     def configure(self, args) -> None:
         self.tokens, self.channel_secret, self.webhook_url = {args.token}, args.secret, args.webhook_url
@@ -129,17 +120,6 @@ class LineFake(FakeService):
     def failure_body(self, status: int) -> dict:
         return {"message": f"injected failure {status}"}
 
-    # --- controls ----------------------------------------------------------------------------------------------------
-    def fail_next_with(self, mode: str, n: int = 1) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown failure mode {mode!r}; one of {MODES}")
-        with self.lock:
-            self._modes += [mode] * n
-
-    def chaos(self, fraction: float, *, seed: int = 0) -> None:
-        with self.lock:
-            self._chaos, self._chaos_random = fraction, random.Random(seed)
-
     # --- what tests read ---------------------------------------------------------------------------------------------
     def copies(self) -> Counter:
         """(recipient, first message's text or alt text) -> how many times LINE accepted it."""
@@ -160,36 +140,11 @@ class LineFake(FakeService):
         with self.lock:
             return [a for a in self.accepted if a.endpoint == endpoint]
 
-    # --- serving -----------------------------------------------------------------------------------------------------
-    def stop(self) -> None:
-        self._stopping.set()  # hanging requests answer now, so shutdown does not wait for them
-        super().stop()
+    # --- failures --------------------------------------------------------------------------------------------------
+    def injectable(self, request: Request) -> bool:
+        return request.path.startswith("/v2/bot/message/")  # not the by-hand follow page
 
-    def dispatch(self, request: Request) -> Reply:
-        with self.lock:
-            mode = self._modes.pop(0) if self._modes else None
-            if mode is None and self._chaos and self._chaos_random.random() < self._chaos:
-                mode = self._chaos_random.choice(CHAOS_MODES)
-            if mode:
-                self.injected[mode] += 1
-        if mode is None or not request.path.startswith("/v2/bot/message/"):
-            return super().dispatch(request)
-        with self.lock:
-            self.requests.append(request)
-        if mode == "timeout_after_accept":
-            try:
-                with self.lock:
-                    reply = self.route(request)
-            except Fail as exc:
-                reply = exc.reply
-            self._stopping.wait(self.hang_seconds)
-            return reply
-        if mode == "timeout":
-            self._stopping.wait(self.hang_seconds)
-            return Reply(500, self.failure_body(500))
-        return self._injected_reply(mode)
-
-    def _injected_reply(self, mode: str) -> Reply:
+    def injected_reply(self, mode: str) -> Reply:
         if mode == "429":
             message = "The API rate limit has been exceeded. Try again later."
             return Reply(429, {"message": message}, {"Retry-After": str(self.retry_after)})
@@ -199,7 +154,7 @@ class LineFake(FakeService):
             return Reply(401, {"message": "Authentication failed. Confirm that the access token is valid."})
         if mode == "400":
             return Reply(400, {"message": "The request body has 1 error(s)", "details": []})
-        return Reply(500, self.failure_body(500))
+        return super().injected_reply(mode)
 
     def route(self, request: Request) -> Reply:
         if request.method == "POST" and request.path in ("/fake/follow", "/fake/unfollow"):

@@ -21,6 +21,7 @@ import html
 import json
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -59,6 +60,9 @@ class LiveKitFake(FakeService):
         self.api_key, self.api_secret = api_key, api_secret
         self.rooms: dict[str, dict] = {}
         self.participants: dict[str, dict[str, dict]] = {}  # room -> identity -> ParticipantInfo
+        # Rooms actually created / deleted, per name: what "exactly once" is counted on (requests may repeat).
+        self.created: Counter = Counter()
+        self.deleted: Counter = Counter()
 
     def configure(self, args) -> None:
         self.api_key, self.api_secret, self.webhook_url = args.key, args.secret, args.webhook_url
@@ -130,7 +134,8 @@ class LiveKitFake(FakeService):
                 "metadata": body.get("metadata") or "",
             }
             self.participants[name] = {}
-        return self._room_info(name)
+            self.created[name] += 1
+        return self._room_info(name)  # an existing room is returned as it is, as LiveKit does
 
     def _twirp_DeleteRoom(self, body: dict, grants: dict) -> dict:
         self._need(grants, "roomCreate")
@@ -139,6 +144,7 @@ class LiveKitFake(FakeService):
         for identity in list(self.participants[name]):
             self._leave(name, identity)
         del self.rooms[name], self.participants[name]
+        self.deleted[name] += 1
         self._emit("room_finished", room)
         return {}
 

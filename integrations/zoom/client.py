@@ -18,6 +18,7 @@ from integrations.video import ProviderError
 
 RENEW_BEFORE_SECONDS = 60
 REPORT_PAGE_SIZE = 300
+LIST_PAGE_SIZE = 300  # Zoom's maximum for a user's meetings
 
 
 @dataclass
@@ -115,6 +116,11 @@ class ZoomClient:
             raise (AccountRefused(exc) if exc.status == 404 else exc) from exc  # 404: no such host user
         return response.json()
 
+    def list_meetings(self, *, kind: str = "scheduled") -> list[dict]:
+        """The host user's meetings (``scheduled``: every valid scheduled one, past, live or upcoming), all pages.
+        Zoom cuts ``agenda`` to 250 characters here and leaves out ``start_url`` and ``password``."""
+        return self._pages(f"/v2/users/{self.account.host_user_id}/meetings", "meetings", LIST_PAGE_SIZE, type=kind)
+
     def get_meeting(self, meeting_id: int) -> dict:
         return self.call("GET", f"/v2/meetings/{meeting_id}").json()
 
@@ -123,13 +129,17 @@ class ZoomClient:
 
     def participants_report(self, meeting_id: int) -> list[dict]:
         """Every session of every participant (a rejoin is another row), all pages."""
+        return self._pages(f"/v2/report/meetings/{meeting_id}/participants", "participants", REPORT_PAGE_SIZE)
+
+    def _pages(self, path: str, key: str, page_size: int, **params) -> list[dict]:
+        """Every row of a list Zoom pages with ``next_page_token``."""
         rows, page_token = [], ""
         while True:
-            params = {"page_size": REPORT_PAGE_SIZE}
+            query = {**params, "page_size": page_size}
             if page_token:
-                params["next_page_token"] = page_token
-            body = self.call("GET", f"/v2/report/meetings/{meeting_id}/participants", params=params).json()
-            rows += body.get("participants", [])
+                query["next_page_token"] = page_token
+            body = self.call("GET", path, params=query).json()
+            rows += body.get(key, [])
             page_token = body.get("next_page_token") or ""
             if not page_token:
                 return rows

@@ -6,7 +6,9 @@
 * ``/v2/...`` needs ``Authorization: Bearer <token>`` (unknown or expired: 401 code 124), and a host user of the
   token's account. Meeting create/update requests are counted per host user per UTC day: over ``daily_limit`` (100)
   the answer is 429 with Zoom's daily-limit message.
-* Calls: create (``POST /v2/users/{userId}/meetings``), ``GET/DELETE /v2/meetings/{id}``, end
+* Calls: create (``POST /v2/users/{userId}/meetings``), a host's meetings (``GET /v2/users/{userId}/meetings``,
+  paged, ``agenda`` cut to 250 characters, no ``start_url``/``password``, as Zoom lists them), ``GET/DELETE
+  /v2/meetings/{id}``, end
   (``PUT /v2/meetings/{id}/status``), the participants report (``GET /v2/report/meetings/{id}/participants``,
   paged, Pro plan or higher).
 * People: ``join(meeting_id, name, email=..., host=...)`` and ``leave(meeting_id, user_id)``; each produces the
@@ -157,6 +159,8 @@ class ZoomFake(FakeService):
         account_id = self._bearer(request)
         if (match := CREATE_PATH.match(request.path)) and request.method == "POST":
             return self._create(request, account_id, match.group(1))
+        if (match := CREATE_PATH.match(request.path)) and request.method == "GET":
+            return self._list(request, account_id, match.group(1))
         if match := REPORT_PATH.match(request.path):
             return self._report(request, account_id, int(match.group(1)))
         if match := MEETING_PATH.match(request.path):
@@ -260,6 +264,7 @@ class ZoomFake(FakeService):
             "account_id": account_id,
             "host_id": user_id,
             "topic": body.get("topic", ""),
+            "agenda": str(body.get("agenda", ""))[:2000],
             "type": 2,
             "start_time": body["start_time"],
             "duration": body["duration"],
@@ -272,6 +277,36 @@ class ZoomFake(FakeService):
             "sessions": [],
         }
         return Reply(201, self._public(self.meetings[meeting_id], fresh_start_url=True))
+
+    def _list(self, request: Request, account_id: str, user_id: str) -> Reply:
+        if user_id not in self.accounts[account_id]["users"]:
+            raise zoom_error(404, 1001, f"User does not exist: {user_id}.")
+        kind = request.query.get("type", "scheduled")
+        if kind not in ("scheduled", "live", "upcoming"):
+            raise zoom_error(400, 300, f"Invalid type: {kind}.")
+        rows = [
+            m
+            for m in sorted(self.meetings.values(), key=lambda m: m["id"])
+            if m["host_id"] == user_id
+            and (kind == "scheduled" or (kind == "live") == (m["status"] == "started"))
+            and (kind != "upcoming" or m["start_time"] >= utc())
+        ]
+        size = min(int(request.query.get("page_size", 30)), 300)
+        start = int(request.query.get("next_page_token") or 0)
+        listed = ("uuid", "id", "host_id", "topic", "type", "start_time", "duration", "timezone", "created_at")
+        page = [
+            {**{k: m[k] for k in listed}, "agenda": m["agenda"][:250], "join_url": m["join_url"]}
+            for m in rows[start : start + size]
+        ]
+        return Reply(
+            200,
+            {
+                "page_size": size,
+                "total_records": len(rows),
+                "next_page_token": str(start + size) if start + size < len(rows) else "",
+                "meetings": page,
+            },
+        )
 
     def _public(self, meeting: dict, *, fresh_start_url: bool) -> dict:
         public = {k: v for k, v in meeting.items() if k not in ("sessions", "account_id")}

@@ -4,6 +4,11 @@
   10 minutes early, no waiting room, a 10-character password) on the next usable account; an account at its daily
   limit, rate-limited or refused is set aside and the next one is tried. The Zoom id (int64) goes in
   ``room_external_id``; the account and the create latency in ``room_data``.
+* Creating a Zoom meeting is not idempotent: when the request times out after Zoom created the meeting, sending it
+  again would make a second one (an orphan that also uses up the host's daily allowance). So each account is
+  written down in ``room_data["zoom_create_tried"]`` (committed) *before* the create is sent to it, and a later
+  attempt first lists those hosts' meetings and adopts the one whose ``agenda`` is this class's tag ("Class <id>")
+  and whose start is this class's start, instead of creating another. A first attempt lists nothing.
 * The teacher gets the host ``start_url``, fetched again when older than ZOOM_START_URL_MAX_AGE_MINUTES (Zoom
   expires it after 2 hours); students get the ``join_url`` with their name filled in. A Zoom link cannot be bounded
   in time: the window is enforced by our join link (meetings.views.join_link) which redirects only inside it.
@@ -29,7 +34,7 @@ from django.utils import timezone
 from bookings.models import Booking
 from integrations.video import JoinCredentials, ProviderError, Room, Session, VideoProvider
 from integrations.zoom import pool
-from integrations.zoom.client import ZoomClient
+from integrations.zoom.client import AccountRefused, ZoomClient
 from integrations.zoom.models import ZoomAccount
 from meetings.access import identity_of
 from meetings.attendance import end_open_sessions
@@ -49,6 +54,11 @@ def new_password() -> str:
         password = "".join(secrets.choice(alphabet) for _ in range(PASSWORD_LENGTH))
         if any(c.isdigit() for c in password) and any(c.isalpha() for c in password):
             return password
+
+
+def agenda_tag(meeting) -> str:
+    """What marks a Zoom meeting as this class's (in ``agenda``, which Zoom keeps and lists)."""
+    return f"Class {meeting.pk}"
 
 
 def class_minutes(meeting) -> int:
@@ -101,6 +111,9 @@ class ZoomProvider(VideoProvider):
 
     def create_room(self, meeting, *, now: dt.datetime) -> Room:
         minutes = class_minutes(meeting)
+        adopted = self._adopt(meeting, now=now)
+        if adopted is not None:
+            return adopted
         password = new_password()
         payload = {
             "topic": meeting.title[:200],
@@ -109,7 +122,7 @@ class ZoomProvider(VideoProvider):
             "timezone": "UTC",
             "duration": minutes + EXTRA_MINUTES,
             "password": password,
-            "agenda": f"Class {meeting.pk}",
+            "agenda": agenda_tag(meeting),
             "settings": {
                 "join_before_host": True,
                 "jbh_time": JOIN_BEFORE_HOST_MINUTES,
@@ -120,6 +133,7 @@ class ZoomProvider(VideoProvider):
         tried: list[int] = []
         while (account := pool.reserve(now, minutes=minutes, exclude=tried)) is not None:
             tried.append(account.pk)
+            self._remember_attempt(meeting, account)
             started = time.monotonic()
             try:
                 created = ZoomClient(account).create_meeting(payload)
@@ -132,26 +146,82 @@ class ZoomProvider(VideoProvider):
                 "zoom meeting created",
                 extra={"meeting_id": meeting.pk, "account": account.name, "latency_ms": latency_ms},
             )
-            return Room(
-                name=str(created["id"]),
-                join_url=created["join_url"],
-                host_url=created["start_url"],
-                external_id=int(created["id"]),
-                password=created.get("password") or password,
-                data={
-                    "account_id": account.pk,
-                    "account": account.name,
-                    "host_user_id": created.get("host_id") or account.host_user_id,
-                    "uuid": created.get("uuid", ""),
-                    "create_latency_ms": latency_ms,
-                    "start_url_fetched_at": now.isoformat(),
-                },
+            return self._room(
+                account,
+                created,
+                password=password,
+                now=now,
+                create_latency_ms=latency_ms,
+                zoom_create_tried=meeting.room_data["zoom_create_tried"],
             )
         raise ProviderError(
             f"no Zoom host account can take a {minutes}-minute class now (tried {len(tried)}; disabled, "
             "at the daily limit, rate-limited, refused, or Basic for a class over "
             f"{settings.ZOOM_BASIC_MAX_MINUTES} minutes)"
         )
+
+    @staticmethod
+    def _room(account: ZoomAccount, created: dict, *, password: str, now: dt.datetime, **data) -> Room:
+        return Room(
+            name=str(created["id"]),
+            join_url=created["join_url"],
+            host_url=created["start_url"],
+            external_id=int(created["id"]),
+            password=created.get("password") or password,
+            data={
+                "account_id": account.pk,
+                "account": account.name,
+                "host_user_id": created.get("host_id") or account.host_user_id,
+                "uuid": created.get("uuid", ""),
+                "start_url_fetched_at": now.isoformat(),
+                **data,
+            },
+        )
+
+    @staticmethod
+    def _tried_accounts(meeting) -> list[int]:
+        """The accounts an earlier attempt sent a create to, as committed (not the copy the sweep loaded)."""
+        data = type(meeting).objects.filter(pk=meeting.pk).values_list("room_data", flat=True).first() or {}
+        return list(data.get("zoom_create_tried") or [])
+
+    def _remember_attempt(self, meeting, account: ZoomAccount) -> None:
+        """Written and committed before the create is sent: if the answer is lost, the next attempt knows where
+        to look. Only while the meeting has no room (the sweep's lease keeps other workers off this meeting)."""
+        tried = self._tried_accounts(meeting)
+        if account.pk not in tried:
+            data = {**meeting.room_data, "zoom_create_tried": [*tried, account.pk]}
+            type(meeting).objects.filter(pk=meeting.pk, room_provisioned_at__isnull=True).update(room_data=data)
+            meeting.room_data = data
+
+    def _adopt(self, meeting, *, now: dt.datetime) -> Room | None:
+        """After an attempt whose outcome is unknown: the meeting Zoom made for this class then, if any. A host
+        that cannot be listed now makes this attempt fail (creating anyway could make a duplicate)."""
+        tried = self._tried_accounts(meeting)
+        if not tried:
+            return None  # the first attempt: nothing to look for
+        tag, start = agenda_tag(meeting), zoom_time(meeting.start_time)
+        for account in ZoomAccount.objects.filter(pk__in=tried).order_by("pk"):
+            client = ZoomClient(account)
+            try:
+                listed = client.list_meetings()
+            except AccountRefused as exc:
+                # Refused credentials: we cannot see, nor use, what may be there; staff see the account set aside.
+                pool.account_failed(account, exc, now)
+                continue
+            found = sorted(m["id"] for m in listed if m.get("agenda") == tag and m.get("start_time") == start)
+            if not found:
+                continue
+            if len(found) > 1:
+                logger.error("several zoom meetings for one class", extra={"meeting_id": meeting.pk, "zoom_ids": found})
+            full = client.get_meeting(found[0])  # the list leaves out the host link and the password
+            logger.warning(
+                "zoom meeting adopted after an unanswered create",
+                extra={"meeting_id": meeting.pk, "account": account.name, "zoom_id": found[0]},
+            )
+            return self._room(
+                account, full, password=full.get("password", ""), now=now, adopted=True, zoom_create_tried=tried
+            )
+        return None
 
     def join_credentials(self, meeting, *, identity, display_name, role, not_before, expires_at) -> JoinCredentials:
         if role == MeetingParticipant.Role.TEACHER:

@@ -60,12 +60,13 @@ def build(
     length: dt.timedelta,
     students_each: int = 3,
     seed: int = 7,
+    students: list | None = None,
 ) -> list[int]:
     """``count`` meetings starting at random moments in [first_start, first_start + spread], each with
-    ``students_each`` confirmed bookings made a day before."""
+    ``students_each`` confirmed bookings made a day before (by ``students``, or by new ones)."""
     rng = random.Random(seed)
     teachers = [TeacherFactory() for _ in range(max(1, count // 50))]
-    students = [StudentFactory() for _ in range(students_each * 4)]
+    students = students or [StudentFactory() for _ in range(students_each * 4)]
     course = CourseFactory(capacity=max(students_each, 1) + 2)
     ids = []
     for n in range(count):

@@ -96,12 +96,12 @@ def test_the_counter_starts_again_at_midnight_utc(zoom, zoom_accounts, teacher):
 def test_basic_hosts_take_only_classes_of_at_most_40_minutes(zoom, zoom_accounts, teacher, clock):
     ZoomAccount.objects.filter(name="Ann").update(plan=ZoomAccount.Plan.BASIC)
     ZoomAccount.objects.filter(name="Ben").update(enabled=False)
-    short, long = classes(teacher, clock, 1, minutes=40) + classes(teacher, clock, 1, minutes=41)
+    short, long, another = classes(teacher, clock, 1, minutes=40) + classes(teacher, clock, 2, minutes=41)
     assert ZoomProvider().create_room(long, now=clock).data["account"] == "Cat"
     ZoomAccount.objects.filter(name="Cat").update(rate_limited_until=clock + dt.timedelta(seconds=30))
     assert ZoomProvider().create_room(short, now=clock).data["account"] == "Ann"
     with pytest.raises(ProviderError):  # Cat is rate-limited, Ann is Basic, Ben is disabled
-        ZoomProvider().create_room(long, now=clock)
+        ZoomProvider().create_room(another, now=clock)
 
 
 def test_an_account_whose_credentials_are_refused_is_set_aside(zoom, zoom_accounts, teacher, clock):
