@@ -8,6 +8,7 @@ from bookings.models import Booking
 from classroom.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, transition_action
 from classroom.errors import InvalidTime
 from meetings import lifecycle
+from meetings.attendance import SETTLED_FIELDS
 from meetings.models import Meeting, MeetingParticipant, StateChange, SweepHeartbeat
 
 
@@ -97,14 +98,7 @@ class MeetingAdmin(admin.ModelAdmin):
         "auto_closed",
         "cancelled_at",
         "min_participants_checked_at",
-        "attendance_verdict",
-        "teacher_attended_seconds",
-        "attendance_source",
-        "attendance_evidence",
-        "settled_at",
-        "requires_manual_review",
-        "review_reason",
-        "review_state",
+        *SETTLED_FIELDS,
         "reviewed_by",
         "reviewed_at",
         "review_note",
