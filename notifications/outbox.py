@@ -6,6 +6,7 @@ A row's ``dedupe_key`` is ``<kind>:<meeting>:<recipient>``, unique in the databa
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -21,6 +22,25 @@ from notifications.messages import render, time_context
 from notifications.models import Notification
 
 Channel = Notification.Channel
+
+
+def _row_class():
+    """An unsaved outbox row: a plain slotted dataclass with Notification's columns (built from the model, so a new
+    field needs no change here) and the model's defaults (``retry_key`` a fresh UUID per row). An open burst writes
+    11,000 rows; a model instance each cost a third of the burst's time, and the rows are only ever inserted."""
+    fields = []
+    for field in Notification._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        if field.has_default() and callable(field.default):
+            spec = dataclasses.field(default_factory=field.default)
+        else:
+            spec = dataclasses.field(default=field.get_default())
+        fields.append((field.attname, object, spec))
+    return dataclasses.make_dataclass("OutboxRow", fields, kw_only=True, slots=True)
+
+
+OutboxRow = _row_class()
 
 
 @dataclass(frozen=True)
@@ -125,8 +145,8 @@ def message(
     url: str | None = None,
     context: dict | None = None,
     dedupe_suffix: str = "",
-) -> Notification:
-    """An unsaved outbox row with its text rendered for ``recipient``."""
+) -> OutboxRow:
+    """An unsaved outbox row with its text rendered for ``recipient`` (``enqueue`` inserts it)."""
     meeting_key = None if meeting is None else (meeting.pk, meeting.title, meeting.start_time, meeting.end_time)
     payload, digest = _rendered(
         kind,
@@ -140,7 +160,7 @@ def message(
         tuple(sorted((context or {}).items())),
     )
     scope = meeting.pk if meeting is not None else "-"
-    return Notification(
+    return OutboxRow(
         dedupe_key=f"{kind}:{scope}:{recipient.key}{dedupe_suffix}",
         kind=kind,
         channel=recipient.channel,
@@ -178,7 +198,7 @@ def contacts_by_meeting(bookings) -> dict[int, list[StudentContact]]:
     return grouped
 
 
-def enqueue(rows: Iterable[Notification]) -> int:
+def enqueue(rows: Iterable[OutboxRow]) -> int:
     """Insert rows, silently keeping the first of any duplicate. Call inside the transition's transaction."""
     rows = list(rows)
     if not rows:
@@ -186,11 +206,12 @@ def enqueue(rows: Iterable[Notification]) -> int:
     elif connection.vendor == "postgresql":
         _copy_insert(rows)
     else:
-        Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+        models_ = [Notification(**{f.name: getattr(row, f.name) for f in dataclasses.fields(row)}) for row in rows]
+        Notification.objects.bulk_create(models_, ignore_conflicts=True, batch_size=1000)
     return len(rows)
 
 
-def _copy_insert(rows: list[Notification]) -> None:
+def _copy_insert(rows: list[OutboxRow]) -> None:
     """PostgreSQL: COPY into a session-local staging table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING.
 
     Same result as ``bulk_create(ignore_conflicts=True)`` (the unique dedupe_key still decides duplicates, inside the
