@@ -47,22 +47,35 @@ def claim_batches(
             )
             if not batch:
                 break
-            try:
-                with transaction.atomic():
-                    counts.update(apply(batch))
-            except Exception:
-                logger.warning(
-                    "sweep batch failed; retrying its rows one by one",
-                    exc_info=True,
-                    extra={"sweep": name, "rows": len(batch)},
-                )
-                for row in batch:
-                    try:
-                        with transaction.atomic():
-                            counts.update(apply([row]))
-                    except Exception as exc:
-                        failed.add(row.pk)
-                        counts["failed"] += 1
-                        logger.exception("sweep row failed", extra={"sweep": name, "row": row.pk})
-                        on_failure(row, exc)
+            results, failed_now = apply_or_one_by_one(name, batch, apply, on_failure=on_failure)
+            for result in results:
+                counts.update(result)
+            if failed_now:
+                failed |= failed_now
+                counts["failed"] += len(failed_now)
     return counts
+
+
+def apply_or_one_by_one(
+    name: str, batch: list, apply: Callable[[list], object], *, on_failure: Callable[[models.Model, Exception], None]
+) -> tuple[list, set[int]]:
+    """``apply(batch)`` in a savepoint (a transaction when none is open); if it raises, ``apply([row])`` for each
+    row in its own, so one bad row fails alone and is reported through ``on_failure``. Returns (what each
+    successful call returned, the ids of the rows that failed)."""
+    try:
+        with transaction.atomic():
+            return [apply(batch)], set()
+    except Exception:
+        logger.warning(
+            "sweep batch failed; retrying its rows one by one", exc_info=True, extra={"sweep": name, "rows": len(batch)}
+        )
+    results, failed = [], set()
+    for row in batch:
+        try:
+            with transaction.atomic():
+                results.append(apply([row]))
+        except Exception as exc:
+            failed.add(row.pk)
+            logger.exception("sweep row failed", extra={"sweep": name, "row": row.pk})
+            on_failure(row, exc)
+    return results, failed

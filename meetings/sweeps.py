@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from bookings.models import Booking
-from classroom.sweeping import claim_batches
+from classroom.sweeping import apply_or_one_by_one, claim_batches
 from integrations.video import get_provider
 from meetings import attendance, lifecycle
 from meetings.models import Meeting, StateChange
@@ -184,10 +184,6 @@ def _outside_call_failed(meeting_id: int, now: dt.datetime, step: str, exc: Exce
     lifecycle.record_failure(meeting_id, now=now, step=step, error=exc)
 
 
-def _succeeded(meeting_id: int, step: str) -> None:
-    _succeeded_many([meeting_id], step)
-
-
 def _succeeded_many(meeting_ids: list[int], step: str) -> None:
     """Give the leases back; clear a failure only if it was this step's (``record_failure`` writes "step: error"),
     so a settle that succeeds does not hide a room end that is still failing."""
@@ -291,19 +287,18 @@ def _settle_remote(queryset, now: dt.datetime, only_ids) -> Counter:
                 _outside_call_failed(meeting_id, now, "settle", found)
                 counts["failed"] += 1
                 del verdicts[meeting_id]
-        ready = [m for m in batch if m.pk in verdicts]
-        try:
-            settled = attendance.settle_batch([m.pk for m in ready], now=now, verdicts=verdicts)
-        except Exception:
-            logger.warning("settle batch failed; settling its meetings one by one", exc_info=True)
-            settled = {}
-            for meeting in list(ready):
-                try:
-                    settled.update(attendance.settle_batch([meeting.pk], now=now, verdicts=verdicts))
-                except Exception as exc:
-                    _outside_call_failed(meeting.pk, now, "settle", exc)
-                    counts["failed"] += 1
-                    ready.remove(meeting)
+        results, failed = apply_or_one_by_one(
+            "settle_closed_meetings",
+            [m for m in batch if m.pk in verdicts],
+            lambda meetings, verdicts=verdicts: attendance.settle_batch(
+                [m.pk for m in meetings], now=now, verdicts=verdicts
+            ),
+            on_failure=_failure("settle", now),
+        )
+        if failed:
+            counts["failed"] += len(failed)
+        ready = [m for m in batch if m.pk in verdicts and m.pk not in failed]
+        settled = {meeting_id: outcome for result in results for meeting_id, outcome in result.items()}
         counts.update(settled.values())
         # Settled meanwhile by someone else, or held by them right now (SKIP LOCKED): the lease is given back.
         left = [m.pk for m in ready if m.pk not in settled]

@@ -186,12 +186,12 @@ def test_rescheduling_a_meeting_with_a_room_provisions_a_new_one(meeting, now):
 
 
 def test_one_steps_success_does_not_hide_another_steps_failure(meeting, now):
-    from meetings.sweeps import _succeeded
+    from meetings.sweeps import _succeeded_many
 
     lifecycle.record_failure(meeting.pk, now=now, step="end room", error="503")
-    _succeeded(meeting.pk, "settle")
+    _succeeded_many([meeting.pk], "settle")
     meeting.refresh_from_db()
     assert meeting.last_error == "end room: 503" and meeting.retry_at is not None
-    _succeeded(meeting.pk, "end room")
+    _succeeded_many([meeting.pk], "end room")
     meeting.refresh_from_db()
     assert meeting.last_error == "" and meeting.retry_at is None and meeting.failure_count == 0
