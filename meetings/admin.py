@@ -149,14 +149,7 @@ class MeetingAdmin(admin.ModelAdmin):
             "Attendance and review",
             {
                 "fields": [
-                    "attendance_verdict",
-                    "teacher_attended_seconds",
-                    "attendance_source",
-                    "attendance_evidence",
-                    "settled_at",
-                    "requires_manual_review",
-                    "review_reason",
-                    "review_state",
+                    *SETTLED_FIELDS,
                     "reviewed_by",
                     "reviewed_at",
                     "review_note",

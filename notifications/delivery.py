@@ -142,25 +142,30 @@ def store_results(rows: list[Notification], results: dict[int, Result], now: dt.
     for row in rows:
         result = results.get(row.pk) or Result(ok=False, error="the channel returned no result")
         if result.ok:
-            outcome = ("sent", result.provider_message_id)
-            fields = {"state": State.SENT, "sent_at": now, "last_error": "", "provider_message_id": outcome[1]}
+            outcome = "sent"
+            fields = {
+                "state": State.SENT,
+                "sent_at": now,
+                "last_error": "",
+                "provider_message_id": result.provider_message_id,
+            }
         elif result.skipped:
-            outcome = ("skipped", result.error)
+            outcome = "skipped"
             fields = {"state": State.SKIPPED, "last_error": result.error[:2000]}
         elif result.permanent or row.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
             reason = result.error if result.permanent else f"gave up after {row.attempts} attempts: {result.error}"
-            outcome = ("failed", reason)
+            outcome = "failed"
             fields = {"state": State.FAILED, "failed_at": now, "last_error": reason[:2000]}
             failed_for_good.append((row, reason))
         else:
             when = retry_at.setdefault(id(result), now + backoff(row.attempts, result.retry_after))
-            outcome = ("retrying", result.error, when)
+            outcome = "retrying"
             fields = {"next_attempt_at": when, "last_error": result.error[:2000]}
-        key = (*outcome, tuple(sorted(fields.items())))
-        updates.setdefault(key, []).append(row.pk)
-        counts[outcome[0]] += 1
-    for key, ids in updates.items():
-        Notification.objects.filter(pk__in=ids, state=State.PENDING).update(**dict(key[-1]))
+        # Rows with the same new values are updated by one statement.
+        updates.setdefault(tuple(sorted(fields.items())), []).append(row.pk)
+        counts[outcome] += 1
+    for values, ids in updates.items():
+        Notification.objects.filter(pk__in=ids, state=State.PENDING).update(**dict(values))
     if failed_for_good:
         alert_staff(failed_for_good, now)
     return counts
