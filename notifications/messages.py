@@ -47,6 +47,26 @@ TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
         "vi": "Lớp '{title}' ngày {date} lúc {start} ({zone}) đã bị hủy: {reason}.",
         "zh-hant": "您的課程「{title}」（{date} {start}，{zone}）已取消：{reason}。",
     },
+    ("class_rescheduled", "student"): {
+        "en": "Your class '{title}' has moved: it is now on {date} at {start} ({zone}), until {end}.",
+        "vi": "Lớp '{title}' đã đổi lịch: nay vào ngày {date} lúc {start} ({zone}), đến {end}.",
+        "zh-hant": "您的課程「{title}」已改期：新時間為 {date} {start}（{zone}），至 {end}。",
+    },
+    ("class_rescheduled", "teacher"): {
+        "en": "Your class '{title}' has moved: it is now on {date} at {start} ({zone}), until {end}.",
+        "vi": "Lớp '{title}' của bạn đã đổi lịch: nay vào ngày {date} lúc {start} ({zone}), đến {end}.",
+        "zh-hant": "您的課程「{title}」已改期：新時間為 {date} {start}（{zone}），至 {end}。",
+    },
+    ("booking_cancelled", "student"): {
+        "en": "Your booking for '{title}' on {date} at {start} ({zone}) is cancelled and your payment is refunded.",
+        "vi": "Đăng ký lớp '{title}' ngày {date} lúc {start} ({zone}) đã được hủy và bạn sẽ được hoàn tiền.",
+        "zh-hant": "您在 {date} {start}（{zone}）的課程「{title}」報名已取消，款項將退還。",
+    },
+    ("booking_cancelled", "teacher"): {
+        "en": "{student} cancelled their booking for '{title}' on {date} at {start} ({zone}).",
+        "vi": "{student} đã hủy đăng ký lớp '{title}' ngày {date} lúc {start} ({zone}).",
+        "zh-hant": "{student} 已取消 {date} {start}（{zone}）課程「{title}」的報名。",
+    },
     ("booking_refunded", "student"): {
         "en": "Your booking for '{title}' on {date} ({zone}) is refunded: {reason}.",
         "vi": "Đăng ký lớp '{title}' ngày {date} ({zone}) đã được hoàn tiền: {reason}.",

@@ -14,6 +14,8 @@ class Notification(models.Model):
         FEEDBACK_LINK = "feedback_link", "feedback link"
         CLASS_CLOSED = "class_closed", "class closed"
         CLASS_CANCELLED = "class_cancelled", "class cancelled"
+        CLASS_RESCHEDULED = "class_rescheduled", "class rescheduled"
+        BOOKING_CANCELLED = "booking_cancelled", "booking cancelled"
         BOOKING_REFUNDED = "booking_refunded", "booking refunded"
         TEACHER_NO_SHOW = "teacher_no_show", "teacher no-show (staff)"
         DELIVERY_FAILED = "delivery_failed", "delivery failed (staff)"
