@@ -35,8 +35,6 @@ Kind = outbox.Notification.Kind
 
 # Opening later than this after start_time is a catch-up (the sweeps were not running) and says so in the history.
 CATCH_UP_AFTER = dt.timedelta(seconds=60)
-# How long a worker may hold a meeting while it calls the video provider before another worker may try.
-LEASE = dt.timedelta(minutes=2)
 MAX_BACKOFF = dt.timedelta(minutes=15)
 
 

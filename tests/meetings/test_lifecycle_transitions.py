@@ -195,3 +195,12 @@ def test_one_steps_success_does_not_hide_another_steps_failure(meeting, now):
     _succeeded_many([meeting.pk], "end room")
     meeting.refresh_from_db()
     assert meeting.last_error == "" and meeting.retry_at is None and meeting.failure_count == 0
+
+
+def test_lifecycle_has_no_unused_lease():
+    """The lease of an outside call is ``meetings.sweeps.OUTSIDE_CALL_LEASE``; a second, unused one in lifecycle
+    misled readers about how long a worker holds a meeting (hardening item 19)."""
+    from meetings import sweeps
+
+    assert not hasattr(lifecycle, "LEASE")
+    assert sweeps.OUTSIDE_CALL_LEASE.total_seconds() > 0
