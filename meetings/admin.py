@@ -3,9 +3,11 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.urls import path
 from django.utils import timezone
+from django_q import admin as q_admin
+from django_q.models import Failure, Success
 
 from bookings.models import Booking
-from classroom.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, transition_action
+from classroom.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, permission_check, transition_action
 from classroom.errors import InvalidTime
 from meetings import lifecycle
 from meetings.attendance import SETTLED_FIELDS
@@ -172,14 +174,18 @@ class MeetingAdmin(admin.ModelAdmin):
         ("Failures", {"fields": ["last_error", "last_error_at", "retry_at", "failure_count"]}),
     ]
     actions = [
-        transition_action(lifecycle.open_meeting, description="Open now"),
-        transition_action(lifecycle.close_meeting, description="Close now (ends the room for everyone)"),
+        transition_action(lifecycle.open_meeting, description="Open now", permission="change"),
+        transition_action(
+            lifecycle.close_meeting, description="Close now (ends the room for everyone)", permission="change"
+        ),
         transition_action(
             lifecycle.cancel_meeting,
             description="Cancel (refunds every booking)",
             reason="cancelled by {user} in the admin",
+            permission="cancel_meeting",
         ),
     ]
+    has_cancel_meeting_permission = permission_check("meetings.cancel_meeting")
 
     start_local = local_time("start_time", lambda m: m.teacher.time_zone, description="start (teacher's zone)")
     end_local = local_time("end_time", lambda m: m.teacher.time_zone, description="end (teacher's zone)")
@@ -259,3 +265,36 @@ class StateChangeAdmin(ReadOnlyAdmin):
 @admin.register(SweepHeartbeat)
 class SweepHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["name", "last_started_at", "last_completed_at", "last_counts", "last_error"]
+
+
+# --- django-q2's task lists ------------------------------------------------------------------------------------------
+# django-q2 registers them with a "resubmit" action that any staff user who may look could run (it re-runs the task:
+# a sweep, a delivery pass). The same admins again, with that action declaring its permission. Importing
+# django_q.admin first makes sure its registrations exist to be replaced, whatever the app order.
+
+
+def _resubmit(permission: str):
+    """django-q2's own action, declaring ``permission`` (a copy: django-q2's function object stays as it was)."""
+
+    @admin.action(description=q_admin.resubmit_task.short_description, permissions=[permission])
+    def resubmit_task(model_admin, request, queryset):
+        return q_admin.resubmit_task(model_admin, request, queryset)
+
+    return resubmit_task
+
+
+class SuccessAdmin(q_admin.TaskAdmin):
+    actions = [_resubmit("change")]
+
+
+class FailureAdmin(q_admin.FailAdmin):
+    # Resubmitting a failed task also deletes its row (django_q.admin.resubmit_task).
+    actions = [_resubmit("resubmit")]
+
+    def has_resubmit_permission(self, request) -> bool:
+        return self.has_change_permission(request) and self.has_delete_permission(request)
+
+
+for _model, _model_admin in ((Success, SuccessAdmin), (Failure, FailureAdmin)):
+    admin.site.unregister(_model)
+    admin.site.register(_model, _model_admin)
