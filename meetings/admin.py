@@ -1,14 +1,16 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django_q import admin as q_admin
 from django_q.models import Failure, Success
 
 from bookings.models import Booking
 from classroom.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, permission_check, transition_action
-from classroom.errors import InvalidTime
+from classroom.errors import DomainError, InvalidTime
 from meetings import lifecycle
 from meetings.attendance import SETTLED_FIELDS
 from meetings.models import Meeting, MeetingParticipant, StateChange, SweepHeartbeat
@@ -41,7 +43,11 @@ class MeetingForm(forms.ModelForm):
     class Meta:
         model = Meeting
         fields = ["teacher", "course", "title", "start_time", "end_time", "capacity"]
-        help_texts = {"start_time": "UTC", "end_time": "UTC"}
+        help_texts = {
+            "start_time": "UTC",
+            "end_time": "UTC",
+            "teacher": gettext_lazy("Changing it on a scheduled class makes the new one the substitute (see history)."),
+        }
 
     def clean(self):
         data = super().clean()
@@ -194,10 +200,25 @@ class MeetingAdmin(admin.ModelAdmin):
     def seats(self, obj):
         return f"{obj.seats_taken}/{obj.capacity}"
 
+    def get_readonly_fields(self, request, obj=None):
+        # A class belongs to its course: its price, the bookings' amounts and the payout come from it.
+        return [*self.readonly_fields, "course"] if obj is not None else self.readonly_fields
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            # The form's checks passed and a transition refused (a rule only it checks, or a race). The view's
+            # transaction is rolled back, so nothing of this save is kept; the reason is shown, not a 500.
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
     def save_model(self, request, obj, form, change):
         now = timezone.now()
         data = form.cleaned_data
         if change:
+            if "teacher" in form.changed_data:
+                lifecycle.substitute_teacher(obj, data["teacher"], now=now, actor=request.user)
             lifecycle.edit_meeting(
                 obj,
                 now=now,
