@@ -1,13 +1,14 @@
 from django import forms
 from django.contrib import admin
 from django.contrib.contenttypes.admin import GenericTabularInline
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
 from bookings import exports, transitions
 from bookings.models import Appointment, Booking, Payout
-from classroom.admin_utils import ReadOnlyAdmin, transition_action
+from classroom.admin_utils import ReadOnlyAdmin, permission_check, transition_action
 from classroom.models import Teacher
 from meetings.models import StateChange
 from meetings.review import hold_for_review, record_complaint
@@ -65,14 +66,23 @@ class BookingAdmin(admin.ModelAdmin):
     ]
     inlines = [ObjectHistoryInline]
     actions = [
-        transition_action(_staff_cancel, description="Cancel (gives the seat back)", name="cancel"),
-        transition_action(transitions.refund_booking, description="Refund", reason="refunded by {user} in the admin"),
+        transition_action(
+            _staff_cancel, description="Cancel (gives the seat back)", name="cancel", permission="change"
+        ),
+        transition_action(
+            transitions.refund_booking,
+            description="Refund",
+            reason="refunded by {user} in the admin",
+            permission="refund_booking",
+        ),
         transition_action(
             _staff_complaint,
             description="Record a complaint from the student (holds the teacher's payout)",
             name="record_complaint",
+            permission="change",
         ),
     ]
+    has_refund_booking_permission = permission_check("bookings.refund_booking")
 
     def has_add_permission(self, request):
         return False  # seats are taken through bookings.transitions.book (API), which enforces capacity
@@ -142,20 +152,28 @@ class PayoutAdmin(ReadOnlyAdmin):
             description="Approve (before the dispute window ends)",
             reason="approved by {user} in the admin",
             name="approve",
+            permission="approve_payout",
         ),
         transition_action(
-            transitions.mark_payout_paid, description="Mark paid", reason="paid (marked by {user} in the admin)"
+            transitions.mark_payout_paid,
+            description="Mark paid",
+            reason="paid (marked by {user} in the admin)",
+            permission="pay_payout",
         ),
         transition_action(
             hold_for_review,
             description="Hold for review (puts the class in the review queue)",
             reason="held by {user} in the admin",
             name="hold",
+            permission="hold_payout",
         ),
         "export_selected",
     ]
+    has_approve_payout_permission = permission_check("bookings.approve_payout")
+    has_pay_payout_permission = permission_check("bookings.pay_payout")
+    has_hold_payout_permission = permission_check("bookings.hold_payout")
 
-    @admin.action(description="Export the selected approved payouts (CSV; others are left out)")
+    @admin.action(description="Export the selected approved payouts (CSV; others are left out)", permissions=["view"])
     def export_selected(self, request, queryset):
         payouts = queryset.filter(state=Payout.State.APPROVED).select_related("teacher", "meeting")
         return csv_response(payouts.order_by("teacher__display_name", "meeting__start_time"), "payouts.csv")
@@ -165,7 +183,10 @@ class PayoutAdmin(ReadOnlyAdmin):
         return [path("export/", export, name="bookings_payout_export")] + super().get_urls()
 
     def export_view(self, request):
-        """Approved payouts per teacher and period: a form, then the CSV (thin: bookings.exports does the work)."""
+        """Approved payouts per teacher and period: a form, then the CSV (thin: bookings.exports does the work).
+        For those who may see payouts (view, or change which implies it); other staff get a 403."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         form = PayoutExportForm(request.GET or None)
         if form.is_valid():
             data = form.cleaned_data

@@ -2,6 +2,10 @@
 
 Only ``approved`` payouts are exported: a held payout is still under review, a pending one may still be disputed,
 a cancelled one is owed to nobody and a paid one was already paid.
+
+Teachers choose their names and class titles, and a spreadsheet runs a cell that starts like a formula
+(``=HYPERLINK(...)``): every text cell starting with one of :data:`FORMULA_STARTS` gets a leading ``'`` (OWASP's
+advice for CSV injection). Numbers (ids, amounts) are not text and are written as they are.
 """
 
 from __future__ import annotations
@@ -29,6 +33,17 @@ COLUMNS = [
 ]
 
 
+# = + - @ start a formula; a tab or a carriage return before them is skipped by some spreadsheets (OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value):
+    """``value`` as a spreadsheet will not evaluate it: text that could start a formula gets a leading quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def approved_payouts(*, start: dt.date, end: dt.date, teacher=None, ids=None):
     """Approved payouts of classes that started on ``start`` .. ``end`` (UTC dates, inclusive)."""
     payouts = Payout.objects.filter(
@@ -52,22 +67,21 @@ def write_csv(payouts, out) -> int:
     for p in payouts:
         if p.state != Payout.State.APPROVED:  # belt and braces: whatever the caller passes, held is never exported
             continue
-        writer.writerow(
-            [
-                p.pk,
-                p.teacher_id,
-                p.teacher.display_name,
-                p.meeting_id,
-                p.meeting.title,
-                p.meeting.start_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                p.currency,
-                round_money(p.gross, p.currency),
-                p.commission_rate,
-                round_money(p.commission, p.currency),
-                round_money(p.net, p.currency),
-                "" if p.excused_percent is None else p.excused_percent,
-                p.approved_at.strftime("%Y-%m-%dT%H:%M:%SZ") if p.approved_at else "",
-            ]
-        )
+        row = [
+            p.pk,
+            p.teacher_id,
+            p.teacher.display_name,
+            p.meeting_id,
+            p.meeting.title,
+            p.meeting.start_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            p.currency,
+            round_money(p.gross, p.currency),
+            p.commission_rate,
+            round_money(p.commission, p.currency),
+            round_money(p.net, p.currency),
+            "" if p.excused_percent is None else p.excused_percent,
+            p.approved_at.strftime("%Y-%m-%dT%H:%M:%SZ") if p.approved_at else "",
+        ]
+        writer.writerow([safe_cell(value) for value in row])
         count += 1
     return count

@@ -77,6 +77,7 @@ class Booking(StateGuardMixin, models.Model):
             ),
         ]
         indexes = [models.Index(fields=["meeting", "status"], name="booking_meeting_status")]
+        permissions = [("refund_booking", "Can refund a booking")]
 
     def __str__(self) -> str:
         return f"{self.student} in {self.meeting.title}"
@@ -179,6 +180,12 @@ class Payout(StateGuardMixin, models.Model):
         indexes = [
             models.Index(fields=["approve_after"], condition=Q(state="pending"), name="payout_due_approve"),
             models.Index(fields=["teacher", "state"], name="payout_teacher_state"),
+        ]
+        # Each money step its own: who approves is not necessarily who pays (the admin checks them).
+        permissions = [
+            ("approve_payout", "Can approve a payout"),
+            ("pay_payout", "Can mark a payout paid"),
+            ("hold_payout", "Can hold a payout for review"),
         ]
 
     def __str__(self) -> str:

@@ -1,8 +1,19 @@
-"""Admin building blocks shared by the apps: read-only inlines, transition actions, local-time columns."""
+"""Admin building blocks shared by the apps: read-only inlines, transition actions, permission checks, local-time
+columns.
+
+Permissions: every action declares the permission it needs (``allowed_permissions``), so a staff user who may only
+look is offered none and a forged POST of one is refused by Django like an unknown action. A built-in one ("change",
+"delete", "view") is checked by the ModelAdmin's own ``has_change_permission`` (and so on); a custom one
+("approve_payout") by a ``has_approve_payout_permission`` method, made with :func:`permission_check`. Custom admin
+pages use :func:`requires_permission` (403 otherwise).
+"""
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from classroom.errors import DomainError
@@ -34,9 +45,40 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-def transition_action(function, *, description: str, reason: str = "", name: str | None = None):
+def permission_check(perm: str):
+    """A ``has_<name>_permission`` method granting the actions that declare ``<name>`` to users holding ``perm``
+    ("app_label.codename"; superusers hold every permission)."""
+
+    def check(_model_admin, request, obj=None) -> bool:
+        return request.user.has_perm(perm)
+
+    check.__doc__ = f"Holds {perm}."
+    return check
+
+
+def requires_permission(*perms: str):
+    """A custom admin view's guard: the user needs one of ``perms`` ("app_label.codename"), or gets a 403. Wrap the
+    result in ``admin_site.admin_view`` as usual (that one only checks for an active staff login)."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def guarded(request, *args, **kwargs):
+            if not any(request.user.has_perm(perm) for perm in perms):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
+def transition_action(function, *, description: str, permission: str, reason: str = "", name: str | None = None):
     """An admin action that calls ``function(obj, now=..., actor=request.user[, reason=...])`` per selected object
-    and reports each outcome: done, already done, or refused with the domain's reason."""
+    and reports each outcome: done, already done, or refused with the domain's reason.
+
+    ``permission`` is the one the action needs: "change", or a custom name that the ModelAdmin grants through a
+    ``has_<permission>_permission`` method (:func:`permission_check`); Django's check admin.E129 names a missing one.
+    """
 
     def action(modeladmin, request, queryset):
         now = timezone.now()
@@ -54,6 +96,7 @@ def transition_action(function, *, description: str, reason: str = "", name: str
 
     action.short_description = description
     action.__name__ = name or function.__name__
+    action.allowed_permissions = (permission,)
     return action
 
 

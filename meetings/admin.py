@@ -1,12 +1,16 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
+from django_q import admin as q_admin
+from django_q.models import Failure, Success
 
 from bookings.models import Booking
-from classroom.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, transition_action
-from classroom.errors import InvalidTime
+from classroom.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, permission_check, transition_action
+from classroom.errors import DomainError, InvalidTime
 from meetings import lifecycle
 from meetings.attendance import SETTLED_FIELDS
 from meetings.models import Meeting, MeetingParticipant, StateChange, SweepHeartbeat
@@ -39,7 +43,11 @@ class MeetingForm(forms.ModelForm):
     class Meta:
         model = Meeting
         fields = ["teacher", "course", "title", "start_time", "end_time", "capacity"]
-        help_texts = {"start_time": "UTC", "end_time": "UTC"}
+        help_texts = {
+            "start_time": "UTC",
+            "end_time": "UTC",
+            "teacher": gettext_lazy("Changing it on a scheduled class makes the new one the substitute (see history)."),
+        }
 
     def clean(self):
         data = super().clean()
@@ -172,14 +180,18 @@ class MeetingAdmin(admin.ModelAdmin):
         ("Failures", {"fields": ["last_error", "last_error_at", "retry_at", "failure_count"]}),
     ]
     actions = [
-        transition_action(lifecycle.open_meeting, description="Open now"),
-        transition_action(lifecycle.close_meeting, description="Close now (ends the room for everyone)"),
+        transition_action(lifecycle.open_meeting, description="Open now", permission="change"),
+        transition_action(
+            lifecycle.close_meeting, description="Close now (ends the room for everyone)", permission="change"
+        ),
         transition_action(
             lifecycle.cancel_meeting,
             description="Cancel (refunds every booking)",
             reason="cancelled by {user} in the admin",
+            permission="cancel_meeting",
         ),
     ]
+    has_cancel_meeting_permission = permission_check("meetings.cancel_meeting")
 
     start_local = local_time("start_time", lambda m: m.teacher.time_zone, description="start (teacher's zone)")
     end_local = local_time("end_time", lambda m: m.teacher.time_zone, description="end (teacher's zone)")
@@ -188,10 +200,25 @@ class MeetingAdmin(admin.ModelAdmin):
     def seats(self, obj):
         return f"{obj.seats_taken}/{obj.capacity}"
 
+    def get_readonly_fields(self, request, obj=None):
+        # A class belongs to its course: its price, the bookings' amounts and the payout come from it.
+        return [*self.readonly_fields, "course"] if obj is not None else self.readonly_fields
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            # The form's checks passed and a transition refused (a rule only it checks, or a race). The view's
+            # transaction is rolled back, so nothing of this save is kept; the reason is shown, not a 500.
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
     def save_model(self, request, obj, form, change):
         now = timezone.now()
         data = form.cleaned_data
         if change:
+            if "teacher" in form.changed_data:
+                lifecycle.substitute_teacher(obj, data["teacher"], now=now, actor=request.user)
             lifecycle.edit_meeting(
                 obj,
                 now=now,
@@ -259,3 +286,36 @@ class StateChangeAdmin(ReadOnlyAdmin):
 @admin.register(SweepHeartbeat)
 class SweepHeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["name", "last_started_at", "last_completed_at", "last_counts", "last_error"]
+
+
+# --- django-q2's task lists ------------------------------------------------------------------------------------------
+# django-q2 registers them with a "resubmit" action that any staff user who may look could run (it re-runs the task:
+# a sweep, a delivery pass). The same admins again, with that action declaring its permission. Importing
+# django_q.admin first makes sure its registrations exist to be replaced, whatever the app order.
+
+
+def _resubmit(permission: str):
+    """django-q2's own action, declaring ``permission`` (a copy: django-q2's function object stays as it was)."""
+
+    @admin.action(description=q_admin.resubmit_task.short_description, permissions=[permission])
+    def resubmit_task(model_admin, request, queryset):
+        return q_admin.resubmit_task(model_admin, request, queryset)
+
+    return resubmit_task
+
+
+class SuccessAdmin(q_admin.TaskAdmin):
+    actions = [_resubmit("change")]
+
+
+class FailureAdmin(q_admin.FailAdmin):
+    # Resubmitting a failed task also deletes its row (django_q.admin.resubmit_task).
+    actions = [_resubmit("resubmit")]
+
+    def has_resubmit_permission(self, request) -> bool:
+        return self.has_change_permission(request) and self.has_delete_permission(request)
+
+
+for _model, _model_admin in ((Success, SuccessAdmin), (Failure, FailureAdmin)):
+    admin.site.unregister(_model)
+    admin.site.register(_model, _model_admin)

@@ -1,13 +1,13 @@
 import datetime as dt
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from bookings.models import Booking
+from classroom.admin_utils import requires_permission
 from classroom.errors import DomainError
 from classroom.money import round_money
 from classroom.timezones import format_local
@@ -15,6 +15,7 @@ from meetings import review, stats
 from meetings.models import Meeting, MeetingParticipant
 
 
+@requires_permission("meetings.view_meeting", "meetings.change_meeting")  # change implies view, as in Django
 def lifecycle_dashboard(request):
     now = timezone.now()
     context = {
@@ -82,6 +83,7 @@ def _payout_money(payout) -> dict:
     return {key: _money(getattr(payout, key), payout.currency) for key in ("gross", "commission", "net")}
 
 
+@requires_permission("meetings.review_meeting")
 def review_queue(request):
     meetings = list(review.awaiting_review())
     bookings: dict[int, list] = {}
@@ -109,10 +111,9 @@ def review_queue(request):
 
 
 @require_POST
+@requires_permission("meetings.review_meeting")
 def review_decide(request, meeting_id: int):
     """Thin: one call to ``meetings.review.decide``; the outcome or the refusal comes back as a message."""
-    if not request.user.has_perm("meetings.change_meeting"):
-        raise PermissionDenied
     meeting = get_object_or_404(Meeting, pk=meeting_id)
     try:
         outcome = review.decide(

@@ -20,6 +20,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.utils.translation import gettext
 
 from bookings import transitions as booking_transitions
 from bookings.models import Booking
@@ -401,3 +402,81 @@ def record_failure(meeting_id: int, *, now: dt.datetime, step: str, error: Excep
 
 def _log(meeting: Meeting, from_state: str, to_state: str, actor, reason: str, **fields) -> None:
     log_transition(Meeting, meeting.pk, from_state, to_state, actor=actor_name(actor), reason=reason, **fields)
+
+
+# --- substitute teacher ----------------------------------------------------------------------------------------------
+
+
+def substitute_teacher(meeting: Meeting, teacher, *, now: dt.datetime, actor=None, reason: str = "") -> Outcome:
+    """Give a scheduled class another teacher (the first one fell ill, left...), with a history row (field
+    "teacher", from "Charlie (#7)" to "Dana (#9)", both ids and names in its data).
+
+    Only while the meeting is scheduled: from opening on, the messages and the attendance are the teacher's. Also
+    refused once the current teacher has entered the room (they may from TEACHER_EARLY_JOIN_MINUTES before start):
+    their recorded sessions would count as the substitute's attendance, and pay them.
+
+    A room already provisioned stays as it is: it belongs to the class, not to the teacher. LiveKit and the local
+    room hand out a token when a person joins, for whoever teaches then ("teacher:<id>"); on Zoom the host is the pool
+    account, so the host link (start_url) is the account's and goes to whoever teaches when the class opens (the
+    opening message), and the host's attendance is credited to the meeting's teacher at settlement. The payout goes
+    to the meeting's teacher at settlement: the substitute.
+    """
+    reason = reason or "substitute teacher"
+    with transaction.atomic():
+        locked = Meeting.objects.select_for_update(no_key=True).get(pk=meeting.pk)
+        old = locked.teacher
+        old_label, new_label = _teacher_label(old), _teacher_label(teacher)
+        if locked.state != State.SCHEDULED:
+            raise IllegalTransition(
+                gettext("meeting %(id)s is %(state)s; only a scheduled meeting can get a substitute teacher")
+                % {"id": locked.pk, "state": locked.state}
+            )
+        if old.pk == teacher.pk:
+            return Outcome(
+                False,
+                old_label,
+                old_label,
+                gettext("meeting %(id)s is already taught by %(teacher)s") % {"id": locked.pk, "teacher": old_label},
+            )
+        if MeetingParticipant.objects.filter(meeting=locked, role=MeetingParticipant.Role.TEACHER).exists():
+            raise IllegalTransition(
+                gettext("%(teacher)s has already entered the room of meeting %(id)s; it cannot get a substitute now")
+                % {"teacher": old_label, "id": locked.pk}
+            )
+        # The compare-and-set: still scheduled and still the teacher read under the lock.
+        changed = Meeting.objects.filter(pk=locked.pk, state=State.SCHEDULED, teacher_id=old.pk).update(teacher=teacher)
+        if changed != 1:  # cannot happen under the row lock; kept as the compare-and-set's own guarantee
+            raise IllegalTransition(
+                gettext("meeting %(id)s changed while we looked at it; try again") % {"id": locked.pk}
+            )
+        StateChange.objects.bulk_create(
+            history_rows(
+                Meeting,
+                [(locked.pk, old_label, locked.pk)],
+                to_state=new_label,
+                at=now,
+                actor=actor,
+                field="teacher",
+                reason=reason,
+                data={
+                    "from_teacher_id": old.pk,
+                    "from_teacher": old.display_name,
+                    "to_teacher_id": teacher.pk,
+                    "to_teacher": teacher.display_name,
+                },
+            )
+        )
+    meeting.teacher = teacher
+    _log(meeting, old_label, new_label, actor, reason, field="teacher")
+    return Outcome(
+        True,
+        old_label,
+        new_label,
+        gettext("meeting %(id)s: teacher %(from)s → %(to)s") % {"id": meeting.pk, "from": old_label, "to": new_label},
+    )
+
+
+def _teacher_label(teacher) -> str:
+    """ "Dana (#9)", within the history's 32 characters: a long name is cut, the id never."""
+    suffix = f" (#{teacher.pk})"
+    return teacher.display_name[: 32 - len(suffix)] + suffix

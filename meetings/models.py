@@ -189,6 +189,11 @@ class Meeting(StateGuardMixin, models.Model):
             models.Index(fields=["closed_at"], condition=Q(requires_manual_review=True), name="meeting_review_queue"),
             models.Index(fields=["teacher", "start_time"], name="meeting_teacher_start"),
         ]
+        # Beyond add/change/delete/view: the steps that move money get their own (the admin checks them).
+        permissions = [
+            ("review_meeting", "Can decide no-show reviews (release, confirm no-show, excuse)"),
+            ("cancel_meeting", "Can cancel a class (refunds every booking)"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.start_time:%Y-%m-%d %H:%M} UTC)"

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from classroom.admin_utils import ReadOnlyAdmin
+from classroom.admin_utils import ReadOnlyAdmin, permission_check
 from notifications import delivery
 from notifications.models import Notification
 
@@ -29,8 +29,11 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_select_related = ["meeting", "line_channel"]
     readonly_fields = [f.name for f in Notification._meta.fields]
     actions = ["retry_now"]
+    # The outbox is read-only (has_change_permission is always False), so "retry" checks the model's change
+    # permission itself.
+    has_retry_permission = permission_check("notifications.change_notification")
 
-    @admin.action(description="Retry now (failed messages only)")
+    @admin.action(description="Retry now (failed messages only)", permissions=["retry"])
     def retry_now(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         count = delivery.retry_now(ids, timezone.now())

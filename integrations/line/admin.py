@@ -89,7 +89,7 @@ class LineChannelAdmin(admin.ModelAdmin):
             obj.auth_failed_at = None  # a new token deserves a new try
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Clear the 401 flag (the token was fixed)")
+    @admin.action(description="Clear the 401 flag (the token was fixed)", permissions=["change"])
     def clear_auth_flag(self, request, queryset):
         count = queryset.update(auth_failed_at=None)
         self.message_user(request, f"{count} channels cleared.", messages.SUCCESS)

@@ -64,7 +64,7 @@ class ZoomAccountAdmin(admin.ModelAdmin):
         if fields:
             obj.save(update_fields=fields)
 
-    @admin.action(description="Clear the daily-limit, rate-limit and refused marks")
+    @admin.action(description="Clear the daily-limit, rate-limit and refused marks", permissions=["change"])
     def clear_marks(self, request, queryset):
         count = queryset.update(exhausted_until=None, rate_limited_until=None, auth_failed_at=None, last_error="")
         self.message_user(request, f"{count} accounts are back in the pool.", messages.SUCCESS)

@@ -148,3 +148,34 @@ def test_the_export_form_explains_a_bad_period(staff_client):
 
 def test_the_payout_list_links_to_the_export(staff_client):
     assert reverse("admin:bookings_payout_export") in staff_client.get(reverse(CHANGELIST)).content.decode()
+
+
+def test_the_export_neutralises_formulas_in_text_cells(staff_client, now):
+    # Teachers choose their class titles and names; a spreadsheet would run a cell that starts like a formula.
+    mallory = TeacherFactory(display_name="@SUM(1+1)")
+    payouts = [
+        payout_for(mallory, now, title='=HYPERLINK("http://evil")'),
+        payout_for(mallory, now + dt.timedelta(hours=2), title="+1 extra"),
+        payout_for(mallory, now + dt.timedelta(hours=4), title="-Beginners-"),
+        payout_for(mallory, now + dt.timedelta(hours=6), title="\tTabbed"),
+        payout_for(mallory, now + dt.timedelta(hours=8), title="\rReturned"),
+        payout_for(mallory, now + dt.timedelta(hours=10), title="Plain = fine"),
+    ]
+    for payout in payouts:
+        approve_payout(payout, now=now + dt.timedelta(days=2))
+    exported = rows(
+        staff_client.get(reverse("admin:bookings_payout_export"), {"start": "2026-07-01", "end": "2026-07-01"}).content
+    )
+    assert [r["class"] for r in exported] == [
+        '\'=HYPERLINK("http://evil")',
+        "'+1 extra",
+        "'-Beginners-",
+        "'\tTabbed",
+        "'\rReturned",
+        "Plain = fine",
+    ]
+    assert {r["teacher"] for r in exported} == {"'@SUM(1+1)"}
+    # Numbers are not text: ids and amounts stay as they are.
+    first = exported[0]
+    assert first["payout_id"] == str(payouts[0].pk) and first["teacher_id"] == str(mallory.pk)
+    assert (first["gross"], first["commission"], first["net"]) == ("29.97", "5.99", "23.98")

@@ -1,12 +1,15 @@
 import datetime as dt
 
 import pytest
+import time_machine
 from django.contrib import admin
 from django.urls import reverse
 
 from bookings.models import Booking
+from meetings import lifecycle
 from meetings.models import Meeting, StateChange
-from tests.factories import LineChannelFactory, book
+from tests.factories import CourseFactory, LineChannelFactory, TeacherFactory, book
+from tests.meetings.closing import MINUTE, teacher_session
 
 
 @pytest.fixture
@@ -107,3 +110,78 @@ def test_line_secrets_are_masked(staff_client):
     assert "supersecretvalue123" not in page and "tokentokentoken999" not in page
     change = staff_client.get(reverse("admin:integrations_linechannel_change", args=[channel.pk])).content.decode()
     assert "supersecretvalue123" not in change and "tokentokentoken999" not in change
+
+
+# --- teacher and course changes: never silently dropped (hardening 13a) ----------------------------------------------
+
+
+def change_form(meeting, **overrides):
+    """The meeting's change form as the browser posts it back, with ``overrides``."""
+    data = {
+        "teacher": meeting.teacher_id,
+        "course": meeting.course_id,
+        "title": meeting.title,
+        "capacity": meeting.capacity,
+        "start_time_0": f"{meeting.start_time:%Y-%m-%d}",
+        "start_time_1": f"{meeting.start_time:%H:%M:%S}",
+        "end_time_0": f"{meeting.end_time:%Y-%m-%d}",
+        "end_time_1": f"{meeting.end_time:%H:%M:%S}",
+        **_empty_inlines(),
+    }
+    return {**data, **overrides}
+
+
+def save_change(staff_client, meeting, now, **overrides):
+    with time_machine.travel(now, tick=False):
+        return staff_client.post(
+            reverse("admin:meetings_meeting_change", args=[meeting.pk]), change_form(meeting, **overrides), follow=True
+        )
+
+
+def test_a_teacher_change_in_the_admin_makes_a_substitute_with_history(staff_client, meeting, staff, now):
+    dana = TeacherFactory(display_name="Dana", time_zone="Asia/Taipei")
+    charlie = meeting.teacher
+    response = save_change(staff_client, meeting, now, teacher=dana.pk)
+    assert response.status_code == 200
+    meeting.refresh_from_db()
+    assert meeting.teacher == dana  # it used to stay Charlie's, with "changed successfully" shown
+    change = StateChange.objects.get(meeting=meeting, field="teacher")
+    assert (change.from_state, change.to_state) == (f"Charlie (#{charlie.pk})", f"Dana (#{dana.pk})")
+    assert change.actor == staff and change.data == {
+        "from_teacher_id": charlie.pk,
+        "from_teacher": "Charlie",
+        "to_teacher_id": dana.pk,
+        "to_teacher": "Dana",
+    }
+
+
+def test_the_course_cannot_be_changed_once_the_meeting_exists(staff_client, meeting, now):
+    course = meeting.course
+    page = staff_client.get(reverse("admin:meetings_meeting_change", args=[meeting.pk])).content.decode()
+    assert 'name="course"' not in page and course.title in page  # shown, not editable
+    save_change(staff_client, meeting, now, course=CourseFactory(title="Another course").pk, title="Renamed")
+    meeting.refresh_from_db()
+    assert meeting.course == course and meeting.title == "Renamed"
+    assert 'name="course"' in staff_client.get(reverse("admin:meetings_meeting_add")).content.decode()
+
+
+def test_a_teacher_change_of_an_open_meeting_is_refused_and_says_so(staff_client, meeting, staff, now):
+    lifecycle.open_meeting(meeting, now=now, actor=staff)  # staff may open early
+    dana = TeacherFactory(display_name="Dana")
+    response = save_change(staff_client, meeting, now, teacher=dana.pk)
+    assert "only a scheduled meeting can be edited" in response.content.decode()
+    meeting.refresh_from_db()
+    assert meeting.teacher.display_name == "Charlie"
+    assert not StateChange.objects.filter(meeting=meeting, field="teacher").exists()
+
+
+def test_a_substitute_refused_by_the_lifecycle_saves_nothing_and_says_why(staff_client, meeting, now):
+    teacher_session(meeting, -5 * MINUTE, None)  # Charlie is already in the room, 5 minutes early
+    dana = TeacherFactory(display_name="Dana")
+    response = save_change(staff_client, meeting, meeting.start_time - 4 * MINUTE, teacher=dana.pk, title="Renamed")
+    texts = [str(m) for m in response.context["messages"]]
+    assert any("has already entered the room" in t for t in texts)
+    assert not any("changed successfully" in t for t in texts)
+    meeting.refresh_from_db()
+    assert (meeting.teacher.display_name, meeting.title) == ("Charlie", "IELTS Practice")
+    assert not StateChange.objects.filter(meeting=meeting, field__in=["teacher", "start_time"]).exists()

@@ -104,7 +104,7 @@ def test_excusing_from_the_page(staff_client, now):
     assert (payout.state, payout.net, payout.excused_percent) == ("approved", Decimal("6.00"), 25)
 
 
-def test_deciding_needs_the_change_permission(client, now):
+def test_deciding_needs_a_permission(client, now):
     meeting = no_show(now, "IELTS")
     viewer = UserFactory(is_staff=True)
     client.force_login(viewer)
