@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from meetings.access import identity_of
+from meetings.attendance import session_end
 from meetings.models import Meeting, MeetingParticipant
 
 logger = logging.getLogger("classroom.attendance")
@@ -121,15 +122,17 @@ def _recorded_stretches(meeting: Meeting) -> list[Stretch]:
 
 
 def _recorded_stretches_many(meeting_ids) -> dict[int, list[Stretch]]:
-    """Our recorded teacher sessions of many meetings, in one query."""
+    """Our recorded teacher sessions of many meetings, in one query; one whose heartbeat stopped ends at its last
+    heartbeat plus the margin."""
     rows = (
         MeetingParticipant.objects.filter(meeting_id__in=meeting_ids, role=MeetingParticipant.Role.TEACHER)
         .order_by("joined_at", "id")
-        .values_list("meeting_id", "joined_at", "left_at", "source", "session_key")
+        .values_list("meeting_id", "joined_at", "left_at", "last_seen_at", "source", "session_key")
     )
     stretches: dict[int, list[Stretch]] = {}
-    for meeting_id, *values in rows:
-        stretches.setdefault(meeting_id, []).append(Stretch(*values))
+    for meeting_id, joined_at, left_at, last_seen_at, source, session_key in rows:
+        stretch = Stretch(joined_at, session_end(left_at, last_seen_at), source, session_key)
+        stretches.setdefault(meeting_id, []).append(stretch)
     return stretches
 
 
