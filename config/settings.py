@@ -132,6 +132,17 @@ HTTP_RETRY_AFTER_MAX_SECONDS = env.int("HTTP_RETRY_AFTER_MAX_SECONDS", 10, minim
 # Webhook bodies larger than this are refused with 413 before they are read.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024, maximum=10 * 1024 * 1024)
 
+# The built-in local room (integrations/local): its page sends a heartbeat this often; a session whose heartbeat stopped
+# ended at its last heartbeat plus the margin (a closed laptop does not count as present until the close).
+LOCAL_HEARTBEAT_SECONDS = env.int("LOCAL_HEARTBEAT_SECONDS", 20, minimum=5, maximum=300)
+LOCAL_PRESENCE_MARGIN_SECONDS = env.int("LOCAL_PRESENCE_MARGIN_SECONDS", 45, minimum=10, maximum=3600)
+if LOCAL_PRESENCE_MARGIN_SECONDS <= LOCAL_HEARTBEAT_SECONDS:
+    env.error(
+        "LOCAL_PRESENCE_MARGIN_SECONDS",
+        f"must be larger than LOCAL_HEARTBEAT_SECONDS ({LOCAL_HEARTBEAT_SECONDS}), or every heartbeat would arrive "
+        f"after its session ended; got {LOCAL_PRESENCE_MARGIN_SECONDS}",
+    )
+
 LIVEKIT_URL = env.url("LIVEKIT_URL", "http://127.0.0.1:7880")
 LIVEKIT_WS_URL = env.url("LIVEKIT_WS_URL", "", schemes=("ws", "wss")) or "ws" + LIVEKIT_URL.removeprefix("http")
 LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", "")

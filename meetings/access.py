@@ -2,7 +2,13 @@
 second, whatever the sweeps have or have not done yet (DESIGN.md, "Time").
 
     teacher:  start − TEACHER_EARLY_JOIN_MINUTES  ..  close moment (end + MEETING_AUTO_CLOSE_DELAY_MINUTES)
-    student:  start  ..  start + STUDENT_LATE_JOIN_GRACE_MINUTES (never after the close moment), with a confirmed seat
+    student:  start  ..  close moment, with a confirmed seat; but a FIRST entry only until
+              start + STUDENT_LATE_JOIN_GRACE_MINUTES. A student who has been in the room (any recorded session of
+              theirs in this meeting, from any source) may come back after a drop-out until the room closes.
+
+A student's credentials are therefore valid until the close moment (a LiveKit token's ``exp`` is checked when they
+(re)connect, the local room's on every request); the first-entry limit is checked here when credentials are handed
+out, and again by the local room page when someone enters it.
 """
 
 from __future__ import annotations
@@ -10,9 +16,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db.models import Q
+
+from bookings.models import Booking
 from classroom.errors import DomainError
 from classroom.timezones import to_local
-from meetings.models import Meeting
+from meetings.models import Meeting, MeetingParticipant
 
 
 class JoinRefused(DomainError):
@@ -29,10 +38,19 @@ class RoomNotReady(JoinRefused):
     code = "room_not_ready"
 
 
+class NotAParticipant(JoinRefused):
+    """Neither the meeting's teacher nor a student with a seat in it."""
+
+    code = "not_a_participant"
+
+
 @dataclass(frozen=True)
 class JoinWindow:
     opens_at: dt.datetime
+    # Credentials are valid until then (the close moment, for everyone).
     closes_at: dt.datetime
+    # Students: someone who has not been in the room yet may enter only until then. None: no such limit.
+    first_entry_until: dt.datetime | None = None
 
     def contains(self, now: dt.datetime) -> bool:
         return self.opens_at <= now < self.closes_at
@@ -41,12 +59,26 @@ class JoinWindow:
 def window_for(meeting: Meeting, role: str) -> JoinWindow:
     if role == "teacher":
         return JoinWindow(meeting.teacher_may_join_from, meeting.close_at)
-    return JoinWindow(meeting.start_time, min(meeting.student_may_join_until, meeting.close_at))
+    return JoinWindow(meeting.start_time, meeting.close_at, min(meeting.student_may_join_until, meeting.close_at))
 
 
-def check_join(meeting: Meeting, role: str, now: dt.datetime, *, tz_name: str = "UTC") -> JoinWindow:
+def has_been_in_room(meeting: Meeting, identity: str) -> bool:
+    """Whether ``identity`` ("student:42") has any recorded session in ``meeting``, from any source (a Zoom session
+    matched to the student carries the student, not always our identity)."""
+    kind, _, pk = identity.partition(":")
+    same_person = Q(identity=identity)
+    if kind == "student" and pk.isdigit():
+        same_person |= Q(student_id=int(pk))
+    return MeetingParticipant.objects.filter(same_person, meeting=meeting).exists()
+
+
+def check_join(
+    meeting: Meeting, role: str, now: dt.datetime, *, tz_name: str = "UTC", identity: str = ""
+) -> JoinWindow:
     """Return the person's window if they may join at ``now``; otherwise raise JoinRefused with the reason and, when
-    it is still ahead, the moment joining opens in the person's zone ("opens at 19:50 Asia/Ho_Chi_Minh")."""
+    it is still ahead, the moment joining opens in the person's zone ("opens at 19:50 Asia/Ho_Chi_Minh").
+    ``identity``: the person's (``identity_of``), to let a student who has been in the room back in after the
+    late-join grace; without it, the grace ends every student's entry."""
     if meeting.state == Meeting.State.CANCELLED:
         raise JoinRefused("this class was cancelled")
     if meeting.state == Meeting.State.CLOSED:
@@ -56,10 +88,12 @@ def check_join(meeting: Meeting, role: str, now: dt.datetime, *, tz_name: str = 
         local = to_local(window.opens_at, tz_name)
         raise JoinRefused(f"joining opens at {local:%H:%M} {tz_name} ({local:%Y-%m-%d})", opens_at=window.opens_at)
     if now >= window.closes_at:
-        if role == "teacher":
-            raise JoinRefused("this class has ended")
+        raise JoinRefused("this class has ended")
+    first_entry_until = window.first_entry_until
+    late = first_entry_until is not None and now >= first_entry_until
+    if late and not (identity and has_been_in_room(meeting, identity)):
         raise JoinRefused(
-            f"joining closed at {to_local(window.closes_at, tz_name):%H:%M} {tz_name} "
+            f"joining closed at {to_local(first_entry_until, tz_name):%H:%M} {tz_name} "
             "(the late-join grace period is over)"
         )
     return window
@@ -70,11 +104,32 @@ def identity_of(person) -> str:
     return f"{type(person).__name__.lower()}:{person.pk}"
 
 
+# A student with one of these seats took part in the class: after it closed or was cancelled they are told so (the
+# close completes confirmed seats, a cancellation or a confirmed no-show refunds them).
+PARTICIPATED = (Booking.Status.CONFIRMED, Booking.Status.COMPLETED, Booking.Status.REFUNDED)
+
+
+def join(meeting: Meeting, *, teacher, student, now: dt.datetime):
+    """The join answer for an account that may be a teacher and/or a student (the API): (role, credentials).
+    The meeting's teacher joins as the teacher; a student with a confirmed seat as a student. Once the class has
+    closed or was cancelled, anyone who took part (``PARTICIPATED``) is told so rather than that they have no seat.
+    Everyone else: NotAParticipant."""
+    if teacher is not None and meeting.teacher_id == teacher.pk:
+        return "teacher", credentials_for(meeting, teacher, "teacher", now)
+    if student is not None:
+        finished = meeting.state in (Meeting.State.CLOSED, Meeting.State.CANCELLED)
+        seats = PARTICIPATED if finished else (Booking.Status.CONFIRMED,)
+        if Booking.objects.filter(meeting=meeting, student=student, status__in=seats).exists():
+            return "student", credentials_for(meeting, student, "student", now)
+    raise NotAParticipant("Only the meeting's teacher and students with a confirmed seat can join.")
+
+
 def credentials_for(meeting: Meeting, person, role: str, now: dt.datetime):
-    """Join credentials for ``person`` valid exactly for their window; JoinRefused outside it."""
+    """Join credentials for ``person`` valid until the end of their window (the close moment); JoinRefused when
+    they may not enter now."""
     from integrations.video import get_provider
 
-    window = check_join(meeting, role, now, tz_name=person.time_zone)
+    window = check_join(meeting, role, now, tz_name=person.time_zone, identity=identity_of(person))
     if not meeting.room_provisioned_at:
         raise RoomNotReady("the room is not ready yet; try again in a minute")
     return get_provider(meeting.room_provider).join_credentials(

@@ -311,10 +311,13 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(
         tags=["meetings"],
         summary="Join credentials (in your window only)",
-        description="The meeting's teacher from start − 10 min, a student with a confirmed seat from start until "
-        "start + 10 min; both until the room closes (end + 5 min). Decided at this second, whatever the sweeps did. "
-        "Outside the window: 403 `join_refused` with the reason and, when it is still ahead, `opens_at` (UTC) and "
-        "the local time in the message. Inside it but before the room exists: 409 `room_not_ready` with Retry-After.",
+        description="The meeting's teacher from start − 10 min, a student with a confirmed seat from start; both "
+        "until the room closes (end + 5 min). A student's first entry must be by start + 10 min (the late-join "
+        "grace); a student who has been in the room may rejoin until it closes, so their credentials are valid "
+        "until then. Decided at this second, whatever the sweeps did. Outside the window: 403 `join_refused` with "
+        "the reason and, when it is still ahead, `opens_at` (UTC) and the local time in the message; a class that "
+        "has ended or was cancelled says so to everyone who took part in it. Inside the window but before the room "
+        "exists: 409 `room_not_ready` with Retry-After.",
         request=None,
         examples=[
             OpenApiExample(
@@ -324,7 +327,7 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                     "url": "https://classroom.example/rooms/class-7-1a2b3c4d/?t=eyJtIjo3fQ",
                     "token": "eyJtIjo3fQ",
                     "not_before": "2026-07-01T13:00:00Z",
-                    "expires_at": "2026-07-01T13:10:00Z",
+                    "expires_at": "2026-07-01T14:05:00Z",
                 },
                 response_only=True,
             )
@@ -345,6 +348,7 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                     "joining closed at 20:10 Asia/Ho_Chi_Minh (the late-join grace period is over)",
                 ),
                 example("ended", "join_refused", "this class has ended"),
+                example("cancelled", "join_refused", "this class was cancelled"),
                 example(
                     "no seat",
                     "not_a_participant",
@@ -362,19 +366,9 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["get"])
     def join(self, request, pk=None):
         meeting = self.get_object()
-        teacher, student = teacher_of(request.user), student_of(request.user)
-        if teacher is not None and meeting.teacher_id == teacher.pk:
-            person, role = teacher, "teacher"
-        elif (
-            student is not None
-            and Booking.objects.filter(meeting=meeting, student=student, status=Booking.Status.CONFIRMED).exists()
-        ):
-            person, role = student, "student"
-        else:
-            raise PermissionDenied(
-                "Only the meeting's teacher and students with a confirmed seat can join.", code="not_a_participant"
-            )
-        credentials = access.credentials_for(meeting, person, role, timezone.now())
+        role, credentials = access.join(
+            meeting, teacher=teacher_of(request.user), student=student_of(request.user), now=timezone.now()
+        )
         return Response(
             JoinSerializer(
                 {

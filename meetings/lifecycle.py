@@ -26,6 +26,7 @@ from bookings import transitions as booking_transitions
 from bookings.models import Booking
 from classroom.errors import IllegalTransition, InvalidTime
 from classroom.timezones import require_aware
+from meetings.attendance import present_at
 from meetings.models import Meeting, MeetingParticipant, StateChange
 from meetings.statemachine import Outcome, actor_name, history_rows, insert_history, log_transition, transition
 from notifications import outbox
@@ -136,11 +137,8 @@ def _after_open(meetings: list[Meeting], *, now: dt.datetime, notify: bool) -> i
     """In the opening transaction: tell the teacher and every confirmed student; a teacher already in the room (they
     may enter early) makes the meeting in progress at once. Returns the number of outbox rows written."""
     ids = [m.pk for m in meetings]
-    teacher_present = set(
-        MeetingParticipant.objects.filter(
-            meeting_id__in=ids, role=MeetingParticipant.Role.TEACHER, left_at__isnull=True
-        ).values_list("meeting_id", flat=True)
-    )
+    teacher_sessions = MeetingParticipant.objects.filter(meeting_id__in=ids, role=MeetingParticipant.Role.TEACHER)
+    teacher_present = set(present_at(now, teacher_sessions).values_list("meeting_id", flat=True))
     for meeting in meetings:
         if meeting.pk in teacher_present:
             mark_in_progress(meeting, now=now, reason="the teacher was already in the room at opening")

@@ -221,7 +221,12 @@ class Meeting(StateGuardMixin, models.Model):
 
 
 class MeetingParticipant(models.Model):
-    """One attendance session: a person in the room from ``joined_at`` to ``left_at`` (open while null)."""
+    """One attendance session: a person in the room from ``joined_at`` to ``left_at`` (open while null).
+
+    The local room page tracks presence by heartbeat (``last_seen_at``): an open session whose heartbeat stopped
+    ended at ``last_seen_at`` + LOCAL_PRESENCE_MARGIN_SECONDS (``meetings.attendance.session_end``). Sessions without
+    a ``last_seen_at`` come from a provider that tells us when they ended.
+    """
 
     class Role(models.TextChoices):
         TEACHER = "teacher"
@@ -244,6 +249,9 @@ class MeetingParticipant(models.Model):
     display_name = models.CharField(max_length=200, blank=True)
     joined_at = models.DateTimeField()
     left_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="The last heartbeat from the local room page (empty for other sources)."
+    )
     source = models.CharField(max_length=32, choices=Source.choices)
     # The provider's id for this session (e.g. LiveKit participant sid + join time): replays update, never duplicate.
     session_key = models.CharField(max_length=200)

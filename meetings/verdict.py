@@ -1,8 +1,10 @@
 """Was the teacher there? The attendance verdict the close path pays on (or sends to review).
 
 The teacher's time is the union of their sessions, so a rejoin adds its own stretch while two overlapping sessions
-(a second device, a webhook and a poll of the same stretch under different keys) are counted once. A session still
-open is counted until the meeting closed: nobody is paid for the time after the room ended.
+(a second device, a webhook and a poll of the same stretch under different keys) are counted once. Only class time
+counts: the part of each session from ``start_time`` until the meeting closed (a session still open counts until
+then). Time in the room before the start (the teacher may enter 10 minutes early) and after the room ended is shown
+to the reviewer but never paid.
 
 Evidence comes from the meeting's video provider first (its ``attendance()``: what the service itself saw) and from
 our ``MeetingParticipant`` rows when the provider has nothing for the teacher, refuses for good (a permanent error,
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from meetings.access import identity_of
+from meetings.attendance import session_end
 from meetings.models import Meeting, MeetingParticipant
 
 logger = logging.getLogger("classroom.attendance")
@@ -49,9 +52,14 @@ class AttendanceVerdict:
         return self.verdict == Verdict.PRESENT
 
 
-def attended_seconds(stretches, *, until: dt.datetime) -> int:
-    """Seconds covered by the union of ``stretches``, each cut at ``until`` (an open one runs until then)."""
-    intervals = sorted((s.joined_at, min(s.left_at or until, until)) for s in stretches if s.joined_at < until)
+def attended_seconds(stretches, *, until: dt.datetime, since: dt.datetime | None = None) -> int:
+    """Seconds covered by the union of ``stretches``, each cut to [``since``, ``until``] (an open one runs until
+    ``until``)."""
+    intervals = sorted(
+        (max(s.joined_at, since) if since else s.joined_at, min(s.left_at or until, until))
+        for s in stretches
+        if s.joined_at < until
+    )
     total = dt.timedelta()
     current_start = current_end = None
     for start, end in intervals:
@@ -114,15 +122,17 @@ def _recorded_stretches(meeting: Meeting) -> list[Stretch]:
 
 
 def _recorded_stretches_many(meeting_ids) -> dict[int, list[Stretch]]:
-    """Our recorded teacher sessions of many meetings, in one query."""
+    """Our recorded teacher sessions of many meetings, in one query; one whose heartbeat stopped ends at its last
+    heartbeat plus the margin."""
     rows = (
         MeetingParticipant.objects.filter(meeting_id__in=meeting_ids, role=MeetingParticipant.Role.TEACHER)
         .order_by("joined_at", "id")
-        .values_list("meeting_id", "joined_at", "left_at", "source", "session_key")
+        .values_list("meeting_id", "joined_at", "left_at", "last_seen_at", "source", "session_key")
     )
     stretches: dict[int, list[Stretch]] = {}
-    for meeting_id, *values in rows:
-        stretches.setdefault(meeting_id, []).append(Stretch(*values))
+    for meeting_id, joined_at, left_at, last_seen_at, source, session_key in rows:
+        stretch = Stretch(joined_at, session_end(left_at, last_seen_at), source, session_key)
+        stretches.setdefault(meeting_id, []).append(stretch)
     return stretches
 
 
@@ -138,9 +148,10 @@ def _describe(stretches: list[Stretch]) -> list[dict]:
     ]
 
 
-def short_attendance_reason(seconds: int) -> str:
+def short_attendance_reason(seconds: int, *, seen_early: bool = False) -> str:
+    """``seen_early``: the teacher was in the room, but only before the class started."""
     if seconds <= 0:
-        return "teacher not seen"
+        return "teacher seen only before the class started" if seen_early else "teacher not seen"
     if seconds < 60:
         return f"teacher {seconds} s only"
     return f"teacher {seconds // 60} min only"
@@ -176,9 +187,13 @@ def _judge(meeting: Meeting, recorded: list[Stretch], reported, *, now: dt.datet
     """The verdict from our ``recorded`` stretches and what the provider ``reported`` (see ``_reported``)."""
     from integrations.video import ProviderError
 
-    until = meeting.closed_at or now
+    since, until = meeting.start_time, meeting.closed_at or now
     threshold = settings.TEACHER_MIN_ATTENDANCE_SECONDS
-    evidence: dict = {"counted_until": until.isoformat(), "threshold_seconds": threshold}
+    evidence: dict = {
+        "counted_from": since.isoformat(),
+        "counted_until": until.isoformat(),
+        "threshold_seconds": threshold,
+    }
     stretches, source = None, RECORDED
     if meeting.room_provider:
         if isinstance(reported, ProviderError):
@@ -189,7 +204,7 @@ def _judge(meeting: Meeting, recorded: list[Stretch], reported, *, now: dt.datet
                 # Unreachable (timeout, 5xx, 429): what we recorded ourselves is shown to the reviewer, but is not
                 # enough to pay on while the service's own account is missing.
                 evidence["recorded_sessions"] = _describe(recorded)
-                evidence["recorded_seconds"] = attended_seconds(recorded, until=until)
+                evidence["recorded_seconds"] = attended_seconds(recorded, since=since, until=until)
                 return AttendanceVerdict(
                     Verdict.UNKNOWN, None, "provider unreachable", evidence, "provider unreachable"
                 )
@@ -203,8 +218,10 @@ def _judge(meeting: Meeting, recorded: list[Stretch], reported, *, now: dt.datet
         evidence["provider"] = meeting.room_provider
     if not stretches:
         stretches = recorded
-    seconds = attended_seconds(stretches, until=until)
+    seconds = attended_seconds(stretches, since=since, until=until)
     evidence["sessions"] = _describe(stretches)
     if seconds >= threshold:
         return AttendanceVerdict(Verdict.PRESENT, seconds, source, evidence)
-    return AttendanceVerdict(Verdict.ABSENT, seconds, source, evidence, short_attendance_reason(seconds))
+    seen_early = any(s.joined_at < since for s in stretches)
+    reason = short_attendance_reason(seconds, seen_early=seen_early)
+    return AttendanceVerdict(Verdict.ABSENT, seconds, source, evidence, reason)

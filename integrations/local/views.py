@@ -1,16 +1,21 @@
-"""The local provider's room page: enter (records a session), leave (ends it)."""
+"""The local provider's room page: GET enters (starts or continues a session), POST ``action=heartbeat`` says the
+page is still open, POST ``action=leave`` (the Leave button, or the page being closed) ends the session. Every
+request checks the room token (signature, meeting, ``nbf``/``exp``) and writes nothing when it fails."""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from classroom.models import Student
-from integrations.local.provider import read_token
-from meetings.attendance import record_session, teacher_joined
-from meetings.models import Meeting, MeetingParticipant
+from integrations.local.provider import enter_room, leave_room, read_token, token_in_force
+from meetings.access import JoinRefused
+from meetings.models import Meeting
+
+TEMPLATE = "integrations/local_room.html"
 
 
 @require_http_methods(["GET", "POST"])
@@ -19,50 +24,22 @@ def room(request, name: str):
     claims = read_token(request.GET.get("t", ""))
     now = timezone.now()
     if claims is None or claims.get("m") != meeting.pk:
-        return render(
-            request,
-            "integrations/local_room.html",
-            {"meeting": meeting, "error": "This link is not valid."},
-            status=403,
-        )
-    if not (claims["nbf"] <= now.timestamp() < claims["exp"]) or meeting.state in (
-        Meeting.State.CLOSED,
-        Meeting.State.CANCELLED,
-    ):
-        return render(
-            request,
-            "integrations/local_room.html",
-            {"meeting": meeting, "error": "This room is not open for you right now."},
-            status=403,
-        )
-    open_session = MeetingParticipant.objects.filter(
-        meeting=meeting, source=MeetingParticipant.Source.LOCAL, identity=claims["i"], left_at__isnull=True
-    ).first()
-    if request.method == "POST":  # leave
-        if open_session:
-            record_session(
-                meeting,
-                source=open_session.source,
-                session_key=open_session.session_key,
-                identity=open_session.identity,
-                role=open_session.role,
-                joined_at=open_session.joined_at,
-                left_at=now,
-            )
-        return HttpResponse("You left the room. You can close this page.", content_type="text/plain")
-    if open_session is None:
-        kind, _, pk = claims["i"].partition(":")
-        record_session(
-            meeting,
-            source=MeetingParticipant.Source.LOCAL,
-            session_key=f"{claims['i']}@{now.timestamp():.3f}",
-            identity=claims["i"],
-            role=claims["r"],
-            joined_at=now,
-            display_name=claims.get("n", ""),
-            teacher=meeting.teacher if kind == "teacher" else None,
-            student=Student.objects.filter(pk=pk).first() if kind == "student" else None,
-        )
-        if claims["r"] == "teacher":
-            teacher_joined(meeting, now=now)
-    return render(request, "integrations/local_room.html", {"meeting": meeting, "name": claims.get("n", "")})
+        return render(request, TEMPLATE, {"meeting": meeting, "error": _("This link is not valid.")}, status=403)
+    if not token_in_force(claims, meeting, now):
+        error = _("This room is not open for you right now.")
+        return render(request, TEMPLATE, {"meeting": meeting, "error": error}, status=403)
+    # A page opened before heartbeats existed posts its Leave form without an action.
+    action = request.POST.get("action", "leave") if request.method == "POST" else "enter"
+    if action == "leave":
+        leave_room(meeting, claims, now=now)
+        return HttpResponse(_("You left the room. You can close this page."), content_type="text/plain")
+    if action not in ("enter", "heartbeat"):
+        return HttpResponseBadRequest(_("Unknown action: use heartbeat or leave."), content_type="text/plain")
+    try:
+        enter_room(meeting, claims, now=now)
+    except JoinRefused as exc:
+        return render(request, TEMPLATE, {"meeting": meeting, "error": str(exc)}, status=403)
+    if action == "heartbeat":
+        return JsonResponse({"in_room": True, "heartbeat_seconds": settings.LOCAL_HEARTBEAT_SECONDS})
+    context = {"meeting": meeting, "name": claims.get("n", ""), "heartbeat_seconds": settings.LOCAL_HEARTBEAT_SECONDS}
+    return render(request, TEMPLATE, context)

@@ -6,6 +6,8 @@ import pytest
 
 from integrations.local.provider import read_token
 from meetings import lifecycle
+from meetings.access import identity_of
+from meetings.attendance import record_session
 from meetings.sweeps import provision_rooms
 from tests import factories
 from tests.api.conftest import assert_error
@@ -59,7 +61,8 @@ def test_a_booked_student_joins_from_start_until_the_grace_ends(as_alice, alice,
     if allowed:
         assert response.status_code == 200, response.content
         body = response.json()
-        assert body["role"] == "student" and body["expires_at"] == "2026-07-01T13:10:00Z"
+        # Valid until the room closes, so she can reconnect after a drop-out (the grace limits only a first entry).
+        assert body["role"] == "student" and body["expires_at"] == "2026-07-01T14:05:00Z"
         assert read_token(body["token"])["i"] == f"student:{alice.pk}"
     else:
         assert_error(response, 403, "join_refused")
@@ -110,14 +113,75 @@ def test_nobody_joins_a_closed_or_cancelled_meeting(as_charlie, as_alice, room, 
     frozen_clock.move_to(room.start_time)
     lifecycle.open_meeting(room, now=room.start_time)
     lifecycle.close_meeting(room, now=room.start_time + MINUTE)
-    # Alice's booking is completed now, so she is no participant any more; Charlie is told it ended.
-    assert "ended" in assert_error(join(as_charlie, room), 403, "join_refused")["message"]
-    assert_error(join(as_alice, room), 403, "not_a_participant")
+    # Alice's booking is completed at the close: she was a participant, so she too is told the class ended.
+    assert assert_error(join(as_charlie, room), 403, "join_refused")["message"] == "this class has ended"
+    assert assert_error(join(as_alice, room), 403, "join_refused")["message"] == "this class has ended"
 
 
-def test_a_cancelled_meeting_cannot_be_joined(as_charlie, room, now):
+def test_a_cancelled_meeting_cannot_be_joined(as_charlie, as_alice, room, now):
     lifecycle.cancel_meeting(room, now=now, reason="x")
-    assert "cancelled" in assert_error(join(as_charlie, room), 403, "join_refused")["message"]
+    assert assert_error(join(as_charlie, room), 403, "join_refused")["message"] == "this class was cancelled"
+    # Her seat was refunded by the cancellation; she is told why, not that she has no seat.
+    assert assert_error(join(as_alice, room), 403, "join_refused")["message"] == "this class was cancelled"
+
+
+def test_after_the_class_a_student_who_had_cancelled_is_still_no_participant(as_bob, bob, room, now, frozen_clock):
+    from bookings.transitions import cancel_booking
+
+    cancel_booking(factories.book(bob, room, now=now), now=now, enforce_cutoff=False)
+    lifecycle.open_meeting(room, now=room.start_time)
+    lifecycle.close_meeting(room, now=room.start_time + MINUTE)
+    frozen_clock.move_to(room.start_time + 2 * MINUTE)
+    assert_error(join(as_bob, room), 403, "not_a_participant")
+
+
+def test_staff_are_no_participant_of_a_closed_class_either(as_staff, room, frozen_clock):
+    lifecycle.open_meeting(room, now=room.start_time)
+    lifecycle.close_meeting(room, now=room.start_time + MINUTE)
+    frozen_clock.move_to(room.start_time + 2 * MINUTE)
+    assert_error(join(as_staff, room), 403, "not_a_participant")
+
+
+# --- a student who was in the room and dropped out may come back until the room closes ---------------------------
+
+
+def was_in_room(meeting, student, *, source="local", minutes=(2, 5)):
+    record_session(
+        meeting,
+        source=source,
+        session_key=f"{student.pk}-{minutes[0]}",
+        identity=identity_of(student),
+        role="student",
+        joined_at=meeting.start_time + minutes[0] * MINUTE,
+        left_at=meeting.start_time + minutes[1] * MINUTE,
+        student=student,
+    )
+
+
+@pytest.mark.parametrize(
+    ("offset", "allowed"), [(30 * MINUTE, True), (65 * MINUTE - SECOND, True), (65 * MINUTE, False)]
+)
+def test_a_student_who_dropped_out_rejoins_until_the_room_closes(as_alice, alice, room, frozen_clock, offset, allowed):
+    was_in_room(room, alice)
+    frozen_clock.move_to(room.start_time + offset)
+    response = join(as_alice, room)
+    if allowed:
+        assert response.status_code == 200, response.content
+        assert response.json()["expires_at"] == "2026-07-01T14:05:00Z"
+    else:
+        assert assert_error(response, 403, "join_refused")["message"] == "this class has ended"
+
+
+def test_a_session_from_any_source_counts_as_having_been_in_the_room(as_alice, alice, room, frozen_clock):
+    was_in_room(room, alice, source="livekit_webhook")
+    frozen_clock.move_to(room.start_time + 40 * MINUTE)
+    assert join(as_alice, room).status_code == 200
+
+
+def test_someone_elses_session_does_not_let_a_late_student_in(as_alice, alice, bob, room, frozen_clock):
+    was_in_room(room, bob)
+    frozen_clock.move_to(room.start_time + 40 * MINUTE)
+    assert "late-join grace" in assert_error(join(as_alice, room), 403, "join_refused")["message"]
 
 
 def test_a_student_without_a_seat_gets_no_credentials(as_bob, room, frozen_clock):

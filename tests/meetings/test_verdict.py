@@ -9,7 +9,7 @@ from integrations.video import ProviderError, Session
 from meetings.access import identity_of
 from meetings.attendance import record_session
 from meetings.models import Meeting
-from meetings.verdict import RECORDED, Stretch, attended_seconds, verify_attendance
+from meetings.verdict import RECORDED, Stretch, attended_seconds, verify_attendance, verify_attendance_many
 from tests.meetings.closing import MINUTE, SECOND, run_and_close
 
 T0 = dt.datetime(2026, 7, 1, 13, 0, tzinfo=dt.UTC)
@@ -35,6 +35,12 @@ class TestAttendedSeconds:
 
     def test_no_sessions_is_zero(self):
         assert attended_seconds([], until=T0) == 0
+
+    def test_nothing_before_since_counts(self):
+        assert attended_seconds([stretch(-600, 0)], since=T0, until=T0 + MINUTE * 60) == 0
+        assert attended_seconds([stretch(-300, 360)], since=T0, until=T0 + MINUTE * 60) == 360
+        assert attended_seconds([stretch(-300)], since=T0, until=T0 + 90 * SECOND) == 90
+        assert attended_seconds([stretch(-300, -100), stretch(-50, 60)], since=T0, until=T0 + MINUTE * 60) == 60
 
 
 def verdict_for(meeting, *sessions, now=None):
@@ -96,6 +102,24 @@ class TestVerdict:
         found = verify_attendance(lifecycle_meeting, now=lifecycle_meeting.closed_at)
         assert (found.verdict, found.seconds, found.review_reason) == ("absent", 0, "teacher not seen")
 
+    def test_ten_minutes_in_the_waiting_room_leaving_at_the_start_is_absent(self, meeting):
+        found = verdict_for(meeting, (-10 * MINUTE, 0 * MINUTE))
+        assert (found.verdict, found.seconds) == ("absent", 0)
+        assert found.review_reason == "teacher seen only before the class started"
+        assert found.evidence["counted_from"] == meeting.start_time.isoformat()
+        assert len(found.evidence["sessions"]) == 1  # the reviewer still sees the stretch before the start
+
+    def test_only_the_time_after_the_start_counts(self, meeting):
+        found = verdict_for(meeting, (-5 * MINUTE, 6 * MINUTE))
+        assert (found.verdict, found.seconds) == ("present", 360)
+
+    def test_the_batch_path_counts_the_same_window(self, meeting):
+        closed = run_and_close(meeting, (-10 * MINUTE, 0 * MINUTE), (-5 * MINUTE, 4 * MINUTE))
+        single = verify_attendance(closed, now=closed.closed_at)
+        batch = verify_attendance_many([closed], now=closed.closed_at)[closed.pk]
+        assert (single.verdict, single.seconds) == ("absent", 240)
+        assert batch == single
+
     def test_under_a_minute_says_seconds(self, meeting):
         assert verdict_for(meeting, (0 * SECOND, 45 * SECOND)).review_reason == "teacher 45 s only"
 
@@ -138,3 +162,20 @@ class TestEvidenceSources:
         found = verdict_for(with_room, (0 * MINUTE, 50 * MINUTE))
         assert (found.verdict, found.seconds, found.source) == ("present", 3000, RECORDED)
         assert found.evidence["provider_error_permanent"] is True
+
+    def test_the_providers_sessions_count_only_from_the_start(self, with_room, monkeypatch):
+        teacher = identity_of(with_room.teacher)
+        early = with_room.start_time - 10 * MINUTE
+        reported = [Session(teacher, early, with_room.start_time + 2 * MINUTE, "provider-1")]
+        monkeypatch.setattr(LocalProvider, "attendance", lambda self, meeting: reported)
+        found = verdict_for(with_room)
+        assert (found.verdict, found.seconds, found.source) == ("absent", 120, "provider:local")
+
+    def test_an_unreachable_provider_shows_the_recorded_seconds_of_class_time(self, with_room, monkeypatch):
+        def down(self, meeting):
+            raise ProviderError("timeout after 10 s")
+
+        monkeypatch.setattr(LocalProvider, "attendance", down)
+        found = verdict_for(with_room, (-10 * MINUTE, 1 * MINUTE))
+        assert found.verdict == "unknown" and found.evidence["recorded_seconds"] == 60
+        assert found.evidence["counted_from"] == with_room.start_time.isoformat()

@@ -48,7 +48,8 @@ def test_a_student_gets_the_join_link_with_their_name_only_inside_their_window(p
     book(alice, provisioned, now=provisioned.start_time - dt.timedelta(hours=2))
     credentials = credentials_for(provisioned, alice, "student", provisioned.start_time)
     assert credentials.url == provisioned.room_join_url + "&uname=Alice"
-    assert credentials.expires_at == provisioned.student_may_join_until
+    # Valid until the room closes: a student who drops out may come back (the grace limits only the first entry).
+    assert credentials.expires_at == provisioned.close_at
 
 
 def test_the_host_link_is_fetched_again_when_it_may_have_expired(provisioned, zoom, teacher):
