@@ -222,7 +222,7 @@ def open_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str 
         meeting_id=meeting.pk,
         updates={"opened_at": now, "auto_opened": actor is None},
         data={"lateness_seconds": (now - meeting.start_time).total_seconds()},
-        in_transaction=lambda _from: _after_open([meeting], now=now, notify=notify),
+        in_transaction=lambda _from: _after_open([_reread(meeting)], now=now, notify=notify),
     )
     if outcome.already:
         return Outcome(False, outcome.from_state, outcome.to_state, f"meeting {meeting.pk} is already open")
@@ -306,7 +306,7 @@ def close_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str
         reason=reason or (f"closed by {actor_name(actor)}" if actor else "close moment reached"),
         meeting_id=meeting.pk,
         updates={"closed_at": now, "auto_closed": actor is None},
-        in_transaction=lambda _from: _after_close([meeting], now=now, actor=actor),
+        in_transaction=lambda _from: _after_close([_reread(meeting)], now=now, actor=actor),
     )
     if outcome.changed:
         transaction.on_commit(lambda: after_commit_outside_calls(meeting.pk, now=now))
@@ -323,19 +323,20 @@ def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: st
     meeting = Meeting.objects.select_related("teacher").get(pk=meeting.pk)
 
     def effects(_from):
+        locked = _reread(meeting)
         refunded = booking_transitions.release_bookings_of_cancelled_meeting(
-            meeting.pk, now=now, actor=actor, reason=reason
+            locked.pk, now=now, actor=actor, reason=reason
         )
         context = {"reason": reason}
         outbox.enqueue(
             [
                 outbox.message(
-                    Kind.CLASS_CANCELLED, outbox.for_teacher(meeting.teacher), now=now, meeting=meeting, context=context
+                    Kind.CLASS_CANCELLED, outbox.for_teacher(locked.teacher), now=now, meeting=locked, context=context
                 )
             ]
             + [
                 outbox.message(
-                    Kind.CLASS_CANCELLED, outbox.for_student(b.student), now=now, meeting=meeting, context=context
+                    Kind.CLASS_CANCELLED, outbox.for_student(b.student), now=now, meeting=locked, context=context
                 )
                 for b in refunded
             ]
@@ -352,7 +353,9 @@ def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: st
         updates={"cancelled_at": now},
         in_transaction=effects,
     )
-    if outcome.changed and meeting.room_provisioned_at:
+    if outcome.changed:
+        # Whether a room exists is read after commit (end_rooms looks for one): it may have been provisioned
+        # between our first read and the lock.
         transaction.on_commit(lambda: after_commit_outside_calls(meeting.pk, now=now))
     return outcome
 
@@ -367,6 +370,13 @@ def after_commit_outside_calls(meeting_id: int, *, now: dt.datetime) -> None:
         sweeps.settle_closed_meetings(now, only_ids=[meeting_id])
     except Exception:
         logger.exception("after-commit calls failed; the sweeps will retry", extra={"meeting_id": meeting_id})
+
+
+def _reread(meeting: Meeting) -> Meeting:
+    """The meeting as it is under the transition's row lock, with its teacher and course: what the effects of a
+    single-meeting transition tell people must not come from a read made before the lock (a substitute teacher
+    committed in between would not be told)."""
+    return Meeting.objects.select_related("teacher", "course").get(pk=meeting.pk)
 
 
 # --- failures --------------------------------------------------------------------------------------------------------

@@ -140,11 +140,6 @@ def test_a_substitute_racing_the_opening_sweep_is_the_one_told_or_is_refused(now
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="lifecycle.open_meeting reads the meeting (and its teacher) before it takes the row lock, so a substitute "
-    "committed in between gets the class opened with the old teacher's message; the fix belongs in open_meeting",
-)
 def test_a_substitute_committed_while_a_manual_open_waits_for_the_lock_is_the_one_told(meeting, dana, monkeypatch):
     real_transition = lifecycle.transition
 
@@ -156,6 +151,20 @@ def test_a_substitute_committed_while_a_manual_open_waits_for_the_lock_is_the_on
     lifecycle.open_meeting(meeting, now=meeting.start_time, actor="operator")
     told = Notification.objects.get(meeting=meeting, kind="class_open", teacher__isnull=False).teacher
     assert Meeting.objects.get(pk=meeting.pk).teacher == dana
+    assert told == dana
+
+
+@pytest.mark.django_db
+def test_a_substitute_committed_while_a_cancel_waits_for_the_lock_is_the_one_told(meeting, dana, monkeypatch):
+    real_transition = lifecycle.transition
+
+    def substitute_first(*args, **kwargs):
+        lifecycle.substitute_teacher(Meeting.objects.get(pk=meeting.pk), dana, now=meeting.start_time)
+        return real_transition(*args, **kwargs)
+
+    monkeypatch.setattr(lifecycle, "transition", substitute_first)
+    lifecycle.cancel_meeting(meeting, now=meeting.start_time, actor="operator", reason="storm")
+    told = Notification.objects.get(meeting=meeting, kind="class_cancelled", teacher__isnull=False).teacher
     assert told == dana
 
 
