@@ -1,6 +1,6 @@
-"""POST /integrations/zoom/webhook/ — Zoom's webhook: 401 unsigned, wrongly signed or stale (nothing written), 400
-malformed, 413 too big; the URL validation challenge is answered; 200 otherwise (a repeat or an unknown meeting is
-answered 200 and changes nothing)."""
+"""POST /integrations/zoom/webhook/ — Zoom's webhook: 401 unsigned, wrongly signed, stale or with forged headers
+(nothing written), 400 malformed (a NUL or a lone surrogate included), 413 too big; the URL validation challenge is
+answered; 200 otherwise (a repeat or an unknown meeting is answered 200 and changes nothing)."""
 
 from __future__ import annotations
 
