@@ -220,3 +220,22 @@ def test_a_forged_livekit_authorization_is_a_401(client, livekit, rooms, authori
     assert (
         post(client, "/integrations/livekit/webhook/", body, {"HTTP_AUTHORIZATION": authorization}).status_code == 401
     )
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(signature=header_text)
+def test_a_forged_line_signature_is_a_401(client, line_channel, signature):
+    event = {
+        "type": "follow",
+        "mode": "active",
+        "timestamp": 1_780_000_000_000,
+        "source": {"type": "user", "userId": "U" + "a" * 32},
+        "webhookEventId": "01JFUZZ",
+        "deliveryContext": {"isRedelivery": False},
+        "replyToken": "r",
+        "follow": {"isUnblocked": False},
+    }
+    body = json.dumps({"destination": "U0", "events": [event]}).encode()
+    headers = {"HTTP_X_LINE_SIGNATURE": signature} if signature else {}
+    assert post(client, "/integrations/line/webhook/ielts/", body, headers).status_code == 401
