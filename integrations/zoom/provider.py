@@ -72,12 +72,17 @@ def zoom_time(value: dt.datetime) -> str:
 
 
 def parse_zoom_time(value) -> dt.datetime | None:
+    """A Zoom time (ISO 8601, ``...Z`` as Zoom sends them) as an aware UTC datetime; None when it is not one. A time
+    without an offset is UTC, as every time Zoom sends us is: never the server's own zone."""
     if not isinstance(value, str) or not value:
         return None
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
 
 
 def identify(meeting, *, zoom_user_id: str, email: str, name: str) -> str:
