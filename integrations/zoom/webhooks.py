@@ -18,7 +18,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from integrations.video import BadWebhook, Session, first_delivery
+from integrations.video import BadWebhook, Session, first_delivery, webhook_json
 from integrations.zoom.models import ZoomWebhookEvent
 from integrations.zoom.provider import identify, parse_zoom_time
 from meetings.attendance import end_open_sessions, store_provider_session
@@ -28,6 +28,16 @@ logger = logging.getLogger("classroom.zoom")
 
 PARTICIPANT_EVENTS = ("meeting.participant_joined", "meeting.participant_left")
 HANDLED = (*PARTICIPANT_EVENTS, "meeting.ended")
+
+
+def receive(body: bytes, *, timestamp: str, signature: str, now: dt.datetime) -> dict:
+    """One webhook request: verified, then the URL validation answered or the event applied; the answer's body.
+    BadWebhook (401, 400) when refused (then nothing was written)."""
+    verify(body, timestamp=timestamp, signature=signature, now=now)
+    event = webhook_json(body)
+    if event["event"] == "endpoint.url_validation":
+        return url_validation(event)
+    return {"status": apply_event(event, body=body, now=now)}
 
 
 # Seconds since 1970 in ASCII digits: 10 today, 13 would also fit milliseconds. Checked before any arithmetic, so a

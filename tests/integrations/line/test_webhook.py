@@ -338,3 +338,34 @@ def test_the_same_event_id_on_two_channels_is_applied_on_both(post, line_channel
     assert LineWebhookEvent.objects.filter(webhook_event_id="01JSHARED").count() == 2
     assert post(body, signature=sign(body, other.channel_secret), slug="toeic").json()["events"] == {"duplicate": 1}
     assert set(LineWebhookEvent.objects.values_list("outcome", flat=True)) == {"created"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_event_id_racing_on_two_channels_and_twice_on_one_is_applied_once_per_channel(line_channel):
+    """LINE redelivers while the first delivery is still being applied, and another channel sends the same id."""
+    other = LineChannelFactory(name="TOEIC Club", slug="toeic", channel_secret="toeic-channel-secret-0123456789")
+    body = body_of(event("follow", event_id="01JRACE"), event("unfollow", event_id="01JRACE2"))
+
+    def deliver(slug, secret):
+        reply = Client().post(
+            f"/integrations/line/webhook/{slug}/",
+            body,
+            content_type="application/json",
+            HTTP_X_LINE_SIGNATURE=sign(body, secret),
+        )
+        return reply.status_code
+
+    results = race(
+        lambda: deliver("ielts", LINE_SECRET),
+        lambda: deliver("ielts", LINE_SECRET),
+        lambda: deliver("toeic", other.channel_secret),
+    )
+    assert results == [200, 200, 200]
+    per_channel = sorted(LineWebhookEvent.objects.values_list("line_channel__slug", "webhook_event_id"))
+    assert per_channel == [("ielts", "01JRACE"), ("ielts", "01JRACE2"), ("toeic", "01JRACE"), ("toeic", "01JRACE2")]
+    # Equal timestamps in body order: the unfollow came second, on both channels.
+    assert sorted(Student.objects.values_list("line_channel__slug", "line_following")) == [
+        ("ielts", False),
+        ("toeic", False),
+    ]
