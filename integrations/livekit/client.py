@@ -103,7 +103,7 @@ class LiveKitClient:
             raise InvalidSignature(f"bad token: {type(exc).__name__}") from exc
         secret = self.webhook_keys.get(issuer) if isinstance(issuer, str) else None
         if secret is None:
-            raise InvalidSignature("token from an unknown API key (iss)")  # the key is not echoed: it is the sender's
+            raise InvalidSignature("token from an unknown API key (iss)")  # not echoed: the sender wrote it
         try:
             claims = jwt.decode(
                 token,
