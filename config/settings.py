@@ -148,6 +148,18 @@ LIVEKIT_WS_URL = env.url("LIVEKIT_WS_URL", "", schemes=("ws", "wss")) or "ws" + 
 LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", "")
 LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", "")
 LIVEKIT_JOIN_URL = env.url("LIVEKIT_JOIN_URL", "https://meet.livekit.io/custom")
+# More keys webhooks may be signed with ("key:secret,key2:secret2"; key rotation), besides LIVEKIT_API_KEY/SECRET: a
+# webhook's secret is looked up by its token's iss. Errors name the entry, never its value (it holds secrets).
+LIVEKIT_WEBHOOK_KEYS: dict[str, str] = {}
+for _number, _pair in enumerate(env.list("LIVEKIT_WEBHOOK_KEYS", []), start=1):
+    _key, _colon, _secret = (_part.strip() for _part in _pair.partition(":"))
+    _known = LIVEKIT_API_SECRET if _key and _key == LIVEKIT_API_KEY else LIVEKIT_WEBHOOK_KEYS.get(_key)
+    if not (_key and _colon and _secret):
+        env.error("LIVEKIT_WEBHOOK_KEYS", f"entry {_number} is not key:secret")
+    elif _known is not None and _known != _secret:
+        env.error("LIVEKIT_WEBHOOK_KEYS", f"entry {_number} gives key {_key!r} a second, different secret")
+    else:
+        LIVEKIT_WEBHOOK_KEYS[_key] = _secret
 LIVEKIT_ROOM_PREFIX = env.str("LIVEKIT_ROOM_PREFIX", "class-")
 
 ZOOM_API_URL = env.url("ZOOM_API_URL", "https://api.zoom.us")

@@ -7,10 +7,12 @@ dropped connections), honours a short ``Retry-After``, and turns every failure i
 
 Two rules keep retries from doing harm:
 
-* A request that is not idempotent (Zoom "create meeting") is not resent after the request may have reached the
-  service without an answer (read timeout, connection dropped mid-way): resending could create a second meeting.
-  Only failures that prove the request was never sent (connect timeout, connection refused) or an explicit error
-  answer are retried.
+* A request that is not idempotent (Zoom "create meeting") is resent only when it certainly never reached the
+  service (connect timeout, connection refused). It is not resent after a read timeout or a dropped connection, nor
+  after any error answer: a 500 may come after the service acted (Zoom can create the meeting and still answer 500),
+  so resending could create a second meeting. The error goes to the caller, who knows how to find out what happened
+  (the Zoom provider lists the host's meetings on its next attempt) or, for a 429 that refused the request, to
+  send it elsewhere (the Zoom pool sets the rate-limited host aside).
 * A ``Retry-After`` longer than ``HTTP_RETRY_AFTER_MAX_SECONDS`` is not slept through (a sweep holds a lease): the
   error is raised with ``retry_after`` set, and the caller records when to try again.
 
@@ -146,7 +148,7 @@ class HttpClient:
             if response.status_code < 400:
                 return response
             error = self._error(label, response)
-            if error.permanent or final or (give_up is not None and give_up(response)):
+            if error.permanent or final or not idempotent or (give_up is not None and give_up(response)):
                 raise error
             wait = error.retry_after if error.retry_after is not None else self.backoff(attempt)
             if wait > self.max_retry_after_seconds:

@@ -181,19 +181,27 @@ def webhook_json(body: bytes) -> dict:
         raise BadWebhook(400, "body is not JSON") from exc
     if not isinstance(event, dict) or not isinstance(event.get("event"), str):
         raise BadWebhook(400, "body is not an event object")
-    if _has_nul(event):
-        raise BadWebhook(400, "body contains a NUL character")  # valid JSON, but no text column can store it
+    if not storable(event):
+        # Valid JSON, but no text column can store it: a NUL, or a lone surrogate ("\ud800") that has no UTF-8.
+        raise BadWebhook(400, "body contains a NUL character or a lone surrogate")
     return event
 
 
-def _has_nul(value) -> bool:
+def storable(value) -> bool:
+    """True when every string in ``value`` (decoded JSON) can be stored in a text column and encoded as UTF-8."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return False
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return False
+        return True
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return all(storable(k) and storable(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+        return all(storable(v) for v in value)
+    return True
 
 
 def webhook_error(exc: BadWebhook, service: str):

@@ -24,10 +24,11 @@ class LineChannel(models.Model):
 
 
 class LineWebhookEvent(models.Model):
-    """A follow or unfollow event applied once: LINE redelivers and duplicates events, the unique id makes a repeat
-    a no-op (stored in the same transaction as its effect)."""
+    """A follow or unfollow event applied once per channel: LINE redelivers and duplicates events, the id unique
+    with the channel makes a repeat a no-op (stored in the same transaction as its effect). Event ids are LINE's and
+    are not promised unique across channels: the same id on another channel is another event."""
 
-    webhook_event_id = models.CharField(max_length=64, unique=True)
+    webhook_event_id = models.CharField(max_length=64)
     line_channel = models.ForeignKey(LineChannel, on_delete=models.CASCADE, related_name="webhook_events")
     event_type = models.CharField(max_length=32)
     line_user_id = models.CharField(max_length=64)
@@ -38,6 +39,11 @@ class LineWebhookEvent(models.Model):
     class Meta:
         app_label = "integrations"
         ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line_channel", "webhook_event_id"], name="line_webhook_event_once_per_channel"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.line_user_id} ({self.outcome})"

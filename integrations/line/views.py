@@ -1,6 +1,7 @@
-"""POST /integrations/line/webhook/<slug>/ — one URL per LINE channel: 404 unknown slug; 400 missing or wrong
-signature or not LINE's JSON; 413 too big (nothing written in each case); 200 otherwise, the console's empty
-"Verify" request and repeats included."""
+"""POST /integrations/line/webhook/<slug>/ — one URL per LINE channel: 404 unknown slug; 401 missing or wrong
+signature; 400 not LINE's JSON (an object with an events list); 413 too big (nothing written in each case); 200
+otherwise, the console's empty "Verify" request, repeats and bodies with events that cannot be read (skipped and
+counted as "unreadable", the others applied) included."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ def webhook(request, slug: str):
         raise Http404("no LINE channel with this slug")
     try:
         body = webhook_body(request)
-        events = webhooks.parse(channel, body, request.headers.get("x-line-signature", ""))
+        outcomes = webhooks.receive(channel, body, request.headers.get("x-line-signature", ""), now=timezone.now())
     except BadWebhook as exc:
         return webhook_error(exc, "line")
-    return JsonResponse({"status": "ok", "events": webhooks.apply_events(channel, events, now=timezone.now())})
+    return JsonResponse({"status": "ok", "events": outcomes})
 
 
 @require_GET

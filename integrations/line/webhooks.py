@@ -1,11 +1,16 @@
-"""LINE webhooks: the signature (the SDK's WebhookParser with the channel's secret), then follow and unfollow.
+"""LINE webhooks: the signature (HMAC-SHA256 of the raw body with the channel's secret), then follow and unfollow.
 
 * Each LINE channel has its own URL (``/integrations/line/webhook/<slug>/``), so its secret is known before parsing.
-* An event is applied once: its ``webhook_event_id`` goes into :class:`LineWebhookEvent` (unique) in the same
-  transaction as its effect, so a redelivery or a duplicate changes nothing.
-* Events are applied in ``timestamp`` order, and a student keeps the timestamp of the newest event applied
-  (``line_status_changed_at``): an older event arriving late (a "follow" after a newer "unfollow") is recorded but
-  changes nothing.
+  A missing or wrong ``X-Line-Signature`` is a 401 and nothing is written; a signed body that is not a JSON object
+  with an ``events`` list is a 400.
+* Events are read one by one with the SDK's models (``linebot.v3.webhooks.Event``): one the SDK cannot read (an
+  unknown ``mode``, a field of the wrong type) or whose ids do not fit our columns is logged and skipped, and the
+  others are still applied. Kinds the SDK does not know, and kinds other than follow/unfollow, are ignored.
+* An event is applied once per channel: its ``webhook_event_id`` goes into :class:`LineWebhookEvent` (unique with
+  the channel) in the same transaction as its effect, so a redelivery or a duplicate changes nothing.
+* Events are applied in ``timestamp`` order, equal timestamps in body order, and a student keeps the timestamp of
+  the newest event applied (``line_status_changed_at``): an older event arriving late (a "follow" after a newer
+  "unfollow") is recorded but changes nothing; one with the same timestamp applies (it came later).
 * Follow creates the student (or reactivates them, keeping the LINE user id); unfollow is a soft delete
   (``line_following=False``, nothing removed). An unfollow for someone we never saw creates an unfollowed student,
   so that their older follow, arriving later, cannot make them look followed.
@@ -13,13 +18,15 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
+import json
 import logging
 
 from django.db import IntegrityError, transaction
-from linebot.v3 import WebhookParser
-from linebot.v3.exceptions import InvalidSignatureError
-from linebot.v3.webhooks import FollowEvent, UnfollowEvent
+from linebot.v3.webhooks import Event, FollowEvent, UnfollowEvent
 
 from integrations.line.models import LineChannel, LineWebhookEvent
 from integrations.video import BadWebhook, first_delivery
@@ -28,28 +35,82 @@ logger = logging.getLogger("classroom.line")
 
 MAX_ID_LENGTH = 64  # LINE user ids are 33 characters, webhook event ids (ULIDs) 26; the columns hold 64
 MAX_TIMESTAMP_MS = 253_402_300_800_000  # year 10000: beyond it no datetime exists
+UNREADABLE = "unreadable"
 
 
-def parse(channel: LineChannel, body: bytes, signature: str) -> list:
-    """The channel's events, or BadWebhook: 400 for a missing or wrong signature or a body that is not LINE's JSON."""
+def receive(channel: LineChannel, body: bytes, signature: str, *, now: dt.datetime) -> dict[str, int]:
+    """Verify, read and apply one webhook request; returns how many events ended how. BadWebhook (401, 400) when
+    the request is refused as a whole (then nothing was written)."""
+    verify(channel, body, signature)
+    events, unreadable = parse(body)
+    outcomes = apply_events(channel, events, now=now)
+    if unreadable:
+        outcomes[UNREADABLE] = unreadable
+    return outcomes
+
+
+def verify(channel: LineChannel, body: bytes, signature: str) -> None:
     if not signature:
-        raise BadWebhook(400, "missing X-Line-Signature")
+        raise BadWebhook(401, "missing X-Line-Signature")
+    expected = base64.b64encode(hmac.new(channel.channel_secret.encode(), body, hashlib.sha256).digest())
+    # As bytes: a header with characters outside ASCII cannot match (hmac.compare_digest refuses such strings).
+    if not hmac.compare_digest(signature.encode("utf-8", "backslashreplace"), expected):
+        raise BadWebhook(401, "X-Line-Signature does not match")
+
+
+def parse(body: bytes) -> tuple[list, int]:
+    """The follow/unfollow events of a verified body (as SDK models) and how many events could not be read."""
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadWebhook(400, "body is not UTF-8") from exc
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadWebhook(400, "body is not JSON") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        raise BadWebhook(400, "body is not a LINE webhook (a JSON object with an events list)")
+    events, unreadable = [], 0
+    for index, raw in enumerate(payload["events"]):
+        try:
+            event = _read(raw)
+        except ValueError as exc:
+            unreadable += 1
+            logger.warning(
+                "line webhook event skipped",
+                extra={"index": index, "webhook_event": _field(raw, "type"), "reason": str(exc)},
+            )
+            continue
+        if event is not None:
+            events.append(event)
+    return events, unreadable
+
+
+def _field(raw, name: str) -> str:
+    """A field for the log: only a short string, never a whole event (nothing secret is in one, but bodies are
+    the sender's to fill)."""
+    value = raw.get(name) if isinstance(raw, dict) else None
+    return value[:MAX_ID_LENGTH] if isinstance(value, str) else ""
+
+
+def _read(raw):
+    """One event as the SDK's model when it is a follow or unfollow; None for the kinds we do not handle; ValueError
+    (saying what is wrong, without values) for one that cannot be read or used."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str) or not raw["type"]:
+        raise ValueError("not an event object with a type")
+    if Event.get_discriminator_value(raw) is None:
+        return None  # a kind this SDK does not know (LINE adds kinds): not ours
     try:
-        events = WebhookParser(channel.channel_secret).parse(text, signature)
-    except InvalidSignatureError as exc:
-        raise BadWebhook(400, "X-Line-Signature does not match") from exc
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # json and pydantic errors are ValueErrors
-        raise BadWebhook(400, "body is not a LINE webhook (JSON with an events list)") from exc
-    for event in events:
-        if isinstance(event, FollowEvent | UnfollowEvent):
-            problem = _problem(event)
-            if problem:  # checked for every event before any is applied: a bad body writes nothing
-                raise BadWebhook(400, f"{event.type} event: {problem}")
-    return events
+        event = Event.from_dict(raw)
+    # The models are pydantic's (its ValidationError is a ValueError); a field of another shape than the model
+    # expects can also surface as a TypeError, KeyError or AttributeError from the generated from_dict code.
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        fields = [".".join(map(str, error["loc"])) for error in getattr(exc, "errors", list)()]
+        raise ValueError(
+            f"{raw['type']} event the SDK cannot read ({', '.join(fields) or type(exc).__name__})"
+        ) from exc
+    if not isinstance(event, FollowEvent | UnfollowEvent):
+        return None
+    problem = _problem(event)
+    if problem:
+        raise ValueError(f"{event.type} event: {problem}")
+    return event
 
 
 def _problem(event) -> str:
@@ -66,7 +127,8 @@ def _problem(event) -> str:
 
 
 def apply_events(channel: LineChannel, events: list, *, now: dt.datetime) -> dict[str, int]:
-    """Apply follow/unfollow events oldest first; returns how many ended how (applied, duplicate, stale...)."""
+    """Apply follow/unfollow events oldest first, equal timestamps in body order (the sort is stable); returns how
+    many ended how (applied, duplicate, stale...)."""
     outcomes: dict[str, int] = {}
     relevant = [e for e in events if isinstance(e, FollowEvent | UnfollowEvent)]
     for event in sorted(relevant, key=lambda e: e.timestamp):
@@ -93,7 +155,9 @@ def apply_event(channel: LineChannel, event, *, now: dt.datetime) -> str:
                 ):
                     return "duplicate"
                 outcome = _apply_to_student(channel, user_id, following=following, at=at)
-                LineWebhookEvent.objects.filter(webhook_event_id=event.webhook_event_id).update(outcome=outcome)
+                LineWebhookEvent.objects.filter(line_channel=channel, webhook_event_id=event.webhook_event_id).update(
+                    outcome=outcome
+                )
         except IntegrityError:
             continue
         logger.info(
@@ -117,7 +181,8 @@ def _apply_to_student(channel: LineChannel, user_id: str, *, following: bool, at
             line_status_changed_at=at,
         )  # IntegrityError when a concurrent event created them first: the caller retries as an update
         return "created" if following else "created unfollowed"
-    if student.line_status_changed_at and at <= student.line_status_changed_at:
+    if student.line_status_changed_at and at < student.line_status_changed_at:
         return "stale"  # a newer follow/unfollow was already applied
+    # An equal timestamp applies: it was sorted (or arrived) after the one applied, and the later one wins.
     Student.objects.filter(pk=student.pk).update(line_following=following, line_status_changed_at=at)
     return "followed" if following else "unfollowed"

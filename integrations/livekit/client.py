@@ -41,6 +41,12 @@ class LiveKitClient:
         self.api_key = api_key if api_key is not None else settings.LIVEKIT_API_KEY
         self.api_secret = api_secret if api_secret is not None else settings.LIVEKIT_API_SECRET
         self.http = http or HttpClient("livekit", url or settings.LIVEKIT_URL)
+        # Every key a webhook may be signed with (LIVEKIT_WEBHOOK_KEYS: key rotation), ours among them.
+        self.webhook_keys = {
+            key: secret
+            for key, secret in {**settings.LIVEKIT_WEBHOOK_KEYS, self.api_key: self.api_secret}.items()
+            if key and secret
+        }
 
     # --- tokens ------------------------------------------------------------------------------------------------------
     def _sign(self, claims: dict) -> str:
@@ -84,17 +90,26 @@ class LiveKitClient:
         )
 
     def verify_webhook(self, body: bytes, authorization: str) -> dict:
-        """LiveKit signs a webhook with a JWT in ``Authorization`` (no "Bearer"), whose ``sha256`` claim is the
-        base64 SHA-256 of the exact body. Raises InvalidSignature; returns the claims."""
+        """LiveKit signs a webhook with a JWT in ``Authorization`` (no "Bearer"), whose ``iss`` is the API key it
+        used and whose ``sha256`` claim is the base64 SHA-256 of the exact body. The secret is that key's (ours, or
+        one of LIVEKIT_WEBHOOK_KEYS during a key rotation): ``iss`` is read unverified only to choose it, then the
+        signature, ``exp`` and the body hash are checked. Raises InvalidSignature; returns the claims."""
         token = authorization.removeprefix("Bearer ").strip()
-        if not token or not self.api_secret:
+        if not token or not token.isascii():  # a JWT is base64url and dots; anything else cannot be one
             raise InvalidSignature("no Authorization token")
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError as exc:
+            raise InvalidSignature(f"bad token: {type(exc).__name__}") from exc
+        secret = self.webhook_keys.get(issuer) if isinstance(issuer, str) else None
+        if secret is None:
+            raise InvalidSignature("token from an unknown API key (iss)")  # not echoed: the sender wrote it
         try:
             claims = jwt.decode(
                 token,
-                self.api_secret,
+                secret,
                 algorithms=["HS256"],
-                issuer=self.api_key,
+                issuer=issuer,
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["iss", "exp"]},
             )

@@ -264,11 +264,13 @@ class LiveKitFake(FakeService):
         webhook = self.sign(json.dumps(event).encode())
         self.send_webhook(webhook, {"Content-Type": "application/webhook+json", "Authorization": webhook.authorization})
 
-    def sign(self, body: bytes, *, secret: str | None = None) -> Webhook:
+    def sign(self, body: bytes, *, secret: str | None = None, key: str | None = None) -> Webhook:
+        """As LiveKit signs a webhook: a JWT whose ``iss`` is the API key (``key``: another one, as after a key
+        rotation) and whose ``sha256`` is the body's hash, signed with ``secret`` (the fake's own by default)."""
         now = int(time.time())
         token = jwt.encode(
             {
-                "iss": self.api_key,
+                "iss": key or self.api_key,
                 "nbf": now,
                 "exp": now + 300,
                 "sha256": base64.b64encode(hashlib.sha256(body).digest()).decode(),

@@ -1,5 +1,6 @@
-"""POST /integrations/livekit/webhook/ — LiveKit's webhook: 401 unsigned or wrongly signed (nothing written), 400
-malformed, 413 too big, 200 otherwise (a replay or an unknown room is answered 200 and changes nothing)."""
+"""POST /integrations/livekit/webhook/ — LiveKit's webhook: 401 unsigned, wrongly signed or signed with a key that is
+neither LIVEKIT_API_KEY nor one of LIVEKIT_WEBHOOK_KEYS (nothing written), 400 malformed, 413 too big, 200 otherwise
+(a replay or an unknown room is answered 200 and changes nothing)."""
 
 from __future__ import annotations
 

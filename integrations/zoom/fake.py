@@ -11,6 +11,8 @@
   /v2/meetings/{id}``, end
   (``PUT /v2/meetings/{id}/status``), the participants report (``GET /v2/report/meetings/{id}/participants``,
   paged, Pro plan or higher).
+* ``fail_after_create(n, status=500)``: the next ``n`` creates make the meeting, then answer ``status`` (an error
+  answer that is not the whole truth: the client must not conclude that nothing was created).
 * People: ``join(meeting_id, name, email=..., host=...)`` and ``leave(meeting_id, user_id)``; each produces the
   signed webhook Zoom would send (kept in ``events``; POSTed to ``webhook_url`` when set).
 
@@ -87,6 +89,7 @@ class ZoomFake(FakeService):
         self.meetings: dict[int, dict] = {}
         self.daily: dict[tuple[str, str], int] = {}  # (host user, UTC date) -> create/update requests
         self._next_id = 81_234_567_890  # Zoom ids are beyond 32 bits: a bigint is needed
+        self._fail_after_create: list[int] = []  # statuses the next creates answer after creating
 
     def configure(self, args) -> None:
         self.webhook_secret_token, self.webhook_url = args.webhook_secret_token, args.webhook_url
@@ -109,6 +112,11 @@ class ZoomFake(FakeService):
     def requests_today(self, user_id: str) -> int:
         with self.lock:
             return self.daily.get((user_id, utc()[:10]), 0)
+
+    def fail_after_create(self, n: int = 1, *, status: int = 500) -> None:
+        """The next ``n`` creates make the meeting (and count against the host's day), then answer ``status``."""
+        with self.lock:
+            self._fail_after_create += [status] * n
 
     def expire_tokens(self) -> None:
         with self.lock:
@@ -276,6 +284,10 @@ class ZoomFake(FakeService):
             "join_url": f"{self.url}/j/{meeting_id}?pwd={secrets.token_urlsafe(12)}",
             "sessions": [],
         }
+        if self._fail_after_create:
+            status = self._fail_after_create.pop(0)
+            self.injected[f"{status}_after_create"] += 1
+            raise zoom_error(status, status, f"injected failure {status} after the meeting was created")
         return Reply(201, self._public(self.meetings[meeting_id], fresh_start_url=True))
 
     def _list(self, request: Request, account_id: str, user_id: str) -> Reply:

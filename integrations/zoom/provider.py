@@ -4,11 +4,13 @@
   10 minutes early, no waiting room, a 10-character password) on the next usable account; an account at its daily
   limit, rate-limited or refused is set aside and the next one is tried. The Zoom id (int64) goes in
   ``room_external_id``; the account and the create latency in ``room_data``.
-* Creating a Zoom meeting is not idempotent: when the request times out after Zoom created the meeting, sending it
-  again would make a second one (an orphan that also uses up the host's daily allowance). So each account is
-  written down in ``room_data["zoom_create_tried"]`` (committed) *before* the create is sent to it, and a later
-  attempt first lists those hosts' meetings and adopts the one whose ``agenda`` is this class's tag ("Class <id>")
-  and whose start is this class's start, instead of creating another. A first attempt lists nothing.
+* Creating a Zoom meeting is not idempotent: when the answer is lost (a timeout) or is an error that may come after
+  Zoom created the meeting (a 5xx), sending it again would make a second one (an orphan that also uses up the host's
+  daily allowance). So the create is never resent within a call (integrations/http.py), each account is written
+  down in ``room_data["zoom_create_tried"]`` (committed) *before* the create is sent to it, and a later attempt
+  first lists those hosts' meetings and adopts the one whose ``agenda`` is this class's tag ("Class <id>") and whose
+  start is this class's start, instead of creating another. A first attempt lists nothing. A 429 is Zoom refusing
+  the request: the host is set aside (integrations.zoom.pool) and the next one is tried at once.
 * The teacher gets the host ``start_url``, fetched again when older than ZOOM_START_URL_MAX_AGE_MINUTES (Zoom
   expires it after 2 hours); students get the ``join_url`` with their name filled in. A Zoom link cannot be bounded
   in time: the window is enforced by our join link (meetings.views.join_link) which redirects only inside it.
@@ -70,12 +72,17 @@ def zoom_time(value: dt.datetime) -> str:
 
 
 def parse_zoom_time(value) -> dt.datetime | None:
+    """A Zoom time (ISO 8601, ``...Z`` as Zoom sends them) as an aware UTC datetime; None when it is not one. A time
+    without an offset is UTC, as every time Zoom sends us is: never the server's own zone."""
     if not isinstance(value, str) or not value:
         return None
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
 
 
 def identify(meeting, *, zoom_user_id: str, email: str, name: str) -> str:

@@ -2,8 +2,10 @@
 
 Zoom signs ``v0:{x-zm-request-timestamp}:{raw body}`` with HMAC-SHA256 and the app's secret token and sends
 ``x-zm-signature: v0=<hex>``. A timestamp further than ZOOM_WEBHOOK_MAX_AGE_SECONDS from our clock is refused, so a
-captured request cannot be replayed later. Zoom sends no event id; a retry repeats the body byte for byte, so the
-body's SHA-256 is stored (ZoomWebhookEvent) in the same transaction as the effect and a repeat changes nothing.
+captured request cannot be replayed later. Forged headers (a timestamp that is not a short run of ASCII digits, a
+signature with any characters at all) are a 401, never an exception. Zoom sends no event id; a retry repeats the
+body byte for byte, so the body's SHA-256 is stored (ZoomWebhookEvent) in the same transaction as the effect and a
+repeat changes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from integrations.video import BadWebhook, Session, first_delivery
+from integrations.video import BadWebhook, Session, first_delivery, webhook_json
 from integrations.zoom.models import ZoomWebhookEvent
 from integrations.zoom.provider import identify, parse_zoom_time
 from meetings.attendance import end_open_sessions, store_provider_session
@@ -28,27 +30,43 @@ PARTICIPANT_EVENTS = ("meeting.participant_joined", "meeting.participant_left")
 HANDLED = (*PARTICIPANT_EVENTS, "meeting.ended")
 
 
-def sign(secret: str, message: str) -> str:
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+def receive(body: bytes, *, timestamp: str, signature: str, now: dt.datetime) -> dict:
+    """One webhook request: verified, then the URL validation answered or the event applied; the answer's body.
+    BadWebhook (401, 400) when refused (then nothing was written)."""
+    verify(body, timestamp=timestamp, signature=signature, now=now)
+    event = webhook_json(body)
+    if event["event"] == "endpoint.url_validation":
+        return url_validation(event)
+    return {"status": apply_event(event, body=body, now=now)}
+
+
+# Seconds since 1970 in ASCII digits: 10 today, 13 would also fit milliseconds. Checked before any arithmetic, so a
+# 400-digit number (too big for a float) or digits of another script (which int() accepts) are refused, not crashed on.
+MAX_TIMESTAMP_DIGITS = 13
+
+
+def sign(secret: str, message: bytes) -> str:
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def verify(body: bytes, *, timestamp: str, signature: str, now: dt.datetime) -> None:
+    """BadWebhook(401) unless the headers are Zoom's signature over this body, sent within the allowed age. Both
+    headers are whatever the sender put there: nothing here may raise on them."""
     secret = settings.ZOOM_WEBHOOK_SECRET_TOKEN
     if not secret:
         raise BadWebhook(401, "ZOOM_WEBHOOK_SECRET_TOKEN is not set; Zoom webhooks cannot be verified")
     if not timestamp or not signature:
         raise BadWebhook(401, "missing x-zm-request-timestamp or x-zm-signature")
-    try:
-        sent_at = int(timestamp)
-    except ValueError as exc:
-        raise BadWebhook(401, "x-zm-request-timestamp is not a number") from exc
-    if abs(now.timestamp() - sent_at) > settings.ZOOM_WEBHOOK_MAX_AGE_SECONDS:
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= MAX_TIMESTAMP_DIGITS):
+        raise BadWebhook(
+            401, f"x-zm-request-timestamp is not seconds since 1970 (at most {MAX_TIMESTAMP_DIGITS} digits)"
+        )
+    if abs(now.timestamp() - int(timestamp)) > settings.ZOOM_WEBHOOK_MAX_AGE_SECONDS:
         raise BadWebhook(401, "stale x-zm-request-timestamp")
-    try:
-        message = f"v0:{timestamp}:{body.decode()}"
-    except UnicodeDecodeError as exc:
-        raise BadWebhook(400, "body is not UTF-8") from exc
-    if not hmac.compare_digest(signature, "v0=" + sign(secret, message)):
+    # Over the raw bytes (for the UTF-8 bodies Zoom sends, the same as its string), compared as bytes: a header with
+    # characters outside ASCII simply does not match (hmac.compare_digest refuses to compare such strings).
+    expected = "v0=" + sign(secret, f"v0:{timestamp}:".encode() + body)
+    if not hmac.compare_digest(signature.encode("utf-8", "backslashreplace"), expected.encode()):
         raise BadWebhook(401, "x-zm-signature does not match")
 
 
@@ -70,7 +88,8 @@ def url_validation(event: dict) -> dict:
     plain = _payload(event).get("plainToken")
     if not isinstance(plain, str) or not plain:
         raise BadWebhook(400, "endpoint.url_validation without plainToken")
-    return {"plainToken": plain, "encryptedToken": sign(settings.ZOOM_WEBHOOK_SECRET_TOKEN, plain)}
+    # Encodable: webhook_json refused a body with a lone surrogate ("\ud800"), which has no UTF-8 to sign.
+    return {"plainToken": plain, "encryptedToken": sign(settings.ZOOM_WEBHOOK_SECRET_TOKEN, plain.encode())}
 
 
 def _meeting_object(event: dict) -> dict:

@@ -141,3 +141,17 @@ def test_retry_after_reads_seconds_and_http_dates():
     assert retry_after_seconds("12") == 12.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: no wait
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+@pytest.mark.parametrize(
+    "status, headers", [(500, {}), (503, {}), (429, {"Retry-After": "1"}), (429, {}), (408, {})], ids=str
+)
+def test_an_error_answer_to_a_request_that_is_not_idempotent_is_not_resent(echo, status, headers):
+    """The service answered, so the request reached it, and a 5xx may come after it acted: only the caller can
+    find out (the Zoom provider lists the host's meetings on its next attempt)."""
+    sleeps = []
+    echo.fail_next(1, status=status, headers=headers)
+    with pytest.raises(ProviderError) as caught:
+        client(echo.url, sleeps=sleeps).request("POST", "/create", json={}, idempotent=False)
+    assert len(echo.requests) == 1 and sleeps == []
+    assert caught.value.status == status and not caught.value.permanent

@@ -1,5 +1,5 @@
 """Bad input at the webhooks: every body a sender could produce is answered 200, 400, 401 or 413 (never a 500),
-and a refused body writes nothing.
+and a refused body writes nothing; forged signature and timestamp headers are a 401, whatever their characters.
 
 Hypothesis builds event objects that are *correctly signed*, so they get past the signature check and reach the
 parsers; their fields are sometimes plausible and sometimes any JSON at all (lists where objects belong, numbers for
@@ -10,12 +10,15 @@ escaping exception fails the test as surely as a 500 would.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
+from classroom.models import Student
+from integrations.line.models import LineWebhookEvent
 from integrations.livekit.models import LiveKitWebhookEvent
 from integrations.zoom.models import ZoomWebhookEvent
 from meetings.models import Meeting, MeetingParticipant, StateChange
@@ -102,6 +105,8 @@ def written():
         StateChange.objects.count(),
         LiveKitWebhookEvent.objects.count(),
         ZoomWebhookEvent.objects.count(),
+        LineWebhookEvent.objects.count(),
+        Student.objects.count(),
     )
 
 
@@ -168,3 +173,69 @@ def test_a_truncated_signed_body_is_refused(client, request, service):
     body = json.dumps({"event": "room_started", "id": "EV_1", "room": {"name": "r"}}).encode()
     response = post(client, f"/integrations/{service}/webhook/", body[:-7], fake.sign(body).headers())
     assert response.status_code == 401
+
+
+# --- forged headers: what an attacker controls besides the body ----------------------------------------------------
+
+# A real server hands headers over as latin-1 text; the test client passes any text, so both are drawn.
+header_text = st.text(max_size=80) | st.text(alphabet=st.characters(max_codepoint=255), max_size=80)
+forged_timestamps = (
+    st.just("fresh")  # the real, signed one: the signature alone must then be refused
+    | st.text(alphabet="0123456789", min_size=1, max_size=500)
+    | header_text
+)
+forged_signatures = st.just("signed") | header_text.map(lambda text: "v0=" + text) | header_text
+
+
+def zoom_join(meeting_id: int = 1) -> bytes:
+    participant = {"user_id": "16778240", "user_name": "Alice", "join_time": "2026-07-01T13:00:00Z"}
+    return json.dumps(
+        {
+            "event": "meeting.participant_joined",
+            "payload": {"object": {"id": str(meeting_id), "participant": participant}},
+        }
+    ).encode()
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(timestamp=forged_timestamps, signature=forged_signatures)
+def test_forged_zoom_headers_are_a_401(client, zoom, rooms, timestamp, signature):
+    body = zoom_join()
+    signed = zoom.sign(body)
+    if (timestamp, signature) == ("fresh", "signed"):
+        signature = signed.signature[:-1] + ("0" if signed.signature[-1] != "0" else "1")
+    headers = {
+        "HTTP_X_ZM_REQUEST_TIMESTAMP": str(int(time.time())) if timestamp == "fresh" else timestamp,
+        "HTTP_X_ZM_SIGNATURE": signed.signature if signature == "signed" else signature,
+    }
+    assert post(client, "/integrations/zoom/webhook/", body, headers).status_code == 401
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(authorization=header_text | header_text.map(lambda text: "Bearer " + text))
+def test_a_forged_livekit_authorization_is_a_401(client, livekit, rooms, authorization):
+    body = json.dumps({"event": "room_finished", "id": "EV_1", "room": {"name": "room-1"}}).encode()
+    assert (
+        post(client, "/integrations/livekit/webhook/", body, {"HTTP_AUTHORIZATION": authorization}).status_code == 401
+    )
+
+
+@pytest.mark.django_db
+@FUZZ
+@given(signature=header_text)
+def test_a_forged_line_signature_is_a_401(client, line_channel, signature):
+    event = {
+        "type": "follow",
+        "mode": "active",
+        "timestamp": 1_780_000_000_000,
+        "source": {"type": "user", "userId": "U" + "a" * 32},
+        "webhookEventId": "01JFUZZ",
+        "deliveryContext": {"isRedelivery": False},
+        "replyToken": "r",
+        "follow": {"isUnblocked": False},
+    }
+    body = json.dumps({"destination": "U0", "events": [event]}).encode()
+    headers = {"HTTP_X_LINE_SIGNATURE": signature} if signature else {}
+    assert post(client, "/integrations/line/webhook/ielts/", body, headers).status_code == 401

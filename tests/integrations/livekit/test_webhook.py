@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 
+import jwt
 import pytest
 import time_machine
 
@@ -12,6 +13,7 @@ from meetings.access import identity_of
 from meetings.lifecycle import open_meeting
 from meetings.models import Meeting, MeetingParticipant
 from meetings.sweeps import provision_rooms
+from tests.conftest import LIVEKIT_SECRET
 from tests.integrations.livekit import token_for
 
 URL = "/integrations/livekit/webhook/"
@@ -160,3 +162,60 @@ def test_room_finished_ends_the_open_sessions(client, livekit, room, alice, teac
         assert finished.event["event"] == "room_finished"
         assert deliver(client, finished).json() == {"status": "room_finished"}
     assert list(MeetingParticipant.objects.values_list("left_at", flat=True)) == [room.close_at] * 2
+
+
+# --- several API keys: key rotation (hardening item 19) ---------------------------------------------------------------
+
+OLD_KEY, OLD_SECRET = "old-livekit-key", "old-livekit-secret-0123456789abcdef012"
+
+
+@pytest.fixture
+def rotating(settings):
+    """LiveKit still signs some webhooks with the key being retired, listed in LIVEKIT_WEBHOOK_KEYS."""
+    settings.LIVEKIT_WEBHOOK_KEYS = {OLD_KEY: OLD_SECRET, "other-key": "other-secret-0123456789abcdef0123456"}
+    return settings
+
+
+def test_a_webhook_signed_with_another_listed_key_is_verified_with_that_keys_secret(
+    client, livekit, room, alice, rotating
+):
+    joined = enter(livekit, room, alice, "student")
+    reply = deliver(client, livekit.sign(joined.body, key=OLD_KEY, secret=OLD_SECRET))
+    assert reply.status_code == 200 and reply.json() == {"status": "participant_joined"}
+    assert MeetingParticipant.objects.get().student == alice
+
+
+def test_the_api_key_itself_still_verifies_beside_the_listed_ones(client, livekit, room, alice, rotating):
+    assert deliver(client, enter(livekit, room, alice, "student")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "key, secret",
+    [
+        pytest.param("stranger-key", OLD_SECRET, id="unknown-key"),
+        pytest.param("stranger-key", None, id="unknown-key-signed-with-the-api-secret"),
+        pytest.param(OLD_KEY, "other-secret-0123456789abcdef0123456", id="listed-key-another-keys-secret"),
+        pytest.param(OLD_KEY, None, id="listed-key-the-api-secret"),
+    ],
+)
+def test_a_webhook_whose_key_and_secret_do_not_belong_together_is_a_401(
+    client, livekit, room, alice, rotating, key, secret
+):
+    joined = enter(livekit, room, alice, "student")
+    reply = deliver(client, livekit.sign(joined.body, key=key, secret=secret))
+    assert reply.status_code == 401 and "error" in reply.json()
+    assert not MeetingParticipant.objects.exists() and not LiveKitWebhookEvent.objects.exists()
+
+
+def test_a_token_without_an_issuer_is_a_401(client, livekit, room, alice):
+    joined = enter(livekit, room, alice, "student")
+    claims = jwt.decode(joined.authorization, options={"verify_signature": False})
+    del claims["iss"]
+    token = jwt.encode(claims, LIVEKIT_SECRET, algorithm="HS256")
+    assert (
+        client.post(
+            URL, data=joined.body, content_type="application/webhook+json", HTTP_AUTHORIZATION=token
+        ).status_code
+        == 401
+    )
+    assert not MeetingParticipant.objects.exists()

@@ -128,7 +128,8 @@ def test_ending_twice_and_an_end_answered_too_late_count_as_ended(short_timeouts
 @pytest.mark.django_db(transaction=True)
 def test_workers_racing_to_provision_under_chaos_make_one_zoom_meeting_per_class(zoom, settings, now):
     """Four workers, each with its own connection, provision the same eight classes at the same moments while Zoom
-    fails 30% of requests in every mode; rounds go on (the clock a minute further each) until all have a room."""
+    fails 30% of requests in every mode and answers 500 to three creates it carried out; rounds go on (the clock a
+    minute further each) until all have a room."""
     settings.HTTP_TIMEOUT_SECONDS = 0.3
     zoom.hang_seconds = 0.4
     for name in ("ann", "ben", "cat"):
@@ -141,6 +142,7 @@ def test_workers_racing_to_provision_under_chaos_make_one_zoom_meeting_per_class
         for n in range(8)
     ]
     zoom.chaos(0.3, seed=5)
+    zoom.fail_after_create(3)  # and three creates are made, then answered 500
     clock, rounds = now, 0
     while Meeting.objects.filter(room_provisioned_at__isnull=True).exists() and rounds < 60:
         results = race(*[lambda at=clock: provision_rooms(at)] * 4)
@@ -150,3 +152,57 @@ def test_workers_racing_to_provision_under_chaos_make_one_zoom_meeting_per_class
     assert per_tag == Counter({agenda_tag(m): 1 for m in classes}), (per_tag, zoom.injected)
     stored = dict(Meeting.objects.values_list("pk", "room_external_id"))
     assert {m["id"] for m in zoom.meetings.values()} == set(stored.values())
+
+
+# --- error answers to the create (hardening item 14) ------------------------------------------------------------------
+
+
+def test_a_500_after_zoom_created_the_meeting_adopts_it_on_the_retry(short_timeouts, zoom_accounts, meeting, now):
+    """Zoom made the meeting and answered 500: the create is not resent; the sweep's next attempt adopts it."""
+    zoom = short_timeouts
+    zoom.fail_after_create(status=500)
+    first = provision_rooms(now)
+    assert len(ours(zoom, meeting)) == 1 and len(creates(zoom)) == 1  # one request, and Zoom did make it
+    assert first == {"failed": 1}
+    stored = Meeting.objects.get(pk=meeting.pk)
+    assert stored.room_provisioned_at is None and "answered 500" in stored.last_error
+
+    assert provision_rooms(now + dt.timedelta(minutes=1))["provisioned"] == 1
+    stored.refresh_from_db()
+    [made] = ours(zoom, meeting)
+    assert stored.room_external_id == made["id"] and stored.room_data["adopted"] is True
+    assert len(creates(zoom)) == 1 and zoom.requests_today("host-ann") == 1
+    assert provision_rooms(now + dt.timedelta(minutes=2)) == {}
+
+
+def test_a_500_before_zoom_acted_creates_once_on_the_retry(short_timeouts, zoom_accounts, meeting, now):
+    zoom = short_timeouts
+    zoom.fail_next_with("500", path="/meetings", method="POST")  # answered before the create was acted on
+    assert provision_rooms(now) == {"failed": 1}  # not resent: the answer does not say nothing was made
+    assert ours(zoom, meeting) == [] and len(creates(zoom)) == 1
+    assert provision_rooms(now + dt.timedelta(minutes=1))["provisioned"] == 1
+    meeting.refresh_from_db()
+    assert [m["id"] for m in ours(zoom, meeting)] == [meeting.room_external_id]
+    assert len(creates(zoom)) == 2 and len(listings(zoom)) == 1  # the retry looked before creating
+
+
+@pytest.mark.parametrize("retry_after", [0, 1, 30])
+def test_a_rate_limited_create_sets_the_account_aside_and_the_next_one_creates(
+    short_timeouts, zoom_accounts, meeting, now, retry_after
+):
+    """A 429 is Zoom refusing the request (nothing made): not resent to the same host, whatever its Retry-After;
+    that host is set aside for the Retry-After (60 s without one) and the next host creates the meeting."""
+    zoom = short_timeouts
+    zoom.retry_after = retry_after
+    zoom.fail_next_with("429", path="/meetings", method="POST")
+    assert provision_rooms(now)["provisioned"] == 1
+    meeting.refresh_from_db()
+    assert [m["id"] for m in ours(zoom, meeting)] == [meeting.room_external_id]
+    assert [r.path for r in creates(zoom)] == ["/v2/users/host-ann/meetings", "/v2/users/host-ben/meetings"]
+    assert meeting.room_data["account"] == "Ben" and meeting.room_data["zoom_create_tried"] == [
+        zoom_accounts[0].pk,
+        zoom_accounts[1].pk,
+    ]
+    ann = zoom_accounts[0]
+    ann.refresh_from_db()
+    assert ann.rate_limited_until == now + dt.timedelta(seconds=retry_after or 60)

@@ -1,13 +1,15 @@
 """Zoom meetings for classes: what is created, the host link kept fresh, ending, the participants report."""
 
 import datetime as dt
+import os
 import re
+import time
 
 import pytest
 import time_machine
 
 from integrations.zoom import client as zoom_client
-from integrations.zoom.provider import ZoomProvider
+from integrations.zoom.provider import ZoomProvider, parse_zoom_time
 from meetings.access import credentials_for, identity_of
 from meetings.models import Meeting
 from meetings.sweeps import provision_rooms
@@ -117,3 +119,34 @@ def test_attendance_reads_every_page_and_keeps_each_rejoin_as_a_session(
         (identity_of(alice), start + dt.timedelta(minutes=12), start + dt.timedelta(minutes=60)),
     ]
     assert len({s.session_key for s in sessions}) == 5
+
+
+@pytest.fixture
+def server_in_taipei(monkeypatch):
+    """The process's local zone is Asia/Taipei (UTC+8), as on a server set up there; back to what it was after."""
+    monkeypatch.setenv("TZ", "Asia/Taipei")
+    time.tzset()
+    assert time.localtime(0).tm_hour == 8
+    yield
+    monkeypatch.undo()
+    time.tzset()
+    assert os.environ.get("TZ") != "Asia/Taipei"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-07-01T13:00:00", dt.datetime(2026, 7, 1, 13, 0, tzinfo=dt.UTC)),  # no offset: UTC, as Zoom means it
+        ("2026-07-01T13:00:00Z", dt.datetime(2026, 7, 1, 13, 0, tzinfo=dt.UTC)),
+        ("2026-07-01T21:00:00+08:00", dt.datetime(2026, 7, 1, 13, 0, tzinfo=dt.UTC)),
+        ("2026-07-01 13:00:00", dt.datetime(2026, 7, 1, 13, 0, tzinfo=dt.UTC)),
+    ],
+)
+def test_a_zoom_time_without_an_offset_is_utc_whatever_the_servers_zone(server_in_taipei, text, expected):
+    parsed = parse_zoom_time(text)
+    assert parsed == expected and parsed.utcoffset() == dt.timedelta(0)
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "2026-13-45T99:00:00Z", None, 1780000000])
+def test_what_is_not_a_zoom_time_is_none(text):
+    assert parse_zoom_time(text) is None

@@ -153,3 +153,45 @@ def test_meeting_ended_closes_the_open_sessions(client, zoom, room):
         assert ended.event["event"] == "meeting.ended"
         assert deliver(client, ended).json() == {"status": "meeting.ended"}
     assert MeetingParticipant.objects.get().left_at == room.close_at
+
+
+# --- forged headers and unencodable tokens (hardening item 7) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda w: {"HTTP_X_ZM_SIGNATURE": "v0=" + "é" * 64}, id="non-ascii-signature"),
+        pytest.param(lambda w: {"HTTP_X_ZM_SIGNATURE": w.signature[:-1] + "\u0663"}, id="arabic-digit-signature"),
+        pytest.param(lambda w: {"HTTP_X_ZM_REQUEST_TIMESTAMP": "9" * 400}, id="400-digit-timestamp"),
+        pytest.param(lambda w: {"HTTP_X_ZM_REQUEST_TIMESTAMP": "\u0661" * 10}, id="non-ascii-digit-timestamp"),
+        pytest.param(lambda w: {"HTTP_X_ZM_REQUEST_TIMESTAMP": f" {w.timestamp}"}, id="timestamp-with-a-space"),
+        pytest.param(lambda w: {"HTTP_X_ZM_REQUEST_TIMESTAMP": "-" + w.timestamp}, id="negative-timestamp"),
+    ],
+)
+def test_forged_headers_are_a_401_and_write_nothing(client, zoom, room, forge):
+    zoom.join(room.room_external_id, "Alice")
+    joined = zoom.events[-1]
+    reply = client.post(URL, data=joined.body, **{**joined.headers(), **forge(joined)})
+    assert reply.status_code == 401 and "error" in reply.json()
+    assert not MeetingParticipant.objects.exists() and not ZoomWebhookEvent.objects.exists()
+
+
+def test_a_signed_url_validation_whose_token_cannot_be_encoded_is_a_400(client, zoom, db):
+    body = b'{"event": "endpoint.url_validation", "payload": {"plainToken": "\\ud800"}}'
+    reply = deliver(client, zoom.sign(body))
+    assert reply.status_code == 400 and "error" in reply.json()
+    assert not ZoomWebhookEvent.objects.exists()
+
+
+def test_a_signed_event_with_a_lone_surrogate_in_a_name_is_a_400(client, zoom, room):
+    zoom.join(room.room_external_id, "Alice")
+    body = zoom.events[-1].body.replace(b'"Alice"', b'"Al\\udcffice"')
+    reply = deliver(client, zoom.sign(body))
+    assert reply.status_code == 400
+    assert not MeetingParticipant.objects.exists() and not ZoomWebhookEvent.objects.exists()
+
+
+def test_an_unsigned_body_that_is_not_utf8_is_a_401(client, zoom):
+    reply = client.post(URL, data=b"\xff\xfe", **{**zoom.sign(b"{}").headers()})
+    assert reply.status_code == 401
