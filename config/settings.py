@@ -200,11 +200,32 @@ LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        # runserver's request lines, as Django writes them by default ('[date] "GET / HTTP/1.1" 200 12').
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    # Join, feedback and room links carry signed tokens: the loggers that write request paths redact them.
+    "filters": {"redact_link_tokens": {"()": "config.logging.RedactLinkTokens"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"level": "INFO"},
+        "django.request": {"filters": ["redact_link_tokens"]},
+        "django.security.csrf": {"filters": ["redact_link_tokens"]},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["redact_link_tokens"],
+        },
         "django_q": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
     },
