@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull, InvalidDecision
 from bookings.models import Appointment, Booking, Payout
+from classroom.errors import IllegalTransition
 from classroom.money import round_money
 from classroom.timezones import format_local
 from meetings.models import Meeting, StateChange
@@ -408,12 +409,71 @@ def reschedule_appointments(meeting: Meeting) -> int:
     return Appointment.objects.filter(meeting=meeting).update(**appointment_due_times(meeting))
 
 
-def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.datetime) -> None:
-    if not 1 <= rating <= 5:
-        raise ValueError("a rating is from 1 to 5")
-    Booking.objects.filter(pk=booking.pk).update(
-        feedback_rating=rating, feedback_comment=comment[:2000], feedback_at=now
-    )
+# Why feedback is refused (the ``code`` of the IllegalTransition): the feedback page answers each differently.
+FEEDBACK_ALREADY_GIVEN = "feedback_already_given"
+FEEDBACK_EXPIRED = "feedback_expired"
+FEEDBACK_NOT_ALLOWED = "feedback_not_allowed"
+# A confirmed booking completes when its class closes; the feedback link is sent before that, while it is on.
+CLASS_UNDER_WAY = (Meeting.State.OPEN, Meeting.State.IN_PROGRESS)
+
+
+def feedback_deadline(meeting: Meeting) -> dt.datetime:
+    """Feedback is taken until this moment (exclusive): FEEDBACK_LINK_VALID_HOURS after the class's current end."""
+    return meeting.end_time + dt.timedelta(hours=settings.FEEDBACK_LINK_VALID_HOURS)
+
+
+def check_feedback(booking: Booking, meeting: Meeting, *, now: dt.datetime) -> None:
+    """Raise IllegalTransition (its ``code`` one of FEEDBACK_*) when ``booking`` may not give feedback at ``now``:
+    it has given it already, the deadline passed, or the booking is not completed (nor confirmed in a class under
+    way: the link is sent 10 minutes before the end)."""
+    if booking.feedback_at is not None:
+        raise IllegalTransition(_("We already have your feedback. Thank you!"), code=FEEDBACK_ALREADY_GIVEN)
+    if now >= feedback_deadline(meeting):
+        raise IllegalTransition(
+            _("This feedback link expired at %(deadline)s.")
+            % {"deadline": format_local(feedback_deadline(meeting), booking.student.time_zone)},
+            code=FEEDBACK_EXPIRED,
+        )
+    if booking.status == Status.COMPLETED or (booking.status == Status.CONFIRMED and meeting.state in CLASS_UNDER_WAY):
+        return
+    if booking.status == Status.CONFIRMED:
+        message = _("This class has not started yet; tell us how it was once it has.")
+    else:
+        message = _("Your booking is %(status)s, so there is no feedback to give for it.") % {"status": booking.status}
+    raise IllegalTransition(message, code=FEEDBACK_NOT_ALLOWED)
+
+
+def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.datetime, actor=None) -> None:
+    """The student's rating (1 to 5) and comment, taken once (see :func:`check_feedback`): a compare-and-set on
+    ``feedback_at`` being empty under the booking's row lock, with a history row (field "feedback"). Why it is
+    refused comes before what is wrong with the rating (ValueError): a student on a dead link is told so."""
+    with transaction.atomic():
+        current = (
+            Booking.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("meeting", "student")
+            .get(pk=booking.pk)
+        )
+        check_feedback(current, current.meeting, now=now)
+        if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+            raise ValueError("a rating is from 1 to 5")
+        taken = Booking.objects.filter(pk=booking.pk, status=current.status, feedback_at__isnull=True).update(
+            feedback_rating=rating, feedback_comment=comment[:2000], feedback_at=now
+        )
+        if taken != 1:  # cannot happen under the row lock; kept as the compare-and-set's own guarantee
+            raise IllegalTransition(_("We already have your feedback. Thank you!"), code=FEEDBACK_ALREADY_GIVEN)
+        insert_history(
+            history_rows(
+                Booking,
+                [(booking.pk, "", current.meeting_id)],
+                to_state="received",
+                at=now,
+                actor=actor,
+                field="feedback",
+                reason=f"rating {rating}",
+                data={"rating": rating},
+            )
+        )
+    log_transition(Booking, booking.pk, "", "received", field="feedback", meeting_id=current.meeting_id)
 
 
 # --- payouts ---------------------------------------------------------------------------------------------------------

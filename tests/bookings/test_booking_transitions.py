@@ -299,3 +299,64 @@ def test_a_booking_made_after_the_move_keeps_the_normal_cutoff(teacher, alice, n
     booking = book(alice, meeting, now=now + dt.timedelta(minutes=1))
     with pytest.raises(CancellationTooLate):
         transitions.cancel_booking(booking, now=now + dt.timedelta(minutes=2))
+
+
+# --- feedback: once, for a completed (or finishing) booking, within its deadline ------------------------------------
+
+
+def ran(meeting):
+    from meetings import lifecycle
+
+    lifecycle.open_meeting(meeting, now=meeting.start_time)
+    lifecycle.close_meeting(meeting, now=meeting.close_at)
+
+
+def test_feedback_is_recorded_once_with_its_history(meeting, alice, now):
+    booking = book(alice, meeting, now=now)
+    ran(meeting)
+    transitions.record_feedback(booking, rating=4, comment="good", now=meeting.close_at)
+    with pytest.raises(IllegalTransition, match="already have your feedback") as again:
+        transitions.record_feedback(booking, rating=1, comment="bad", now=meeting.close_at)
+    assert again.value.code == transitions.FEEDBACK_ALREADY_GIVEN
+    booking.refresh_from_db()
+    assert (booking.feedback_rating, booking.feedback_comment, booking.feedback_at) == (4, "good", meeting.close_at)
+    assert statuses("booking", booking, "feedback") == [("", "received")]
+
+
+def test_a_refunded_booking_gives_no_feedback(meeting, alice, now):
+    booking = book(alice, meeting, now=now)
+    ran(meeting)
+    transitions.refund_booking(booking, now=meeting.close_at, reason="goodwill")
+    for _ in range(2):
+        with pytest.raises(IllegalTransition, match="refunded") as refused:
+            transitions.record_feedback(booking, rating=1, comment="", now=meeting.close_at)
+        assert refused.value.code == transitions.FEEDBACK_NOT_ALLOWED
+    assert Booking.objects.get(pk=booking.pk).feedback_at is None
+
+
+def test_an_unpaid_booking_gives_no_feedback(meeting, alice, now):
+    from meetings import lifecycle
+
+    booking = book(alice, meeting, now=now, confirm=False)
+    lifecycle.open_meeting(meeting, now=meeting.start_time)
+    with pytest.raises(IllegalTransition, match="Your booking is pending") as refused:
+        transitions.record_feedback(booking, rating=5, comment="", now=meeting.end_time)
+    assert refused.value.code == transitions.FEEDBACK_NOT_ALLOWED
+
+
+def test_feedback_after_the_deadline_is_refused(meeting, alice, now, settings):
+    booking = book(alice, meeting, now=now)
+    ran(meeting)
+    deadline = transitions.feedback_deadline(meeting)
+    assert deadline == meeting.end_time + dt.timedelta(hours=settings.FEEDBACK_LINK_VALID_HOURS)
+    with pytest.raises(IllegalTransition, match="expired") as refused:
+        transitions.record_feedback(booking, rating=5, comment="", now=deadline)
+    assert refused.value.code == transitions.FEEDBACK_EXPIRED
+
+
+@pytest.mark.parametrize("rating", [0, 6, "5", True, None])
+def test_a_rating_is_a_whole_number_from_1_to_5(meeting, alice, now, rating):
+    booking = book(alice, meeting, now=now)
+    ran(meeting)
+    with pytest.raises(ValueError, match="from 1 to 5"):
+        transitions.record_feedback(booking, rating=rating, comment="", now=meeting.close_at)
