@@ -422,12 +422,16 @@ def feedback_deadline(meeting: Meeting) -> dt.datetime:
     return meeting.end_time + dt.timedelta(hours=settings.FEEDBACK_LINK_VALID_HOURS)
 
 
+def _feedback_given() -> IllegalTransition:
+    return IllegalTransition(_("We already have your feedback. Thank you!"), code=FEEDBACK_ALREADY_GIVEN)
+
+
 def check_feedback(booking: Booking, meeting: Meeting, *, now: dt.datetime) -> None:
     """Raise IllegalTransition (its ``code`` one of FEEDBACK_*) when ``booking`` may not give feedback at ``now``:
     it has given it already, the deadline passed, or the booking is not completed (nor confirmed in a class under
     way: the link is sent 10 minutes before the end)."""
     if booking.feedback_at is not None:
-        raise IllegalTransition(_("We already have your feedback. Thank you!"), code=FEEDBACK_ALREADY_GIVEN)
+        raise _feedback_given()
     if now >= feedback_deadline(meeting):
         raise IllegalTransition(
             _("This feedback link expired at %(deadline)s.")
@@ -460,7 +464,7 @@ def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.date
             feedback_rating=rating, feedback_comment=comment[:2000], feedback_at=now
         )
         if taken != 1:  # cannot happen under the row lock; kept as the compare-and-set's own guarantee
-            raise IllegalTransition(_("We already have your feedback. Thank you!"), code=FEEDBACK_ALREADY_GIVEN)
+            raise _feedback_given()
         insert_history(
             history_rows(
                 Booking,
