@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
 from bookings import transitions
@@ -64,9 +65,9 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = BookingSerializer
 
     def get_queryset(self):
-        bookings = Booking.objects.select_related("meeting", "meeting__teacher", "meeting__course").order_by(
-            "-created_at", "-id"
-        )
+        bookings = transitions.with_last_reschedule(
+            Booking.objects.select_related("meeting", "meeting__teacher", "meeting__course")
+        ).order_by("-created_at", "-id")
         user = self.request.user
         if user.is_staff:
             return bookings
@@ -80,7 +81,8 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         tags=["bookings"],
         summary="Book a seat (students)",
         description="Takes one seat at the course price and confirms it. Two students racing for the last seat: one "
-        "gets 201, the other 409 `class_full`. Send an Idempotency-Key to make a retry safe.",
+        "gets 201, the other 409 `class_full`. A meeting that does not exist, or that you may not see (GET "
+        "/api/v1/meetings/ lists those you may book), is a 404. Send an Idempotency-Key to make a retry safe.",
         parameters=[IDEMPOTENCY_PARAMETER],
         request=BookingCreateSerializer,
         responses={
@@ -88,13 +90,21 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             400: error_response(
                 400,
                 example(
-                    "unknown meeting",
+                    "not an id",
                     "validation_error",
-                    'meeting: Invalid pk "999" - object does not exist.',
-                    {"meeting": ['Invalid pk "999" - object does not exist.']},
+                    "meeting: A valid integer is required.",
+                    {"meeting": ["A valid integer is required."]},
                 ),
             ),
             403: error_response(403, example("not a student", "permission_denied", "Only students book seats.")),
+            404: error_response(
+                404,
+                example(
+                    "unknown or not yours to see",
+                    "not_found",
+                    "There is no meeting 999999 that you can book.",
+                ),
+            ),
             409: error_response(
                 409,
                 example("full", "class_full", "'IELTS Practice' is full (8 seats)"),
@@ -114,17 +124,23 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if student is None:
             raise PermissionDenied("Only students book seats.")
         now = timezone.now()
-        body = BookingCreateSerializer(data=request.data, meetings=visible_meetings(request.user, now))
+        body = BookingCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        booking = transitions.book(student, body.validated_data["meeting"], now=now, actor=request.user)
+        meeting_id = body.validated_data["meeting"]
+        meeting = visible_meetings(request.user, now).filter(pk=meeting_id).first()
+        if meeting is None:  # nonexistent or not yours to see: the same answer, so existence does not leak
+            raise NotFound(_("There is no meeting %(id)s that you can book.") % {"id": meeting_id})
+        booking = transitions.book(student, meeting, now=now, actor=request.user)
         booking = self.get_queryset().get(pk=booking.pk)
         return Response(self.get_serializer(booking).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         tags=["bookings"],
         summary="Cancel your booking (before the cutoff)",
-        description="Allowed until meeting.cancellation_cutoff (BOOKING_CANCELLATION_CUTOFF_MINUTES before the "
-        "start); the seat is given back. Cancelling a cancelled booking changes nothing (`changed: false`).",
+        description="Allowed until the booking's meeting.cancellation_cutoff (BOOKING_CANCELLATION_CUTOFF_MINUTES "
+        "before the start; until the start itself when the class was moved after you booked). The seat is given back, "
+        "a paid booking is refunded (`refunded_at`), and you and the teacher are told. Cancelling a cancelled booking "
+        "changes nothing (`changed: false`).",
         request=BookingCancelSerializer,
         examples=[
             OpenApiExample(
@@ -132,7 +148,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 value={
                     "changed": True,
                     "message": "booking 12: confirmed → cancelled",
-                    "booking": {**BOOKING_EXAMPLE, "status": "cancelled", "cancelled_at": "2026-06-30T10:00:00Z"},
+                    "booking": {
+                        **BOOKING_EXAMPLE,
+                        "status": "cancelled",
+                        "cancelled_at": "2026-06-30T10:00:00Z",
+                        "refunded_at": "2026-06-30T10:00:00Z",
+                        "cancellable": False,
+                    },
                 },
                 response_only=True,
             )
@@ -147,7 +169,14 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 example(
                     "too late",
                     "cancellation_too_late",
-                    "bookings can be cancelled until 120 minutes before the class starts (2026-07-01 11:00 UTC)",
+                    "bookings can be cancelled until 120 minutes before the class starts "
+                    "(2026-07-01 18:00 Asia/Ho_Chi_Minh)",
+                ),
+                example(
+                    "moved, then too late",
+                    "cancellation_too_late",
+                    "this class was moved after you booked, so you could cancel it until it started "
+                    "(2026-07-01 20:00 Asia/Ho_Chi_Minh)",
                 ),
                 example("completed", "illegal_transition", "booking 12 is completed; it cannot become cancelled"),
             ),

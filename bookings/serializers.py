@@ -8,8 +8,8 @@ from rest_framework import serializers
 
 from bookings.models import Booking, Payout
 from bookings.transitions import cancellation_cutoff
-from classroom.serializers import StrictCharField, StrictPrimaryKeyRelatedField, utc_iso
-from meetings.models import Meeting
+from classroom.serializers import StrictCharField, StrictIntegerField, utc_iso
+from meetings.api import MAX_ID
 from meetings.serializers import MeetingSerializer
 
 
@@ -24,7 +24,8 @@ class BookedMeetingSerializer(MeetingSerializer):
 class BookingSerializer(serializers.ModelSerializer):
     meeting = BookedMeetingSerializer(read_only=True)
     cancellable = serializers.SerializerMethodField(
-        help_text="True while the booking can still be cancelled (before meeting.cancellation_cutoff)."
+        help_text="True while the booking can still be cancelled (before meeting.cancellation_cutoff, which is this "
+        "booking's own: the class's start when the class was moved after it was booked)."
     )
 
     class Meta:
@@ -48,19 +49,23 @@ class BookingSerializer(serializers.ModelSerializer):
         return (
             now is not None
             and booking.status in (Booking.Status.PENDING, Booking.Status.CONFIRMED)
-            and now < cancellation_cutoff(booking.meeting)
+            and now < cancellation_cutoff(booking.meeting, booking=booking)
         )
+
+    def to_representation(self, booking):
+        data = super().to_representation(booking)
+        # The meeting as this student sees it: their cutoff, which a reschedule after they booked moves to the start.
+        data["meeting"]["cancellation_cutoff"] = utc_iso(cancellation_cutoff(booking.meeting, booking=booking))
+        return data
 
 
 class BookingCreateSerializer(serializers.Serializer):
-    meeting = StrictPrimaryKeyRelatedField(
-        queryset=Meeting.objects.none(), help_text="Id of a meeting you may book (GET /api/v1/meetings/)."
-    )
+    """Only the shape: the view looks the meeting up among those the student may see, so an unknown id and one they
+    may not see are the same 404 (a 400 here would tell them apart)."""
 
-    def __init__(self, *args, meetings=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if meetings is not None:
-            self.fields["meeting"].queryset = meetings
+    meeting = StrictIntegerField(
+        min_value=1, max_value=MAX_ID, help_text="Id of a meeting you may book (GET /api/v1/meetings/)."
+    )
 
 
 class BookingCancelSerializer(serializers.Serializer):

@@ -15,17 +15,23 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
+from django.utils.translation import gettext as _
 
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull, InvalidDecision
 from bookings.models import Appointment, Booking, Payout
+from classroom.errors import IllegalTransition
 from classroom.money import round_money
+from classroom.timezones import format_local
 from meetings.models import Meeting, StateChange
 from meetings.statemachine import history_rows, insert_history, log_transition, transition
+from notifications import outbox
 
 Status = Booking.Status
 LinkState = Appointment.LinkState
+Kind = outbox.Notification.Kind
 
 
 def appointment_due_times(meeting: Meeting) -> dict:
@@ -138,25 +144,97 @@ def _skip_pending_links(appointment_filter: dict, *, now: dt.datetime, note: str
         )
 
 
-def cancellation_cutoff(meeting: Meeting) -> dt.datetime:
-    """The last moment (exclusive) a student may cancel their booking: BOOKING_CANCELLATION_CUTOFF_MINUTES before
-    the start."""
+# The history field edit_meeting writes when it moves a class (from the old start to the new one).
+RESCHEDULED_FIELD = "start_time"
+
+
+def _reschedules(meeting_id):
+    """The meeting's reschedules in its history, newest first (``meeting_id`` may be an ``OuterRef``)."""
+    return StateChange.objects.filter(
+        content_type=ContentType.objects.get_for_model(Meeting),
+        object_id=meeting_id,
+        meeting_id=meeting_id,
+        field=RESCHEDULED_FIELD,
+    ).order_by("-at")
+
+
+def with_last_reschedule(bookings):
+    """Annotate a Booking queryset with ``meeting_rescheduled_at`` (its meeting's latest reschedule, or None), so
+    :func:`cancellation_cutoff` reads no history per booking when a page of bookings is shown."""
+    return bookings.annotate(meeting_rescheduled_at=Subquery(_reschedules(OuterRef("meeting_id")).values("at")[:1]))
+
+
+def moved_after_booking(booking: Booking) -> bool:
+    """Whether the class was rescheduled after this booking was made (confirmed; created, while still unpaid): then
+    the student did not choose its current time."""
+    booked_at = booking.confirmed_at or booking.created_at
+    if hasattr(booking, "meeting_rescheduled_at"):
+        moved_at = booking.meeting_rescheduled_at
+    else:
+        moved_at = _reschedules(booking.meeting_id).values_list("at", flat=True).first()
+    return moved_at is not None and booked_at is not None and moved_at > booked_at
+
+
+def cancellation_cutoff(meeting: Meeting, booking: Booking | None = None) -> dt.datetime:
+    """The last moment (exclusive) a student may cancel: BOOKING_CANCELLATION_CUTOFF_MINUTES before the start.
+
+    With ``booking``: that student's cutoff. A class moved after they booked (earlier, perhaps inside the cutoff, or
+    later) is not the time they chose, so they may cancel it, with a refund, until it starts.
+    """
+    if booking is not None and moved_after_booking(booking):
+        return meeting.start_time
     return meeting.start_time - dt.timedelta(minutes=settings.BOOKING_CANCELLATION_CUTOFF_MINUTES)
 
 
-def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: str = "", enforce_cutoff: bool = True):
-    """The student (or staff for them) gives the seat back before the cancellation cutoff."""
-    meeting = booking.meeting
-    cutoff = cancellation_cutoff(meeting)
-    if enforce_cutoff and now >= cutoff:
-        raise CancellationTooLate(
-            f"bookings can be cancelled until {settings.BOOKING_CANCELLATION_CUTOFF_MINUTES} minutes before the "
-            f"class starts ({cutoff:%Y-%m-%d %H:%M} UTC)"
+def _too_late(booking: Booking, meeting: Meeting, cutoff: dt.datetime) -> CancellationTooLate:
+    """The refusal, with the cutoff in the student's own zone."""
+    local = format_local(cutoff, booking.student.time_zone)
+    if cutoff == meeting.start_time and moved_after_booking(booking):
+        return CancellationTooLate(
+            _("this class was moved after you booked, so you could cancel it until it started (%(cutoff)s)")
+            % {"cutoff": local}
         )
+    return CancellationTooLate(
+        _("bookings can be cancelled until %(minutes)s minutes before the class starts (%(cutoff)s)")
+        % {"minutes": settings.BOOKING_CANCELLATION_CUTOFF_MINUTES, "cutoff": local}
+    )
 
-    def effects(_from):
+
+def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: str = "", enforce_cutoff: bool = True):
+    """The student (or staff for them) gives the seat back, before the booking's cancellation cutoff (staff:
+    ``enforce_cutoff=False``, at any time).
+
+    A paid (confirmed) booking is refunded: ``refunded_at`` is set and the status is ``cancelled`` (DESIGN.md's
+    confirmed -> cancelled: a cancellation with its money given back; ``refunded`` is for refunds staff decide), and
+    the student and the teacher are told, in the same transaction. An unpaid (pending) one only frees its seat; the
+    teacher is told, and there is nothing to give back.
+    """
+    meeting = Meeting.objects.select_related("teacher").get(pk=booking.meeting_id)  # its current times
+    current = with_last_reschedule(Booking.objects.select_related("student")).get(pk=booking.pk)
+    if enforce_cutoff and current.status in (Status.PENDING, Status.CONFIRMED):
+        cutoff = cancellation_cutoff(meeting, booking=current)
+        if now >= cutoff:
+            raise _too_late(current, meeting, cutoff)
+
+    def effects(from_state):
         _give_back_seats(booking.meeting_id, 1)
         _skip_pending_links({"booking": booking}, now=now, note="booking cancelled", actor=actor)
+        paid = from_state == Status.CONFIRMED
+        if paid:
+            Booking.objects.filter(pk=booking.pk).update(refunded_at=now)
+            booking.refunded_at = now
+        told = [outbox.for_teacher(meeting.teacher)] + ([outbox.for_student(current.student)] if paid else [])
+        outbox.enqueue(
+            outbox.message(
+                Kind.BOOKING_CANCELLED,
+                recipient,
+                now=now,
+                meeting=meeting,
+                context={"student": current.student.display_name},
+                dedupe_suffix=f":booking:{booking.pk}",  # a seat booked again and cancelled again is a new message
+            )
+            for recipient in told
+        )
 
     return transition(
         booking,
@@ -331,12 +409,75 @@ def reschedule_appointments(meeting: Meeting) -> int:
     return Appointment.objects.filter(meeting=meeting).update(**appointment_due_times(meeting))
 
 
-def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.datetime) -> None:
-    if not 1 <= rating <= 5:
-        raise ValueError("a rating is from 1 to 5")
-    Booking.objects.filter(pk=booking.pk).update(
-        feedback_rating=rating, feedback_comment=comment[:2000], feedback_at=now
-    )
+# Why feedback is refused (the ``code`` of the IllegalTransition): the feedback page answers each differently.
+FEEDBACK_ALREADY_GIVEN = "feedback_already_given"
+FEEDBACK_EXPIRED = "feedback_expired"
+FEEDBACK_NOT_ALLOWED = "feedback_not_allowed"
+# A confirmed booking completes when its class closes; the feedback link is sent before that, while it is on.
+CLASS_UNDER_WAY = (Meeting.State.OPEN, Meeting.State.IN_PROGRESS)
+
+
+def feedback_deadline(meeting: Meeting) -> dt.datetime:
+    """Feedback is taken until this moment (exclusive): FEEDBACK_LINK_VALID_HOURS after the class's current end."""
+    return meeting.end_time + dt.timedelta(hours=settings.FEEDBACK_LINK_VALID_HOURS)
+
+
+def _feedback_given() -> IllegalTransition:
+    return IllegalTransition(_("We already have your feedback. Thank you!"), code=FEEDBACK_ALREADY_GIVEN)
+
+
+def check_feedback(booking: Booking, meeting: Meeting, *, now: dt.datetime) -> None:
+    """Raise IllegalTransition (its ``code`` one of FEEDBACK_*) when ``booking`` may not give feedback at ``now``:
+    it has given it already, the deadline passed, or the booking is not completed (nor confirmed in a class under
+    way: the link is sent 10 minutes before the end)."""
+    if booking.feedback_at is not None:
+        raise _feedback_given()
+    if now >= feedback_deadline(meeting):
+        raise IllegalTransition(
+            _("This feedback link expired at %(deadline)s.")
+            % {"deadline": format_local(feedback_deadline(meeting), booking.student.time_zone)},
+            code=FEEDBACK_EXPIRED,
+        )
+    if booking.status == Status.COMPLETED or (booking.status == Status.CONFIRMED and meeting.state in CLASS_UNDER_WAY):
+        return
+    if booking.status == Status.CONFIRMED:
+        message = _("This class has not started yet; tell us how it was once it has.")
+    else:
+        message = _("Your booking is %(status)s, so there is no feedback to give for it.") % {"status": booking.status}
+    raise IllegalTransition(message, code=FEEDBACK_NOT_ALLOWED)
+
+
+def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.datetime, actor=None) -> None:
+    """The student's rating (1 to 5) and comment, taken once (see :func:`check_feedback`): a compare-and-set on
+    ``feedback_at`` being empty under the booking's row lock, with a history row (field "feedback"). Why it is
+    refused comes before what is wrong with the rating (ValueError): a student on a dead link is told so."""
+    with transaction.atomic():
+        current = (
+            Booking.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("meeting", "student")
+            .get(pk=booking.pk)
+        )
+        check_feedback(current, current.meeting, now=now)
+        if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+            raise ValueError("a rating is from 1 to 5")
+        taken = Booking.objects.filter(pk=booking.pk, status=current.status, feedback_at__isnull=True).update(
+            feedback_rating=rating, feedback_comment=comment[:2000], feedback_at=now
+        )
+        if taken != 1:  # cannot happen under the row lock; kept as the compare-and-set's own guarantee
+            raise _feedback_given()
+        insert_history(
+            history_rows(
+                Booking,
+                [(booking.pk, "", current.meeting_id)],
+                to_state="received",
+                at=now,
+                actor=actor,
+                field="feedback",
+                reason=f"rating {rating}",
+                data={"rating": rating},
+            )
+        )
+    log_transition(Booking, booking.pk, "", "received", field="feedback", meeting_id=current.meeting_id)
 
 
 # --- payouts ---------------------------------------------------------------------------------------------------------

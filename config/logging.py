@@ -1,7 +1,9 @@
-"""A JSON log formatter: the message plus every ``extra=`` field, one object per line."""
+"""A JSON log formatter (the message plus every ``extra=`` field, one object per line) and the filter that keeps
+signed link tokens out of the request logs."""
 
 import json
 import logging
+import re
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -22,3 +24,60 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
     converter = __import__("time").gmtime
+
+
+# --- signed link tokens never reach a log line ----------------------------------------------------------------------
+#
+# Whoever holds a join or feedback link's token acts as that student, so it is a secret. Django's request log writes
+# the path of every 4xx/5xx answer ("Forbidden: /j/<token>/", with the request in ``extra``) and runserver logs each
+# request line, query string included ('"GET /rooms/<name>/?t=<token> HTTP/1.1" 403'). RedactLinkTokens, attached
+# to those loggers in settings.LOGGING, keeps the first few characters (enough to tell two links apart in an incident)
+# and drops the rest.
+
+# The path segment after /j/ or /feedback/ (a join or feedback link; anything else there is not a page of ours).
+_LINK_TOKEN = re.compile(r"""(?P<head>/(?:j|feedback)/)(?P<token>[^/\s"'?#&]+)""")
+# The ``t`` query parameter of a local room page.
+_ROOM_TOKEN = re.compile(r"""(?P<head>/rooms/[^\s"'?#]*\?(?:[^\s"'#]*?&)?t=)(?P<token>[^&\s"'#]+)""")
+REDACTED = "…[redacted]"
+SHOWN = 4
+
+
+def _shorten(match: re.Match) -> str:
+    token = match["token"]
+    if token.endswith(REDACTED):  # redacted already (a record seen by two filters)
+        return match[0]
+    shown = token[:SHOWN] if len(token) > 2 * SHOWN else ""
+    return f"{match['head']}{shown}{REDACTED}"
+
+
+def redact(text: str) -> str:
+    """``text`` with the token part of every join, feedback and room link replaced (``/j/eyJh…[redacted]/``)."""
+    if "/j/" not in text and "/feedback/" not in text and "t=" not in text:
+        return text
+    return _ROOM_TOKEN.sub(_shorten, _LINK_TOKEN.sub(_shorten, text))
+
+
+def _redacted(value):
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    shown = str(value)  # what a formatter would write, e.g. "<WSGIRequest: GET '/j/<token>/'>"
+    cleaned = redact(shown)
+    return value if cleaned == shown else cleaned
+
+
+class RedactLinkTokens(logging.Filter):
+    """Redact link tokens in a record's message, its arguments and its ``extra`` values. Always keeps the record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, dict):
+            record.args = {key: _redacted(value) for key, value in record.args.items()}
+        elif isinstance(record.args, tuple):
+            record.args = tuple(_redacted(value) for value in record.args)
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and not key.startswith("_"):
+                setattr(record, key, _redacted(value))
+        return True

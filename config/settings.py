@@ -99,6 +99,15 @@ MEETING_AUTO_CLOSE_DELAY_MINUTES = env.minutes("MEETING_AUTO_CLOSE_DELAY_MINUTES
 JOIN_LINK_LEAD_MINUTES = env.minutes("JOIN_LINK_LEAD_MINUTES", 10)
 FEEDBACK_LINK_LEAD_MINUTES = env.minutes("FEEDBACK_LINK_LEAD_MINUTES", 10)
 FEEDBACK_LINK_USEFUL_HOURS = env.int("FEEDBACK_LINK_USEFUL_HOURS", 24, minimum=0, maximum=24 * 30)
+# A feedback link takes feedback until this many hours after the class's end; never less than the catch-up window
+# above, or a link sent late would already be dead.
+FEEDBACK_LINK_VALID_HOURS = env.int("FEEDBACK_LINK_VALID_HOURS", 72, minimum=1, maximum=24 * 90)
+if FEEDBACK_LINK_VALID_HOURS < FEEDBACK_LINK_USEFUL_HOURS:
+    env.error(
+        "FEEDBACK_LINK_VALID_HOURS",
+        f"must be at least FEEDBACK_LINK_USEFUL_HOURS ({FEEDBACK_LINK_USEFUL_HOURS}): a feedback link is still sent "
+        f"up to that many hours after the end, got {FEEDBACK_LINK_VALID_HOURS}",
+    )
 TEACHER_MIN_ATTENDANCE_SECONDS = env.int("TEACHER_MIN_ATTENDANCE_SECONDS", 300, minimum=0, maximum=24 * 3600)
 ROOM_PROVISION_LOOKAHEAD_MINUTES = env.minutes("ROOM_PROVISION_LOOKAHEAD_MINUTES", 60)
 MIN_PARTICIPANTS_CHECK_MINUTES = env.minutes("MIN_PARTICIPANTS_CHECK_MINUTES", 60)
@@ -223,11 +232,32 @@ LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "formatters": {
+        "json": {"()": "config.logging.JsonFormatter"},
+        # runserver's request lines, as Django writes them by default ('[date] "GET / HTTP/1.1" 200 12').
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    # Join, feedback and room links carry signed tokens: the loggers that write request paths redact them.
+    "filters": {"redact_link_tokens": {"()": "config.logging.RedactLinkTokens"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"level": "INFO"},
+        "django.request": {"filters": ["redact_link_tokens"]},
+        "django.security.csrf": {"filters": ["redact_link_tokens"]},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["redact_link_tokens"],
+        },
         "django_q": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
     },

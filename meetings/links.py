@@ -1,14 +1,32 @@
 """The links we send: signed, per appointment, so a student opens them from LINE without logging in.
 
 The join link does not carry the video credentials themselves: it leads to ``/j/<token>/``, which checks the join
-window at that second and only then hands out (or redirects to) credentials valid for that person's window.
+window at that second and only then hands out (or redirects to) credentials valid for that person's window. It is
+dead once the room closes (``Meeting.close_at``, or the class closed or cancelled). The feedback link
+(``/feedback/<token>/``) takes feedback until ``bookings.transitions.feedback_deadline``. Both are decided from the
+meeting's times at request time, not from the token: a class rescheduled after the link was sent moves them.
+
+The tokens are secrets (whoever has one joins as that student): ``config.logging.RedactLinkTokens`` keeps them out
+of the request logs.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from bookings.models import Appointment, Booking
+from classroom.errors import DomainError
+from meetings.access import JoinRefused, credentials_for
+from meetings.models import Meeting
+
+if TYPE_CHECKING:  # the core names the provider interface's types but imports integrations only where it calls them
+    from integrations.video import JoinCredentials
 
 JOIN_SALT = "classroom.join-link"
 FEEDBACK_SALT = "classroom.feedback-link"
@@ -32,3 +50,22 @@ def join_url(appointment_id: int) -> str:
 
 def feedback_url(appointment_id: int) -> str:
     return settings.PUBLIC_BASE_URL + reverse("feedback-link", args=[_sign(appointment_id, FEEDBACK_SALT)])
+
+
+class LinkExpired(DomainError):
+    """The link's purpose is over for good (the class ended or was cancelled): the page says so, with 410 Gone."""
+
+    code = "link_expired"
+
+
+def join(appointment: Appointment, now: dt.datetime) -> JoinCredentials:
+    """What the join link does at ``now``: the student's credentials for their window, or LinkExpired once the room
+    has closed, or JoinRefused (the booking is not confirmed; outside the student's window)."""
+    meeting = appointment.meeting
+    if meeting.state == Meeting.State.CANCELLED:
+        raise LinkExpired(_("This class was cancelled."))
+    if meeting.state == Meeting.State.CLOSED or now >= meeting.close_at:
+        raise LinkExpired(_("This class has ended."))
+    if appointment.booking.status != Booking.Status.CONFIRMED:
+        raise JoinRefused(_("your booking is %(status)s") % {"status": appointment.booking.status})
+    return credentials_for(meeting, appointment.student, "student", now)

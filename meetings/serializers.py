@@ -4,7 +4,9 @@ Times come in one of two ways, never guessed:
   * ISO 8601 with an offset: ``"2026-07-01T20:00:00+07:00"`` or ``"2026-07-01T13:00:00Z"`` (no ``time_zone``);
   * a wall-clock time plus an explicit IANA zone: ``"2026-07-01T20:00"`` with ``"time_zone": "Asia/Ho_Chi_Minh"``.
 A naive time without a zone, an end before its start, a start in the past, a class longer than
-MAX_MEETING_DURATION_MINUTES or a wall time that does not exist (a daylight-saving gap) is a 400 naming the field.
+MAX_MEETING_DURATION_MINUTES, a wall time that does not exist (a daylight-saving gap) or happens twice (the repeated
+hour of a fall-back night), or two wall times whose real length differs from what the clock says (they cross a clock
+change) is a 400 naming the field and, for the last two, the readings to choose from with their offsets.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from classroom.serializers import (
     student_of,
     utc_iso,
 )
-from classroom.timezones import local_to_utc, require_aware
+from classroom.timezones import check_wall_interval, local_to_utc, require_aware
 from meetings.models import Meeting
 
 
@@ -122,8 +124,8 @@ class MeetingSerializer(serializers.ModelSerializer):
 MIN_YEAR, MAX_YEAR = 2000, 2999
 
 
-def parse_time(value: str, *, field: str, tz_name: str | None) -> dt.datetime:
-    """One time from a request: with an offset (no zone given) or a wall time in ``tz_name``. Returns UTC."""
+def read_time(value: str, *, field: str) -> dt.datetime:
+    """One time from a request, as given: aware when it carries an offset, naive (a wall-clock time) otherwise."""
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError as exc:
@@ -134,9 +136,20 @@ def parse_time(value: str, *, field: str, tz_name: str | None) -> dt.datetime:
         raise InvalidTime(f"{field} needs a time of day, not only a date", field=field)
     if not MIN_YEAR <= parsed.year <= MAX_YEAR:
         raise InvalidTime(f"{field} must be between the years {MIN_YEAR} and {MAX_YEAR}", field=field)
+    return parsed
+
+
+def to_utc(parsed: dt.datetime, *, field: str, tz_name: str | None) -> dt.datetime:
+    """A time read by :func:`read_time` in UTC: with its offset (no zone given) or as a wall time in ``tz_name``
+    (refused when the clocks skip it or show it twice)."""
     if tz_name:
         return local_to_utc(parsed, tz_name, field=field)
     return require_aware(parsed, field=field)
+
+
+def parse_time(value: str, *, field: str, tz_name: str | None) -> dt.datetime:
+    """One time from a request: with an offset (no zone given) or a wall time in ``tz_name``. Returns UTC."""
+    return to_utc(read_time(value, field=field), field=field, tz_name=tz_name)
 
 
 class TimeText(StrictCharField):
@@ -171,9 +184,12 @@ class MeetingEditSerializer(serializers.Serializer):
 
     def validate(self, data):
         tz_name = data.get("time_zone")
-        for field in ("start_time", "end_time"):
-            if field in data:
-                data[field] = parse_time(data[field], field=field, tz_name=tz_name)
+        given = {field: read_time(data[field], field=field) for field in ("start_time", "end_time") if field in data}
+        for field, parsed in given.items():
+            data[field] = to_utc(parsed, field=field, tz_name=tz_name)
+        if tz_name and len(given) == 2:
+            # Two wall times: their real length must be what the clock says (no clock change in between).
+            check_wall_interval(given["start_time"], given["end_time"], tz_name)
         if tz_name and not ({"start_time", "end_time"} & set(data)):
             raise serializers.ValidationError({"time_zone": ["give start_time or end_time with time_zone"]})
         capacity = data.get("capacity")

@@ -5,12 +5,20 @@ from __future__ import annotations
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from bookings.models import Appointment, Booking
-from bookings.transitions import record_feedback
+from bookings.models import Appointment
+from bookings.transitions import (
+    FEEDBACK_ALREADY_GIVEN,
+    FEEDBACK_EXPIRED,
+    FEEDBACK_NOT_ALLOWED,
+    check_feedback,
+    record_feedback,
+)
+from classroom.errors import IllegalTransition
 from meetings import links
-from meetings.access import JoinRefused, credentials_for
+from meetings.access import JoinRefused
 
 
 def _appointment(token: str, salt: str) -> Appointment | None:
@@ -24,50 +32,67 @@ def _appointment(token: str, salt: str) -> Appointment | None:
     )
 
 
+def _page(request, message: str, *, status: int, meeting=None):
+    return render(request, "meetings/message.html", {"meeting": meeting, "message": message}, status=status)
+
+
+def _not_ours(request):
+    return _page(request, _("This link is not valid."), status=404)
+
+
 def join_link(request, token: str):
     """The join link from a message: checks the window at this second, then sends the student into the room."""
     appointment = _appointment(token, links.JOIN_SALT)
     if appointment is None:
-        return render(request, "meetings/message.html", {"message": "This link is not valid."}, status=404)
-    if appointment.booking.status != Booking.Status.CONFIRMED:
-        return render(
-            request, "meetings/message.html", {"message": f"Your booking is {appointment.booking.status}."}, status=403
-        )
+        return _not_ours(request)
     try:
-        credentials = credentials_for(appointment.meeting, appointment.student, "student", timezone.now())
+        credentials = links.join(appointment, timezone.now())
+    except links.LinkExpired as exc:
+        return _page(request, exc.message, status=410, meeting=appointment.meeting)
     except JoinRefused as exc:
-        return render(
-            request,
-            "meetings/message.html",
-            {"meeting": appointment.meeting, "message": f"You cannot join yet: {exc}."},
-            status=403,
-        )
+        message = _("You cannot join: %(reason)s.") % {"reason": exc.message}
+        return _page(request, message, status=403, meeting=appointment.meeting)
     return HttpResponseRedirect(credentials.url)
+
+
+# How each refusal of feedback answers: the link's time is over (410), it was given already (409), not for this
+# booking (403).
+FEEDBACK_REFUSAL_STATUS = {FEEDBACK_EXPIRED: 410, FEEDBACK_ALREADY_GIVEN: 409, FEEDBACK_NOT_ALLOWED: 403}
+
+
+def _rating(value: str | None) -> int | None:
+    try:
+        return int(value or "")
+    except ValueError:
+        return None
 
 
 @require_http_methods(["GET", "POST"])
 def feedback_link(request, token: str):
+    """The feedback link from a message: the form (GET) and the answer (POST), taken once, within its deadline."""
     appointment = _appointment(token, links.FEEDBACK_SALT)
     if appointment is None:
-        return render(request, "meetings/message.html", {"message": "This link is not valid."}, status=404)
-    booking = appointment.booking
-    if request.method == "POST":
-        try:
-            rating = int(request.POST.get("rating", ""))
-            record_feedback(booking, rating=rating, comment=request.POST.get("comment", ""), now=timezone.now())
-        except ValueError:
-            return render(
-                request,
-                "meetings/feedback.html",
-                {"meeting": appointment.meeting, "error": "Choose a rating from 1 to 5."},
-                status=400,
+        return _not_ours(request)
+    booking, meeting, now = appointment.booking, appointment.meeting, timezone.now()
+    try:
+        if request.method == "POST":
+            record_feedback(
+                booking,
+                rating=_rating(request.POST.get("rating")),
+                comment=request.POST.get("comment", ""),
+                now=now,
+                actor=f"{appointment.student.display_name} (feedback link)",
             )
-        return render(
-            request,
-            "meetings/message.html",
-            {"meeting": appointment.meeting, "message": "Thank you for your feedback!"},
-        )
-    return render(request, "meetings/feedback.html", {"meeting": appointment.meeting, "booking": booking})
+        else:
+            check_feedback(booking, meeting, now=now)
+    except IllegalTransition as exc:
+        return _page(request, exc.message, status=FEEDBACK_REFUSAL_STATUS.get(exc.code, 403), meeting=meeting)
+    except ValueError:
+        context = {"meeting": meeting, "error": _("Choose a rating from 1 to 5.")}
+        return render(request, "meetings/feedback.html", context, status=400)
+    if request.method == "POST":
+        return _page(request, _("Thank you for your feedback!"), status=200, meeting=meeting)
+    return render(request, "meetings/feedback.html", {"meeting": meeting, "booking": booking})
 
 
 HEALTHY_SWEEP_AGE_SECONDS = 180

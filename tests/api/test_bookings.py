@@ -39,11 +39,25 @@ def test_booking_twice_is_a_conflict(as_alice, meeting):
     assert Booking.objects.count() == 1
 
 
-def test_a_meeting_the_student_cannot_see_cannot_be_booked(as_alice, now, teacher):
+def test_booking_a_class_that_does_not_exist_is_a_404(as_alice):
+    error = assert_error(as_alice.post("/api/v1/bookings/", {"meeting": 999999}), 404, "not_found")
+    assert "999999" in error["message"]
+    assert not Booking.objects.exists()
+
+
+def test_a_meeting_the_student_cannot_see_is_a_404_like_one_that_does_not_exist(as_alice, now, teacher):
+    """Its existence does not leak: the same answer as for an id nobody has."""
     over = factories.MeetingFactory(
         teacher=teacher, start_time=now - dt.timedelta(hours=3), end_time=now - dt.timedelta(hours=2)
     )
-    for meeting_id in (over.pk, 999, "abc", None):
+    hidden = assert_error(as_alice.post("/api/v1/bookings/", {"meeting": over.pk}), 404, "not_found")
+    missing = assert_error(as_alice.post("/api/v1/bookings/", {"meeting": over.pk + 1000}), 404, "not_found")
+    assert hidden["message"].replace(str(over.pk), "N") == missing["message"].replace(str(over.pk + 1000), "N")
+    assert not Booking.objects.exists()
+
+
+def test_a_meeting_id_that_is_not_a_number_is_a_400(as_alice):
+    for meeting_id in ("abc", None, 0, -1, 2**63):
         assert_error(as_alice.post("/api/v1/bookings/", {"meeting": meeting_id}), 400, "validation_error", "meeting")
     assert_error(as_alice.post("/api/v1/bookings/", {}), 400, "validation_error", "meeting")
     assert not Booking.objects.exists()
@@ -51,7 +65,7 @@ def test_a_meeting_the_student_cannot_see_cannot_be_booked(as_alice, now, teache
 
 def test_a_cancelled_meeting_cannot_be_booked(as_alice, meeting, now):
     lifecycle.cancel_meeting(meeting, now=now, reason="x")
-    assert_error(as_alice.post("/api/v1/bookings/", {"meeting": meeting.pk}), 400, "validation_error", "meeting")
+    assert_error(as_alice.post("/api/v1/bookings/", {"meeting": meeting.pk}), 404, "not_found")
 
 
 def test_a_booking_that_races_the_end_of_the_grace_is_refused(as_alice, meeting, monkeypatch):
@@ -131,3 +145,60 @@ def test_the_meeting_id_must_be_a_json_number(as_alice, meeting):
     for value in (str(meeting.pk), True, float(meeting.pk)):
         assert_error(as_alice.post("/api/v1/bookings/", {"meeting": value}), 400, "validation_error", "meeting")
     assert not Booking.objects.exists()
+
+
+def test_cancelling_refunds_and_tells_both(as_alice, alice, teacher, now):
+    from notifications.models import Notification
+
+    meeting = factories.MeetingFactory(teacher=teacher, start_time=now + dt.timedelta(hours=3))
+    booking = factories.book(alice, meeting, now=now)
+    body = as_alice.post(f"/api/v1/bookings/{booking.pk}/cancel/", {"reason": "sick"}).json()
+    assert body["booking"]["status"] == "cancelled" and body["booking"]["refunded_at"] == "2026-07-01T12:00:00Z"
+    recipients = Notification.objects.filter(kind="booking_cancelled").values_list("student_id", "teacher_id")
+    assert sorted(recipients, key=str) == sorted([(alice.pk, None), (None, teacher.pk)], key=str)
+
+
+def test_the_cutoff_refusal_is_in_the_students_zone(as_alice, alice, meeting, now):
+    factories.book(alice, meeting, now=now)
+    booking = Booking.objects.get(student=alice)
+    error = assert_error(as_alice.post(f"/api/v1/bookings/{booking.pk}/cancel/", {}), 409, "cancellation_too_late")
+    assert error["message"] == (
+        "bookings can be cancelled until 120 minutes before the class starts (2026-07-01 18:00 Asia/Ho_Chi_Minh)"
+    )
+
+
+def test_a_class_moved_earlier_can_be_cancelled_until_it_starts(
+    as_alice, as_charlie, alice, teacher, now, frozen_clock
+):
+    """Booked three days ahead; Charlie moves the class to start in an hour, inside the 2-hour cutoff."""
+    meeting = factories.MeetingFactory(
+        teacher=teacher, start_time=now + dt.timedelta(days=3), end_time=now + dt.timedelta(days=3, hours=1)
+    )
+    frozen_clock.move_to(now - dt.timedelta(days=1))
+    booking = factories.book(alice, meeting, now=now - dt.timedelta(days=1))
+    frozen_clock.move_to(now)
+    moved = as_charlie.patch(
+        f"/api/v1/meetings/{meeting.pk}/", {"start_time": "2026-07-01T13:00:00Z", "end_time": "2026-07-01T14:00:00Z"}
+    )
+    assert moved.status_code == 200, moved.content
+    assert moved.json()["cancellation_cutoff"] == "2026-07-01T11:00:00Z"  # the class's own cutoff, for newcomers
+    seen = as_alice.get(f"/api/v1/bookings/{booking.pk}/").json()
+    assert seen["cancellable"] is True
+    assert seen["meeting"]["cancellation_cutoff"] == "2026-07-01T13:00:00Z"  # Alice's: until it starts
+    listed = as_alice.get("/api/v1/bookings/").json()["results"][0]
+    assert listed["cancellable"] is True and listed["meeting"]["cancellation_cutoff"] == "2026-07-01T13:00:00Z"
+    response = as_alice.post(f"/api/v1/bookings/{booking.pk}/cancel/", {})
+    assert response.status_code == 200, response.content
+    assert response.json()["booking"]["status"] == "cancelled"
+    assert Booking.objects.get(pk=booking.pk).refunded_at == now
+
+
+def test_listing_bookings_does_not_ask_for_each_ones_history(
+    as_alice, alice, teacher, now, django_assert_max_num_queries
+):
+    for days in range(1, 6):
+        factories.book(
+            alice, factories.MeetingFactory(teacher=teacher, start_time=now + dt.timedelta(days=days)), now=now
+        )
+    with django_assert_max_num_queries(6):
+        assert as_alice.get("/api/v1/bookings/").json()["count"] == 5

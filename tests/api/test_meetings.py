@@ -208,14 +208,77 @@ def test_a_teacher_schedules_with_a_wall_time_and_a_zone(as_charlie, course):
     assert meeting.title == "Evening class" and meeting.capacity == 3
 
 
-def test_a_wall_time_in_the_repeated_hour_takes_the_first_one(as_charlie, course, frozen_clock):
+def test_a_wall_time_in_the_repeated_hour_is_refused_rather_than_guessed(as_charlie, course, frozen_clock):
     frozen_clock.move_to(dt.datetime(2026, 10, 30, tzinfo=UTC))
     response = as_charlie.post(
         "/api/v1/meetings/",
         {"course": course.pk, "start_time": "2026-11-01T01:30", "time_zone": "America/New_York"},
     )
+    message = assert_error(response, 400, "invalid_time", "start_time")["message"]
+    assert "2026-11-01T01:30:00-04:00 or 2026-11-01T01:30:00-05:00" in message
+    assert not Meeting.objects.exists()
+
+
+def test_a_one_hour_class_in_the_repeated_hour_is_never_stored_as_two(as_charlie, course):
+    """The newcomer's case: 01:30-02:30 on New York's fall-back night, 2027-11-07."""
+    response = as_charlie.post(
+        "/api/v1/meetings/",
+        {
+            "course": course.pk,
+            "start_time": "2027-11-07T01:30",
+            "end_time": "2027-11-07T02:30",
+            "time_zone": "America/New_York",
+        },
+    )
+    error = assert_error(response, 400, "invalid_time", "start_time")
+    assert error["message"] == (
+        "start_time 2027-11-07 01:30 happens twice in America/New_York: 01:30 EDT (UTC-04:00, = 05:30 UTC) or "
+        "01:30 EST (UTC-05:00, = 06:30 UTC); send it with its offset: 2027-11-07T01:30:00-04:00 or "
+        "2027-11-07T01:30:00-05:00"
+    )
+    assert not Meeting.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "minutes"),
+    [
+        ("2027-11-07T01:30:00-04:00", "2027-11-07T01:30:00-05:00", 60),  # the first 01:30 to the second
+        ("2027-11-07T01:30:00-05:00", "2027-11-07T02:30:00-05:00", 60),  # the second 01:30 to 02:30
+        ("2027-11-07T01:30:00-04:00", "2027-11-07T02:30:00-05:00", 120),  # the first 01:30 to 02:30: two hours
+    ],
+)
+def test_with_offsets_the_repeated_hour_is_stored_as_given(as_charlie, course, start, end, minutes):
+    response = as_charlie.post("/api/v1/meetings/", {"course": course.pk, "start_time": start, "end_time": end})
     assert response.status_code == 201, response.content
-    assert response.json()["start_time"] == "2026-11-01T05:30:00Z"  # EDT, the first 01:30
+    meeting = Meeting.objects.get(pk=response.json()["id"])
+    given = dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)
+    assert meeting.end_time - meeting.start_time == given == dt.timedelta(minutes=minutes)
+    assert meeting.start_time == dt.datetime.fromisoformat(start)
+
+
+def test_a_wall_interval_across_the_fall_back_is_refused_naming_both_lengths(as_charlie, course):
+    response = as_charlie.post(
+        "/api/v1/meetings/",
+        {
+            "course": course.pk,
+            "start_time": "2027-11-07T00:30",
+            "end_time": "2027-11-07T02:30",
+            "time_zone": "America/New_York",
+        },
+    )
+    message = assert_error(response, 400, "invalid_time", "end_time")["message"]
+    assert "lasts 3:00, not 2:00" in message and "2027-11-07T00:30:00-04:00 to 2027-11-07T01:30:00-05:00" in message
+
+
+def test_editing_to_a_time_in_the_repeated_hour_is_refused(as_charlie, meeting):
+    response = as_charlie.patch(
+        f"/api/v1/meetings/{meeting.pk}/",
+        {"start_time": "2027-11-07T00:30", "end_time": "2027-11-07T01:30", "time_zone": "America/New_York"},
+    )
+    message = assert_error(response, 400, "invalid_time", "end_time")["message"]
+    assert "2027-11-07T01:30:00-04:00 or 2027-11-07T01:30:00-05:00" in message
+    meeting.refresh_from_db()
+    assert meeting.start_time == dt.datetime(2026, 7, 1, 13, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
