@@ -110,6 +110,12 @@ class Appointment(models.Model):
     feedback_link_due_at = models.DateTimeField(editable=False)
     feedback_link_at = models.DateTimeField(null=True, blank=True, editable=False)
     feedback_link_note = models.CharField(max_length=200, blank=True, editable=False)
+    # A link that failed to go out backs off here, on its own appointment: the meeting's sweeps (room, close,
+    # settlement) never wait for one student's link. ``link_last_error`` starts with the step ("join link: ..."),
+    # so one link waiting out its backoff does not hold back the other.
+    link_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
+    link_failure_count = models.PositiveIntegerField(default=0, editable=False)
+    link_last_error = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["meeting", "id"]

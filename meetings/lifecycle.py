@@ -373,13 +373,19 @@ def after_commit_outside_calls(meeting_id: int, *, now: dt.datetime) -> None:
 # --- failures --------------------------------------------------------------------------------------------------------
 
 
+def failure_backoff(failures: int) -> dt.timedelta:
+    """How long a step that already failed ``failures`` times waits before its next try: 15 s, doubling, at most
+    MAX_BACKOFF (a meeting's steps here; an appointment's links in ``bookings.sweeps``)."""
+    return min(MAX_BACKOFF, dt.timedelta(seconds=15 * 2 ** min(failures, 10)))
+
+
 def record_failure(meeting_id: int, *, now: dt.datetime, step: str, error: Exception | str) -> None:
     """Remember the failure on the meeting and push its next attempt back (exponential, at most 15 min), so one bad
     meeting neither blocks its batch nor makes every sweep fail on it again at once."""
     meeting = Meeting.objects.filter(pk=meeting_id).values("failure_count").first()
     if meeting is None:
         return
-    backoff = min(MAX_BACKOFF, dt.timedelta(seconds=15 * 2 ** min(meeting["failure_count"], 10)))
+    backoff = failure_backoff(meeting["failure_count"])
     message = f"{step}: {error}"[:2000]
     Meeting.objects.filter(pk=meeting_id).update(
         last_error=message,
