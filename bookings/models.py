@@ -87,7 +87,8 @@ class Appointment(models.Model):
 
     Each link is its own small machine, ``pending -> sent | skipped``, so a join link skipped after downtime does not
     stop the feedback link. ``*_due_at`` is derived from the meeting's times when the booking is confirmed (and again
-    when a meeting is rescheduled); with the partial indexes below "which links are due" reads only due rows.
+    when a meeting is rescheduled, which also makes a link already sent due again: ``link_round``); with the partial
+    indexes below "which links are due" reads only due rows.
     """
 
     class LinkState(models.TextChoices):
@@ -116,6 +117,9 @@ class Appointment(models.Model):
     link_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
     link_failure_count = models.PositiveIntegerField(default=0, editable=False)
     link_last_error = models.TextField(blank=True, editable=False)
+    # How many times a move of the class made a link already sent (or skipped for the old times) due again. It is
+    # in the links' outbox key, so each round's link is a new message while two sweeps of one round still write one.
+    link_round = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["meeting", "id"]

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import F
 
 from bookings.models import Appointment, Booking
-from bookings.transitions import LinkState, mark_links
+from bookings.transitions import LinkState, link_dedupe_suffix, mark_links
 from classroom.sweeping import claim_batches
 from meetings import links
 from meetings.lifecycle import CATCH_UP_AFTER, failure_backoff
@@ -52,7 +52,14 @@ def _send_or_skip(which: str, batch: list[Appointment], now: dt.datetime, decide
     for ids, note in ((on_time, ""), (late, "catch-up: sent after its moment (no sweep ran in between)")):
         mark_links(Appointment.objects.filter(pk__in=ids), which, LinkState.SENT, now=now, note=note)
     outbox.enqueue(
-        outbox.message(which, outbox.for_student(a.student), now=now, meeting=a.meeting, url=url_for(a.pk))
+        outbox.message(
+            which,
+            outbox.for_student(a.student),
+            now=now,
+            meeting=a.meeting,
+            url=url_for(a.pk),
+            dedupe_suffix=link_dedupe_suffix(a),
+        )
         for a in to_send
     )
     for reason, ids in to_skip.items():

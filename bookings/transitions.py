@@ -299,8 +299,13 @@ def mark_links(queryset, which: str, to: str, *, now: dt.datetime, note: str = "
     ``to``, once: the UPDATE filters on pending, so a second caller changes nothing."""
     field = f"{which}_state"
     # Locked (or, on SQLite, under the transaction's write lock), so the history below matches the UPDATE exactly.
+    # Only the appointments, in id order: Appointment's default ordering joins the meeting, and a lock taken through
+    # that join also held the meeting row, which deadlocked against a reschedule (meeting, then appointments).
     rows = list(
-        queryset.filter(**{field: LinkState.PENDING}).select_for_update(no_key=True).values_list("pk", "meeting_id")
+        queryset.filter(**{field: LinkState.PENDING})
+        .order_by("pk")
+        .select_for_update(no_key=True, of=("self",))
+        .values_list("pk", "meeting_id")
     )
     if not rows:
         return []
@@ -326,9 +331,60 @@ def mark_links(queryset, which: str, to: str, *, now: dt.datetime, note: str = "
     return ids
 
 
-def reschedule_appointments(meeting: Meeting) -> int:
-    """The meeting's times changed before it opened: due times follow."""
-    return Appointment.objects.filter(meeting=meeting).update(**appointment_due_times(meeting))
+RESCHEDULED = "rescheduled: due again at the new time"
+
+
+def reschedule_appointments(meeting: Meeting, *, now: dt.datetime, actor=None) -> list[int]:
+    """The meeting's times changed before it opened (the caller holds its row lock): due times follow, and a link
+    that was already sent, or skipped because of the old times, whose due time moved is pending again, so the link
+    sweeps send it at the new time (in a new ``link_round``). A link skipped because its booking is no longer
+    confirmed stays skipped. Returns the ids of the appointments with a link due again."""
+    due = appointment_due_times(meeting)
+    # Locked first: a link sweep sending one of these right now commits before we read it (and we see it sent).
+    # Only the appointments (see mark_links): the caller already holds the meeting.
+    rows = list(
+        Appointment.objects.filter(meeting=meeting)
+        .order_by("pk")
+        .select_for_update(no_key=True, of=("self",))
+        .values_list(
+            "pk", "booking_id", "join_link_state", "join_link_due_at", "feedback_link_state", "feedback_link_due_at"
+        )
+    )
+    confirmed = set(Booking.objects.filter(meeting=meeting, status=Status.CONFIRMED).values_list("pk", flat=True))
+    history, again = [], set()
+    for n, which in ((2, "join_link"), (4, "feedback_link")):
+        moved = [
+            (row[0], row[n])
+            for row in rows
+            if row[1] in confirmed and row[n] != LinkState.PENDING and row[n + 1] != due[f"{which}_due_at"]
+        ]
+        if not moved:
+            continue
+        Appointment.objects.filter(pk__in=[pk for pk, _ in moved]).update(
+            **{f"{which}_state": LinkState.PENDING, f"{which}_at": None, f"{which}_note": ""}
+        )
+        for from_state in sorted({state for _, state in moved}):
+            history += history_rows(
+                Appointment,
+                [(pk, from_state, meeting.pk) for pk, state in moved if state == from_state],
+                to_state=LinkState.PENDING,
+                at=now,
+                actor=actor,
+                reason=RESCHEDULED,
+                field=f"{which}_state",
+            )
+        again |= {pk for pk, _ in moved}
+    Appointment.objects.filter(meeting=meeting).update(**due)
+    if again:
+        Appointment.objects.filter(pk__in=again).update(link_round=F("link_round") + 1)
+    insert_history(history)
+    return sorted(again)
+
+
+def link_dedupe_suffix(appointment: Appointment) -> str:
+    """The outbox key's tail for this appointment's links: none in the first round (every class that never moved),
+    then the round, so the link of a moved class is a new message and two sweeps of the same round write one."""
+    return f":round{appointment.link_round}" if appointment.link_round else ""
 
 
 def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.datetime) -> None:
