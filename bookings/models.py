@@ -193,3 +193,39 @@ class Payout(StateGuardMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.net} {self.currency} to {self.teacher} for meeting {self.meeting_id}"
+
+
+class PayoutAdjustment(models.Model):
+    """A change to what the teacher is owed for a payout after it was approved (or paid): today the share of a booking
+    refunded since, taken back (negative). The payout's own amounts stay as approved; the teacher is owed its net
+    plus its adjustments. One per payout and booking, so a replayed refund records one. Written only by
+    ``bookings.transitions`` (a ledger: never edited)."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="adjustments", editable=False)
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payout_adjustments", editable=False)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, editable=False)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, editable=False)
+    reason = models.TextField(editable=False)
+    created_at = models.DateTimeField(editable=False, help_text="UTC, the `now` of the refund")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False
+    )
+    actor_name = models.CharField(max_length=150, editable=False, help_text="'system' or the staff user's name")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payout", "booking"],
+                name="payout_adjustment_one_per_booking",
+                violation_error_message="This booking already adjusted this payout.",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__lte=0),
+                name="payout_adjustment_takes_back",
+                violation_error_message="An adjustment takes money back: its amount is negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} on payout {self.payout_id} (booking {self.booking_id})"

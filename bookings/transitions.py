@@ -19,10 +19,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull, InvalidDecision
-from bookings.models import Appointment, Booking, Payout
-from classroom.money import round_money
+from bookings.models import Appointment, Booking, Payout, PayoutAdjustment
+from classroom.money import ZERO, round_money
 from meetings.models import Meeting, StateChange
-from meetings.statemachine import history_rows, insert_history, log_transition, transition
+from meetings.statemachine import actor_name, history_rows, insert_history, log_transition, transition
 
 Status = Booking.Status
 LinkState = Appointment.LinkState
@@ -173,23 +173,34 @@ def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
 
 
 def refund_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: str = ""):
+    """Confirmed or completed -> refunded. A confirmed booking gives its seat back; a completed one's money leaves
+    the teacher's payout (:func:`payout_after_refund`), in the same transaction."""
+    reason = reason or "refunded"
+
     def effects(previous):
         if previous == Status.CONFIRMED:
             _give_back_seats(booking.meeting_id, 1)
         _skip_pending_links({"booking": booking}, now=now, note="booking refunded", actor=actor)
+        if previous == Status.COMPLETED:
+            payout_after_refund(booking, now=now, actor=actor, reason=reason)
 
-    return transition(
-        booking,
-        field="status",
-        to=Status.REFUNDED,
-        allowed_from=[Status.CONFIRMED, Status.COMPLETED],
-        now=now,
-        actor=actor,
-        reason=reason or "refunded",
-        updates={"refunded_at": now},
-        meeting_id=booking.meeting_id,
-        in_transaction=effects,
-    )
+    with transaction.atomic():
+        # The meeting's row first, as settlement and the review decisions take it: a refund and the settlement (or
+        # an excuse) of the same class then run one after the other, so neither computes money from the other's
+        # stale view, and two refunds of one class recompute its payout in turn.
+        list(Meeting.objects.filter(pk=booking.meeting_id).select_for_update(no_key=True).values_list("pk"))
+        return transition(
+            booking,
+            field="status",
+            to=Status.REFUNDED,
+            allowed_from=[Status.CONFIRMED, Status.COMPLETED],
+            now=now,
+            actor=actor,
+            reason=reason,
+            updates={"refunded_at": now},
+            meeting_id=booking.meeting_id,
+            in_transaction=effects,
+        )
 
 
 # --- batch transitions, called by the meeting lifecycle inside its transaction ---------------------------------------
@@ -580,6 +591,98 @@ def completed_gross(meeting_id: int) -> Decimal | None:
     return Booking.objects.filter(meeting_id=meeting_id, status=Status.COMPLETED).aggregate(total=Sum("amount"))[
         "total"
     ]
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return str(round_money(amount, currency))
+
+
+def payout_after_refund(booking: Booking, *, now: dt.datetime, actor=None, reason: str = "") -> str | None:
+    """A completed booking was just refunded (in the caller's transaction): the teacher's payout follows. Before
+    approval (pending or held) its amounts are recomputed from the completed bookings left; approved or paid, the
+    booking's share is taken back by a negative :class:`PayoutAdjustment` (one per booking). A cancelled payout (a
+    confirmed no-show, which refunds every booking after cancelling it) stays as it is, and a class not settled yet
+    needs nothing: settlement counts only completed bookings. Returns "recomputed", "adjusted" or None."""
+    payout = Payout.objects.select_for_update(no_key=True).filter(meeting_id=booking.meeting_id).first()
+    if payout is None:
+        return None
+    if payout.state in (PayoutState.PENDING, PayoutState.HELD):
+        _recompute_payout(payout, booking, now=now, actor=actor, reason=reason)
+        return "recomputed"
+    if payout.state in (PayoutState.APPROVED, PayoutState.PAID):
+        return "adjusted" if _take_back_share(payout, booking, now=now, actor=actor, reason=reason) else None
+    return None
+
+
+def _recompute_payout(payout: Payout, booking: Booking, *, now: dt.datetime, actor, reason: str) -> None:
+    """Gross from the completed bookings left, commission at the payout's rate, rounded once (``split_revenue``).
+    When none is left the payout is zero and keeps its state: a held one still needs its review decision, and
+    "cancelled" is that decision's (no-show) outcome, not a refund's."""
+    currency = payout.currency
+    gross = round_money(completed_gross(payout.meeting_id) or ZERO, currency)
+    commission, net = split_revenue(gross, payout.commission_rate, currency)
+    names = ("gross", "commission", "net")
+    before = {name: _money(getattr(payout, name), currency) for name in names}
+    after = {name: _money(value, currency) for name, value in zip(names, (gross, commission, net), strict=True)}
+    Payout.objects.filter(pk=payout.pk, state=payout.state).update(gross=gross, commission=commission, net=net)
+    insert_history(
+        history_rows(
+            Payout,
+            [(payout.pk, f"{before['net']} {currency}", payout.meeting_id)],
+            to_state=f"{after['net']} {currency}",
+            at=now,
+            actor=actor,
+            field="amounts",
+            reason=f"booking {booking.pk} refunded: {reason}",
+            data={"booking": booking.pk, "before": before, "after": after},
+        )
+    )
+
+
+def _take_back_share(payout: Payout, booking: Booking, *, now: dt.datetime, actor, reason: str):
+    """The teacher keeps the payout's net in proportion to the gross still completed, rounded once; the adjustment
+    is what they are owed beyond that. For one refund that is the booking's share (net x amount / gross); the last
+    refund takes exactly what rounding left, so the adjustments never add up to more than the net. An excused
+    payout's net is already its percentage, so its share is too. Returns the adjustment, or None (recorded before,
+    or nothing to take back)."""
+    if PayoutAdjustment.objects.filter(payout=payout, booking=booking).exists():
+        return None
+    currency = payout.currency
+    taken = PayoutAdjustment.objects.filter(payout=payout).aggregate(total=Sum("amount"))["total"] or ZERO
+    owed = payout.net + taken
+    left = min(completed_gross(payout.meeting_id) or ZERO, payout.gross)
+    keep = round_money(payout.net * left / payout.gross, currency) if payout.gross else ZERO
+    amount = min(ZERO, keep - owed)
+    if not amount:
+        return None
+    adjustment = PayoutAdjustment.objects.create(
+        payout=payout,
+        booking=booking,
+        amount=amount,
+        currency=currency,
+        reason=f"booking {booking.pk} refunded after the payout was {payout.state}: {reason}",
+        created_at=now,
+        actor=_user(actor),
+        actor_name=actor_name(actor),
+    )
+    insert_history(
+        history_rows(
+            Payout,
+            [(payout.pk, "", payout.meeting_id)],
+            to_state=f"{_money(amount, currency)} {currency}",
+            at=now,
+            actor=actor,
+            field="adjustment",
+            reason=adjustment.reason,
+            data={
+                "booking": booking.pk,
+                "adjustment": adjustment.pk,
+                "amount": _money(amount, currency),
+                "net_after": _money(owed + amount, currency),
+            },
+        )
+    )
+    return adjustment
 
 
 def mark_payout_paid(payout: Payout, *, now: dt.datetime, actor, reason: str = ""):
