@@ -185,6 +185,14 @@ def approve_payouts(now: dt.datetime) -> Counter:
         counts = Counter()
         for payout in batch:
             if payout.meeting_id in complained:
+                # The hold puts the class in review (it writes the meeting's row). A refund of this class holds that
+                # row and then waits for this payout, so waiting for the row here would deadlock: NOWAIT fails this
+                # payout alone instead, and on_failure leaves it (pending, so never approved unseen) for later.
+                list(
+                    Meeting.objects.filter(pk=payout.meeting_id)
+                    .select_for_update(nowait=True, no_key=True)
+                    .values_list("pk")
+                )
                 hold_for_review(payout, now=now, reason="student complaint")
                 counts["held"] += 1
             else:
