@@ -195,3 +195,16 @@ class PayoutAdmin(ReadOnlyAdmin):
             return csv_response(payouts, f"payouts-{who}-{data['start']:%Y%m%d}-{data['end']:%Y%m%d}.csv")
         context = {**self.admin_site.each_context(request), "title": "Export approved payouts", "form": form}
         return TemplateResponse(request, "admin/bookings/payout/export.html", context)
+
+
+# --- the payout adjustment ledger (hardening item 12): read-only; only bookings.transitions writes it -----------------
+
+
+@admin.register(transitions.PayoutAdjustment)
+class PayoutAdjustmentAdmin(ReadOnlyAdmin):
+    list_display = ["id", "payout", "booking", "amount", "currency", "created_at", "actor_name"]
+    list_filter = ["currency", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=payout__id", "=booking__id", "payout__teacher__display_name"]
+    date_hierarchy = "created_at"
+    list_select_related = ["payout__teacher", "booking__student", "booking__meeting"]
+    fields = readonly_fields = ["payout", "booking", "amount", "currency", "reason", "created_at", "actor_name"]

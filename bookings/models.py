@@ -88,7 +88,8 @@ class Appointment(models.Model):
 
     Each link is its own small machine, ``pending -> sent | skipped``, so a join link skipped after downtime does not
     stop the feedback link. ``*_due_at`` is derived from the meeting's times when the booking is confirmed (and again
-    when a meeting is rescheduled); with the partial indexes below "which links are due" reads only due rows.
+    when a meeting is rescheduled, which also makes a link already sent due again: ``link_round``); with the partial
+    indexes below "which links are due" reads only due rows.
     """
 
     class LinkState(models.TextChoices):
@@ -111,6 +112,15 @@ class Appointment(models.Model):
     feedback_link_due_at = models.DateTimeField(editable=False)
     feedback_link_at = models.DateTimeField(null=True, blank=True, editable=False)
     feedback_link_note = models.CharField(max_length=200, blank=True, editable=False)
+    # A link that failed to go out backs off here, on its own appointment: the meeting's sweeps (room, close,
+    # settlement) never wait for one student's link. ``link_last_error`` starts with the step ("join link: ..."),
+    # so one link waiting out its backoff does not hold back the other.
+    link_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
+    link_failure_count = models.PositiveIntegerField(default=0, editable=False)
+    link_last_error = models.TextField(blank=True, editable=False)
+    # How many times a move of the class made a link already sent (or skipped for the old times) due again. It is
+    # in the links' outbox key, so each round's link is a new message while two sweeps of one round still write one.
+    link_round = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["meeting", "id"]
@@ -190,3 +200,39 @@ class Payout(StateGuardMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.net} {self.currency} to {self.teacher} for meeting {self.meeting_id}"
+
+
+class PayoutAdjustment(models.Model):
+    """A change to what the teacher is owed for a payout after it was approved (or paid): today the share of a booking
+    refunded since, taken back (negative). The payout's own amounts stay as approved; the teacher is owed its net
+    plus its adjustments. One per payout and booking, so a replayed refund records one. Written only by
+    ``bookings.transitions`` (a ledger: never edited)."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="adjustments", editable=False)
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payout_adjustments", editable=False)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, editable=False)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, editable=False)
+    reason = models.TextField(editable=False)
+    created_at = models.DateTimeField(editable=False, help_text="UTC, the `now` of the refund")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False
+    )
+    actor_name = models.CharField(max_length=150, editable=False, help_text="'system' or the staff user's name")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payout", "booking"],
+                name="payout_adjustment_one_per_booking",
+                violation_error_message="This booking already adjusted this payout.",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__lte=0),
+                name="payout_adjustment_takes_back",
+                violation_error_message="An adjustment takes money back: its amount is negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} on payout {self.payout_id} (booking {self.booking_id})"

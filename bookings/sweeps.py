@@ -4,24 +4,33 @@ FEEDBACK_LINK_LEAD_MINUTES before end, exactly once.
 Catch-up: a link whose moment passed while nothing ran is still sent while it is useful (the join link until the
 late-join grace ends; the feedback link until FEEDBACK_LINK_USEFUL_HOURS after the end), and is otherwise marked
 skipped with the reason. Either way the decision is in the history and the log.
+
+Failures: a link that cannot be written (its batch is retried row by row, so only the faulty appointment fails)
+backs off on its own appointment (``link_retry_at``), never on the meeting, whose room, close and settlement
+must not wait for one student's link.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter, defaultdict
 
 from django.conf import settings
+from django.db.models import F
 
 from bookings.models import Appointment, Booking
-from bookings.transitions import LinkState, mark_links
+from bookings.transitions import LinkState, link_dedupe_suffix, mark_links
 from classroom.sweeping import claim_batches
 from meetings import links
-from meetings.lifecycle import CATCH_UP_AFTER, record_failure
+from meetings.lifecycle import CATCH_UP_AFTER, failure_backoff
 from meetings.models import Meeting
 from notifications import outbox
 
+logger = logging.getLogger("classroom.sweeps")
 State = Meeting.State
+# The step each link's failures are recorded under ("join link: <error>" in ``Appointment.link_last_error``).
+STEPS = {"join_link": "join link", "feedback_link": "feedback link"}
 
 
 def _send_or_skip(which: str, batch: list[Appointment], now: dt.datetime, decide, url_for) -> Counter:
@@ -43,18 +52,28 @@ def _send_or_skip(which: str, batch: list[Appointment], now: dt.datetime, decide
     for ids, note in ((on_time, ""), (late, "catch-up: sent after its moment (no sweep ran in between)")):
         mark_links(Appointment.objects.filter(pk__in=ids), which, LinkState.SENT, now=now, note=note)
     outbox.enqueue(
-        outbox.message(which, outbox.for_student(a.student), now=now, meeting=a.meeting, url=url_for(a.pk))
+        outbox.message(
+            which,
+            outbox.for_student(a.student),
+            now=now,
+            meeting=a.meeting,
+            url=url_for(a.pk),
+            dedupe_suffix=link_dedupe_suffix(a),
+        )
         for a in to_send
     )
     for reason, ids in to_skip.items():
         mark_links(Appointment.objects.filter(pk__in=ids), which, LinkState.SKIPPED, now=now, note=reason)
+    _clear_link_failures([a for a in batch if a.link_last_error.startswith(f"{STEPS[which]}:")], STEPS[which])
     return Counter({"sent": len(to_send), "skipped": sum(len(ids) for ids in to_skip.values())})
 
 
 def _due(which: str, now: dt.datetime):
     def queryset():
+        # The backoff is filtered after the partial index (appointment_due_join / _feedback) picked the due rows.
         return (
             Appointment.objects.filter(**{f"{which}_state": LinkState.PENDING, f"{which}_due_at__lte": now})
+            .exclude(link_retry_at__gt=now, link_last_error__startswith=f"{STEPS[which]}:")
             .select_related("booking", "student", "meeting")
             .order_by(f"{which}_due_at")
         )
@@ -62,8 +81,38 @@ def _due(which: str, now: dt.datetime):
     return queryset
 
 
+def _record_link_failure(appointment: Appointment, *, now: dt.datetime, step: str, error: Exception) -> None:
+    """Remember the failure on the appointment and push its next try back (``failure_backoff``: the meeting steps'
+    formula); the meeting itself is untouched."""
+    backoff = failure_backoff(appointment.link_failure_count)
+    Appointment.objects.filter(pk=appointment.pk).update(
+        link_retry_at=now + backoff,
+        link_failure_count=F("link_failure_count") + 1,
+        link_last_error=f"{step}: {error}"[:2000],
+    )
+    logger.warning(
+        "link step failed",
+        extra={
+            "appointment_id": appointment.pk,
+            "meeting_id": appointment.meeting_id,
+            "step": step,
+            "error": str(error),
+            "retry_in_seconds": backoff.total_seconds(),
+        },
+    )
+
+
+def _clear_link_failures(appointments: list[Appointment], step: str) -> None:
+    """The step went through (sent or skipped): forget its failure. Only that step's: the other link may still be
+    failing."""
+    if appointments:
+        Appointment.objects.filter(pk__in=[a.pk for a in appointments], link_last_error__startswith=f"{step}:").update(
+            link_retry_at=None, link_failure_count=0, link_last_error=""
+        )
+
+
 def _on_failure(now: dt.datetime, step: str):
-    return lambda appointment, exc: record_failure(appointment.meeting_id, now=now, step=step, error=exc)
+    return lambda appointment, exc: _record_link_failure(appointment, now=now, step=step, error=exc)
 
 
 def send_join_links(now: dt.datetime) -> Counter:
@@ -81,7 +130,7 @@ def send_join_links(now: dt.datetime) -> Counter:
         "send_join_links",
         _due("join_link", now),
         lambda batch: _send_or_skip("join_link", batch, now, decide, links.join_url),
-        on_failure=_on_failure(now, "join link"),
+        on_failure=_on_failure(now, STEPS["join_link"]),
     )
 
 
@@ -106,7 +155,7 @@ def send_feedback_links(now: dt.datetime) -> Counter:
         "send_feedback_links",
         due,
         lambda batch: _send_or_skip("feedback_link", batch, now, decide, links.feedback_url),
-        on_failure=_on_failure(now, "feedback link"),
+        on_failure=_on_failure(now, STEPS["feedback_link"]),
     )
 
 
@@ -136,6 +185,14 @@ def approve_payouts(now: dt.datetime) -> Counter:
         counts = Counter()
         for payout in batch:
             if payout.meeting_id in complained:
+                # The hold puts the class in review (it writes the meeting's row). A refund of this class holds that
+                # row and then waits for this payout, so waiting for the row here would deadlock: NOWAIT fails this
+                # payout alone instead, and on_failure leaves it (pending, so never approved unseen) for later.
+                list(
+                    Meeting.objects.filter(pk=payout.meeting_id)
+                    .select_for_update(nowait=True, no_key=True)
+                    .values_list("pk")
+                )
                 hold_for_review(payout, now=now, reason="student complaint")
                 counts["held"] += 1
             else:

@@ -21,12 +21,12 @@ from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils.translation import gettext as _
 
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull, InvalidDecision
-from bookings.models import Appointment, Booking, Payout
+from bookings.models import Appointment, Booking, Payout, PayoutAdjustment
 from classroom.errors import IllegalTransition
-from classroom.money import round_money
+from classroom.money import ZERO, round_money
 from classroom.timezones import format_local
 from meetings.models import Meeting, StateChange
-from meetings.statemachine import history_rows, insert_history, log_transition, transition
+from meetings.statemachine import actor_name, history_rows, insert_history, log_transition, transition
 from notifications import outbox
 
 Status = Booking.Status
@@ -251,23 +251,34 @@ def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
 
 
 def refund_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: str = ""):
+    """Confirmed or completed -> refunded. A confirmed booking gives its seat back; a completed one's money leaves
+    the teacher's payout (:func:`payout_after_refund`), in the same transaction."""
+    reason = reason or "refunded"
+
     def effects(previous):
         if previous == Status.CONFIRMED:
             _give_back_seats(booking.meeting_id, 1)
         _skip_pending_links({"booking": booking}, now=now, note="booking refunded", actor=actor)
+        if previous == Status.COMPLETED:
+            payout_after_refund(booking, now=now, actor=actor, reason=reason)
 
-    return transition(
-        booking,
-        field="status",
-        to=Status.REFUNDED,
-        allowed_from=[Status.CONFIRMED, Status.COMPLETED],
-        now=now,
-        actor=actor,
-        reason=reason or "refunded",
-        updates={"refunded_at": now},
-        meeting_id=booking.meeting_id,
-        in_transaction=effects,
-    )
+    with transaction.atomic():
+        # The meeting's row first, as settlement and the review decisions take it: a refund and the settlement (or
+        # an excuse) of the same class then run one after the other, so neither computes money from the other's
+        # stale view, and two refunds of one class recompute its payout in turn.
+        list(Meeting.objects.filter(pk=booking.meeting_id).select_for_update(no_key=True).values_list("pk"))
+        return transition(
+            booking,
+            field="status",
+            to=Status.REFUNDED,
+            allowed_from=[Status.CONFIRMED, Status.COMPLETED],
+            now=now,
+            actor=actor,
+            reason=reason,
+            updates={"refunded_at": now},
+            meeting_id=booking.meeting_id,
+            in_transaction=effects,
+        )
 
 
 # --- batch transitions, called by the meeting lifecycle inside its transaction ---------------------------------------
@@ -377,8 +388,13 @@ def mark_links(queryset, which: str, to: str, *, now: dt.datetime, note: str = "
     ``to``, once: the UPDATE filters on pending, so a second caller changes nothing."""
     field = f"{which}_state"
     # Locked (or, on SQLite, under the transaction's write lock), so the history below matches the UPDATE exactly.
+    # Only the appointments, in id order: Appointment's default ordering joins the meeting, and a lock taken through
+    # that join also held the meeting row, which deadlocked against a reschedule (meeting, then appointments).
     rows = list(
-        queryset.filter(**{field: LinkState.PENDING}).select_for_update(no_key=True).values_list("pk", "meeting_id")
+        queryset.filter(**{field: LinkState.PENDING})
+        .order_by("pk")
+        .select_for_update(no_key=True, of=("self",))
+        .values_list("pk", "meeting_id")
     )
     if not rows:
         return []
@@ -404,9 +420,60 @@ def mark_links(queryset, which: str, to: str, *, now: dt.datetime, note: str = "
     return ids
 
 
-def reschedule_appointments(meeting: Meeting) -> int:
-    """The meeting's times changed before it opened: due times follow."""
-    return Appointment.objects.filter(meeting=meeting).update(**appointment_due_times(meeting))
+RESCHEDULED = "rescheduled: due again at the new time"
+
+
+def reschedule_appointments(meeting: Meeting, *, now: dt.datetime, actor=None) -> list[int]:
+    """The meeting's times changed before it opened (the caller holds its row lock): due times follow, and a link
+    that was already sent, or skipped because of the old times, whose due time moved is pending again, so the link
+    sweeps send it at the new time (in a new ``link_round``). A link skipped because its booking is no longer
+    confirmed stays skipped. Returns the ids of the appointments with a link due again."""
+    due = appointment_due_times(meeting)
+    # Locked first: a link sweep sending one of these right now commits before we read it (and we see it sent).
+    # Only the appointments (see mark_links): the caller already holds the meeting.
+    rows = list(
+        Appointment.objects.filter(meeting=meeting)
+        .order_by("pk")
+        .select_for_update(no_key=True, of=("self",))
+        .values_list(
+            "pk", "booking_id", "join_link_state", "join_link_due_at", "feedback_link_state", "feedback_link_due_at"
+        )
+    )
+    confirmed = set(Booking.objects.filter(meeting=meeting, status=Status.CONFIRMED).values_list("pk", flat=True))
+    history, again = [], set()
+    for n, which in ((2, "join_link"), (4, "feedback_link")):
+        moved = [
+            (row[0], row[n])
+            for row in rows
+            if row[1] in confirmed and row[n] != LinkState.PENDING and row[n + 1] != due[f"{which}_due_at"]
+        ]
+        if not moved:
+            continue
+        Appointment.objects.filter(pk__in=[pk for pk, _ in moved]).update(
+            **{f"{which}_state": LinkState.PENDING, f"{which}_at": None, f"{which}_note": ""}
+        )
+        for from_state in sorted({state for _, state in moved}):
+            history += history_rows(
+                Appointment,
+                [(pk, from_state, meeting.pk) for pk, state in moved if state == from_state],
+                to_state=LinkState.PENDING,
+                at=now,
+                actor=actor,
+                reason=RESCHEDULED,
+                field=f"{which}_state",
+            )
+        again |= {pk for pk, _ in moved}
+    Appointment.objects.filter(meeting=meeting).update(**due)
+    if again:
+        Appointment.objects.filter(pk__in=again).update(link_round=F("link_round") + 1)
+    insert_history(history)
+    return sorted(again)
+
+
+def link_dedupe_suffix(appointment: Appointment) -> str:
+    """The outbox key's tail for this appointment's links: none in the first round (every class that never moved),
+    then the round, so the link of a moved class is a new message and two sweeps of the same round write one."""
+    return f":round{appointment.link_round}" if appointment.link_round else ""
 
 
 # Why feedback is refused (the ``code`` of the IllegalTransition): the feedback page answers each differently.
@@ -665,6 +732,98 @@ def completed_gross(meeting_id: int) -> Decimal | None:
     return Booking.objects.filter(meeting_id=meeting_id, status=Status.COMPLETED).aggregate(total=Sum("amount"))[
         "total"
     ]
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return str(round_money(amount, currency))
+
+
+def payout_after_refund(booking: Booking, *, now: dt.datetime, actor=None, reason: str = "") -> str | None:
+    """A completed booking was just refunded (in the caller's transaction): the teacher's payout follows. Before
+    approval (pending or held) its amounts are recomputed from the completed bookings left; approved or paid, the
+    booking's share is taken back by a negative :class:`PayoutAdjustment` (one per booking). A cancelled payout (a
+    confirmed no-show, which refunds every booking after cancelling it) stays as it is, and a class not settled yet
+    needs nothing: settlement counts only completed bookings. Returns "recomputed", "adjusted" or None."""
+    payout = Payout.objects.select_for_update(no_key=True).filter(meeting_id=booking.meeting_id).first()
+    if payout is None:
+        return None
+    if payout.state in (PayoutState.PENDING, PayoutState.HELD):
+        _recompute_payout(payout, booking, now=now, actor=actor, reason=reason)
+        return "recomputed"
+    if payout.state in (PayoutState.APPROVED, PayoutState.PAID):
+        return "adjusted" if _take_back_share(payout, booking, now=now, actor=actor, reason=reason) else None
+    return None
+
+
+def _recompute_payout(payout: Payout, booking: Booking, *, now: dt.datetime, actor, reason: str) -> None:
+    """Gross from the completed bookings left, commission at the payout's rate, rounded once (``split_revenue``).
+    When none is left the payout is zero and keeps its state: a held one still needs its review decision, and
+    "cancelled" is that decision's (no-show) outcome, not a refund's."""
+    currency = payout.currency
+    gross = round_money(completed_gross(payout.meeting_id) or ZERO, currency)
+    commission, net = split_revenue(gross, payout.commission_rate, currency)
+    names = ("gross", "commission", "net")
+    before = {name: _money(getattr(payout, name), currency) for name in names}
+    after = {name: _money(value, currency) for name, value in zip(names, (gross, commission, net), strict=True)}
+    Payout.objects.filter(pk=payout.pk, state=payout.state).update(gross=gross, commission=commission, net=net)
+    insert_history(
+        history_rows(
+            Payout,
+            [(payout.pk, f"{before['net']} {currency}", payout.meeting_id)],
+            to_state=f"{after['net']} {currency}",
+            at=now,
+            actor=actor,
+            field="amounts",
+            reason=f"booking {booking.pk} refunded: {reason}",
+            data={"booking": booking.pk, "before": before, "after": after},
+        )
+    )
+
+
+def _take_back_share(payout: Payout, booking: Booking, *, now: dt.datetime, actor, reason: str):
+    """The teacher keeps the payout's net in proportion to the gross still completed, rounded once; the adjustment
+    is what they are owed beyond that. For one refund that is the booking's share (net x amount / gross); the last
+    refund takes exactly what rounding left, so the adjustments never add up to more than the net. An excused
+    payout's net is already its percentage, so its share is too. Returns the adjustment, or None (recorded before,
+    or nothing to take back)."""
+    if PayoutAdjustment.objects.filter(payout=payout, booking=booking).exists():
+        return None
+    currency = payout.currency
+    taken = PayoutAdjustment.objects.filter(payout=payout).aggregate(total=Sum("amount"))["total"] or ZERO
+    owed = payout.net + taken
+    left = min(completed_gross(payout.meeting_id) or ZERO, payout.gross)
+    keep = round_money(payout.net * left / payout.gross, currency) if payout.gross else ZERO
+    amount = min(ZERO, keep - owed)
+    if not amount:
+        return None
+    adjustment = PayoutAdjustment.objects.create(
+        payout=payout,
+        booking=booking,
+        amount=amount,
+        currency=currency,
+        reason=f"booking {booking.pk} refunded after the payout was {payout.state}: {reason}",
+        created_at=now,
+        actor=_user(actor),
+        actor_name=actor_name(actor),
+    )
+    insert_history(
+        history_rows(
+            Payout,
+            [(payout.pk, "", payout.meeting_id)],
+            to_state=f"{_money(amount, currency)} {currency}",
+            at=now,
+            actor=actor,
+            field="adjustment",
+            reason=adjustment.reason,
+            data={
+                "booking": booking.pk,
+                "adjustment": adjustment.pk,
+                "amount": _money(amount, currency),
+                "net_after": _money(owed + amount, currency),
+            },
+        )
+    )
+    return adjustment
 
 
 def mark_payout_paid(payout: Payout, *, now: dt.datetime, actor, reason: str = ""):

@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext
@@ -105,7 +106,8 @@ def edit_meeting(
         if old != (new_start, new_end):
             # The minimum-participants check and the links are due again relative to the new times.
             locked.min_participants_checked_at = None
-            booking_transitions.reschedule_appointments(locked)
+            booking_transitions.reschedule_appointments(locked, now=now, actor=actor)
+            _tell_rescheduled(locked, now=now)
             replaced = {}
             if locked.room_provisioned_at:
                 # The room was made for the old times (a Zoom meeting has a start and a duration): the provisioning
@@ -128,6 +130,24 @@ def edit_meeting(
             )
         locked.save()
     return locked
+
+
+def _tell_rescheduled(meeting: Meeting, *, now: dt.datetime) -> int:
+    """In the edit's transaction (before its history row): the teacher and every confirmed student are told the new
+    times, each in their language and zone. The outbox key names the move (its number and the new start), so each
+    move tells once, a move back to earlier times tells again, and an edit that changes no time tells nobody."""
+    moves = StateChange.objects.filter(
+        meeting_id=meeting.pk, content_type=ContentType.objects.get_for_model(Meeting), field="start_time"
+    ).count()
+    suffix = f":move{moves + 1}:{meeting.start_time:%Y-%m-%dT%H:%MZ}"
+    students = outbox.contacts_by_meeting(
+        Booking.objects.filter(meeting_id=meeting.pk, status=Booking.Status.CONFIRMED)
+    ).get(meeting.pk, [])
+    recipients = [outbox.for_teacher(meeting.teacher), *(outbox.for_student(s) for s in students)]
+    return outbox.enqueue(
+        outbox.message(Kind.CLASS_RESCHEDULED, recipient, now=now, meeting=meeting, dedupe_suffix=suffix)
+        for recipient in recipients
+    )
 
 
 # --- open ------------------------------------------------------------------------------------------------------------
@@ -382,13 +402,19 @@ def _reread(meeting: Meeting) -> Meeting:
 # --- failures --------------------------------------------------------------------------------------------------------
 
 
+def failure_backoff(failures: int) -> dt.timedelta:
+    """How long a step that already failed ``failures`` times waits before its next try: 15 s, doubling, at most
+    MAX_BACKOFF (a meeting's steps here; an appointment's links in ``bookings.sweeps``)."""
+    return min(MAX_BACKOFF, dt.timedelta(seconds=15 * 2 ** min(failures, 10)))
+
+
 def record_failure(meeting_id: int, *, now: dt.datetime, step: str, error: Exception | str) -> None:
     """Remember the failure on the meeting and push its next attempt back (exponential, at most 15 min), so one bad
     meeting neither blocks its batch nor makes every sweep fail on it again at once."""
     meeting = Meeting.objects.filter(pk=meeting_id).values("failure_count").first()
     if meeting is None:
         return
-    backoff = min(MAX_BACKOFF, dt.timedelta(seconds=15 * 2 ** min(meeting["failure_count"], 10)))
+    backoff = failure_backoff(meeting["failure_count"])
     message = f"{step}: {error}"[:2000]
     Meeting.objects.filter(pk=meeting_id).update(
         last_error=message,

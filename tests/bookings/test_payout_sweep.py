@@ -99,3 +99,42 @@ def test_a_failing_payout_is_pushed_back_and_does_not_stop_the_others(now, monke
     assert bad.state == "pending" and bad.approve_after == later + dt.timedelta(minutes=15)
     monkeypatch.setattr(transitions, "approve_payout", real)
     assert approve_payouts(bad.approve_after) == {"approved": 1}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_holding_a_complained_payout_never_waits_for_its_class(now):
+    """A refund of the class holds the class's row and waits for its payout; the sweep holding that payout must not
+    then wait for the class (a deadlock): it leaves that payout for a later pass, still pending, and goes on."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from meetings.models import Meeting
+    from tests.concurrency import race
+
+    payout, clean = present_class(now), present_class(now, hours_later=1)
+    Booking.objects.filter(meeting=payout.meeting).update(has_complaint=True)
+    locked, swept = threading.Event(), threading.Event()
+    at = now + 3 * 24 * HOUR
+
+    def hold_the_class():  # what refund_booking does first
+        with transaction.atomic():
+            list(Meeting.objects.filter(pk=payout.meeting_id).select_for_update(no_key=True).values_list("pk"))
+            locked.set()
+            swept.wait(10)
+        connection.close()
+
+    def sweep():
+        assert locked.wait(10)
+        try:
+            return approve_payouts(at)
+        finally:
+            swept.set()
+
+    _, counts = race(hold_the_class, sweep)
+    assert counts == {"approved": 1, "failed": 1}
+    payout.refresh_from_db()
+    assert payout.state == "pending" and payout.approve_after == at + dt.timedelta(minutes=15)
+    assert Payout.objects.get(pk=clean.pk).state == "approved"
+    assert approve_payouts(payout.approve_after) == {"held": 1}

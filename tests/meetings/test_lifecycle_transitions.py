@@ -204,3 +204,69 @@ def test_lifecycle_has_no_unused_lease():
 
     assert not hasattr(lifecycle, "LEASE")
     assert sweeps.OUTSIDE_CALL_LEASE.total_seconds() > 0
+
+
+class TestReschedulingTellsPeople:
+    """Hardening item 11: a moved class tells its booked students and its teacher, in their language and zone."""
+
+    @pytest.fixture
+    def classroom(self, meeting, alice, bob, now):
+        from bookings.transitions import cancel_booking
+        from tests.factories import StudentFactory
+
+        alice.language = "vi"
+        alice.save()
+        bob.language = "zh-hant"  # in Asia/Taipei
+        bob.save()
+        book(alice, meeting, now=now)
+        book(bob, meeting, now=now)
+        book(StudentFactory(display_name="Dave"), meeting, now=now, confirm=False)  # not paid yet: not booked
+        erin = book(StudentFactory(display_name="Erin"), meeting, now=now)
+        cancel_booking(erin, now=now, enforce_cutoff=False)
+        return meeting
+
+    def told(self, meeting):
+        rows = Notification.objects.filter(meeting=meeting, kind="class_rescheduled").order_by("id")
+        return [
+            (row.student.display_name if row.student else row.teacher.display_name, row.payload["text"]) for row in rows
+        ]
+
+    def move(self, meeting, now, start):
+        return lifecycle.edit_meeting(meeting, now=now, start_time=start, end_time=start + dt.timedelta(hours=1))
+
+    def test_the_booked_students_and_the_teacher_are_told_the_new_time_in_their_language_and_zone(self, classroom, now):
+        self.move(classroom, now, dt.datetime(2026, 7, 2, 13, 0, tzinfo=dt.UTC))
+        assert self.told(classroom) == [
+            (
+                "Charlie",
+                "Your class 'IELTS Practice' has moved: it is now on 2026-07-02 at 09:00 (America/New_York), "
+                "until 10:00.",
+            ),
+            (
+                "Alice",
+                "Lớp 'IELTS Practice' đã đổi lịch: nay vào ngày 2026-07-02 lúc 20:00 (Asia/Ho_Chi_Minh), đến 21:00.",
+            ),
+            ("Bob", "您的課程「IELTS Practice」已改期：新時間為 2026-07-02 21:00（Asia/Taipei），至 22:00。"),
+        ]
+
+    def test_a_second_move_tells_again_and_a_replayed_edit_does_not(self, classroom, now):
+        tomorrow = dt.datetime(2026, 7, 2, 13, 0, tzinfo=dt.UTC)
+        self.move(classroom, now, tomorrow)
+        self.move(classroom, now, tomorrow)  # the same edit again (a retried request): nothing changed
+        assert len(self.told(classroom)) == 3
+        self.move(classroom, now, tomorrow + dt.timedelta(hours=2))
+        told = self.told(classroom)
+        assert len(told) == 6 and "at 11:00 (America/New_York)" in told[3][1]
+        self.move(classroom, now, tomorrow)  # back to the first new time: a move like any other, told again
+        assert len(self.told(classroom)) == 9
+
+    def test_an_edit_of_the_title_or_capacity_alone_tells_nobody(self, classroom, now):
+        lifecycle.edit_meeting(classroom, now=now, title="IELTS Speaking", capacity=8)
+        assert self.told(classroom) == []
+        classroom.refresh_from_db()
+        assert classroom.title == "IELTS Speaking"
+
+    def test_a_later_end_alone_is_a_move_too(self, classroom, now):
+        lifecycle.edit_meeting(classroom, now=now, end_time=classroom.end_time + dt.timedelta(minutes=30))
+        told = self.told(classroom)
+        assert len(told) == 3 and "until 10:30" in told[0][1]
