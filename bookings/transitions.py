@@ -449,10 +449,10 @@ def reschedule_appointments(meeting: Meeting, *, now: dt.datetime, actor=None) -
         ]
         if not moved:
             continue
-        Appointment.objects.filter(pk__in=[pk for pk, _ in moved]).update(
+        Appointment.objects.filter(pk__in=[pk for pk, _state in moved]).update(
             **{f"{which}_state": LinkState.PENDING, f"{which}_at": None, f"{which}_note": ""}
         )
-        for from_state in sorted({state for _, state in moved}):
+        for from_state in sorted({state for _pk, state in moved}):
             history += history_rows(
                 Appointment,
                 [(pk, from_state, meeting.pk) for pk, state in moved if state == from_state],
