@@ -122,7 +122,16 @@ def transition(
     done = set(done_states or ()) | {to}
     updates = dict(updates or {})
     with transaction.atomic():
-        current = model.objects.select_for_update(no_key=True).filter(pk=obj.pk).values_list(field, flat=True).first()
+        # Ordered by pk, not the model's default ordering: Booking's goes through its meeting, and the join would
+        # make the lock take the meeting row too (a booking transition would queue behind, or deadlock with, any
+        # transaction holding the meeting).
+        current = (
+            model.objects.select_for_update(no_key=True, of=("self",))
+            .filter(pk=obj.pk)
+            .order_by("pk")
+            .values_list(field, flat=True)
+            .first()
+        )
         if current is None:
             raise NotFound(f"{label} {obj.pk} does not exist")
         if current in done:

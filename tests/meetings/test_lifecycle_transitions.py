@@ -270,3 +270,20 @@ class TestReschedulingTellsPeople:
         lifecycle.edit_meeting(classroom, now=now, end_time=classroom.end_time + dt.timedelta(minutes=30))
         told = self.told(classroom)
         assert len(told) == 3 and "until 10:30" in told[0][1]
+
+
+def test_a_transition_locks_only_its_own_row(meeting, alice, now):
+    """``transition()`` reads the current state under a row lock. Booking's default ordering goes through its meeting,
+    so an unordered ``.first()`` joined the meeting and ``FOR NO KEY UPDATE`` locked the meeting row too: a booking
+    transition then queued behind (and could deadlock with) any transaction holding the meeting."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bookings import transitions as booking_transitions
+
+    booking = book(alice, meeting, now=now)
+    with CaptureQueriesContext(connection) as queries:
+        booking_transitions.cancel_booking(booking, now=now, actor="operator", enforce_cutoff=False)
+    locking = [q["sql"] for q in queries if q["sql"].startswith('SELECT "bookings_booking"."status"')]
+    assert locking, [q["sql"] for q in queries]
+    assert all("JOIN" not in sql for sql in locking), locking
