@@ -4,6 +4,7 @@ Every variable is listed with its default and meaning in .env.example. A bad val
 collected in ``SETTINGS_ERRORS`` and reported by the system check in ``config.checks`` naming the variable.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -18,8 +19,11 @@ if Path(_env_file).is_file():
 
 env = EnvReader()
 
-DEBUG = env.bool("DEBUG", True)
-SECRET_KEY = env.str("SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production-0123456789")
+# Off unless asked for: `make run` and the tests ask through config/settings_dev.py.
+DEBUG = env.bool("DEBUG", False)
+# Signs sessions and the join links in students' messages. No default: config.E002 stops start-up when it is unset
+# or, with DEBUG off, the published development key or shorter than 50 characters (config/checks.py).
+SECRET_KEY = env.str("SECRET_KEY", "")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
 # Where people reach this app; join and feedback links in messages are built on it.
@@ -70,6 +74,26 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- HTTPS (README, "Production settings"): on by default when DEBUG is off -------------------------------------------
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, maximum=2 * 365 * 24 * 3600)
+# Opt-in: subdomains must all serve https first, and with preload anyone may submit the domain to browsers' lists.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Behind a proxy that terminates TLS: the header it sets and the value meaning https, e.g. HTTP_X_FORWARDED_PROTO,https.
+# Unset behind such a proxy, SECURE_SSL_REDIRECT redirects forever; set without one, clients can claim https.
+SECURE_PROXY_SSL_HEADER = None
+_proxy_header = env.list("SECURE_PROXY_SSL_HEADER", [])
+if len(_proxy_header) == 2 and re.fullmatch(r"HTTP_[A-Z0-9_]+", _proxy_header[0]):
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_header)
+elif _proxy_header:
+    env.error(
+        "SECURE_PROXY_SSL_HEADER",
+        f"must be a request header and its value, like HTTP_X_FORWARDED_PROTO,https; got {','.join(_proxy_header)!r}",
+    )
 
 # --- Database ------------------------------------------------------------------------------------------------------
 DATABASES = {"default": env.database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
