@@ -196,6 +196,17 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- Cache: shared by every process, so the login throttle's counts hold across web workers and hosts ----------------
+# The database by default (its table, django_cache, is made by classroom's migration 0003), Redis when REDIS_URL is set.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+# django-q2 saves each cluster's status to its cache twice a second; in the process's memory, as before, rather than
+# as database writes competing with the sweeps.
+CACHES["django_q"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "django-q"}
+Q_CLUSTER["cache"] = "django_q"
+
 # --- REST API ---------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -269,6 +280,9 @@ REST_FRAMEWORK.update(
         "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
         "PAGE_SIZE": 20,
         "DEFAULT_THROTTLE_RATES": {"auth": _api_auth_rate},
+        # Proxies in front of the app that append to X-Forwarded-For; the throttle counts per the address the nearest
+        # of them saw. 0: the header is ignored (anyone can write it) and the connection's address is the client.
+        "NUM_PROXIES": env.int("NUM_PROXIES", 0, minimum=0, maximum=10),
     }
 )
 SPECTACULAR_SETTINGS.update(
