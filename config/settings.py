@@ -37,7 +37,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "django_q",
     "classroom",
@@ -211,7 +210,7 @@ Q_CLUSTER["cache"] = "django_q"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "classroom.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -270,7 +269,7 @@ REST_FRAMEWORK.update(
     {
         # Token first: an anonymous request then gets 401 with "WWW-Authenticate: Token" instead of a bare 403.
         "DEFAULT_AUTHENTICATION_CLASSES": [
-            "rest_framework.authentication.TokenAuthentication",
+            "classroom.authentication.TokenAuthentication",
             "rest_framework.authentication.SessionAuthentication",
         ],
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -289,7 +288,8 @@ SPECTACULAR_SETTINGS.update(
     {
         "DESCRIPTION": (
             "The API the student and teacher apps are built on. Log in with a token (`POST /api/v1/auth/token/`, "
-            "then `Authorization: Token <key>`) or a session (`/api/auth/login/`). Every error has one shape: "
+            "then `Authorization: Token <token>`; each login is a new token, valid until `expires_at`) or a session "
+            "(`/api/auth/login/`). Every error has one shape: "
             '`{"error": {"code": ..., "message": ..., "fields": {...}}}`. Times are UTC (`...Z`) with the caller\'s '
             "local time and zone beside them."
         ),
@@ -316,5 +316,7 @@ SPECTACULAR_SETTINGS.update(
         },
     }
 )
+# How long an API token (POST /api/v1/auth/token/) is valid; each login gets a new one. Only its digest is stored.
+API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", 7 * 24, minimum=1, maximum=365 * 24)
 # How long an Idempotency-Key is remembered (and its first response replayed); the maintenance pass forgets older ones.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1, maximum=24 * 30)
