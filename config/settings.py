@@ -181,7 +181,8 @@ Q_CLUSTER = {
     "name": "classroom",
     "workers": env.int("Q_WORKERS", 4, minimum=1, maximum=64),
     # The lifecycle clock task runs for 100 s (meetings.clock); timeout must exceed that and retry must exceed
-    # timeout, or the broker hands the same task to a second worker while the first is still running.
+    # timeout, or the broker hands the same task to a second worker while the first is still running
+    # (meetings.checks stops start-up otherwise).
     "timeout": 120,
     "retry": 180,
     "max_attempts": 1,
