@@ -201,7 +201,14 @@ else:
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+            # Past this the table is culled (a third of it): well above the clients one minute's throttling counts.
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
 # django-q2 saves each cluster's status to its cache twice a second; in the process's memory, as before, rather than
 # as database writes competing with the sweeps.
 CACHES["django_q"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "django-q"}
