@@ -8,6 +8,11 @@ PORT ?= 8000
 
 .PHONY: venv run test lint format bench reliability clean
 
+# The demo and the benchmarks ask for the development settings explicitly (DEBUG on, the published SECRET_KEY:
+# config/settings_dev.py; the tests do the same in pyproject.toml). Without them, DEBUG is off and start-up stops
+# until SECRET_KEY is set (README, "Production settings").
+run bench: export DJANGO_SETTINGS_MODULE = config.settings_dev
+
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -47,7 +52,7 @@ clean:
 # The reliability scenarios at full size on PostgreSQL (its own test database, created and dropped), one line each.
 RELIABILITY_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/classroom_reliability
 reliability: venv
-	RELIABILITY_SCALE=full DATABASE_URL=$(RELIABILITY_DATABASE_URL) $(BIN)/python -m pytest tests/reliability --create-db -q -p no:cacheprovider
+	RELIABILITY_SCALE=full DATABASE_URL=$(RELIABILITY_DATABASE_URL) $(BIN)/python -m pytest tests/reliability --create-db -q -p no:cacheprovider --timeout=1800
 
 # Benchmarks on PostgreSQL (DATABASE_URL, default the local server): its own database, created and dropped.
 bench: venv

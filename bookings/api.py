@@ -109,6 +109,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 409,
                 example("full", "class_full", "'IELTS Practice' is full (8 seats)"),
                 example("twice", "already_booked", "Alice already has a seat in 'IELTS Practice'"),
+                example("own class", "own_class", "You teach 'IELTS Practice', so you cannot book a seat in it."),
                 example("over", "booking_closed", "'IELTS Practice' can no longer be joined, so it cannot be booked"),
             ),
             422: error_response(422),

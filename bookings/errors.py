@@ -13,6 +13,12 @@ class BookingClosed(DomainError):
     code = "booking_closed"
 
 
+class OwnClass(DomainError):
+    """A teacher who is also a student asked for a seat in a class they teach (they would pay themselves)."""
+
+    code = "own_class"
+
+
 class CancellationTooLate(DomainError):
     code = "cancellation_too_late"
 

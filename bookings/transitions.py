@@ -20,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils.translation import gettext as _
 
-from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull, InvalidDecision
+from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull, InvalidDecision, OwnClass
 from bookings.models import Appointment, Booking, Payout, PayoutAdjustment
 from classroom.errors import IllegalTransition
 from classroom.money import ZERO, round_money
@@ -67,13 +67,19 @@ def bookable(now: dt.datetime) -> dict:
 def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bool = True) -> Booking:
     """Give ``student`` a seat in ``meeting`` at the course price; confirmed at once unless a payment step follows.
 
-    Raises :class:`BookingClosed` when the class is not bookable any more, :class:`ClassFull`, :class:`AlreadyBooked`.
+    Raises :class:`BookingClosed` when the class is not bookable any more, :class:`ClassFull`, :class:`AlreadyBooked`,
+    :class:`OwnClass` when the student is the class's own teacher (one account with both roles).
     """
     with transaction.atomic():
         # The row lock orders concurrent bookings of one meeting; the conditional UPDATE alone would also be enough.
         locked = (
-            Meeting.objects.select_for_update(of=("self",), no_key=True).select_related("course").get(pk=meeting.pk)
+            Meeting.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("course", "teacher")
+            .get(pk=meeting.pk)
         )
+        if student.user_id is not None and student.user_id == locked.teacher.user_id:
+            # Their own money would pay them (and count towards their payout), taking a real student's seat.
+            raise OwnClass(_("You teach '%(title)s', so you cannot book a seat in it.") % {"title": locked.title})
         if locked.state not in BOOKABLE_STATES:
             raise BookingClosed(f"'{locked.title}' is {locked.state}; it cannot be booked")
         if now >= locked.student_may_join_until:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import generics, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from classroom.models import Course
-from classroom.serializers import CourseSerializer, LoginSerializer, MeSerializer, TokenSerializer
+from classroom import tokens
+from classroom.models import ApiToken, Course
+from classroom.serializers import CourseSerializer, LoginSerializer, MeSerializer, TokenSerializer, utc_iso
 from config.api import ApiError, error_response, example, read_only_schema
 
 ME_EXAMPLE = {
@@ -65,8 +66,9 @@ class TokenView(APIView):
         operation_id="auth_token_create",
         tags=["auth"],
         summary="Log in: get an API token",
-        description="The same token is returned on every login until it is revoked with DELETE. Limited to "
-        "API_AUTH_THROTTLE_RATE attempts per client.",
+        description="Every login gives a new token (each device has its own), valid until `expires_at` "
+        "(API_TOKEN_TTL_HOURS after the login) or until revoked with DELETE; the server keeps only its digest, so "
+        "it is shown this once. Limited to API_AUTH_THROTTLE_RATE attempts per client.",
         request=LoginSerializer,
         responses={
             200: TokenSerializer,
@@ -85,7 +87,11 @@ class TokenView(APIView):
             OpenApiExample("login", value={"username": "alice", "password": "correct horse"}, request_only=True),
             OpenApiExample(
                 "logged in",
-                value={"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", "user": ME_EXAMPLE},
+                value={
+                    "token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b",
+                    "expires_at": "2026-07-08T12:00:00Z",
+                    "user": ME_EXAMPLE,
+                },
                 response_only=True,
             ),
         ],
@@ -102,19 +108,21 @@ class TokenView(APIView):
         if user is None or not user.is_active:
             message = "Unable to log in with the username and password given."
             raise ApiError(message, code="invalid_credentials", status_code=400, fields={"password": [message]})
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key, "user": MeSerializer(user).data})
+        record, token = tokens.issue(user, now=timezone.now())
+        return Response({"token": token, "expires_at": utc_iso(record.expires_at), "user": MeSerializer(user).data})
 
     @extend_schema(
         operation_id="auth_token_destroy",
         tags=["auth"],
         summary="Log out: revoke your API token",
+        description="Revokes the token sent with this request (your other devices stay logged in). With a session "
+        "login instead, revokes every API token of your account.",
         request=None,
         auth=[{"tokenAuth": []}, {"cookieAuth": []}],
         responses={204: None},
     )
     def delete(self, request):
-        Token.objects.filter(user=request.user).delete()
+        tokens.log_out(request.user, request.auth if isinstance(request.auth, ApiToken) else None)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

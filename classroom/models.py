@@ -149,3 +149,20 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint} {self.key}"
+
+
+class ApiToken(models.Model):
+    """An API login (``POST /api/v1/auth/token/``), valid until ``expires_at`` or until it is revoked.
+
+    Only the SHA-256 digest of the token is stored (the token is 160 random bits, so a fast hash is enough): a copy of
+    the database, a backup or the admin cannot be used to log in. The token itself is shown once, in the login
+    response. See classroom.tokens.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"API token of {self.user} (until {self.expires_at:%Y-%m-%d %H:%M} UTC)"

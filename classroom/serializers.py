@@ -155,7 +155,10 @@ class LoginSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`. Shown only this once.")
+    expires_at = serializers.DateTimeField(
+        help_text="When the token stops working (UTC, API_TOKEN_TTL_HOURS after the login); then log in again."
+    )
     user = MeSerializer()
 
 

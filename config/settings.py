@@ -4,6 +4,7 @@ Every variable is listed with its default and meaning in .env.example. A bad val
 collected in ``SETTINGS_ERRORS`` and reported by the system check in ``config.checks`` naming the variable.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -18,8 +19,11 @@ if Path(_env_file).is_file():
 
 env = EnvReader()
 
-DEBUG = env.bool("DEBUG", True)
-SECRET_KEY = env.str("SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production-0123456789")
+# Off unless asked for: `make run` and the tests ask through config/settings_dev.py.
+DEBUG = env.bool("DEBUG", False)
+# Signs sessions and the join links in students' messages. No default: config.E002 stops start-up when it is unset
+# or, with DEBUG off, the published development key or shorter than 50 characters (config/checks.py).
+SECRET_KEY = env.str("SECRET_KEY", "")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
 # Where people reach this app; join and feedback links in messages are built on it.
@@ -33,7 +37,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "django_q",
     "classroom",
@@ -70,6 +73,26 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- HTTPS (README, "Production settings"): on by default when DEBUG is off -------------------------------------------
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, maximum=2 * 365 * 24 * 3600)
+# Opt-in: subdomains must all serve https first, and with preload anyone may submit the domain to browsers' lists.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Behind a proxy that terminates TLS: the header it sets and the value meaning https, e.g. HTTP_X_FORWARDED_PROTO,https.
+# Unset behind such a proxy, SECURE_SSL_REDIRECT redirects forever; set without one, clients can claim https.
+SECURE_PROXY_SSL_HEADER = None
+_proxy_header = env.list("SECURE_PROXY_SSL_HEADER", [])
+if len(_proxy_header) == 2 and re.fullmatch(r"HTTP_[A-Z0-9_]+", _proxy_header[0]):
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_header)
+elif _proxy_header:
+    env.error(
+        "SECURE_PROXY_SSL_HEADER",
+        f"must be a request header and its value, like HTTP_X_FORWARDED_PROTO,https; got {','.join(_proxy_header)!r}",
+    )
 
 # --- Database ------------------------------------------------------------------------------------------------------
 DATABASES = {"default": env.database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
@@ -190,7 +213,8 @@ Q_CLUSTER = {
     "name": "classroom",
     "workers": env.int("Q_WORKERS", 4, minimum=1, maximum=64),
     # The lifecycle clock task runs for 100 s (meetings.clock); timeout must exceed that and retry must exceed
-    # timeout, or the broker hands the same task to a second worker while the first is still running.
+    # timeout, or the broker hands the same task to a second worker while the first is still running
+    # (meetings.checks stops start-up otherwise).
     "timeout": 120,
     "retry": 180,
     "max_attempts": 1,
@@ -204,11 +228,29 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- Cache: shared by every process, so the login throttle's counts hold across web workers and hosts ----------------
+# The database by default (its table, django_cache, is made by classroom's migration 0003), Redis when REDIS_URL is set.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+            # Past this the table is culled (a third of it): well above the clients one minute's throttling counts.
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
+# django-q2 saves each cluster's status to its cache twice a second; in the process's memory, as before, rather than
+# as database writes competing with the sweeps.
+CACHES["django_q"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "django-q"}
+Q_CLUSTER["cache"] = "django_q"
+
 # --- REST API ---------------------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "classroom.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -288,7 +330,7 @@ REST_FRAMEWORK.update(
     {
         # Token first: an anonymous request then gets 401 with "WWW-Authenticate: Token" instead of a bare 403.
         "DEFAULT_AUTHENTICATION_CLASSES": [
-            "rest_framework.authentication.TokenAuthentication",
+            "classroom.authentication.TokenAuthentication",
             "rest_framework.authentication.SessionAuthentication",
         ],
         "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -298,13 +340,17 @@ REST_FRAMEWORK.update(
         "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
         "PAGE_SIZE": 20,
         "DEFAULT_THROTTLE_RATES": {"auth": _api_auth_rate},
+        # Proxies in front of the app that append to X-Forwarded-For; the throttle counts per the address the nearest
+        # of them saw. 0: the header is ignored (anyone can write it) and the connection's address is the client.
+        "NUM_PROXIES": env.int("NUM_PROXIES", 0, minimum=0, maximum=10),
     }
 )
 SPECTACULAR_SETTINGS.update(
     {
         "DESCRIPTION": (
             "The API the student and teacher apps are built on. Log in with a token (`POST /api/v1/auth/token/`, "
-            "then `Authorization: Token <key>`) or a session (`/api/auth/login/`). Every error has one shape: "
+            "then `Authorization: Token <token>`; each login is a new token, valid until `expires_at`) or a session "
+            "(`/api/auth/login/`). Every error has one shape: "
             '`{"error": {"code": ..., "message": ..., "fields": {...}}}`. Times are UTC (`...Z`) with the caller\'s '
             "local time and zone beside them."
         ),
@@ -331,5 +377,7 @@ SPECTACULAR_SETTINGS.update(
         },
     }
 )
+# How long an API token (POST /api/v1/auth/token/) is valid; each login gets a new one. Only its digest is stored.
+API_TOKEN_TTL_HOURS = env.int("API_TOKEN_TTL_HOURS", 7 * 24, minimum=1, maximum=365 * 24)
 # How long an Idempotency-Key is remembered (and its first response replayed); the maintenance pass forgets older ones.
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1, maximum=24 * 30)

@@ -19,11 +19,13 @@ def frozen_clock(now):
 
 
 @pytest.fixture(autouse=True)
-def fresh_throttle_counts():
-    """Throttle counts live in the cache; each test starts with none."""
-    cache.clear()
+def fresh_throttle_counts(django_db_setup, django_db_blocker):
+    """Throttle counts live in the cache (a table of the test database by default); each test starts with none."""
+    with django_db_blocker.unblock():
+        cache.clear()
     yield
-    cache.clear()
+    with django_db_blocker.unblock():
+        cache.clear()
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 import pytest
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from classroom import tokens
+from classroom.models import ApiToken
 from tests.api.conftest import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +68,7 @@ def test_login_with_username_and_password_gives_a_token_that_works(anon, alice):
     response = anon.post("/api/v1/auth/token/", {"username": "alice", "password": "correct horse battery staple"})
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["token"] == Token.objects.get(user=alice.user).key
+    assert ApiToken.objects.get(user=alice.user).digest == tokens.digest_of(body["token"])
     assert body["user"]["roles"] == ["student"]
 
     client = APIClient()
@@ -75,22 +76,23 @@ def test_login_with_username_and_password_gives_a_token_that_works(anon, alice):
     assert client.get("/api/v1/me/").json()["username"] == "alice"
 
     again = anon.post("/api/v1/auth/token/", {"username": "alice", "password": "correct horse battery staple"})
-    assert again.json()["token"] == body["token"]  # one token per user until revoked
+    assert again.json()["token"] != body["token"]  # each login is a new token (only digests are stored)
+    assert ApiToken.objects.filter(user=alice.user).count() == 2
 
 
-def test_revoking_the_token_logs_out(alice):
-    token = Token.objects.create(user=alice.user)
+def test_revoking_the_token_logs_out(alice, now):
+    _, token = tokens.issue(alice.user, now=now)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.delete("/api/v1/auth/token/").status_code == 204
-    assert not Token.objects.filter(user=alice.user).exists()
+    assert not ApiToken.objects.filter(user=alice.user).exists()
     assert_error(client.get("/api/v1/me/"), 401, "authentication_failed")
 
 
 def test_a_wrong_password_is_a_400_naming_the_password(anon, alice):
     response = anon.post("/api/v1/auth/token/", {"username": "alice", "password": "nope"}, format="json")
     assert_error(response, 400, "invalid_credentials", "password")
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
 
 
 def test_missing_credentials_name_both_fields(anon):
@@ -102,15 +104,15 @@ def test_logging_in_too_often_is_throttled(anon, alice, settings):
     with override_settings(REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}):
         from rest_framework.throttling import ScopedRateThrottle
 
+        configured = ScopedRateThrottle.THROTTLE_RATES
         ScopedRateThrottle.THROTTLE_RATES = rates  # read once at import by DRF
         try:
             for _ in range(3):
                 anon.post("/api/v1/auth/token/", {"username": "alice", "password": "nope"}, format="json")
             response = anon.post("/api/v1/auth/token/", {"username": "alice", "password": "nope"}, format="json")
         finally:
-            from rest_framework.settings import api_settings
-
-            ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+            # The configured rates, not api_settings' here: inside override_settings those are still 3/minute.
+            ScopedRateThrottle.THROTTLE_RATES = configured
     assert_error(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
 

@@ -1,12 +1,19 @@
 import datetime as dt
 from io import StringIO
 
+import pytest
 import time_machine
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from classroom.models import Teacher
 from meetings.models import Meeting
+
+
+@pytest.fixture(autouse=True)
+def debug_on(settings):
+    """The demo runs with DEBUG on (make run); seed_demo refuses otherwise (test_production_settings)."""
+    settings.DEBUG = True
 
 
 def seed():

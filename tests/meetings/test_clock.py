@@ -1,7 +1,10 @@
 import datetime as dt
 
-from meetings.clock import run_clock
+from django_q.models import Schedule
+
+from meetings.clock import CLOCK_SECONDS, run_clock
 from meetings.models import Meeting, SweepHeartbeat
+from meetings.schedules import SCHEDULES
 from tests.factories import MeetingFactory
 
 
@@ -54,3 +57,20 @@ def test_the_clock_stops_after_its_time_and_two_overlapping_clocks_do_not_double
     assert counts["open_due_meetings.opened"] == 0
     assert Meeting.objects.get(pk=meeting.pk).state == "open"
     assert first.mono <= 10.0 + 1.0
+
+
+# django-q2's sentinel runs the scheduler every 30 s (django_q.cluster.Sentinel.guard: counter >= 30), so a schedule
+# fires up to that long after it is due.
+SCHEDULER_PASS_SECONDS = 30
+
+
+def test_consecutive_clock_runs_overlap_given_the_schedulers_30_s_pass(db, now):
+    """The clock is due every minute; the worst case is one run fired on time and the next fired a whole scheduler
+    pass late, 60 + 30 = 90 s after it. The first must still be polling then, or meetings wait for the next run."""
+    spec = SCHEDULES["lifecycle-clock"]
+    assert (spec["func"], spec["schedule_type"]) == ("meetings.tasks.clock", Schedule.MINUTES)
+    latest_next_start = spec["minutes"] * 60 + SCHEDULER_PASS_SECONDS
+    first = FakeTime(now, work_seconds=0)
+    run_clock(now=first.now, sleep=first.sleep, monotonic=first.monotonic)  # as the task runs it: default length
+    assert first.mono > latest_next_start
+    assert latest_next_start < CLOCK_SECONDS

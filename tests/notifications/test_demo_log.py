@@ -14,6 +14,7 @@ from meetings.runner import run_sweeps
 
 def test_the_demo_class_logs_each_join_and_feedback_link_once(db, now, caplog, settings):
     assert settings.NOTIFICATION_CHANNEL == "log"
+    settings.DEBUG = True  # the demo runs with DEBUG on (make run); seed_demo refuses otherwise
     with time_machine.travel(now, tick=False):
         call_command("seed_demo", stdout=StringIO())
     demo = Meeting.objects.get(title__startswith="Demo class")

@@ -1,0 +1,65 @@
+"""API tokens: issued at each login, stored as a digest only, refused once expired or revoked.
+
+``Authorization: Token <token>`` as with DRF's authtoken before; what changed: every login gets a new token (a
+phone and a laptop each have their own, and logging out of one keeps the other), each expires after
+API_TOKEN_TTL_HOURS, and the database keeps only its digest (classroom.models.ApiToken).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext
+
+from classroom.models import ApiToken
+
+TOKEN_BYTES = 20  # 40 hex characters: the shape apps stored before
+
+
+class TokenRefused(Exception):
+    """The token given is unknown, revoked or expired; the message says which, for the person logging in."""
+
+
+def digest_of(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(user, *, now: dt.datetime) -> tuple[ApiToken, str]:
+    """A new token for ``user``, valid for API_TOKEN_TTL_HOURS from ``now``: the stored row and the token itself,
+    which exists nowhere else. Their expired tokens are forgotten meanwhile."""
+    token = secrets.token_hex(TOKEN_BYTES)
+    with transaction.atomic():
+        ApiToken.objects.filter(user=user, expires_at__lte=now).delete()
+        record = ApiToken.objects.create(
+            user=user,
+            digest=digest_of(token),
+            created_at=now,
+            expires_at=now + dt.timedelta(hours=settings.API_TOKEN_TTL_HOURS),
+        )
+    return record, token
+
+
+def authenticate(token: str, *, now: dt.datetime) -> ApiToken:
+    """The live token row for ``token`` (with its user); raises :class:`TokenRefused` otherwise."""
+    record = ApiToken.objects.select_related("user").filter(digest=digest_of(token)).first()
+    if record is None:
+        raise TokenRefused(gettext("Invalid token."))
+    if record.expires_at <= now:
+        record.delete()
+        raise TokenRefused(gettext("The token has expired; log in again for a new one."))
+    if not record.user.is_active:
+        raise TokenRefused(gettext("User inactive or deleted."))
+    return record
+
+
+def log_out(user, token: ApiToken | None) -> int:
+    """Revoke the token the request came with; a session (no token) revokes every token of ``user``."""
+    tokens = ApiToken.objects.filter(user=user)
+    if token is not None:
+        tokens = tokens.filter(pk=token.pk)
+    deleted, _ = tokens.delete()
+    return deleted
