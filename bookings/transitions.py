@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils.translation import gettext as _
@@ -156,8 +155,11 @@ RESCHEDULED_FIELD = "start_time"
 
 def _reschedules(meeting_id):
     """The meeting's reschedules in its history, newest first (``meeting_id`` may be an ``OuterRef``)."""
+    # The content type by its natural key, not get_for_model(): building the queryset must not query (the OpenAPI
+    # generator builds it without a database behind it, in `check --deploy`).
     return StateChange.objects.filter(
-        content_type=ContentType.objects.get_for_model(Meeting),
+        content_type__app_label=Meeting._meta.app_label,
+        content_type__model=Meeting._meta.model_name,
         object_id=meeting_id,
         meeting_id=meeting_id,
         field=RESCHEDULED_FIELD,
