@@ -12,6 +12,7 @@ def check(tmp_path, **values) -> subprocess.CompletedProcess:
     env = {
         "PATH": "/usr/bin:/bin",
         "ENV_FILE": str(tmp_path / "none"),
+        "DJANGO_SETTINGS_MODULE": "config.settings_dev",
         "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
         **values,
     }
