@@ -6,6 +6,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+# The reason on a row for a person with neither LINE nor e-mail (live routing): skipped, never sent.
+NO_CONTACT = "no contact"
+
 
 class Notification(models.Model):
     class Kind(models.TextChoices):
@@ -24,6 +27,7 @@ class Notification(models.Model):
         LINE = "line", "LINE"
         EMAIL = "email"
         LOG = "log"
+        NONE = "none", "no contact"
 
     class State(models.TextChoices):
         PENDING = "pending"

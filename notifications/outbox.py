@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 
 from notifications.messages import render, time_context
-from notifications.models import Notification
+from notifications.models import NO_CONTACT, Notification
 
 Channel = Notification.Channel
 
@@ -57,7 +57,8 @@ class Recipient:
 
 
 def _route(*, line_user_id=None, line_channel_id=None, email="") -> tuple[str, str, int | None]:
-    """Which channel reaches this person: the log in the demo; otherwise LINE when they have it, else e-mail.
+    """Which channel reaches this person: the log in the demo; otherwise LINE when they have it, else e-mail, else
+    none (the row is written already skipped, "no contact": the outbox shows who was not told, and why).
 
     A student who unfollowed keeps the LINE route here; delivery skips them with that reason, so the outbox shows
     why they were not told.
@@ -68,7 +69,7 @@ def _route(*, line_user_id=None, line_channel_id=None, email="") -> tuple[str, s
         return Channel.LINE, line_user_id, line_channel_id
     if email:
         return Channel.EMAIL, email, None
-    return Channel.LOG, "", None
+    return Channel.NONE, "", None
 
 
 def for_student(student) -> Recipient:
@@ -101,7 +102,8 @@ def for_teacher(teacher) -> Recipient:
 
 
 def staff() -> list[Recipient]:
-    """Staff alerts go by e-mail to STAFF_ALERT_EMAILS, or to the log when none is configured."""
+    """Staff alerts go by e-mail to STAFF_ALERT_EMAILS, or to the log when none is configured (then the log is
+    their destination, and an alert logged there is sent, unlike a student or teacher without contact)."""
     if not settings.STAFF_ALERT_EMAILS or settings.NOTIFICATION_CHANNEL == "log":
         return [Recipient(key="staff", role="staff", language="en", time_zone="UTC", channel=Channel.LOG, address="")]
     return [
@@ -160,6 +162,7 @@ def message(
         tuple(sorted((context or {}).items())),
     )
     scope = meeting.pk if meeting is not None else "-"
+    unreachable = recipient.channel == Channel.NONE
     return OutboxRow(
         dedupe_key=f"{kind}:{scope}:{recipient.key}{dedupe_suffix}",
         kind=kind,
@@ -173,6 +176,9 @@ def message(
         payload_hash=digest,
         next_attempt_at=now,
         created_at=now,
+        # Nobody to send it to: written skipped, so delivery never claims it (and never counts it as sent).
+        state=Notification.State.SKIPPED if unreachable else Notification.State.PENDING,
+        last_error=NO_CONTACT if unreachable else "",
     )
 
 
