@@ -39,6 +39,7 @@ REAL_COMMITS = (
     "integrations/test_video_lifecycle.py",  # provisioning and ending rooms, every provider
     "api/test_idempotency.py::test_the_expiry_sweep",  # idempotency key expiry
 )
+_with_real_commits: set[str] = set()  # the node ids pytest_itemcollected marked
 
 
 def pytest_itemcollected(item):
@@ -66,7 +67,6 @@ def pytest_itemcollected(item):
 # settlement is left to the caller"). With real commits it would settle the class at once, so here it is switched
 # off, as the race tests do (tests/meetings/test_settle_races.py); the after-commit settlement is tested there.
 SETTLED_BY_HAND = ("meetings/test_settle.py", "meetings/test_settle_batches.py")
-_with_real_commits: set[str] = set()  # node ids marked by pytest_itemcollected
 
 
 @pytest.fixture(autouse=True)
@@ -90,11 +90,12 @@ def _as_after_a_rollback(request):
 
 @pytest.fixture(scope="session", autouse=True)
 def _flush_by_delete():
-    """After a transactional test Django empties every table with one ``TRUNCATE``, which on PostgreSQL costs about
-    a second however little the test wrote (each table's files are replaced). ``DELETE`` empties the few rows a test
-    writes in milliseconds; in the flush's one transaction the foreign keys (``DEFERRABLE INITIALLY DEFERRED``) are
-    checked at commit, when every table is empty, so the order does not matter. Same result: sequences are not
-    reset by either (Django's own TRUNCATE is kept when a test asks for reset sequences or a cascade)."""
+    """After a transactional test Django empties every table with one ``TRUNCATE``, which on PostgreSQL costs 0.1 s
+    on an idle machine and up to a second on a busy one, however little the test wrote (each table's files are
+    replaced). ``DELETE`` empties the few rows a test writes in milliseconds; in the flush's one transaction the
+    foreign keys (``DEFERRABLE INITIALLY DEFERRED``) are checked at commit, when every table is empty, so the order
+    does not matter. Same result: sequences are not reset by either (Django's own TRUNCATE is kept when a test asks
+    for reset sequences or a cascade)."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     truncate = DatabaseOperations.sql_flush
@@ -107,6 +108,22 @@ def _flush_by_delete():
     DatabaseOperations.sql_flush = sql_flush
     yield
     DatabaseOperations.sql_flush = truncate
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _commits_without_waiting_for_the_disk():
+    """Real commits wait for their WAL flush (a few ms each, far more on a busy disk); tests do not need a commit to
+    survive a power cut. ``synchronous_commit = off`` changes nothing any session sees, only durability."""
+    from django.db.backends.signals import connection_created
+
+    def no_wait(sender, connection, **kwargs):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO off")
+
+    connection_created.connect(no_wait, weak=False, dispatch_uid="tests-synchronous-commit-off")
+    yield
+    connection_created.disconnect(dispatch_uid="tests-synchronous-commit-off")
 
 
 # --- end of real commits ---------------------------------------------------------------------------------------------
