@@ -23,7 +23,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count, F
 
-from notifications.models import Notification
+from notifications.models import NO_CONTACT, Notification
 
 logger = logging.getLogger("classroom.notifications")
 State = Notification.State
@@ -76,6 +76,14 @@ class EmailChannel:
         return results
 
 
+class NoContactChannel:
+    """A person with neither LINE nor e-mail. The outbox writes their rows skipped already; a pending one (put back
+    by hand) is skipped again, never sent."""
+
+    def send(self, rows: list[Notification], now: dt.datetime) -> dict[int, Result]:
+        return {row.pk: Result(ok=False, skipped=True, error=NO_CONTACT) for row in rows}
+
+
 def channels() -> dict:
     from integrations.line.channel import LineMessagingChannel
 
@@ -83,6 +91,7 @@ def channels() -> dict:
         Notification.Channel.LOG: LogChannel(),
         Notification.Channel.EMAIL: EmailChannel(),
         Notification.Channel.LINE: LineMessagingChannel(),
+        Notification.Channel.NONE: NoContactChannel(),
     }
 
 

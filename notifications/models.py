@@ -6,6 +6,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+# The reason on a row for a person with neither LINE nor e-mail (live routing): skipped, never sent.
+NO_CONTACT = "no contact"
+
 
 class Notification(models.Model):
     class Kind(models.TextChoices):
@@ -24,6 +27,7 @@ class Notification(models.Model):
         LINE = "line", "LINE"
         EMAIL = "email"
         LOG = "log"
+        NONE = "none", "no contact"
 
     class State(models.TextChoices):
         PENDING = "pending"
@@ -52,8 +56,9 @@ class Notification(models.Model):
     provider_message_id = models.CharField(max_length=200, blank=True, editable=False)
     # Generated once, reused on every retry: LINE answers 409 to a key it already accepted (no duplicate message).
     retry_key = models.UUIDField(default=uuid.uuid4, editable=False)
-    # The rows sent together in one LINE call, fixed before the first call (the retry key of its lowest row): a
-    # retry resends exactly this set with this key, so LINE's 409 can never cover a recipient it did not receive.
+    # The rows sent together in one LINE call, fixed before the first call (the retry key of its lowest row; a fresh
+    # key for each half of a batch LINE refused with a 400, see integrations/line/channel.py): a retry resends
+    # exactly this set with this key, so LINE's 409 can never cover a recipient it did not receive.
     line_batch_key = models.UUIDField(null=True, blank=True, editable=False, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     sent_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 from notifications.messages import render, time_context
-from notifications.models import Notification
+from notifications.models import NO_CONTACT, Notification
 
 Channel = Notification.Channel
 
@@ -57,7 +57,8 @@ class Recipient:
 
 
 def _route(*, line_user_id=None, line_channel_id=None, email="") -> tuple[str, str, int | None]:
-    """Which channel reaches this person: the log in the demo; otherwise LINE when they have it, else e-mail.
+    """Which channel reaches this person: the log in the demo; otherwise LINE when they have it, else e-mail, else
+    none (the row is written already skipped, "no contact": the outbox shows who was not told, and why).
 
     A student who unfollowed keeps the LINE route here; delivery skips them with that reason, so the outbox shows
     why they were not told.
@@ -68,7 +69,7 @@ def _route(*, line_user_id=None, line_channel_id=None, email="") -> tuple[str, s
         return Channel.LINE, line_user_id, line_channel_id
     if email:
         return Channel.EMAIL, email, None
-    return Channel.LOG, "", None
+    return Channel.NONE, "", None
 
 
 def for_student(student) -> Recipient:
@@ -101,7 +102,8 @@ def for_teacher(teacher) -> Recipient:
 
 
 def staff() -> list[Recipient]:
-    """Staff alerts go by e-mail to STAFF_ALERT_EMAILS, or to the log when none is configured."""
+    """Staff alerts go by e-mail to STAFF_ALERT_EMAILS, or to the log when none is configured (then the log is
+    their destination, and an alert logged there is sent, unlike a student or teacher without contact)."""
     if not settings.STAFF_ALERT_EMAILS or settings.NOTIFICATION_CHANNEL == "log":
         return [Recipient(key="staff", role="staff", language="en", time_zone="UTC", channel=Channel.LOG, address="")]
     return [
@@ -160,6 +162,7 @@ def message(
         tuple(sorted((context or {}).items())),
     )
     scope = meeting.pk if meeting is not None else "-"
+    unreachable = recipient.channel == Channel.NONE
     return OutboxRow(
         dedupe_key=f"{kind}:{scope}:{recipient.key}{dedupe_suffix}",
         kind=kind,
@@ -173,6 +176,9 @@ def message(
         payload_hash=digest,
         next_attempt_at=now,
         created_at=now,
+        # Nobody to send it to: written skipped, so delivery never claims it (and never counts it as sent).
+        state=Notification.State.SKIPPED if unreachable else Notification.State.PENDING,
+        last_error=NO_CONTACT if unreachable else "",
     )
 
 
@@ -199,7 +205,8 @@ def contacts_by_meeting(bookings) -> dict[int, list[StudentContact]]:
 
 
 def enqueue(rows: Iterable[OutboxRow]) -> int:
-    """Insert rows, silently keeping the first of any duplicate. Call inside the transition's transaction."""
+    """Insert rows, silently keeping the first of any duplicate. A transition calls it inside its own transaction
+    (the rows commit with the state change); the delivery sweep's staff alerts call it in autocommit."""
     rows = list(rows)
     if not rows:
         pass
@@ -217,13 +224,17 @@ def _copy_insert(rows: list[OutboxRow]) -> None:
     Same result as ``bulk_create(ignore_conflicts=True)`` (the unique dedupe_key still decides duplicates, inside the
     caller's transaction), about three times faster for an open burst's 11,000 rows: Django prepares every value of
     every field in Python and psycopg quotes its UNNEST arrays client-side, while COPY streams rows in C.
+
+    The staging table is ``ON COMMIT DELETE ROWS``, so the three statements run in one transaction (a savepoint
+    inside the caller's): in autocommit each statement would commit on its own, and the COPY's rows would be gone
+    before the INSERT reads them.
     """
     fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     # The column list is in the name, so a connection that outlives a migration never reuses a stale shape.
     stage = f"notification_stage_{hashlib.sha1(columns.encode()).hexdigest()[:10]}"
     json_fields = {i for i, f in enumerate(fields) if isinstance(f, models.JSONField)}
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor
         raw.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "

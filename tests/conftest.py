@@ -18,6 +18,117 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+# --- real commits for the sweeps and delivery on PostgreSQL (hardening item 8) ----------------------------------------
+# Sweeps and delivery commit on their own (each claim, each result, each staff alert in autocommit or its own
+# transaction). Inside pytest-django's one-transaction-per-test, statements that behave differently in autocommit
+# (an ON COMMIT DELETE ROWS staging table, a lock held to the end of a transaction, on_commit hooks) are never
+# exercised: the staff alert lost on PostgreSQL went unnoticed that way. So on PostgreSQL these tests run as
+# ``django_db(transaction=True)`` (a real commit per statement, tables flushed after each test); SQLite keeps the
+# fast rollback. Entries are paths under tests/ (a folder, a file, or ``file::test-name-prefix``).
+REAL_COMMITS = (
+    "notifications/",  # the delivery sweep, the outbox, staff alerts
+    "meetings/test_sweeps.py",  # minimum participants, open, join and feedback links, close, end rooms
+    "meetings/test_settle.py",  # settlement (and run_sweeps)
+    "meetings/test_settle_batches.py",
+    "meetings/test_settle_races.py",
+    "meetings/test_settle_batch_races.py",
+    "meetings/test_smoke_flow.py",  # every sweep, one class end to end
+    "meetings/test_history_copy.py",  # insert_history's COPY, in autocommit
+    "bookings/test_payout_sweep.py",  # payout approval
+    "integrations/livekit/test_poll.py",  # room attendance polling
+    "integrations/test_video_lifecycle.py",  # provisioning and ending rooms, every provider
+    "api/test_idempotency.py::test_the_expiry_sweep",  # idempotency key expiry
+)
+_with_real_commits: set[str] = set()  # the node ids pytest_itemcollected marked
+
+
+def pytest_itemcollected(item):
+    """On PostgreSQL, a test under REAL_COMMITS that uses the database runs with ``transaction=True``. Marked as it
+    is collected, so pytest-django's ordering (rollback tests first, then transactional ones) sees the marker."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        return
+    fixtures = getattr(item, "fixturenames", ())
+    if item.get_closest_marker("django_db") is None and "db" not in fixtures and "transactional_db" not in fixtures:
+        return
+    path = Path(item.path).relative_to(Path(__file__).parent).as_posix()
+    name = f"{path}::{item.name}"
+    if any(name.startswith(entry) if "::" in entry else path.startswith(entry) for entry in REAL_COMMITS):
+        # Prepended, so it is the closest django_db marker (the one pytest-django reads).
+        item.add_marker(pytest.mark.django_db(transaction=True), append=False)
+        _with_real_commits.add(item.nodeid)
+
+
+# Tests that close a class by hand (``tests.meetings.closing.run_and_close``) and then settle it themselves: under a
+# rollback the close's ``transaction.on_commit`` settlement never ran, and they rely on that ("the close path's
+# settlement is left to the caller"). With real commits it would settle the class at once, so here it is switched
+# off, as the race tests do (tests/meetings/test_settle_races.py); the after-commit settlement is tested there.
+SETTLED_BY_HAND = ("meetings/test_settle.py", "meetings/test_settle_batches.py")
+
+
+@pytest.fixture(autouse=True)
+def _as_after_a_rollback(request):
+    """What a test under REAL_COMMITS found for free in a rolled-back run, restored: the content type cache warm
+    (a flush empties it, and a first lookup would count as one more statement in the query-counting tests), as in
+    a worker past its first pass; and, for SETTLED_BY_HAND, a close without its after-commit settlement."""
+    if request.node.nodeid not in _with_real_commits:
+        return
+    from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.get_for_models(*apps.get_models())
+    if request.node.nodeid.split("::")[0].removeprefix("tests/") in SETTLED_BY_HAND:
+        from meetings import lifecycle
+
+        request.getfixturevalue("monkeypatch").setattr(
+            lifecycle, "after_commit_outside_calls", lambda meeting_id, now: None
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete():
+    """After a transactional test Django empties every table with one ``TRUNCATE``, which on PostgreSQL costs 0.1 s
+    on an idle machine and up to a second on a busy one, however little the test wrote (each table's files are
+    replaced). ``DELETE`` empties the few rows a test writes in milliseconds; in the flush's one transaction the
+    foreign keys (``DEFERRABLE INITIALLY DEFERRED``) are checked at commit, when every table is empty, so the order
+    does not matter. Same result: sequences are not reset by either (Django's own TRUNCATE is kept when a test asks
+    for reset sequences or a cascade)."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if reset_sequences or allow_cascade:
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return [f"{style.SQL_KEYWORD('DELETE FROM')} {style.SQL_FIELD(self.quote_name(table))};" for table in tables]
+
+    DatabaseOperations.sql_flush = sql_flush
+    yield
+    DatabaseOperations.sql_flush = truncate
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _commits_without_waiting_for_the_disk():
+    """Real commits wait for their WAL flush (a few ms each, far more on a busy disk); tests do not need a commit to
+    survive a power cut. ``synchronous_commit = off`` changes nothing any session sees, only durability."""
+    from django.db.backends.signals import connection_created
+
+    def no_wait(sender, connection, **kwargs):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO off")
+
+    connection_created.connect(no_wait, weak=False, dispatch_uid="tests-synchronous-commit-off")
+    yield
+    connection_created.disconnect(dispatch_uid="tests-synchronous-commit-off")
+
+
+# --- end of real commits ---------------------------------------------------------------------------------------------
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Every teacher has a login, and PBKDF2 costs ~0.3 s per password: tests hash with MD5 instead."""

@@ -7,16 +7,35 @@ Retry keys and batches (why no recipient ever gets a duplicate, and none is mark
   That is only safe if a repeat carries exactly the recipients of the first try. So before the first call a batch is
   *pinned*: every row of it gets ``line_batch_key`` = the ``retry_key`` of its lowest row, in the database, before
   the network is touched. Every later try of any of those rows resends the same set with the same key (the sweep's
-  claim takes a pinned batch whole or not at all; see ``notifications.delivery.claim``), and a row is pinned once.
-* A row's own ``retry_key`` is unique, so two batches never share a key; a lone row is pinned too (a batch of one,
-  sent by push with its own key), so a retried push is never merged into a later multicast under a reused key.
+  claim takes a pinned batch whole or not at all; see ``notifications.delivery.claim``), and a row is pinned once
+  (re-pinned only when LINE refused its whole batch with a 400, which accepts nothing: a split, below).
+* A row's own ``retry_key`` is unique, and a split's halves get fresh UUIDs, so two batches never share a key; a lone
+  row is pinned too (a batch of one, sent by push with its own key), so a retried push is never merged into a later
+  multicast under a reused key.
 * A timeout or a 5xx is retried with the same key: if LINE had accepted the first call, the retry gets 409 and the
   rows are marked sent. Nothing is re-grouped after a pin, even if a recipient unfollowed meanwhile (LINE simply does
   not deliver to a user who blocked the account).
 
+One bad recipient never fails the others:
+
+* An address that is not a LINE user id (``U`` and 32 lower-case hex characters, LINE's documented format) fails its
+  row for good before any batch is planned; it is never sent.
+* LINE refuses a whole request with 400 when one recipient is wrong (a malformed id: "The property, 'to', ... is
+  invalid"; an id it never issued, or another provider's: "Failed to send messages"), and accepts nothing under
+  that key. So a multicast refused that way is *split*: its rows are re-pinned as two new batches (the halves, in
+  pk order), each with a fresh key, in the database, before either is sent; then the halves are tried, splitting
+  again on a 400, until the rows LINE refuses on their own (a push of one answered 400) fail for good with LINE's
+  reason and every other row is sent once. A crash or a timeout after a split leaves pinned halves: they are retried
+  with their own keys like any batch. The halves are tried in the same pass (a 400 is a definite, immediate answer;
+  no attempt is spent), breadth first, up to SPLIT_CALLS_PER_PASS calls per pass, so a batch whose every id is
+  refused (a channel moved to another provider) cannot hold the sweep up: what is left waits for the next pass.
+* A 400 that names anything else (the messages) fails the batch for good at once: every half would carry the same
+  messages.
+
 Answers: 2xx and 409 -> sent; 429 (rate limit), 5xx, no answer -> retried with backoff, honouring ``Retry-After``;
-429 "monthly limit", 400, 403 and other 4xx -> failed for good with LINE's reason; 401 -> failed and the channel is
-flagged (``LineChannel.auth_failed_at``, shown in the admin). Tokens and secrets never reach a log line or an error.
+400 for a recipient -> split (above); 429 "monthly limit", other 400s, 403 and other 4xx -> failed for good with
+LINE's reason; 401 -> failed and the channel is flagged (``LineChannel.auth_failed_at``, shown in the admin). Tokens
+and secrets never reach a log line or an error.
 """
 
 from __future__ import annotations
@@ -24,6 +43,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
+import uuid
+from collections import deque
 from dataclasses import dataclass
 
 import urllib3
@@ -43,7 +65,11 @@ from linebot.v3.messaging import (
     URIImagemapAction,
 )
 
+from classroom.models import Student
+from integrations.http import retry_after_seconds
 from integrations.line.models import LineChannel
+from notifications.delivery import Result
+from notifications.models import Notification
 
 logger = logging.getLogger("classroom.line")
 
@@ -51,6 +77,12 @@ MAX_RECIPIENTS = 500  # LINE's multicast limit
 IMAGEMAP_SIZE = 1040
 ALT_TEXT_MAX = 400
 UNFOLLOWED = "the student unfollowed the LINE account"
+USER_ID = re.compile(r"U[0-9a-f]{32}")  # LINE's documented user id format
+NOT_A_USER_ID = "LINE: not a LINE user id (U and 32 lower-case hex characters); nothing was sent"
+# The answers by which LINE refuses a request for one of its recipients (see the module docstring).
+REFUSED_RECIPIENT = re.compile(r"^Failed to send messages$|^The property, 'to(\[\d+\])?',")
+# Calls spent splitting refused multicasts in one pass of the sweep; the rest waits for the next pass.
+SPLIT_CALLS_PER_PASS = 50
 
 
 @dataclass
@@ -99,8 +131,6 @@ def _chunks(rows: list) -> list[list]:
 def plan_batches(rows: list, channels: dict[int, LineChannel]) -> tuple[list[Batch], list]:
     """Pinned rows keep their batch; the others are grouped by (LINE channel, payload) and pinned now.
     Returns (batches, rows that could not be pinned: retried later)."""
-    from notifications.models import Notification
-
     batches: dict[str, Batch] = {}
     fresh: dict[tuple[int, str], list] = {}
     for row in rows:
@@ -130,6 +160,31 @@ def plan_batches(rows: list, channels: dict[int, LineChannel]) -> tuple[list[Bat
     return list(batches.values()), unpinned
 
 
+def split(batch: Batch) -> list[Batch] | None:
+    """Re-pin ``batch``'s rows as two new batches (its halves in pk order), each with a fresh key, in one transaction
+    (compare-and-set on the old key) and before either is sent. None if the rows are no longer all pending under that
+    key (cannot happen while the claim's lease holds): then nothing is re-pinned."""
+    rows = sorted(batch.rows, key=lambda r: r.pk)
+    halves = [(rows[: len(rows) // 2], uuid.uuid4()), (rows[len(rows) // 2 :], uuid.uuid4())]
+    with transaction.atomic():
+        for half, key in halves:
+            moved = Notification.objects.filter(
+                pk__in=[r.pk for r in half], state=Notification.State.PENDING, line_batch_key=batch.key
+            ).update(line_batch_key=key)
+            if moved != len(half):
+                transaction.set_rollback(True)
+                return None
+    for half, key in halves:
+        for row in half:
+            row.line_batch_key = key
+    return [Batch(batch.channel, str(key), half) for half, key in halves]
+
+
+@dataclass
+class RecipientRefused(Result):
+    """LINE's 400 for one of the request's recipients: nothing in the request was sent (a multicast is split)."""
+
+
 def _header(headers, name: str) -> str:
     if not headers:
         return ""
@@ -150,9 +205,6 @@ def _detail(body) -> str:
 
 class LineMessagingChannel:
     def send(self, rows: list, now: dt.datetime) -> dict:
-        from classroom.models import Student
-        from notifications.delivery import Result
-
         results: dict[int, Result] = {}
         channels = LineChannel.objects.in_bulk({r.line_channel_id for r in rows if r.line_channel_id})
         unpinned_students = {r.student_id for r in rows if r.student_id and not r.line_batch_key}
@@ -164,6 +216,8 @@ class LineMessagingChannel:
             channel = channels.get(row.line_channel_id)
             if channel is None or not row.address:
                 results[row.pk] = Result(ok=False, permanent=True, error="LINE: no LINE channel or user id")
+            elif not row.line_batch_key and not USER_ID.fullmatch(row.address):
+                results[row.pk] = Result(ok=False, permanent=True, error=NOT_A_USER_ID)
             elif not row.line_batch_key and row.student_id in unfollowed:
                 results[row.pk] = Result(ok=False, skipped=True, error=UNFOLLOWED)
             elif not channel.enabled:
@@ -174,20 +228,36 @@ class LineMessagingChannel:
         for row in unpinned:
             results[row.pk] = Result(ok=False, error="LINE: batch taken by another worker")
         refused: set[int] = set()  # channels that answered 401 in this pass: their other batches are not tried
-        for batch in batches:
+        # (batch, LINE's answer to the batch it was split from, "" for a planned one); halves join the end of the
+        # queue, so a pass sends the large clean halves first.
+        queue = deque((batch, "") for batch in batches)
+        split_calls = 0
+        while queue:
+            batch, split_from = queue.popleft()
             if batch.channel.pk in refused:
                 result = Result(ok=False, permanent=True, error="LINE 401: the channel's access token was refused")
+            elif split_from and split_calls >= SPLIT_CALLS_PER_PASS:
+                result = Result(ok=False, error=f"{split_from} (split; this part is sent on a later pass)")
             else:
+                split_calls += bool(split_from)
                 result = self.call(batch, now)
                 if result.error.startswith("LINE 401"):
                     refused.add(batch.channel.pk)
+                elif isinstance(result, RecipientRefused) and len(batch.rows) > 1:
+                    halves = split(batch)
+                    if halves is not None:
+                        logger.info(
+                            "line batch split",
+                            extra={"batch": batch.key, "halves": [h.key for h in halves], "error": result.error},
+                        )
+                        queue.extend((half, result.error) for half in halves)
+                        continue
+                    result = Result(ok=False, error=f"{result.error} (not split: the batch changed; retried)")
             for row in batch.rows:
                 results[row.pk] = result  # one object per call: the sweep gives the batch one retry time
         return results
 
-    def call(self, batch: Batch, now: dt.datetime):
-        from notifications.delivery import Result
-
+    def call(self, batch: Batch, now: dt.datetime) -> Result:
         channel, rows = batch.channel, batch.rows
         endpoint = "push" if len(rows) == 1 else "multicast"
         configuration = Configuration(host=settings.LINE_API_BASE_URL.rstrip("/"), access_token=channel.access_token)
@@ -226,10 +296,7 @@ class LineMessagingChannel:
         logger.info("line sent", extra={**log, "status": response.status_code, "request_id": request_id})
         return Result(ok=True, provider_message_id=request_id)
 
-    def failure(self, channel: LineChannel, exc: ApiException, endpoint: str, now: dt.datetime):
-        from integrations.http import retry_after_seconds
-        from notifications.delivery import Result
-
+    def failure(self, channel: LineChannel, exc: ApiException, endpoint: str, now: dt.datetime) -> Result:
         status = exc.status or 0
         detail = _detail(exc.body)
         error = f"LINE {status} on {endpoint}" + (f": {detail}" if detail else "")
@@ -244,4 +311,6 @@ class LineMessagingChannel:
         if status == 401:
             LineChannel.objects.filter(pk=channel.pk, auth_failed_at__isnull=True).update(auth_failed_at=now)
             logger.error("line channel refused its token", extra={"line_channel": channel.slug})
+        if status == 400 and REFUSED_RECIPIENT.search(detail):
+            return RecipientRefused(ok=False, permanent=True, error=error)
         return Result(ok=False, permanent=True, error=error)

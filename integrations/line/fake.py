@@ -5,6 +5,12 @@ or 1–500 of them, 1–5 messages of a known type, ``X-Line-Retry-Key`` a UUID)
 repeat gets 409 with ``x-line-accepted-request-id``) and records every accepted message in ``accepted``, so a test
 counts the copies each recipient got.
 
+Recipients, as LINE answers them (LINE docs: user ids match ``U[0-9a-f]{32}``; FAQ "Do I get an error when I send a
+message with a user ID that doesn't exist?"): a ``to`` that is not such an id (a push may also go to a group ``C...``
+or a room ``R...``) gets 400 ``The property, 'to', in the request body is invalid (line: -, column: -)``; a
+well-formed id in ``unknown`` (one LINE never issued, or issued under another provider) gets 400 ``Failed to send
+messages``. Either way nothing in that request is sent and its retry key is not remembered.
+
 Failures on demand are :class:`integrations.fakeserver.FakeService`'s (``fail_next``, ``hold``,
 ``fail_next_with(mode, n)``, ``chaos(fraction, seed)``), on the Messaging API only, with LINE's own modes added:
 ``monthly`` (429 "You have reached your monthly limit."), ``401`` and ``400``; and ``timeout_after_accept`` is
@@ -26,6 +32,7 @@ import hashlib
 import hmac
 import json
 import random
+import re
 import secrets
 import time
 import uuid
@@ -42,6 +49,10 @@ MESSAGE_TYPES = {"text", "imagemap", "image", "sticker", "flex", "template", "vi
 CHAOS_MODES = ("500", "429", "timeout", "timeout_after_accept")
 MODES = (*CHAOS_MODES, "timeout_after_act", "monthly", "401", "400")
 MONTHLY_LIMIT = "You have reached your monthly limit."
+USER_ID = re.compile(r"U[0-9a-f]{32}")
+PUSH_TARGET = re.compile(r"[UCR][0-9a-f]{32}")  # a user, a group chat or a multi-person chat
+INVALID_TO = "The property, 'to', in the request body is invalid (line: -, column: -)"
+UNKNOWN_USER = "Failed to send messages"
 
 
 @dataclass
@@ -86,6 +97,7 @@ class LineFake(FakeService):
         self.channel_secret = channel_secret
         self.accepted: list[Accepted] = []
         self.retry_keys: dict[str, str] = {}  # retry key -> accepted request id
+        self.unknown: set[str] = set()  # well-formed user ids LINE refuses (never issued, or another provider's)
 
     def configure(self, args) -> None:
         self.tokens, self.channel_secret, self.webhook_url = {args.token}, args.secret, args.webhook_url
@@ -182,6 +194,8 @@ class LineFake(FakeService):
             raise Fail(400, {"message": "The request body has 1 error(s)", "details": [{"property": "to"}]})
         if not all(isinstance(user, str) and user for user in recipients):
             raise Fail(400, {"message": "The request body has 1 error(s)", "details": [{"property": "to"}]})
+        if not all((USER_ID if multicast else PUSH_TARGET).fullmatch(user) for user in recipients):
+            raise Fail(400, {"message": INVALID_TO})
         messages = body.get("messages")
         if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_MESSAGES:
             raise Fail(400, {"message": "The request body has 1 error(s)", "details": [{"property": "messages"}]})
@@ -205,6 +219,8 @@ class LineFake(FakeService):
                     {"message": "The retry key is already accepted", "sentMessages": []},
                     {"x-line-accepted-request-id": accepted, "x-line-request-id": secrets.token_hex(16)},
                 )
+        if self.unknown.intersection(recipients):
+            raise Fail(400, {"message": UNKNOWN_USER})
         request_id = str(uuid.uuid4())
         if retry_key:
             self.retry_keys[retry_key] = request_id

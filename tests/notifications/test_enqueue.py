@@ -1,5 +1,7 @@
 import datetime as dt
 
+import pytest
+
 from notifications import outbox
 from notifications.models import Notification
 
@@ -24,3 +26,17 @@ def test_the_payload_round_trips_unicode_and_identical_messages_share_a_hash(mee
     assert stored[0].payload == {"text": "您的課程「IELTS Practice」已開放，開始時間 20:00（Asia/Ho_Chi_Minh）。"}
     assert stored[0].payload_hash == stored[1].payload_hash
     assert stored[0].dedupe_key != stored[1].dedupe_key
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_outside_a_transaction_keeps_its_rows_on_postgresql(meeting, alice, bob, now):
+    """Autocommit: the COPY staging table empties itself at commit, which must not be before its rows are copied."""
+    from django.db import connection
+
+    assert not connection.in_atomic_block
+    rows = [outbox.message("class_open", outbox.for_student(s), now=now, meeting=meeting) for s in (alice, bob)]
+    assert outbox.enqueue(rows) == 2
+    stored = Notification.objects.order_by("id")
+    assert [r.dedupe_key for r in stored] == [f"class_open:{meeting.pk}:student:{s.pk}" for s in (alice, bob)]
+    assert outbox.enqueue(rows) == 2 and stored.count() == 2  # a second call still keeps the first of duplicates

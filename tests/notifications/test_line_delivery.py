@@ -3,13 +3,16 @@
 import datetime as dt
 import logging
 import uuid
+from collections import Counter
 
 import pytest
 from django.core import mail
 from django.db.models import Count
 
+from integrations.line import channel as line_channel_module
+from integrations.line.channel import Batch, LineMessagingChannel, split
 from integrations.line.models import LineChannel
-from notifications.delivery import deliver_notifications, retry_now
+from notifications.delivery import DELIVERY_LEASE, deliver_notifications, retry_now
 from notifications.models import Notification
 from tests.conftest import LINE_SECRET, LINE_TOKEN
 from tests.notifications.line_helpers import enqueue, followers, line_user
@@ -241,3 +244,184 @@ def test_every_retry_key_sent_is_a_uuid_stored_on_the_rows(line, line_channel, m
     keys = {r.headers["x-line-retry-key"] for r in line.requests}
     assert all(uuid.UUID(k) for k in keys)
     assert {str(k) for k in Notification.objects.values_list("line_batch_key", flat=True)} == keys
+
+
+# --- one bad recipient never fails the others (hardening item 15) -----------------------------------------------------
+
+
+def class_notifications():
+    return Notification.objects.filter(kind="class_open")
+
+
+def copies_label(student):
+    return class_notifications().get(student=student).payload["text"]
+
+
+def group_by_batch(pairs):
+    grouped = {}
+    for key, address in pairs:
+        grouped.setdefault(key, []).append(address)
+    return grouped.items()
+
+
+def assert_each_call_is_its_pinned_batch(line):
+    """Every request LINE accepted carried the key pinned on exactly the rows it went to."""
+    for call in line.accepted:
+        pinned = set(class_notifications().filter(line_batch_key=call.retry_key).values_list("address", flat=True))
+        assert pinned == set(call.to), call.retry_key
+
+
+def test_one_id_line_refuses_among_500_fails_alone_and_the_499_others_get_it_once(line, line_channel, meeting, now):
+    students = followers(line_channel, 500)
+    refused = students[137]
+    line.unknown.add(refused.line_user_id)  # well-formed, but LINE never issued it (or another provider did)
+    enqueue("class_open", students, now=now, meeting=meeting)
+    deliver_notifications(now)
+    assert dict(Counter(class_notifications().values_list("state", flat=True))) == {"sent": 499, "failed": 1}
+    copies = line.copies()
+    assert set(copies) == {(s.line_user_id, copies_label(s)) for s in students if s != refused}
+    assert set(copies.values()) == {1}
+    row = class_notifications().get(student=refused)
+    assert row.last_error == "LINE 400 on push: Failed to send messages" and row.attempts == 1
+    assert set(class_notifications().values_list("attempts", flat=True)) == {1}  # all settled in this one pass
+    assert len(line.requests) <= 2 * 9 + 1  # halving: two calls per level, nine levels for 500
+    assert len({call.retry_key for call in line.accepted}) == len(line.accepted)
+    assert_each_call_is_its_pinned_batch(line)
+    assert Notification.objects.filter(kind="delivery_failed").count() == 1
+    requests = len(line.requests)
+    assert deliver_notifications(now + HOURS) == {} and len(line.requests) == requests  # twice: nothing more
+
+
+def test_a_malformed_id_fails_before_sending_and_the_others_go_in_one_multicast(line, line_channel, meeting, now):
+    students = followers(line_channel, 500)
+    typo = students[3]
+    typo.line_user_id = "U" + "F" * 32  # upper case: not a LINE user id
+    typo.save()
+    enqueue("class_open", students, now=now, meeting=meeting)
+    deliver_notifications(now)
+    row = class_notifications().get(student=typo)
+    assert row.state == "failed" and row.line_batch_key is None
+    assert row.last_error == "LINE: not a LINE user id (U and 32 lower-case hex characters); nothing was sent"
+    [call] = line.requests
+    assert len(line.accepted[0].to) == 499 and typo.line_user_id not in call.body.decode()
+    assert class_notifications().filter(state="sent").count() == 499
+
+
+def test_a_400_about_the_message_is_not_split(line, line_channel, meeting, now):
+    """Every half would carry the same message: a 400 that names no recipient fails the whole batch at once."""
+    students = followers(line_channel, 4)
+    enqueue("class_open", students, now=now, meeting=meeting)
+    line.fail_next(1, status=400, body={"message": "A message (messages[0]) in the request body is invalid"})
+    deliver_notifications(now)
+    assert len(line.requests) == 1
+    assert set(class_notifications().values_list("last_error", flat=True)) == {
+        "LINE 400 on multicast: A message (messages[0]) in the request body is invalid"
+    }
+
+
+def test_a_timeout_after_a_split_is_settled_by_the_pinned_key_without_a_duplicate(
+    line, line_channel, meeting, now, monkeypatch
+):
+    students = followers(line_channel, 4)
+    line.unknown.add(students[3].line_user_id)
+    rows = enqueue("class_open", students, now=now, meeting=meeting)
+    real_call, calls = LineMessagingChannel.call, []
+
+    def call(self, batch, now):
+        calls.append(batch.key)
+        if len(calls) == 2:  # the first half, right after the split: LINE takes it but the answer is lost
+            line.fail_next_with("timeout_after_accept")
+        return real_call(self, batch, now)
+
+    monkeypatch.setattr(LineMessagingChannel, "call", call)
+    deliver_notifications(now)
+    first_half = Notification.objects.filter(pk__in=[rows[0].pk, rows[1].pk])
+    assert set(first_half.values_list("state", flat=True)) == {"pending"}
+    [key] = set(first_half.values_list("line_batch_key", flat=True))
+    assert str(key) == calls[1] and key != rows[0].retry_key  # a new batch, pinned with a new key
+    assert deliver_notifications(first_half[0].next_attempt_at) == {"sent": 2}
+    assert line.requests[-1].headers["x-line-retry-key"] == str(key)  # resent with its pinned key: 409
+    assert set(line.copies().values()) == {1} and len(line.copies()) == 3
+    assert dict(Counter(class_notifications().values_list("state", flat=True))) == {"sent": 3, "failed": 1}
+
+
+class WorkerDied(BaseException):
+    """The process is killed: nothing after this point runs (not even the sweep's own error handling)."""
+
+
+def test_a_worker_dying_between_the_split_and_the_send_leaves_pinned_halves_sent_once_later(
+    line, line_channel, meeting, now, monkeypatch
+):
+    students = followers(line_channel, 6)
+    line.unknown.add(students[0].line_user_id)
+    enqueue("class_open", students, now=now, meeting=meeting)
+    real_call, calls = LineMessagingChannel.call, []
+
+    def call(self, batch, now):
+        calls.append(batch.key)
+        if len(calls) == 2:
+            raise WorkerDied
+        return real_call(self, batch, now)
+
+    monkeypatch.setattr(LineMessagingChannel, "call", call)
+    with pytest.raises(WorkerDied):
+        deliver_notifications(now)
+    pinned = {
+        str(key): sorted(addresses)
+        for key, addresses in group_by_batch(class_notifications().values_list("line_batch_key", "address"))
+    }
+    assert len(pinned) == 2 and sorted(len(a) for a in pinned.values()) == [3, 3]
+    monkeypatch.setattr(LineMessagingChannel, "call", real_call)
+    lease_ends = now + DELIVERY_LEASE
+    assert deliver_notifications(lease_ends - dt.timedelta(seconds=1)) == {}  # leased: other workers keep off
+    deliver_notifications(lease_ends)  # the lease ran out: the halves go, each with its pinned key
+    good = [s.line_user_id for s in students[1:]]
+    assert sorted(u for c in line.accepted for u in c.to) == sorted(good) and set(line.copies().values()) == {1}
+    # After the restart each half went first with the key pinned at the split: the clean half was accepted under it,
+    # the half with the refused id was split again (new keys) and its good rows sent.
+    restarted = [r.headers["x-line-retry-key"] for r in line.requests[1:3]]
+    assert sorted(restarted) == sorted(pinned)
+    clean = next(key for key, addresses in pinned.items() if students[0].line_user_id not in addresses)
+    assert [sorted(c.to) for c in line.accepted if c.retry_key == clean] == [pinned[clean]]
+    assert dict(Counter(class_notifications().values_list("state", flat=True))) == {"sent": 5, "failed": 1}
+    assert_each_call_is_its_pinned_batch(line)
+
+
+def test_splits_beyond_a_passs_budget_wait_for_the_next_pass(line, line_channel, meeting, now, monkeypatch, settings):
+    settings.NOTIFICATION_MAX_ATTEMPTS = 10
+    monkeypatch.setattr(line_channel_module, "SPLIT_CALLS_PER_PASS", 2)
+    students = followers(line_channel, 16)
+    for bad in (students[2], students[9], students[15]):
+        line.unknown.add(bad.line_user_id)
+    enqueue("class_open", students, now=now, meeting=meeting)
+    moment, passes = now, 0
+    while class_notifications().filter(state="pending").exists():
+        deliver_notifications(moment)
+        moment, passes = moment + HOURS, passes + 1
+        assert passes < 10
+    assert passes > 1
+    assert dict(Counter(class_notifications().values_list("state", flat=True))) == {"sent": 13, "failed": 3}
+    assert len(line.copies()) == 13 and set(line.copies().values()) == {1}
+    assert_each_call_is_its_pinned_batch(line)
+
+
+def test_a_split_pins_two_fresh_halves_or_nothing_when_the_batch_changed(line_channel, meeting, now, settings):
+    settings.NOTIFICATION_CHANNEL = "live"
+    rows = enqueue("class_open", followers(line_channel, 5), now=now, meeting=meeting)
+    key = rows[0].retry_key
+    Notification.objects.update(line_batch_key=key)
+    batch = Batch(line_channel, str(key), list(reversed(Notification.objects.all())))
+    first, second = split(batch)
+    assert [r.pk for r in first.rows] == [r.pk for r in rows[:2]] and [r.pk for r in second.rows] == [
+        r.pk for r in rows[2:]
+    ]
+    assert len({str(key), first.key, second.key}) == 3  # two fresh keys
+    for half in (first, second):
+        assert set(Notification.objects.filter(line_batch_key=half.key).values_list("pk", flat=True)) == {
+            r.pk for r in half.rows
+        }
+    Notification.objects.filter(pk=rows[4].pk).update(state="sent")  # someone else settled one row meanwhile
+    assert split(second) is None
+    assert set(
+        Notification.objects.filter(pk__in=[r.pk for r in rows[2:]]).values_list("line_batch_key", flat=True)
+    ) == {uuid.UUID(second.key)}

@@ -8,6 +8,11 @@ import requests
 from integrations.line.fake import LineFake
 
 TOKEN = "fake-token"
+ALICE, BOB = "U" + "a" * 32, "U" + "b" * 32  # LINE user ids: U and 32 lowercase hex characters
+
+
+def user(n: int) -> str:
+    return f"U{n:032x}"
 
 
 @pytest.fixture
@@ -27,22 +32,22 @@ TEXT = [{"type": "text", "text": "hello"}]
 
 
 def test_a_push_is_accepted_and_recorded(fake):
-    reply = post(fake, "push", {"to": "U1", "messages": TEXT})
+    reply = post(fake, "push", {"to": ALICE, "messages": TEXT})
     assert reply.status_code == 200 and reply.json()["sentMessages"]
-    assert fake.copies() == {("U1", "hello"): 1}
+    assert fake.copies() == {(ALICE, "hello"): 1}
     assert fake.accepted[0].request_id == reply.headers["x-line-request-id"]
 
 
 @pytest.mark.parametrize(
     "path, body, token, status",
     [
-        ("push", {"to": "U1", "messages": TEXT}, "wrong", 401),
+        ("push", {"to": ALICE, "messages": TEXT}, "wrong", 401),
         ("multicast", {"to": [], "messages": TEXT}, TOKEN, 400),
-        ("multicast", {"to": [f"U{n}" for n in range(501)], "messages": TEXT}, TOKEN, 400),
-        ("multicast", {"to": ["U1"], "messages": TEXT * 6}, TOKEN, 400),
-        ("push", {"to": "U1", "messages": []}, TOKEN, 400),
-        ("push", {"to": "U1", "messages": [{"type": "nope"}]}, TOKEN, 400),
-        ("push", {"to": "U1", "messages": [{"type": "imagemap", "baseUrl": "https://x"}]}, TOKEN, 400),
+        ("multicast", {"to": [user(n) for n in range(501)], "messages": TEXT}, TOKEN, 400),
+        ("multicast", {"to": [ALICE], "messages": TEXT * 6}, TOKEN, 400),
+        ("push", {"to": ALICE, "messages": []}, TOKEN, 400),
+        ("push", {"to": ALICE, "messages": [{"type": "nope"}]}, TOKEN, 400),
+        ("push", {"to": ALICE, "messages": [{"type": "imagemap", "baseUrl": "https://x"}]}, TOKEN, 400),
     ],
 )
 def test_it_refuses_what_line_refuses(fake, path, body, token, status):
@@ -51,33 +56,33 @@ def test_it_refuses_what_line_refuses(fake, path, body, token, status):
 
 
 def test_500_recipients_is_the_most_a_multicast_takes(fake):
-    assert post(fake, "multicast", {"to": [f"U{n}" for n in range(500)], "messages": TEXT}).status_code == 200
+    assert post(fake, "multicast", {"to": [user(n) for n in range(500)], "messages": TEXT}).status_code == 200
 
 
 def test_a_retry_key_seen_before_gets_409_with_the_accepted_request_id(fake):
     key = str(uuid.uuid4())
-    first = post(fake, "multicast", {"to": ["U1", "U2"], "messages": TEXT}, key=key)
-    again = post(fake, "multicast", {"to": ["U1", "U2"], "messages": TEXT}, key=key)
+    first = post(fake, "multicast", {"to": [ALICE, BOB], "messages": TEXT}, key=key)
+    again = post(fake, "multicast", {"to": [ALICE, BOB], "messages": TEXT}, key=key)
     assert again.status_code == 409
     assert again.headers["x-line-accepted-request-id"] == first.headers["x-line-request-id"]
     assert len(fake.accepted) == 1
-    assert post(fake, "push", {"to": "U1", "messages": TEXT}, key="not-a-uuid").status_code == 400
+    assert post(fake, "push", {"to": ALICE, "messages": TEXT}, key="not-a-uuid").status_code == 400
 
 
 def test_injected_failures(fake):
     fake.retry_after = 7
     fake.fail_next_with("429")
     fake.fail_next_with("monthly")
-    first, second = (post(fake, "push", {"to": "U1", "messages": TEXT}) for _ in range(2))
+    first, second = (post(fake, "push", {"to": ALICE, "messages": TEXT}) for _ in range(2))
     assert first.status_code == 429 and first.headers["Retry-After"] == "7"
     assert second.status_code == 429 and second.json()["message"] == "You have reached your monthly limit."
     fake.fail_next_with("timeout")
     with pytest.raises(requests.Timeout):
-        post(fake, "push", {"to": "U1", "messages": TEXT}, timeout=0.2)
+        post(fake, "push", {"to": ALICE, "messages": TEXT}, timeout=0.2)
     assert fake.accepted == []
     fake.fail_next_with("timeout_after_accept")
     with pytest.raises(requests.Timeout):
-        post(fake, "push", {"to": "U1", "messages": TEXT}, timeout=0.2)
+        post(fake, "push", {"to": ALICE, "messages": TEXT}, timeout=0.2)
     assert len(fake.accepted) == 1
     with pytest.raises(ValueError):
         fake.fail_next_with("lightning")
@@ -88,5 +93,43 @@ def test_chaos_is_reproducible_with_a_seed():
     for _ in range(2):
         with LineFake(tokens={TOKEN}, hang_seconds=0) as fake:
             fake.chaos(0.5, seed=3)
-            outcomes.append([post(fake, "push", {"to": "U1", "messages": TEXT}).status_code for _ in range(12)])
+            outcomes.append([post(fake, "push", {"to": ALICE, "messages": TEXT}).status_code for _ in range(12)])
     assert outcomes[0] == outcomes[1] and set(outcomes[0]) - {200}
+
+
+MALFORMED = "The property, 'to', in the request body is invalid (line: -, column: -)"
+
+
+@pytest.mark.parametrize(
+    "path, to",
+    [
+        ("push", "U1"),
+        ("push", "U" + "A" * 32),  # LINE's ids are lowercase hex
+        ("push", "alice"),  # a LINE ID from the app is not a user id
+        ("multicast", [ALICE, "U" + "a" * 31]),
+        ("multicast", [ALICE, "C" + "c" * 32]),  # a group can be pushed to, never multicast to
+    ],
+)
+def test_a_malformed_user_id_is_refused_as_line_refuses_it(fake, path, to):
+    reply = post(fake, path, {"to": to, "messages": TEXT})
+    assert (reply.status_code, reply.json()) == (400, {"message": MALFORMED})
+    assert fake.accepted == []
+
+
+def test_a_push_to_a_group_or_a_room_is_accepted(fake):
+    for to in ("C" + "c" * 32, "R" + "d" * 32):
+        assert post(fake, "push", {"to": to, "messages": TEXT}).status_code == 200
+    assert len(fake.accepted) == 2
+
+
+def test_an_id_line_does_not_know_fails_the_whole_request_and_frees_its_key(fake):
+    """A well-formed id LINE never issued (or issued under another provider): 400 "Failed to send messages", and
+    nobody in that request gets the message; the key was not accepted, so a retry with it is not a 409."""
+    fake.unknown.add(BOB)
+    key = str(uuid.uuid4())
+    refused = post(fake, "multicast", {"to": [ALICE, BOB], "messages": TEXT}, key=key)
+    assert (refused.status_code, refused.json()) == (400, {"message": "Failed to send messages"})
+    assert post(fake, "push", {"to": BOB, "messages": TEXT}).status_code == 400
+    assert fake.accepted == []
+    assert post(fake, "multicast", {"to": [ALICE], "messages": TEXT}, key=key).status_code == 200
+    assert fake.copies() == {(ALICE, "hello"): 1}
