@@ -259,7 +259,7 @@ def line_messages(school: School, meeting_ids: list[int], *, per_message: int, c
                     "channel": "line",
                     "meeting_id": mid,
                     "student_id": student,
-                    "address": f"U{student}",
+                    "address": f"U{student:032x}",
                     "line_channel_id": channel_id,
                     "payload": payload,
                     "payload_hash": digest,
