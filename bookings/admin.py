@@ -175,8 +175,7 @@ class PayoutAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Export the selected approved payouts (CSV; others are left out)", permissions=["view"])
     def export_selected(self, request, queryset):
-        payouts = queryset.filter(state=Payout.State.APPROVED).select_related("teacher", "meeting")
-        return csv_response(payouts.order_by("teacher__display_name", "meeting__start_time"), "payouts.csv")
+        return csv_response(exports.for_export(queryset), "payouts.csv")
 
     def get_urls(self):
         export = self.admin_site.admin_view(self.export_view)

@@ -149,11 +149,11 @@ def _skip_pending_links(appointment_filter: dict, *, now: dt.datetime, note: str
         )
 
 
-# The history field edit_meeting writes when it moves a class (from the old start to the new one).
+# The history field meetings.lifecycle.edit_meeting writes when it moves a class (from the old start to the new one).
 RESCHEDULED_FIELD = "start_time"
 
 
-def _reschedules(meeting_id):
+def reschedules(meeting_id):
     """The meeting's reschedules in its history, newest first (``meeting_id`` may be an ``OuterRef``)."""
     # The content type by its natural key, not get_for_model(): building the queryset must not query (the OpenAPI
     # generator builds it without a database behind it, in `check --deploy`).
@@ -169,7 +169,7 @@ def _reschedules(meeting_id):
 def with_last_reschedule(bookings):
     """Annotate a Booking queryset with ``meeting_rescheduled_at`` (its meeting's latest reschedule, or None), so
     :func:`cancellation_cutoff` reads no history per booking when a page of bookings is shown."""
-    return bookings.annotate(meeting_rescheduled_at=Subquery(_reschedules(OuterRef("meeting_id")).values("at")[:1]))
+    return bookings.annotate(meeting_rescheduled_at=Subquery(reschedules(OuterRef("meeting_id")).values("at")[:1]))
 
 
 def moved_after_booking(booking: Booking) -> bool:
@@ -179,7 +179,7 @@ def moved_after_booking(booking: Booking) -> bool:
     if hasattr(booking, "meeting_rescheduled_at"):
         moved_at = booking.meeting_rescheduled_at
     else:
-        moved_at = _reschedules(booking.meeting_id).values_list("at", flat=True).first()
+        moved_at = reschedules(booking.meeting_id).values_list("at", flat=True).first()
     return moved_at is not None and booked_at is not None and moved_at > booked_at
 
 

@@ -167,7 +167,7 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1
 # The built-in local room (integrations/local): its page sends a heartbeat this often; a session whose heartbeat stopped
 # ended at its last heartbeat plus the margin (a closed laptop does not count as present until the close).
 LOCAL_HEARTBEAT_SECONDS = env.int("LOCAL_HEARTBEAT_SECONDS", 20, minimum=5, maximum=300)
-LOCAL_PRESENCE_MARGIN_SECONDS = env.int("LOCAL_PRESENCE_MARGIN_SECONDS", 45, minimum=10, maximum=3600)
+LOCAL_PRESENCE_MARGIN_SECONDS = env.int("LOCAL_PRESENCE_MARGIN_SECONDS", 90, minimum=10, maximum=3600)
 if LOCAL_PRESENCE_MARGIN_SECONDS <= LOCAL_HEARTBEAT_SECONDS:
     env.error(
         "LOCAL_PRESENCE_MARGIN_SECONDS",

@@ -18,7 +18,6 @@ import datetime as dt
 import logging
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext
@@ -123,7 +122,7 @@ def edit_meeting(
                     to_state=f"{new_start:%Y-%m-%dT%H:%MZ}",
                     at=now,
                     actor=actor,
-                    field="start_time",
+                    field=booking_transitions.RESCHEDULED_FIELD,
                     reason=f"rescheduled (ends {new_end:%Y-%m-%dT%H:%MZ})",
                     data=replaced,
                 )
@@ -136,9 +135,7 @@ def _tell_rescheduled(meeting: Meeting, *, now: dt.datetime) -> int:
     """In the edit's transaction (before its history row): the teacher and every confirmed student are told the new
     times, each in their language and zone. The outbox key names the move (its number and the new start), so each
     move tells once, a move back to earlier times tells again, and an edit that changes no time tells nobody."""
-    moves = StateChange.objects.filter(
-        meeting_id=meeting.pk, content_type=ContentType.objects.get_for_model(Meeting), field="start_time"
-    ).count()
+    moves = booking_transitions.reschedules(meeting.pk).count()
     suffix = f":move{moves + 1}:{meeting.start_time:%Y-%m-%dT%H:%MZ}"
     students = outbox.contacts_by_meeting(
         Booking.objects.filter(meeting_id=meeting.pk, status=Booking.Status.CONFIRMED)

@@ -117,6 +117,8 @@ def test_the_export_has_approved_payouts_of_one_teacher_and_period_and_never_hel
         "commission_rate": "0.1750",
         "commission": "5.24",
         "net": "24.73",
+        "adjustments": "0.00",
+        "net_due": "24.73",
         "excused_percent": "",
         "approved_at_utc": "2026-07-03T12:00:00Z",
     }
@@ -179,3 +181,19 @@ def test_the_export_neutralises_formulas_in_text_cells(staff_client, now):
     first = exported[0]
     assert first["payout_id"] == str(payouts[0].pk) and first["teacher_id"] == str(mallory.pk)
     assert (first["gross"], first["commission"], first["net"]) == ("29.97", "5.99", "23.98")
+
+
+def test_the_export_takes_refunds_after_approval_off_what_is_due(staff_client, staff, charlie, now):
+    """A booking refunded after its payout was approved is a negative adjustment in the ledger: the accountant must
+    pay net + adjustments, not the net as approved."""
+    from bookings.models import Booking
+    from bookings.transitions import refund_booking
+
+    payout = payout_for(charlie, now)  # 3 x 9.99 USD at Charlie's 17.5%: net 24.73
+    approve_payout(payout, now=now + dt.timedelta(days=2))
+    refunded = Booking.objects.filter(meeting=payout.meeting).order_by("pk").first()
+    refund_booking(refunded, now=now + dt.timedelta(days=3), actor=staff, reason="Alice was ill")
+    (row,) = rows(
+        staff_client.get(reverse("admin:bookings_payout_export"), {"start": "2026-07-01", "end": "2026-07-01"}).content
+    )
+    assert (row["net"], row["adjustments"], row["net_due"]) == ("24.73", "-8.24", "16.49")
