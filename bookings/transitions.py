@@ -258,6 +258,14 @@ def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
     )
 
 
+def lock_class(meeting_id: int) -> None:
+    """Take the meeting's row lock, in the caller's transaction, before any booking or payout row of it. Settlement
+    and the review decisions lock the meeting first too, so whatever changes a class's money (a refund, a complaint,
+    a settlement, an excuse) runs one after the other in one lock order: none computes money from another's stale
+    view, and two of them never deadlock taking the same rows the other way round."""
+    list(Meeting.objects.filter(pk=meeting_id).select_for_update(no_key=True).values_list("pk"))
+
+
 def refund_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: str = ""):
     """Confirmed or completed -> refunded. A confirmed booking gives its seat back; a completed one's money leaves
     the teacher's payout (:func:`payout_after_refund`), in the same transaction."""
@@ -271,10 +279,7 @@ def refund_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
             payout_after_refund(booking, now=now, actor=actor, reason=reason)
 
     with transaction.atomic():
-        # The meeting's row first, as settlement and the review decisions take it: a refund and the settlement (or
-        # an excuse) of the same class then run one after the other, so neither computes money from the other's
-        # stale view, and two refunds of one class recompute its payout in turn.
-        list(Meeting.objects.filter(pk=booking.meeting_id).select_for_update(no_key=True).values_list("pk"))
+        lock_class(booking.meeting_id)
         return transition(
             booking,
             field="status",

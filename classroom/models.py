@@ -164,5 +164,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
 
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="api_token_expiry")]
+
     def __str__(self) -> str:
         return f"API token of {self.user} (until {self.expires_at:%Y-%m-%d %H:%M} UTC)"

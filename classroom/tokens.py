@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections import Counter
 
 from django.conf import settings
 from django.db import transaction
@@ -63,3 +64,16 @@ def log_out(user, token: ApiToken | None) -> int:
         tokens = tokens.filter(pk=token.pk)
     deleted, _ = tokens.delete()
     return deleted
+
+
+def expire_api_tokens(now: dt.datetime) -> Counter:
+    """Sweep (maintenance pass): forget tokens whose time is up, in bounded batches (index ``api_token_expiry``).
+    An expired token is refused anyway; this keeps tokens nobody uses again from piling up."""
+    counts: Counter = Counter()
+    while True:
+        ids = list(
+            ApiToken.objects.filter(expires_at__lte=now).values_list("pk", flat=True)[: settings.SWEEP_BATCH_SIZE]
+        )
+        if not ids:
+            return counts
+        counts["expired"] += ApiToken.objects.filter(pk__in=ids, expires_at__lte=now).delete()[0]

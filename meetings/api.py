@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -390,10 +391,19 @@ def result(outcome, meeting: Meeting, context) -> dict:
     }
 
 
+class MayRunMeetings(IsAdminUser):
+    """Staff holding ``meetings.change_meeting``: what the admin's "Open now" and "Close now" actions need."""
+
+    message = _("Opening or closing a class needs the permission to change meetings.")
+
+    def has_permission(self, request, view):
+        return super().has_permission(request, view) and request.user.has_perm("meetings.change_meeting")
+
+
 class AdminMeetingTransitionView(APIView):
     """Staff open or close a meeting now: the same transitions as the admin actions and the management commands."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [MayRunMeetings]
     transition = None  # lifecycle.open_meeting or lifecycle.close_meeting
 
     @idempotent

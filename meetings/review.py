@@ -194,6 +194,7 @@ def record_complaint(booking: Booking, *, now: dt.datetime, note: str, actor=Non
     settlement is seen by ``settle``, which then holds the payout it creates."""
     note = _note(note)
     with transaction.atomic():
+        booking_transitions.lock_class(booking.meeting_id)  # before the booking and the payout, as a refund does
         flagged = Booking.objects.filter(pk=booking.pk, has_complaint=False).update(
             has_complaint=True, complaint_note=note
         )

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from bookings import sweeps as booking_sweeps
 from classroom.idempotency import expire_idempotency_keys
+from classroom.tokens import expire_api_tokens
 from meetings import sweeps as meeting_sweeps
 from meetings.models import SweepHeartbeat
 from notifications.delivery import deliver_notifications
@@ -32,6 +33,7 @@ SWEEPS = {
     "approve_payouts": booking_sweeps.approve_payouts,
     "deliver_notifications": deliver_notifications,
     "expire_idempotency_keys": expire_idempotency_keys,
+    "expire_api_tokens": expire_api_tokens,
 }
 # What the clock runs every second: the moments people notice. Provisioning (an hour ahead), room ends and
 # settlement (retried anyway) are left to the once-a-minute maintenance pass.

@@ -55,6 +55,22 @@ def test_only_staff_open_and_close(request, who, verb, meeting):
     assert Meeting.objects.get(pk=meeting.pk).state == "scheduled"
 
 
+@pytest.mark.parametrize("verb", ["open", "close"])
+def test_staff_who_may_only_look_cannot_open_or_close(verb, meeting):
+    """The admin's "Open now" and "Close now" need meetings.change_meeting; the API's twins need the same, not just
+    a staff login."""
+    from tests.admin_users import staff_with
+    from tests.api.conftest import client_for
+
+    viewer = client_for(staff_with("vera", "meetings.view_meeting"))
+    assert_error(viewer.post(f"/api/v1/admin/meetings/{meeting.pk}/{verb}/", {}), 403, "permission_denied")
+    assert Meeting.objects.get(pk=meeting.pk).state == "scheduled"
+    operator = client_for(staff_with("otto", "meetings.view_meeting", "meetings.change_meeting"))
+    if verb == "close":
+        lifecycle.open_meeting(meeting, now=meeting.start_time)
+    assert operator.post(f"/api/v1/admin/meetings/{meeting.pk}/{verb}/", {}).status_code == 200
+
+
 def test_a_bad_reason_is_a_400(as_staff, meeting):
     assert_error(
         as_staff.post(f"/api/v1/admin/meetings/{meeting.pk}/open/", {"reason": "x" * 501}),

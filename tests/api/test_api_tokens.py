@@ -138,3 +138,19 @@ def test_tokens_from_before_the_upgrade_keep_working_and_their_plain_keys_are_go
     assert not [text for text in every_stored_text() if before_the_upgrade in text]
     stored = apps.get_model("classroom", "ApiToken").objects.get()
     assert stored.expires_at == now + dt.timedelta(hours=settings.API_TOKEN_TTL_HOURS)
+
+
+def test_the_maintenance_pass_forgets_expired_tokens_once(alice, bob, teacher, now, settings):
+    """Tokens nobody uses again after they expired would pile up: the maintenance pass deletes them, in batches."""
+    from classroom import tokens
+    from classroom.models import ApiToken
+    from meetings.runner import SWEEPS
+
+    settings.API_TOKEN_TTL_HOURS = 1
+    tokens.issue(alice.user, now=now - dt.timedelta(hours=2))
+    tokens.issue(bob.user, now=now - dt.timedelta(hours=2))
+    alive, _ = tokens.issue(teacher.user, now=now)  # (a login forgets the user's own expired ones)
+    assert SWEEPS["expire_api_tokens"] is tokens.expire_api_tokens
+    assert tokens.expire_api_tokens(now) == {"expired": 2}
+    assert tokens.expire_api_tokens(now) == {}
+    assert list(ApiToken.objects.values_list("pk", flat=True)) == [alive.pk]

@@ -245,3 +245,45 @@ class TestRaces:
         payout = Payout.objects.get(meeting=meeting)
         assert (payout.state, payout.gross) == ("pending", Decimal("10.00"))
         assert [to for _, to, _, _ in payout_history(payout, "amounts")] == ["8.00 USD"]
+
+    def test_a_complaint_and_a_refund_of_the_same_booking_at_once_both_go_through(self, now, staff, monkeypatch):
+        """A complaint flagged the booking and was about to hold the payout (which also moves the class into the
+        review queue) when staff refunded that booking. The complaint took booking -> payout -> meeting and the
+        refund meeting -> booking -> payout: PostgreSQL aborted one of them as a deadlock. Both now take the class's
+        row first (``transitions.lock_class``), so the second waits for the first."""
+        payout, (alice, _bob, _carol) = settled_class(now)
+        at = later(payout)
+        flagged, refund_started = threading.Event(), threading.Event()
+        history_rows = review.history_rows
+
+        def someone_waits_for_a_lock():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+                return cursor.fetchone()[0] > 0
+
+        def history_once_the_refund_is_stuck(*args, **kwargs):
+            flagged.set()
+            assert refund_started.wait(10)
+            for _ in range(500):  # until the refund is blocked behind us, or has nothing to wait for
+                if someone_waits_for_a_lock():
+                    break
+                threading.Event().wait(0.01)
+            return history_rows(*args, **kwargs)
+
+        monkeypatch.setattr(review, "history_rows", history_once_the_refund_is_stuck)
+
+        def refund():
+            assert flagged.wait(10)
+            refund_started.set()
+            return transitions.refund_booking(Booking.objects.get(pk=alice.pk), now=at, actor=staff, reason="race")
+
+        def complain():
+            return review.record_complaint(Booking.objects.get(pk=alice.pk), now=at, note="no teacher", actor=staff)
+
+        results = race(complain, refund)
+        assert not [r for r in results if isinstance(r, Exception)], results
+        payout.refresh_from_db()
+        assert payout.state == "held" and payout.gross == Decimal("19.98")
