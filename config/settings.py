@@ -230,13 +230,22 @@ else:
 
 # --- Cache: shared by every process, so the login throttle's counts hold across web workers and hosts ----------------
 # The database by default (its table, django_cache, is made by classroom's migration 0003), Redis when REDIS_URL is set.
+# Every key starts with CACHE_KEY_PREFIX, so environments (or test runs) sharing one Redis never count each other.
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", "classroom")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
 else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "django_cache",
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
             # Past this the table is culled (a third of it): well above the clients one minute's throttling counts.
             "OPTIONS": {"MAX_ENTRIES": 10_000},
         }

@@ -4,11 +4,11 @@ import ast
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 import redis
-from django.core.cache import caches
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -96,21 +96,29 @@ REDIS_TEST_URL = "redis://127.0.0.1:6379/13"
 
 
 @pytest.fixture
-def redis_cache(settings):
+def redis_prefix(settings):
+    """A Redis cache under a key prefix of this test run's own (another suite may share the server), emptied after."""
     client = redis.Redis.from_url(REDIS_TEST_URL)
     try:
         client.ping()
     except redis.ConnectionError:
         pytest.skip("no Redis at 127.0.0.1:6379 (redis-server --port 6379)")
-    client.flushdb()
-    redis_caches = {**settings.CACHES, "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache"}}
-    redis_caches["default"]["LOCATION"] = REDIS_TEST_URL
+    prefix = f"throttle-test-{uuid.uuid4().hex}"
+    redis_caches = {
+        **settings.CACHES,
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_TEST_URL,
+            "KEY_PREFIX": prefix,
+        },
+    }
     with override_settings(CACHES=redis_caches):
-        yield caches["default"]
-    client.flushdb()
+        yield prefix
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_counts_hold_across_processes_in_redis(anon, redis_cache):
-    assert attempts_in_another_process(REDIS_URL=REDIS_TEST_URL) == [400] * LIMIT
+def test_counts_hold_across_processes_in_redis(anon, redis_prefix):
+    assert attempts_in_another_process(REDIS_URL=REDIS_TEST_URL, CACHE_KEY_PREFIX=redis_prefix) == [400] * LIMIT
     assert_error(attempt(anon), 429, "throttled")
