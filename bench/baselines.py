@@ -18,7 +18,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 
 from bookings.models import Booking, Payout
-from meetings.models import Meeting, StateChange
+from core.models import StateChange
+from meetings.models import Meeting
 from notifications.models import Notification
 
 

@@ -21,7 +21,8 @@ from bench import baselines, data
 from bench.run import ROOT, run_process, timed
 from bookings.models import Booking, Payout
 from classroom.models import Student
-from meetings.models import Meeting, StateChange, SweepHeartbeat
+from core.models import StateChange, SweepHeartbeat
+from meetings.models import Meeting
 from meetings.stats import percentile
 from meetings.sweeps import close_due_meetings, due_to_open, open_due_meetings, settle_closed_meetings
 from notifications.models import Notification

@@ -8,9 +8,9 @@ from django.urls import path
 
 from bookings import exports, transitions
 from bookings.models import Appointment, Booking, Payout
-from classroom.admin_utils import ReadOnlyAdmin, permission_check, transition_action
 from classroom.models import Teacher
-from meetings.models import StateChange
+from core.admin_utils import ReadOnlyAdmin, permission_check, transition_action
+from core.models import StateChange
 from meetings.review import hold_for_review, record_complaint
 
 

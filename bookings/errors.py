@@ -1,4 +1,4 @@
-from classroom.errors import DomainError
+from core.errors import DomainError
 
 
 class ClassFull(DomainError):

@@ -18,7 +18,7 @@ from django.db.models import Sum
 from django.db.models.functions import Coalesce
 
 from bookings.models import Payout
-from classroom.money import ZERO, round_money
+from core.money import ZERO, round_money
 
 COLUMNS = [
     "payout_id",

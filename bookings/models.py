@@ -6,8 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from classroom.money import CURRENCY_CHOICES
-from meetings.models import StateGuardMixin
+from core.models import StateGuardMixin
+from core.money import CURRENCY_CHOICES
 
 
 class BookingStatus(models.TextChoices):
@@ -140,7 +140,7 @@ class Appointment(models.Model):
 
 
 class Payout(StateGuardMixin, models.Model):
-    """What the teacher earns for one meeting. Amounts are rounded once, by ``classroom.money.round_money``."""
+    """What the teacher earns for one meeting. Amounts are rounded once, by ``core.money.round_money``."""
 
     State = PayoutState
 

@@ -21,7 +21,7 @@ from django.db.models import F
 
 from bookings.models import Appointment, Booking
 from bookings.transitions import LinkState, link_dedupe_suffix, mark_links
-from classroom.sweeping import claim_batches
+from core.sweeping import claim_batches
 from meetings import links
 from meetings.lifecycle import CATCH_UP_AFTER, failure_backoff
 from meetings.models import Meeting

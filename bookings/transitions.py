@@ -21,11 +21,13 @@ from django.utils.translation import gettext as _
 
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull, InvalidDecision, OwnClass
 from bookings.models import Appointment, Booking, Payout, PayoutAdjustment
-from classroom.errors import IllegalTransition
-from classroom.money import ZERO, round_money
-from classroom.timezones import format_local
-from meetings.models import Meeting, StateChange
-from meetings.statemachine import actor_name, history_rows, insert_history, log_transition, transition
+from core import audit
+from core.errors import IllegalTransition
+from core.models import StateChange
+from core.money import ZERO, round_money
+from core.statemachine import transition
+from core.timezones import format_local
+from meetings.models import Meeting
 from notifications import outbox
 
 Status = Booking.Status
@@ -93,16 +95,14 @@ def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bo
                 )
         except IntegrityError as exc:  # the partial unique index, if a twin request slipped past the check above
             raise AlreadyBooked(f"{student} already has a seat in '{locked.title}'") from exc
-        StateChange.objects.bulk_create(
-            history_rows(
-                Booking,
-                [(booking.pk, "", locked.pk)],
-                to_state=Status.PENDING,
-                at=now,
-                actor=actor,
-                field="status",
-                reason="seat taken",
-            )
+        audit.record(
+            Booking,
+            [(booking.pk, "", locked.pk)],
+            to_state=Status.PENDING,
+            at=now,
+            actor=actor,
+            field="status",
+            reason="seat taken",
         )
         if confirm:
             confirm_booking(booking, now=now, actor=actor, meeting=locked)
@@ -309,7 +309,7 @@ def _bulk_status(queryset, to: str, *, now: dt.datetime, actor, reason: str, upd
     history = []
     for from_state, ids in by_from.items():
         Booking.objects.filter(pk__in=ids, status=from_state).update(status=to, **updates)
-        history += history_rows(
+        history += audit.entries(
             Booking,
             [(row.pk, from_state, row.meeting_id) for row in rows if row.status == from_state],
             to_state=to,
@@ -318,7 +318,7 @@ def _bulk_status(queryset, to: str, *, now: dt.datetime, actor, reason: str, upd
             reason=reason,
             field="status",
         )
-    insert_history(history)
+    audit.write(history)
     return rows
 
 
@@ -348,8 +348,8 @@ def complete_bookings(meeting_ids: list[int], *, now: dt.datetime, actor=None) -
     """At close: confirmed bookings are completed (returns their ids); bookings still pending payment lose their
     seat. Nobody is told here, so the completed ones are moved without loading them (the close burst: 10,000)."""
     completed = _move_returning(meeting_ids, Status.CONFIRMED, Status.COMPLETED, updates={"completed_at": now})
-    insert_history(
-        history_rows(
+    audit.write(
+        audit.entries(
             Booking,
             [(booking_id, Status.CONFIRMED, meeting_id) for booking_id, meeting_id in completed],
             to_state=Status.COMPLETED,
@@ -415,21 +415,18 @@ def mark_links(queryset, which: str, to: str, *, now: dt.datetime, note: str = "
     Appointment.objects.filter(pk__in=ids, **{field: LinkState.PENDING}).update(
         **{field: to, f"{which}_at": now, f"{which}_note": note[:200]}
     )
-    StateChange.objects.bulk_create(
-        history_rows(
-            Appointment,
-            [(pk, LinkState.PENDING, meeting_id) for pk, meeting_id in rows],
-            to_state=to,
-            at=now,
-            actor=actor,
-            reason=note,
-            field=field,
-        ),
-        batch_size=1000,
+    audit.record(
+        Appointment,
+        [(pk, LinkState.PENDING, meeting_id) for pk, meeting_id in rows],
+        to_state=to,
+        at=now,
+        actor=actor,
+        reason=note,
+        field=field,
     )
     if note:  # skips and catch-up sends are decisions worth a log line each; on-time sends are not
         for pk, meeting_id in rows:
-            log_transition(Appointment, pk, LinkState.PENDING, to, field=field, meeting_id=meeting_id, reason=note)
+            audit.log(Appointment, pk, LinkState.PENDING, to, field=field, meeting_id=meeting_id, reason=note)
     return ids
 
 
@@ -466,7 +463,7 @@ def reschedule_appointments(meeting: Meeting, *, now: dt.datetime, actor=None) -
             **{f"{which}_state": LinkState.PENDING, f"{which}_at": None, f"{which}_note": ""}
         )
         for from_state in sorted({state for _pk, state in moved}):
-            history += history_rows(
+            history += audit.entries(
                 Appointment,
                 [(pk, from_state, meeting.pk) for pk, state in moved if state == from_state],
                 to_state=LinkState.PENDING,
@@ -479,7 +476,7 @@ def reschedule_appointments(meeting: Meeting, *, now: dt.datetime, actor=None) -
     Appointment.objects.filter(meeting=meeting).update(**due)
     if again:
         Appointment.objects.filter(pk__in=again).update(link_round=F("link_round") + 1)
-    insert_history(history)
+    audit.write(history)
     return sorted(again)
 
 
@@ -545,8 +542,8 @@ def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.date
         )
         if taken != 1:  # cannot happen under the row lock; kept as the compare-and-set's own guarantee
             raise _feedback_given()
-        insert_history(
-            history_rows(
+        audit.write(
+            audit.entries(
                 Booking,
                 [(booking.pk, "", current.meeting_id)],
                 to_state="received",
@@ -557,7 +554,7 @@ def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.date
                 data={"rating": rating},
             )
         )
-    log_transition(Booking, booking.pk, "", "received", field="feedback", meeting_id=current.meeting_id)
+    audit.log(Booking, booking.pk, "", "received", field="feedback", meeting_id=current.meeting_id)
 
 
 # --- payouts ---------------------------------------------------------------------------------------------------------
@@ -625,7 +622,7 @@ def create_payouts(orders, *, now: dt.datetime, actor=None) -> list[tuple[Payout
             history = []
             for payout in fresh:
                 reason = payout.held_reason or f"{payout.net} {payout.currency} after {payout.commission} commission"
-                history += history_rows(
+                history += audit.entries(
                     Payout,
                     [(payout.pk, "", payout.meeting_id)],
                     to_state=payout.state,
@@ -634,7 +631,7 @@ def create_payouts(orders, *, now: dt.datetime, actor=None) -> list[tuple[Payout
                     reason=reason,
                     data={"gross": str(payout.gross), "rate": str(payout.commission_rate)},
                 )
-            insert_history(history)
+            audit.write(history)
     except IntegrityError:
         if len(fresh) > 1:
             return [create_payouts([o], now=now, actor=actor)[0] for o in orders]
@@ -779,8 +776,8 @@ def _recompute_payout(payout: Payout, booking: Booking, *, now: dt.datetime, act
     before = {name: _money(getattr(payout, name), currency) for name in names}
     after = {name: _money(value, currency) for name, value in zip(names, (gross, commission, net), strict=True)}
     Payout.objects.filter(pk=payout.pk, state=payout.state).update(gross=gross, commission=commission, net=net)
-    insert_history(
-        history_rows(
+    audit.write(
+        audit.entries(
             Payout,
             [(payout.pk, f"{before['net']} {currency}", payout.meeting_id)],
             to_state=f"{after['net']} {currency}",
@@ -817,10 +814,10 @@ def _take_back_share(payout: Payout, booking: Booking, *, now: dt.datetime, acto
         reason=f"booking {booking.pk} refunded after the payout was {payout.state}: {reason}",
         created_at=now,
         actor=_user(actor),
-        actor_name=actor_name(actor),
+        actor_name=audit.actor_name(actor),
     )
-    insert_history(
-        history_rows(
+    audit.write(
+        audit.entries(
             Payout,
             [(payout.pk, "", payout.meeting_id)],
             to_state=f"{_money(amount, currency)} {currency}",

@@ -7,8 +7,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from classroom.money import CURRENCY_CHOICES, CURRENCY_PLACES
-from classroom.timezones import validate_time_zone
+from core.money import CURRENCY_CHOICES, CURRENCY_PLACES
+from core.timezones import validate_time_zone
 
 
 def default_time_zone() -> str:

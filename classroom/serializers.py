@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from classroom.models import Course
-from classroom.timezones import to_local, validate_time_zone
+from core.timezones import to_local, validate_time_zone
 
 STAFF, TEACHER, STUDENT = "staff", "teacher", "student"
 

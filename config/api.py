@@ -20,7 +20,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull
-from classroom.errors import DomainError, IllegalTransition, InvalidTime, NotFound
+from core.errors import DomainError, IllegalTransition, InvalidTime, NotFound
 
 logger = logging.getLogger("classroom.api")
 

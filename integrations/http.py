@@ -22,7 +22,6 @@ Nothing here logs headers or bodies: they carry tokens and secrets.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -32,6 +31,7 @@ import requests
 import urllib3
 from django.conf import settings
 
+from core.backoff import backoff
 from integrations.video import ProviderError
 
 logger = logging.getLogger("classroom.http")
@@ -108,9 +108,9 @@ class HttpClient:
         self.session = session or requests.Session()
 
     def backoff(self, attempt: int) -> float:
-        """Exponential with "equal jitter": half fixed, half random, so clients that failed together spread out."""
-        ceiling = min(self.max_backoff_seconds, self.backoff_seconds * 2**attempt)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        """The wait before retry number ``attempt`` + 1 (``core.backoff``, with jitter: clients that failed together
+        spread out)."""
+        return backoff(attempt, base=self.backoff_seconds, cap=self.max_backoff_seconds)
 
     def request(
         self,

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 from bookings.models import Booking
-from classroom.errors import DomainError
-from classroom.timezones import to_local
+from core.errors import DomainError
+from core.timezones import to_local
 from meetings.models import Meeting, MeetingParticipant
 
 

@@ -9,11 +9,12 @@ from django_q import admin as q_admin
 from django_q.models import Failure, Success
 
 from bookings.models import Booking
-from classroom.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, permission_check, transition_action
-from classroom.errors import DomainError, InvalidTime
+from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, permission_check, transition_action
+from core.errors import DomainError, InvalidTime
+from core.models import StateChange, SweepHeartbeat
 from meetings import lifecycle
 from meetings.attendance import SETTLED_FIELDS
-from meetings.models import Meeting, MeetingParticipant, StateChange, SweepHeartbeat
+from meetings.models import Meeting, MeetingParticipant
 
 
 class HistoryInline(ReadOnlyInline):

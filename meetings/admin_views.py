@@ -7,10 +7,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from bookings.models import Booking
-from classroom.admin_utils import requires_permission
-from classroom.errors import DomainError
-from classroom.money import round_money
-from classroom.timezones import format_local
+from core.admin_utils import requires_permission
+from core.errors import DomainError
+from core.money import round_money
+from core.timezones import format_local
 from meetings import review, stats
 from meetings.models import Meeting, MeetingParticipant
 

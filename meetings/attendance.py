@@ -19,8 +19,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Greatest
 
+from core import audit
 from meetings.models import Meeting, MeetingParticipant
-from meetings.statemachine import history_rows, insert_history
 
 logger = logging.getLogger("classroom.attendance")
 Role = MeetingParticipant.Role
@@ -283,7 +283,7 @@ def _settle_locked(meetings: list, *, now: dt.datetime, verdicts: dict | None, s
                         meeting, gross, meeting.teacher.effective_commission_rate, review_reason
                     )
                 )
-            history += history_rows(
+            history += audit.entries(
                 Meeting,
                 [(meeting.pk, Meeting.Verdict.UNVERIFIED, meeting.pk)],
                 to_state=found.verdict,
@@ -296,7 +296,7 @@ def _settle_locked(meetings: list, *, now: dt.datetime, verdicts: dict | None, s
                 meeting.requires_manual_review = True
                 meeting.review_reason = review_reason
                 meeting.review_state = Meeting.ReviewState.AWAITING
-                history += history_rows(
+                history += audit.entries(
                     Meeting,
                     [(meeting.pk, Meeting.ReviewState.NONE, meeting.pk)],
                     to_state=Meeting.ReviewState.AWAITING,
@@ -309,7 +309,7 @@ def _settle_locked(meetings: list, *, now: dt.datetime, verdicts: dict | None, s
             logged.append((meeting.pk, outcome, review_reason))
         booking_transitions.create_payouts(payouts, now=now)
         _store_settled(meetings)
-        insert_history(history)
+        audit.write(history)
         outbox.enqueue(alerts)
     for meeting_id, outcome, review_reason in logged:
         logger.info("settled", extra={"meeting_id": meeting_id, "outcome": outcome, "review_reason": review_reason})

@@ -3,7 +3,7 @@ schedules only every 30 s.
 
 The choice: one django-q2 schedule, ``lifecycle-clock``, fires every minute and runs :func:`run_clock`, which polls
 the time-critical sweeps (open, links, close, delivery) once a second for ``CLOCK_SECONDS``. A sweep with nothing
-due costs one indexed ``EXISTS`` query (see classroom.sweeping), so polling is cheaper and simpler than computing
+due costs one indexed ``EXISTS`` query (see core.sweeping), so polling is cheaper and simpler than computing
 and sleeping until the next due moment, and it also sees meetings created a second ago.
 
 Why 100 s: the scheduler fires a minutely schedule 0–30 s after its due time, so two consecutive clock runs can

@@ -3,7 +3,7 @@
     scheduled -> open -> in_progress -> closed          (scheduled|open|in_progress) -> cancelled
 
 Each has a single-meeting form (admin actions, API, management commands: ``open_meeting``, ``close_meeting``,
-``cancel_meeting``) built on :func:`meetings.statemachine.transition`, and the open/close burst has a batch form used
+``cancel_meeting``) built on :func:`core.statemachine.transition`, and the open/close burst has a batch form used
 by the sweeps (``open_batch``, ``close_batch``): one ``UPDATE``, one history insert and one outbox insert for a
 whole batch of locked meetings. Both forms share the effects (``_after_open``, ``_after_close``), so a meeting opened
 by staff and one opened by the clock tell the same people the same thing.
@@ -24,11 +24,13 @@ from django.utils.translation import gettext
 
 from bookings import transitions as booking_transitions
 from bookings.models import Booking
-from classroom.errors import IllegalTransition, InvalidTime
-from classroom.timezones import require_aware
+from core import audit
+from core.backoff import backoff
+from core.errors import IllegalTransition, InvalidTime
+from core.statemachine import Outcome, transition
+from core.timezones import require_aware
 from meetings.attendance import present_at
-from meetings.models import Meeting, MeetingParticipant, StateChange
-from meetings.statemachine import Outcome, actor_name, history_rows, insert_history, log_transition, transition
+from meetings.models import Meeting, MeetingParticipant
 from notifications import outbox
 
 logger = logging.getLogger("classroom.lifecycle")
@@ -72,15 +74,13 @@ def schedule_meeting(
             end_time=end_time,
             capacity=course.capacity if capacity is None else capacity,
         )
-        StateChange.objects.bulk_create(
-            history_rows(
-                Meeting,
-                [(meeting.pk, "", meeting.pk)],
-                to_state=State.SCHEDULED,
-                at=now,
-                actor=actor,
-                reason="scheduled",
-            )
+        audit.record(
+            Meeting,
+            [(meeting.pk, "", meeting.pk)],
+            to_state=State.SCHEDULED,
+            at=now,
+            actor=actor,
+            reason="scheduled",
         )
     return meeting
 
@@ -115,17 +115,15 @@ def edit_meeting(
                 for field in ("room_provider", "room_name", "room_join_url", "room_host_url", "room_password"):
                     setattr(locked, field, "")
                 locked.room_external_id, locked.room_data, locked.room_provisioned_at = None, {}, None
-            StateChange.objects.bulk_create(
-                history_rows(
-                    Meeting,
-                    [(locked.pk, f"{old[0]:%Y-%m-%dT%H:%MZ}", locked.pk)],
-                    to_state=f"{new_start:%Y-%m-%dT%H:%MZ}",
-                    at=now,
-                    actor=actor,
-                    field=booking_transitions.RESCHEDULED_FIELD,
-                    reason=f"rescheduled (ends {new_end:%Y-%m-%dT%H:%MZ})",
-                    data=replaced,
-                )
+            audit.record(
+                Meeting,
+                [(locked.pk, f"{old[0]:%Y-%m-%dT%H:%MZ}", locked.pk)],
+                to_state=f"{new_start:%Y-%m-%dT%H:%MZ}",
+                at=now,
+                actor=actor,
+                field=booking_transitions.RESCHEDULED_FIELD,
+                reason=f"rescheduled (ends {new_end:%Y-%m-%dT%H:%MZ})",
+                data=replaced,
             )
         locked.save()
     return locked
@@ -184,7 +182,7 @@ def _open_reason(meeting: Meeting, now: dt.datetime, actor) -> tuple[str, bool]:
     """(reason for the history, whether to notify). A meeting whose close moment passed while nothing ran is opened
     only to be closed by the normal close path; telling students "your class is open" then would be wrong."""
     if actor is not None:
-        return f"opened by {actor_name(actor)}", True
+        return f"opened by {audit.actor_name(actor)}", True
     late = now - meeting.start_time
     if now >= meeting.close_at:
         return (
@@ -207,7 +205,7 @@ def open_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
     history, notify, quiet = [], [], []
     for meeting in meetings:
         reason, tell = _open_reason(meeting, now, None)
-        history += history_rows(
+        history += audit.entries(
             Meeting,
             [(meeting.pk, State.SCHEDULED, meeting.pk)],
             to_state=State.OPEN,
@@ -217,7 +215,7 @@ def open_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
         )
         (notify if tell else quiet).append(meeting)
         meeting.state, meeting.opened_at, meeting.auto_opened, meeting._loaded_state = State.OPEN, now, True, State.OPEN
-    insert_history(history)
+    audit.write(history)
     written = _after_open(notify, now=now, notify=True) + _after_open(quiet, now=now, notify=False)
     for meeting, row in zip(meetings, history, strict=True):
         _log(meeting, State.SCHEDULED, State.OPEN, None, row.reason, lateness_seconds=row.data["lateness_seconds"])
@@ -296,14 +294,14 @@ def close_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
         )
         if updated != len(group):
             raise IllegalTransition(f"{len(group) - updated} meetings changed state while being closed")
-        history += history_rows(
+        history += audit.entries(
             Meeting,
             [(m.pk, from_state, m.pk) for m in group],
             to_state=State.CLOSED,
             at=now,
             reason="close moment reached (end_time + MEETING_AUTO_CLOSE_DELAY_MINUTES)",
         )
-    insert_history(history)
+    audit.write(history)
     written = _after_close(meetings, now=now, actor=None)
     for meeting in meetings:
         _log(meeting, meeting.state, State.CLOSED, None, "close moment reached")
@@ -320,7 +318,7 @@ def close_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str
         allowed_from=[State.OPEN, State.IN_PROGRESS],
         now=now,
         actor=actor,
-        reason=reason or (f"closed by {actor_name(actor)}" if actor else "close moment reached"),
+        reason=reason or (f"closed by {audit.actor_name(actor)}" if actor else "close moment reached"),
         meeting_id=meeting.pk,
         updates={"closed_at": now, "auto_closed": actor is None},
         in_transaction=lambda _from: _after_close([_reread(meeting)], now=now, actor=actor),
@@ -401,8 +399,8 @@ def _reread(meeting: Meeting) -> Meeting:
 
 def failure_backoff(failures: int) -> dt.timedelta:
     """How long a step that already failed ``failures`` times waits before its next try: 15 s, doubling, at most
-    MAX_BACKOFF (a meeting's steps here; an appointment's links in ``bookings.sweeps``)."""
-    return min(MAX_BACKOFF, dt.timedelta(seconds=15 * 2 ** min(failures, 10)))
+    MAX_BACKOFF, exactly (a meeting's steps here; an appointment's links in ``bookings.sweeps``)."""
+    return dt.timedelta(seconds=backoff(failures, base=15, cap=MAX_BACKOFF.total_seconds(), jitter=False))
 
 
 def record_failure(meeting_id: int, *, now: dt.datetime, step: str, error: Exception | str) -> None:
@@ -432,7 +430,7 @@ def record_failure(meeting_id: int, *, now: dt.datetime, step: str, error: Excep
 
 
 def _log(meeting: Meeting, from_state: str, to_state: str, actor, reason: str, **fields) -> None:
-    log_transition(Meeting, meeting.pk, from_state, to_state, actor=actor_name(actor), reason=reason, **fields)
+    audit.log(Meeting, meeting.pk, from_state, to_state, actor=audit.actor_name(actor), reason=reason, **fields)
 
 
 # --- substitute teacher ----------------------------------------------------------------------------------------------
@@ -480,22 +478,20 @@ def substitute_teacher(meeting: Meeting, teacher, *, now: dt.datetime, actor=Non
             raise IllegalTransition(
                 gettext("meeting %(id)s changed while we looked at it; try again") % {"id": locked.pk}
             )
-        StateChange.objects.bulk_create(
-            history_rows(
-                Meeting,
-                [(locked.pk, old_label, locked.pk)],
-                to_state=new_label,
-                at=now,
-                actor=actor,
-                field="teacher",
-                reason=reason,
-                data={
-                    "from_teacher_id": old.pk,
-                    "from_teacher": old.display_name,
-                    "to_teacher_id": teacher.pk,
-                    "to_teacher": teacher.display_name,
-                },
-            )
+        audit.record(
+            Meeting,
+            [(locked.pk, old_label, locked.pk)],
+            to_state=new_label,
+            at=now,
+            actor=actor,
+            field="teacher",
+            reason=reason,
+            data={
+                "from_teacher_id": old.pk,
+                "from_teacher": old.display_name,
+                "to_teacher_id": teacher.pk,
+                "to_teacher": teacher.display_name,
+            },
         )
     meeting.teacher = teacher
     _log(meeting, old_label, new_label, actor, reason, field="teacher")

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from bookings.models import Appointment, Booking
-from classroom.errors import DomainError
+from core.errors import DomainError
 from meetings.access import JoinRefused, credentials_for
 from meetings.models import Meeting
 

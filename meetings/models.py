@@ -1,43 +1,16 @@
-"""Meetings, their attendance evidence and the one history model every state machine writes to."""
+"""Meetings and their attendance evidence. Their history is ``core.models.StateChange``."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from django.conf import settings
-from django.contrib.contenttypes.fields import GenericForeignKey
-from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-
-class StateGuardMixin:
-    """State fields change only through the transition functions (which use ``QuerySet.update``).
-
-    A ``save()`` that would change the state of an existing row raises instead: the admin, a shell session or a
-    careless view cannot skip the compare-and-set, the history row and the outbox.
-    """
-
-    state_field = "state"
-
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        # Deferred (.only()) loads may leave the state out; then there is nothing to guard.
-        instance._loaded_state = instance.__dict__.get(cls.state_field)
-        return instance
-
-    def save(self, *args, **kwargs):
-        loaded = getattr(self, "_loaded_state", None)
-        current = getattr(self, self.state_field)
-        if self.pk is not None and loaded is not None and current != loaded:
-            raise ValueError(
-                f"{type(self).__name__}.{self.state_field} changes only through its transitions "
-                f"({loaded!r} -> {current!r} refused)"
-            )
-        super().save(*args, **kwargs)
-        self._loaded_state = current
+# StateGuardMixin is also named here by the migrations that made the models using it (meetings 0001, bookings 0001).
+from core.models import StateGuardMixin
 
 
 class MeetingState(models.TextChoices):
@@ -275,49 +248,3 @@ class MeetingParticipant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name or self.identity} in {self.meeting_id}"
-
-
-class StateChange(models.Model):
-    """The audit trail: one row per transition of any state machine (meeting, booking, appointment, payout).
-
-    ``meeting`` is set for every object that belongs to a meeting, so a meeting's page shows its whole story:
-    its own transitions, its bookings', appointments' and payout's.
-    """
-
-    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
-    object_id = models.PositiveBigIntegerField()
-    obj = GenericForeignKey("content_type", "object_id")
-    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, null=True, blank=True, related_name="history")
-    field = models.CharField(max_length=32, default="state")
-    from_state = models.CharField(max_length=32, blank=True)
-    to_state = models.CharField(max_length=32)
-    at = models.DateTimeField(help_text="UTC, the `now` of the operation")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    actor_name = models.CharField(max_length=150, help_text="'system' or the staff user's name at the time")
-    reason = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["at", "id"]
-        indexes = [
-            models.Index(fields=["content_type", "object_id", "at"], name="history_object"),
-            models.Index(fields=["meeting", "at"], name="history_meeting"),
-        ]
-        verbose_name = "history entry"
-        verbose_name_plural = "history"
-
-    def __str__(self) -> str:
-        return f"{self.content_type.model} {self.object_id}: {self.from_state or '∅'} → {self.to_state}"
-
-
-class SweepHeartbeat(models.Model):
-    """When each runner (the clock, the maintenance pass, a manual run) last completed, for /healthz and the admin."""
-
-    name = models.CharField(max_length=64, unique=True)
-    last_started_at = models.DateTimeField(null=True, blank=True)
-    last_completed_at = models.DateTimeField(null=True, blank=True)
-    last_counts = models.JSONField(default=dict, blank=True)
-    last_error = models.TextField(blank=True)
-
-    def __str__(self) -> str:
-        return self.name

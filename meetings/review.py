@@ -20,9 +20,10 @@ from django.db import transaction
 from bookings import transitions as booking_transitions
 from bookings.errors import InvalidDecision
 from bookings.models import Booking, Payout
+from core import audit
+from core.statemachine import Outcome, transition
 from meetings.attendance import alert_staff
-from meetings.models import Meeting, StateChange
-from meetings.statemachine import Outcome, history_rows, transition
+from meetings.models import Meeting
 from notifications import outbox
 
 Review = Meeting.ReviewState
@@ -164,16 +165,14 @@ def _enter_review(meeting_id: int, *, reason: str, now: dt.datetime, actor) -> b
         requires_manual_review=True, review_state=Review.AWAITING, review_reason=reason[:200]
     )
     if changed:
-        StateChange.objects.bulk_create(
-            history_rows(
-                Meeting,
-                [(meeting_id, Review.NONE, meeting_id)],
-                to_state=Review.AWAITING,
-                at=now,
-                actor=actor,
-                field="review_state",
-                reason=reason,
-            )
+        audit.record(
+            Meeting,
+            [(meeting_id, Review.NONE, meeting_id)],
+            to_state=Review.AWAITING,
+            at=now,
+            actor=actor,
+            field="review_state",
+            reason=reason,
         )
         alert_staff(Meeting.objects.get(pk=meeting_id), reason=reason, now=now)
     return bool(changed)
@@ -200,16 +199,14 @@ def record_complaint(booking: Booking, *, now: dt.datetime, note: str, actor=Non
         )
         if not flagged:
             return Outcome(False, "filed", "filed", f"booking {booking.pk} already has a complaint")
-        StateChange.objects.bulk_create(
-            history_rows(
-                Booking,
-                [(booking.pk, "", booking.meeting_id)],
-                to_state="filed",
-                at=now,
-                actor=actor,
-                field="complaint",
-                reason=note,
-            )
+        audit.record(
+            Booking,
+            [(booking.pk, "", booking.meeting_id)],
+            to_state="filed",
+            at=now,
+            actor=actor,
+            field="complaint",
+            reason=note,
         )
         payout = (
             Payout.objects.select_for_update(no_key=True)

@@ -12,8 +12,8 @@ from django.utils import timezone
 from bookings import sweeps as booking_sweeps
 from classroom.idempotency import expire_idempotency_keys
 from classroom.tokens import expire_api_tokens
+from core.models import SweepHeartbeat
 from meetings import sweeps as meeting_sweeps
-from meetings.models import SweepHeartbeat
 from notifications.delivery import deliver_notifications
 
 logger = logging.getLogger("classroom.sweeps")

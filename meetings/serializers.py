@@ -19,7 +19,6 @@ from rest_framework import serializers
 
 from bookings.models import Booking
 from bookings.transitions import cancellation_cutoff
-from classroom.errors import InvalidTime
 from classroom.models import Course
 from classroom.serializers import (
     PersonSerializer,
@@ -32,7 +31,8 @@ from classroom.serializers import (
     student_of,
     utc_iso,
 )
-from classroom.timezones import check_wall_interval, local_to_utc, require_aware
+from core.errors import InvalidTime
+from core.timezones import check_wall_interval, local_to_utc, require_aware
 from meetings.models import Meeting
 
 

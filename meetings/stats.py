@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db.models import Q
 
 from bookings.models import Appointment
-from meetings.models import Meeting, SweepHeartbeat
+from core.models import SweepHeartbeat
+from meetings.models import Meeting
 
 State = Meeting.State
 

@@ -21,11 +21,11 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from bookings.models import Booking
-from classroom.sweeping import apply_or_one_by_one, claim_batches
+from core import audit
+from core.sweeping import apply_or_one_by_one, claim_batches
 from integrations.video import get_provider
 from meetings import attendance, lifecycle
-from meetings.models import Meeting, StateChange
-from meetings.statemachine import history_rows
+from meetings.models import Meeting
 
 logger = logging.getLogger("classroom.sweeps")
 State = Meeting.State
@@ -115,7 +115,7 @@ def check_minimum_participants(now: dt.datetime) -> Counter:
                     extra={"meeting_id": meeting.pk, "booked": booked, "minimum": minimum},
                 )
                 passed.append(meeting.pk)
-                history += history_rows(
+                history += audit.entries(
                     Meeting,
                     [(meeting.pk, "", meeting.pk)],
                     to_state="skipped",
@@ -133,7 +133,7 @@ def check_minimum_participants(now: dt.datetime) -> Counter:
                 passed.append(meeting.pk)
                 counts["passed"] += 1
         Meeting.objects.filter(pk__in=passed).update(min_participants_checked_at=now)
-        StateChange.objects.bulk_create(history)
+        audit.write(history)
         return counts
 
     return claim_batches("check_minimum_participants", due, apply, on_failure=_failure("min_participants", now))

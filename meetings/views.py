@@ -16,7 +16,7 @@ from bookings.transitions import (
     check_feedback,
     record_feedback,
 )
-from classroom.errors import IllegalTransition
+from core.errors import IllegalTransition
 from meetings import links
 from meetings.access import JoinRefused
 

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from classroom.admin_utils import ReadOnlyAdmin, permission_check
+from core.admin_utils import ReadOnlyAdmin, permission_check
 from notifications import delivery
 from notifications.models import Notification
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 from collections import Counter
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count, F
 
+from core.backoff import backoff
 from notifications.models import NO_CONTACT, Notification
 
 logger = logging.getLogger("classroom.notifications")
@@ -95,11 +95,11 @@ def channels() -> dict:
     }
 
 
-def backoff(attempts: int, retry_after: float | None = None) -> dt.timedelta:
-    """Exponential with full jitter, at least what the service asked for (Retry-After)."""
-    ceiling = min(MAX_BACKOFF.total_seconds(), 10 * 2 ** min(attempts, 12))
-    delay = random.uniform(ceiling / 2, ceiling)
-    return dt.timedelta(seconds=max(delay, retry_after or 0))
+def retry_in(attempts: int, retry_after: float | None = None) -> dt.timedelta:
+    """When a message that failed ``attempts`` times is tried again: from 10 s, doubling, with jitter, at most
+    MAX_BACKOFF, and at least what the service asked for (Retry-After)."""
+    seconds = backoff(attempts, base=10, cap=MAX_BACKOFF.total_seconds(), at_least=retry_after)
+    return dt.timedelta(seconds=seconds)
 
 
 def claim(now: dt.datetime, limit: int) -> list[Notification]:
@@ -167,7 +167,7 @@ def store_results(rows: list[Notification], results: dict[int, Result], now: dt.
             fields = {"state": State.FAILED, "failed_at": now, "last_error": reason[:2000]}
             failed_for_good.append((row, reason))
         else:
-            when = retry_at.setdefault(id(result), now + backoff(row.attempts, result.retry_after))
+            when = retry_at.setdefault(id(result), now + retry_in(row.attempts, result.retry_after))
             outcome = "retrying"
             fields = {"next_attempt_at": when, "last_error": result.error[:2000]}
         # Rows with the same new values are updated by one statement.

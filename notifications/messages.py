@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from classroom.timezones import to_local
+from core.timezones import to_local
 
 # (kind, role) -> language -> template. Roles: student, teacher, staff. Missing languages fall back to English.
 TEMPLATES: dict[tuple[str, str], dict[str, str]] = {

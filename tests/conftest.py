@@ -33,7 +33,7 @@ REAL_COMMITS = (
     "meetings/test_settle_races.py",
     "meetings/test_settle_batch_races.py",
     "meetings/test_smoke_flow.py",  # every sweep, one class end to end
-    "meetings/test_history_copy.py",  # insert_history's COPY, in autocommit
+    "core/test_history_copy.py",  # core.audit.write's COPY, in autocommit
     "bookings/test_payout_sweep.py",  # payout approval
     "integrations/livekit/test_poll.py",  # room attendance polling
     "integrations/test_video_lifecycle.py",  # provisioning and ending rooms, every provider

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from classroom.admin_utils import ReadOnlyAdmin
+from core.admin_utils import ReadOnlyAdmin
 from integrations.admin_forms import WriteOnlySecretsForm, mask
 from integrations.line.models import LineChannel, LineWebhookEvent
 

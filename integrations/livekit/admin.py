@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from classroom.admin_utils import ReadOnlyAdmin
+from core.admin_utils import ReadOnlyAdmin
 from integrations.livekit.models import LiveKitWebhookEvent
 
 

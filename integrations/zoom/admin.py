@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from classroom.admin_utils import ReadOnlyAdmin
+from core.admin_utils import ReadOnlyAdmin
 from integrations.admin_forms import WriteOnlySecretsForm, mask
 from integrations.zoom.client import forget_tokens
 from integrations.zoom.models import ZoomAccount, ZoomWebhookEvent

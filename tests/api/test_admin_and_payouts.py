@@ -5,8 +5,9 @@ from decimal import Decimal
 import pytest
 
 from bookings.transitions import create_payout
+from core.models import StateChange
 from meetings import lifecycle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from tests.api.conftest import assert_error
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,8 @@ import pytest
 from bookings.models import Booking
 from classroom.idempotency import expire_idempotency_keys
 from classroom.models import IdempotencyKey
-from meetings.models import Meeting, StateChange
+from core.models import StateChange
+from meetings.models import Meeting
 from tests import factories
 from tests.api.conftest import assert_error
 

@@ -5,8 +5,9 @@ import datetime as dt
 import pytest
 
 from bookings.models import Booking
+from core.models import StateChange
 from meetings import lifecycle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from tests import factories
 from tests.api.conftest import assert_error
 

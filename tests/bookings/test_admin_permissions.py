@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from bookings.models import Booking, Payout
 from bookings.transitions import approve_payout
-from meetings.models import StateChange
+from core.models import StateChange
 from tests.admin_users import actions_offered, post_action, staff_with
 from tests.bookings.test_payout_admin import payout_for
 from tests.factories import TeacherFactory, book

@@ -8,9 +8,9 @@ import pytest
 
 from bookings import transitions
 from bookings.models import Booking
-from classroom.errors import IllegalTransition
+from core.errors import IllegalTransition
+from core.models import StateChange
 from meetings import lifecycle
-from meetings.models import StateChange
 from notifications.models import Notification
 from tests.concurrency import race
 from tests.factories import MeetingFactory, book

@@ -6,8 +6,9 @@ import pytest
 from bookings import transitions
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull
 from bookings.models import Appointment, Booking, Payout
-from classroom.errors import IllegalTransition
-from meetings.models import Meeting, StateChange
+from core.errors import IllegalTransition
+from core.models import StateChange
+from meetings.models import Meeting
 from tests.factories import StudentFactory, book
 
 

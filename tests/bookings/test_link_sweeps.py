@@ -10,8 +10,9 @@ from django.db import connection
 from bookings import transitions
 from bookings.models import Appointment, Booking
 from bookings.sweeps import _due, _send_or_skip, send_feedback_links, send_join_links
+from core.models import StateChange
 from meetings import lifecycle, links
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from meetings.sweeps import end_rooms, provision_rooms, settle_closed_meetings
 from notifications.models import Notification
 from tests.factories import book

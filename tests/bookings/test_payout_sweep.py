@@ -7,9 +7,9 @@ import pytest
 
 from bookings.models import Booking, Payout
 from bookings.sweeps import approve_payouts
+from core.models import StateChange
 from meetings import review
 from meetings.attendance import settle
-from meetings.models import StateChange
 from meetings.runner import SWEEPS, run_sweeps
 from tests.factories import MeetingFactory, StudentFactory, book
 from tests.meetings.closing import MINUTE, run_and_close

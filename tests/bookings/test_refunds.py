@@ -10,9 +10,10 @@ from django.db import IntegrityError, connection, transaction
 
 from bookings import transitions
 from bookings.models import Booking, Payout, PayoutAdjustment
+from core.models import StateChange
 from meetings import lifecycle, review
 from meetings.attendance import settle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from meetings.sweeps import close_due_meetings
 from tests.concurrency import race
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book
@@ -254,7 +255,7 @@ class TestRaces:
         payout, (alice, _bob, _carol) = settled_class(now)
         at = later(payout)
         flagged, refund_started = threading.Event(), threading.Event()
-        history_rows = review.history_rows
+        real_audit = review.audit
 
         def someone_waits_for_a_lock():
             with connection.cursor() as cursor:
@@ -264,16 +265,22 @@ class TestRaces:
                 )
                 return cursor.fetchone()[0] > 0
 
-        def history_once_the_refund_is_stuck(*args, **kwargs):
-            flagged.set()
-            assert refund_started.wait(10)
-            for _ in range(500):  # until the refund is blocked behind us, or has nothing to wait for
-                if someone_waits_for_a_lock():
-                    break
-                threading.Event().wait(0.01)
-            return history_rows(*args, **kwargs)
+        class AuditOnceTheRefundIsStuck:
+            """The audit helper as the review module sees it: its first entry (the complaint's) waits."""
 
-        monkeypatch.setattr(review, "history_rows", history_once_the_refund_is_stuck)
+            def __getattr__(self, name):
+                return getattr(real_audit, name)
+
+            def record(self, *args, **kwargs):
+                flagged.set()
+                assert refund_started.wait(10)
+                for _ in range(500):  # until the refund is blocked behind us, or has nothing to wait for
+                    if someone_waits_for_a_lock():
+                        break
+                    threading.Event().wait(0.01)
+                return real_audit.record(*args, **kwargs)
+
+        monkeypatch.setattr(review, "audit", AuditOnceTheRefundIsStuck())
 
         def refund():
             assert flagged.wait(10)

@@ -11,8 +11,9 @@ from decimal import Decimal
 import pytest
 
 from bookings.models import Booking, Payout
+from core.models import StateChange
 from meetings.attendance import settle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from tests.factories import CourseFactory, MeetingFactory, StaffFactory, StudentFactory, TeacherFactory, book
 from tests.meetings.closing import run_and_close
 

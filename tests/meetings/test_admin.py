@@ -6,8 +6,9 @@ from django.contrib import admin
 from django.urls import reverse
 
 from bookings.models import Booking
+from core.models import StateChange
 from meetings import lifecycle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from tests.factories import CourseFactory, LineChannelFactory, TeacherFactory, book
 from tests.meetings.closing import MINUTE, teacher_session
 

@@ -2,8 +2,9 @@ import datetime as dt
 
 from django_q.models import Schedule
 
+from core.models import SweepHeartbeat
 from meetings.clock import CLOCK_SECONDS, run_clock
-from meetings.models import Meeting, SweepHeartbeat
+from meetings.models import Meeting
 from meetings.schedules import SCHEDULES
 from tests.factories import MeetingFactory
 

@@ -5,7 +5,8 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from meetings.models import Meeting, StateChange, SweepHeartbeat
+from core.models import StateChange, SweepHeartbeat
+from meetings.models import Meeting
 from tests.factories import MeetingFactory
 
 

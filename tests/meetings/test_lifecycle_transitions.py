@@ -5,9 +5,10 @@ import datetime as dt
 import pytest
 
 from bookings.models import Appointment, Booking
-from classroom.errors import IllegalTransition, InvalidTime
+from core.errors import IllegalTransition, InvalidTime
+from core.models import StateChange
 from meetings import lifecycle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from notifications.models import Notification
 from tests.factories import CourseFactory, book
 

@@ -12,8 +12,8 @@ import time_machine
 
 from bookings import transitions
 from bookings.models import Booking
+from core.models import StateChange
 from meetings import lifecycle, links
-from meetings.models import StateChange
 from meetings.sweeps import provision_rooms
 from tests.factories import book
 

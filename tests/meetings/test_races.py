@@ -14,8 +14,9 @@ from django.db import connection
 from bookings.errors import ClassFull
 from bookings.models import Appointment, Booking, Payout
 from bookings.transitions import book, create_payout
+from core.models import StateChange
 from meetings import lifecycle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from notifications.models import Notification
 from tests.concurrency import manage, race
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory

@@ -7,10 +7,11 @@ import pytest
 
 from bookings.errors import InvalidDecision
 from bookings.models import Booking, Payout
-from classroom.errors import IllegalTransition
+from core.errors import IllegalTransition
+from core.models import StateChange
 from meetings import review
 from meetings.attendance import settle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book
 from tests.meetings.closing import MINUTE, run_and_close

@@ -7,8 +7,9 @@ import pytest
 from django.urls import reverse
 
 from bookings.models import Booking, Payout
+from core.models import StateChange
 from meetings.attendance import record_session, settle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, UserFactory, book
 from tests.meetings.closing import MINUTE, run_and_close
 

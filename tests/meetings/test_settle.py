@@ -6,11 +6,12 @@ from decimal import Decimal
 import pytest
 
 from bookings.models import Booking, Payout
+from core.models import StateChange
 from integrations.local.provider import LocalProvider
 from integrations.video import ProviderError
 from meetings import sweeps
 from meetings.attendance import settle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from meetings.runner import run_sweeps
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book

@@ -11,12 +11,13 @@ from django.test.utils import CaptureQueriesContext
 
 from bookings import transitions
 from bookings.models import Booking, Payout
+from core.models import StateChange
 from integrations.video import ProviderError, Session
 from integrations.zoom.provider import ZoomProvider
 from meetings import sweeps
 from meetings.access import identity_of
 from meetings.attendance import settle_batch
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book
 from tests.meetings.closing import MINUTE, run_and_close

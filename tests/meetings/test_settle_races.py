@@ -10,9 +10,10 @@ import pytest
 from django.db import connection
 
 from bookings.models import Payout
+from core.models import StateChange
 from meetings import lifecycle
 from meetings.attendance import settle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from notifications.models import Notification
 from tests.concurrency import manage, race
 from tests.factories import MeetingFactory, StudentFactory, book

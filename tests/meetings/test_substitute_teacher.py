@@ -6,10 +6,11 @@ import datetime as dt
 import pytest
 
 from bookings.models import Payout
-from classroom.errors import IllegalTransition
+from core.errors import IllegalTransition
+from core.models import StateChange
 from meetings import lifecycle, sweeps
 from meetings.attendance import settle
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from notifications.models import Notification
 from tests.concurrency import race
 from tests.factories import MeetingFactory, TeacherFactory, book

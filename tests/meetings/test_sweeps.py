@@ -8,8 +8,9 @@ import time_machine
 from django.core.management import call_command
 
 from bookings.models import Appointment, Booking
+from core.models import StateChange
 from meetings import sweeps
-from meetings.models import Meeting, StateChange
+from meetings.models import Meeting
 from meetings.runner import SWEEPS, run_sweeps
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, book
@@ -255,7 +256,7 @@ def test_a_meeting_with_no_bookings_closes_with_no_revenue(meeting):
 
 def test_a_daylight_saving_change_day(teacher, alice):
     """2026-03-08: New York springs forward at 02:00. An 08:00 EDT class is 12:00Z (not 13:00Z as the day before)."""
-    from classroom.timezones import local_to_utc
+    from core.timezones import local_to_utc
 
     start = local_to_utc(dt.datetime(2026, 3, 8, 8, 0), "America/New_York")
     assert start == dt.datetime(2026, 3, 8, 12, 0, tzinfo=dt.UTC)

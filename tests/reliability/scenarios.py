@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from django.db.models import Count
 
 from bookings.models import Appointment, Booking
-from meetings.models import Meeting, StateChange
+from core.models import StateChange
+from meetings.models import Meeting
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book
 

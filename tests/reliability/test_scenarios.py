@@ -8,7 +8,8 @@ import random
 import pytest
 from django.db import connection
 
-from meetings.models import Meeting, StateChange
+from core.models import StateChange
+from meetings.models import Meeting
 from meetings.runner import run_sweeps
 from notifications.models import Notification
 from tests.concurrency import manage

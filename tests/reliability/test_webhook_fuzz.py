@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from classroom.models import Student
+from core.models import StateChange
 from integrations.line.models import LineWebhookEvent
 from integrations.livekit.models import LiveKitWebhookEvent
 from integrations.zoom.models import ZoomWebhookEvent
-from meetings.models import Meeting, MeetingParticipant, StateChange
+from meetings.models import Meeting, MeetingParticipant
 from tests.factories import MeetingFactory
 
 FUZZ = settings(

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from classroom.errors import DomainError
+from core.errors import DomainError
 from meetings import lifecycle
 from meetings.management import cli
 

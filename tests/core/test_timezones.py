@@ -3,8 +3,8 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ValidationError
 
-from classroom.errors import InvalidTime
-from classroom.timezones import (
+from core.errors import InvalidTime
+from core.timezones import (
     check_wall_interval,
     format_local,
     local_to_utc,

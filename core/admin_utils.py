@@ -16,8 +16,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from classroom.errors import DomainError
-from classroom.timezones import format_local
+from core.errors import DomainError
+from core.timezones import format_local
 
 
 class ReadOnlyInline(admin.TabularInline):

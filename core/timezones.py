@@ -8,8 +8,8 @@ import zoneinfo
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from classroom.errors import InvalidTime
 from config.env import available_time_zones
+from core.errors import InvalidTime
 
 UTC = dt.UTC
 

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from bookings.transitions import split_revenue
-from classroom.money import round_money
+from core.money import round_money
 
 
 def test_it_rounds_half_up_to_the_currency_minor_unit():

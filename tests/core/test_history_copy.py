@@ -1,9 +1,12 @@
-"""``insert_history``: a burst's history rows (COPY on PostgreSQL) read back exactly like ``bulk_create``'s."""
+"""``core.audit.write``: a burst's history rows (COPY on PostgreSQL) read back exactly like ``bulk_create``'s."""
 
 import pytest
 
-from meetings.models import Meeting, StateChange
-from meetings.statemachine import COPY_HISTORY_FROM, history_rows, insert_history
+from core.audit import COPY_HISTORY_FROM
+from core.audit import entries as history_rows
+from core.audit import write as insert_history
+from core.models import StateChange
+from meetings.models import Meeting
 from tests.factories import MeetingFactory
 
 pytestmark = pytest.mark.django_db
