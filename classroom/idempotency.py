@@ -28,6 +28,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from classroom.models import IdempotencyKey
+from config.api import ApiError
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -41,8 +42,6 @@ def fingerprint(request) -> str:
 
 
 def _invalid_key(message: str):
-    from config.api import ApiError
-
     return ApiError(message, code="validation_error", status_code=400, fields={HEADER: [message]})
 
 
@@ -94,8 +93,6 @@ def idempotent(handler):
 
 
 def _replay(record: IdempotencyKey, print_: str) -> Response:
-    from config.api import ApiError
-
     if record.fingerprint != print_:
         raise ApiError(
             "This Idempotency-Key was used with a different request; use a new key for a new request.",

@@ -19,48 +19,46 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
-from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull
-from core.errors import DomainError, IllegalTransition, InvalidTime, NotFound
-
 logger = logging.getLogger("classroom.api")
 
 
 class ApiError(exceptions.APIException):
     """An error with our code, status, field messages and extra keys (``opens_at``)."""
 
-    def __init__(self, message: str, *, code: str, status_code: int, fields: dict | None = None, **extra):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status_code: int,
+        fields: dict | None = None,
+        headers: dict | None = None,
+        **extra,
+    ):
         super().__init__(message, code=code)
         self.status_code = status_code
         self.code = code
         self.message = message
         self.fields = fields or {}
+        self.headers = headers or {}
         self.extra = extra
 
 
-# Domain errors by class (most specific first) -> HTTP status. Capacity and state conflicts are 409; a time a person
-# gave us that cannot be used is a 400 naming the field.
-DOMAIN_STATUS: list[tuple[type[DomainError], int]] = [
-    (InvalidTime, status.HTTP_400_BAD_REQUEST),
-    (NotFound, status.HTTP_404_NOT_FOUND),
-    (ClassFull, status.HTTP_409_CONFLICT),
-    (AlreadyBooked, status.HTTP_409_CONFLICT),
-    (BookingClosed, status.HTTP_409_CONFLICT),
-    (CancellationTooLate, status.HTTP_409_CONFLICT),
-    (IllegalTransition, status.HTTP_409_CONFLICT),
-]
+def domain_error(exc) -> ApiError:
+    """A domain error (``core.errors.DomainError``: it says its own code, HTTP status, fields, extra keys and headers)
+    as the API's error. Read by attribute, so config imports no app."""
+    return ApiError(
+        exc.message,
+        code=exc.code,
+        status_code=exc.http_status,
+        fields=exc.fields,
+        headers=exc.headers,
+        **exc.extra,
+    )
 
 
-def domain_error(exc: DomainError) -> ApiError:
-    from meetings.access import JoinRefused, RoomNotReady
-
-    if isinstance(exc, RoomNotReady):
-        return ApiError(exc.message, code=exc.code, status_code=status.HTTP_409_CONFLICT, retry_after=60)
-    if isinstance(exc, JoinRefused):
-        extra = {"opens_at": exc.opens_at.isoformat().replace("+00:00", "Z")} if exc.opens_at else {}
-        return ApiError(exc.message, code=exc.code, status_code=status.HTTP_403_FORBIDDEN, **extra)
-    fields = {exc.field: [exc.message]} if getattr(exc, "field", None) else {}
-    code = next((s for cls, s in DOMAIN_STATUS if isinstance(exc, cls)), status.HTTP_409_CONFLICT)
-    return ApiError(exc.message, code=exc.code, status_code=code, fields=fields)
+def is_domain_error(exc) -> bool:
+    return isinstance(getattr(exc, "http_status", None), int) and isinstance(getattr(exc, "code", None), str)
 
 
 def _messages(detail) -> list[str]:
@@ -99,7 +97,7 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif isinstance(exc, DomainError):
+    elif is_domain_error(exc):
         exc = domain_error(exc)
 
     if not isinstance(exc, exceptions.APIException):
@@ -117,10 +115,8 @@ def exception_handler(exc, context):
         headers["Retry-After"] = str(int(exc.wait))
 
     if isinstance(exc, ApiError):
-        if exc.extra.get("retry_after"):
-            headers["Retry-After"] = str(exc.extra["retry_after"])
-        extra = {k: v for k, v in exc.extra.items() if k != "retry_after"}
-        body = error_body(exc.code, exc.message, exc.fields, **extra)
+        headers.update(exc.headers)
+        body = error_body(exc.code, exc.message, exc.fields, **exc.extra)
     elif isinstance(exc, exceptions.ValidationError):
         fields = _fields(exc.detail)
         messages = _messages(exc.detail)

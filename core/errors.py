@@ -1,10 +1,19 @@
-"""Domain errors: raised by transitions and services, turned into messages by the admin, API and commands."""
+"""Domain errors: raised by transitions and services, turned into messages by the admin, API and commands.
+
+Each class says how the API answers it: ``code`` (stable, for machines), ``http_status``, and what the error body and
+headers carry besides the message (``fields``, ``extra``, ``headers``). ``config.api`` reads these attributes, so a
+new error needs no change there.
+"""
+
+from __future__ import annotations
 
 
 class DomainError(Exception):
     """A rule of the domain refused the operation. ``code`` is stable, for machines; the message is for people."""
 
     code = "domain_error"
+    # A state or capacity conflict, unless the class says otherwise.
+    http_status = 409
 
     def __init__(self, message: str, *, code: str | None = None):
         super().__init__(message)
@@ -15,6 +24,21 @@ class DomainError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def fields(self) -> dict[str, list[str]]:
+        """Request field -> what is wrong with it, for the API's error body."""
+        return {}
+
+    @property
+    def extra(self) -> dict:
+        """More keys for the API's error body (``opens_at``)."""
+        return {}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers of the API's answer (``Retry-After``)."""
+        return {}
+
 
 class IllegalTransition(DomainError):
     code = "illegal_transition"
@@ -22,13 +46,19 @@ class IllegalTransition(DomainError):
 
 class NotFound(DomainError):
     code = "not_found"
+    http_status = 404
 
 
 class InvalidTime(DomainError):
     """A time a person gave us cannot be used: naive, in a daylight-saving gap, in the past, end before start."""
 
     code = "invalid_time"
+    http_status = 400
 
     def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+    @property
+    def fields(self) -> dict[str, list[str]]:
+        return {self.field: [self.message]} if self.field else {}

@@ -26,16 +26,28 @@ from meetings.models import Meeting, MeetingParticipant
 
 class JoinRefused(DomainError):
     code = "join_refused"
+    http_status = 403
 
     def __init__(self, message: str, *, opens_at: dt.datetime | None = None):
         super().__init__(message)
         self.opens_at = opens_at
+
+    @property
+    def extra(self) -> dict:
+        """When joining opens (UTC), if it is still ahead."""
+        return {"opens_at": self.opens_at.isoformat().replace("+00:00", "Z")} if self.opens_at else {}
 
 
 class RoomNotReady(JoinRefused):
     """Inside the window, but the provider has not made the room yet (provisioning is retried): try again soon."""
 
     code = "room_not_ready"
+    http_status = 409
+    RETRY_AFTER_SECONDS = 60
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.RETRY_AFTER_SECONDS)}
 
 
 class NotAParticipant(JoinRefused):

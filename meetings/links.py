@@ -56,6 +56,7 @@ class LinkExpired(DomainError):
     """The link's purpose is over for good (the class ended or was cancelled): the page says so, with 410 Gone."""
 
     code = "link_expired"
+    http_status = 410
 
 
 def join(appointment: Appointment, now: dt.datetime) -> JoinCredentials:
