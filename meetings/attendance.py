@@ -304,7 +304,12 @@ def _settle_locked(meetings: list, *, now: dt.datetime, verdicts: dict | None, s
                     field="review_state",
                     reason=review_reason,
                 )
-                alerts += staff_alerts(meeting, reason=review_reason, now=now)
+                alerts += outbox.staff_alerts(
+                    outbox.Notification.Kind.TEACHER_NO_SHOW,
+                    now=now,
+                    meeting=meeting,
+                    context={"reason": review_reason},
+                )
             outcomes[meeting.pk] = outcome
             logged.append((meeting.pk, outcome, review_reason))
         booking_transitions.create_payouts(payouts, now=now)
@@ -344,26 +349,6 @@ def _store_settled(meetings: list[Meeting]) -> None:
                 f"WHERE {table}.{quote(pk.column)} = v.column1::{pk.db_type(connection)}",
                 params,
             )
-
-
-def staff_alerts(meeting: Meeting, *, reason: str, now: dt.datetime) -> list:
-    """The unsaved "needs review" outbox rows for one meeting, one per staff recipient."""
-    from notifications import outbox
-
-    return [
-        outbox.message(
-            outbox.Notification.Kind.TEACHER_NO_SHOW, recipient, now=now, meeting=meeting, context={"reason": reason}
-        )
-        for recipient in outbox.staff()
-    ]
-
-
-def alert_staff(meeting: Meeting, *, reason: str, now: dt.datetime) -> int:
-    """One "needs review" message per meeting to staff, in the caller's transaction (the outbox's dedupe key makes
-    a second alert for the same meeting a no-op)."""
-    from notifications import outbox
-
-    return outbox.enqueue(staff_alerts(meeting, reason=reason, now=now))
 
 
 # --- sessions reported by a video provider (webhooks, polls, reports) -------------------------------------------------

@@ -22,7 +22,6 @@ from bookings.errors import InvalidDecision
 from bookings.models import Booking, Payout
 from core import audit
 from core.statemachine import Outcome, transition
-from meetings.attendance import alert_staff
 from meetings.models import Meeting
 from notifications import outbox
 
@@ -174,7 +173,12 @@ def _enter_review(meeting_id: int, *, reason: str, now: dt.datetime, actor) -> b
             field="review_state",
             reason=reason,
         )
-        alert_staff(Meeting.objects.get(pk=meeting_id), reason=reason, now=now)
+        meeting = Meeting.objects.get(pk=meeting_id)
+        outbox.enqueue(
+            outbox.staff_alerts(
+                outbox.Notification.Kind.TEACHER_NO_SHOW, now=now, meeting=meeting, context={"reason": reason}
+            )
+        )
     return bool(changed)
 
 

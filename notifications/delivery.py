@@ -15,84 +15,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count, F
 
 from core.backoff import backoff
-from notifications.models import NO_CONTACT, Notification
+from notifications import outbox
+from notifications.channels import Result, channels
+from notifications.models import Notification
 
 logger = logging.getLogger("classroom.notifications")
 State = Notification.State
 DELIVERY_LEASE = dt.timedelta(minutes=2)
 MAX_BACKOFF = dt.timedelta(hours=1)
-
-
-@dataclass
-class Result:
-    """What a channel says about one row."""
-
-    ok: bool
-    error: str = ""
-    permanent: bool = False
-    skipped: bool = False
-    retry_after: float | None = None
-    provider_message_id: str = ""
-
-
-class LogChannel:
-    """The demo channel: the message goes to the log and counts as sent."""
-
-    def send(self, rows: list[Notification], now: dt.datetime) -> dict[int, Result]:
-        for row in rows:
-            logger.info(
-                "message",
-                extra={
-                    "channel": "log",
-                    "kind": row.kind,
-                    "to": row.address or row.dedupe_key,
-                    "meeting_id": row.meeting_id,
-                    "text": row.payload.get("text", ""),
-                },
-            )
-        return {row.pk: Result(ok=True) for row in rows}
-
-
-class EmailChannel:
-    """Staff alerts, and students without LINE (the outbox routes them here)."""
-
-    def send(self, rows: list[Notification], now: dt.datetime) -> dict[int, Result]:
-        results = {}
-        for row in rows:
-            try:
-                subject = row.get_kind_display().capitalize()
-                send_mail(subject, row.payload.get("text", ""), settings.DEFAULT_FROM_EMAIL, [row.address])
-                results[row.pk] = Result(ok=True)
-            except Exception as exc:  # SMTP errors are many types; all are worth retrying
-                results[row.pk] = Result(ok=False, error=f"e-mail: {exc}")
-        return results
-
-
-class NoContactChannel:
-    """A person with neither LINE nor e-mail. The outbox writes their rows skipped already; a pending one (put back
-    by hand) is skipped again, never sent."""
-
-    def send(self, rows: list[Notification], now: dt.datetime) -> dict[int, Result]:
-        return {row.pk: Result(ok=False, skipped=True, error=NO_CONTACT) for row in rows}
-
-
-def channels() -> dict:
-    from integrations.line.channel import LineMessagingChannel
-
-    return {
-        Notification.Channel.LOG: LogChannel(),
-        Notification.Channel.EMAIL: EmailChannel(),
-        Notification.Channel.LINE: LineMessagingChannel(),
-        Notification.Channel.NONE: NoContactChannel(),
-    }
 
 
 def retry_in(attempts: int, retry_after: float | None = None) -> dt.timedelta:
@@ -176,15 +112,13 @@ def store_results(rows: list[Notification], results: dict[int, Result], now: dt.
     for values, ids in updates.items():
         Notification.objects.filter(pk__in=ids, state=State.PENDING).update(**dict(values))
     if failed_for_good:
-        alert_staff(failed_for_good, now)
+        _tell_staff_of_failures(failed_for_good, now)
     return counts
 
 
-def alert_staff(failures: list[tuple[Notification, str]], now: dt.datetime) -> None:
+def _tell_staff_of_failures(failures: list[tuple[Notification, str]], now: dt.datetime) -> None:
     """One alert per failure: rows that failed together for one reason (a class's multicast) make one alert, named
     after the lowest row; its outbox key is unique, so the alert is written once however often the sweep runs."""
-    from notifications import outbox
-
     grouped: dict[tuple, list[Notification]] = {}
     for row, reason in failures:
         if row.kind == Notification.Kind.DELIVERY_FAILED:
@@ -198,16 +132,12 @@ def alert_staff(failures: list[tuple[Notification, str]], now: dt.datetime) -> N
             "notification failed permanently",
             extra={"notification_id": first.pk, "count": len(group), "kind": kind, "reason": reason},
         )
-        for recipient in outbox.staff():
-            alerts.append(
-                outbox.message(
-                    Notification.Kind.DELIVERY_FAILED,
-                    recipient,
-                    now=now,
-                    dedupe_suffix=f":n{first.pk}",
-                    context={"attempts": first.attempts, "reason": reason, "notification_id": ids},
-                )
-            )
+        alerts += outbox.staff_alerts(
+            Notification.Kind.DELIVERY_FAILED,
+            now=now,
+            dedupe_suffix=f":n{first.pk}",
+            context={"attempts": first.attempts, "reason": reason, "notification_id": ids},
+        )
     outbox.enqueue(alerts)
 
 

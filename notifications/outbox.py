@@ -182,6 +182,18 @@ def message(
     )
 
 
+def staff_alerts(
+    kind: str, *, now: dt.datetime, meeting=None, context: dict | None = None, dedupe_suffix: str = ""
+) -> list[OutboxRow]:
+    """The one way staff are alerted: an unsaved outbox row of ``kind`` for each staff recipient (``staff()``), to
+    ``enqueue`` in the caller's transaction. The outbox key makes a second alert about the same thing (the same
+    meeting, or ``dedupe_suffix``) a no-op, however often a sweep decides to send it."""
+    return [
+        message(kind, recipient, now=now, meeting=meeting, context=context, dedupe_suffix=dedupe_suffix)
+        for recipient in staff()
+    ]
+
+
 class StudentContact(NamedTuple):
     """What routing and rendering need of a student, read as plain values (no model instances in a burst)."""
 

@@ -68,7 +68,7 @@ from linebot.v3.messaging import (
 from classroom.models import Student
 from integrations.http import retry_after_seconds
 from integrations.line.models import LineChannel
-from notifications.delivery import Result
+from notifications.channels import Result
 from notifications.models import Notification
 
 logger = logging.getLogger("classroom.line")
