@@ -3,7 +3,7 @@
 It always sets a timeout (``HTTP_TIMEOUT_SECONDS``), retries a bounded number of times (``HTTP_RETRIES``) with
 exponential backoff and jitter on the failures that trying again can cure (5xx, 408, 425, 429, timeouts, refused or
 dropped connections), honours a short ``Retry-After``, and turns every failure into
-:class:`integrations.video.ProviderError` carrying the HTTP status and whether the failure is permanent.
+:class:`ProviderError` carrying the HTTP status and whether the failure is permanent.
 
 Two rules keep retries from doing harm:
 
@@ -32,9 +32,31 @@ import urllib3
 from django.conf import settings
 
 from core.backoff import backoff
-from integrations.video import ProviderError
 
 logger = logging.getLogger("classroom.http")
+
+
+class ProviderError(Exception):
+    """A call to a video service failed. ``permanent``: trying the same call again cannot help (a 4xx other than
+    408/425/429, bad credentials); otherwise the caller retries later. ``status`` is the HTTP status (None when no
+    answer came: timeout, connection refused); ``detail`` the service's own short message; ``retry_after`` the wait
+    in seconds the service asked for (429/503 ``Retry-After``), if any."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        status: int | None = None,
+        detail: str = "",
+        retry_after: float | None = None,
+    ):
+        super().__init__(message)
+        self.permanent = permanent
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
 
 # Answers after which the same request may succeed later. Every other 4xx is permanent: resending it cannot help.
 TRANSIENT_STATUSES = frozenset({408, 425, 429})

@@ -1,13 +1,13 @@
 """The one interface the lifecycle and the API use to talk to a video service.
 
 ``VIDEO_PROVIDER`` picks the implementation: ``local`` (built in, the default for ``make run``), ``livekit`` or
-``zoom``. Providers raise :class:`ProviderError`; ``permanent`` says whether trying again can help.
+``zoom``. Providers raise :class:`integrations.http.ProviderError`; ``permanent`` says whether trying again can
+help.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -15,28 +15,6 @@ from importlib import import_module
 from django.conf import settings
 
 logger = logging.getLogger("classroom.video")
-
-
-class ProviderError(Exception):
-    """A call to a video service failed. ``permanent``: trying the same call again cannot help (a 4xx other than
-    408/425/429, bad credentials); otherwise the caller retries later. ``status`` is the HTTP status (None when no
-    answer came: timeout, connection refused); ``detail`` the service's own short message; ``retry_after`` the wait
-    in seconds the service asked for (429/503 ``Retry-After``), if any."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        permanent: bool = False,
-        status: int | None = None,
-        detail: str = "",
-        retry_after: float | None = None,
-    ):
-        super().__init__(message)
-        self.permanent = permanent
-        self.status = status
-        self.detail = detail
-        self.retry_after = retry_after
 
 
 @dataclass
@@ -146,79 +124,3 @@ def get_provider(name: str | None = None) -> VideoProvider:
 def polling_providers() -> list[str]:
     """Names of the providers that can list who is in a room right now."""
     return [name for name in PROVIDERS if provider_class(name).poll_source]
-
-
-# --- shared by the providers' webhook views ---------------------------------------------------------------------------
-
-
-class BadWebhook(Exception):
-    """The request is not a usable webhook; ``status`` is the answer (401 unsigned, 400 malformed, 413 too big)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-def webhook_body(request) -> bytes:
-    """The raw body (signatures are over the exact bytes), refused before reading when over WEBHOOK_MAX_BODY_BYTES."""
-    limit = settings.WEBHOOK_MAX_BODY_BYTES
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError as exc:
-        raise BadWebhook(400, "bad Content-Length") from exc
-    if declared > limit:
-        raise BadWebhook(413, f"body of {declared} bytes is over the {limit} byte limit")
-    body = request.read(limit + 1)
-    if len(body) > limit:
-        raise BadWebhook(413, f"body is over the {limit} byte limit")
-    return body
-
-
-def webhook_json(body: bytes) -> dict:
-    try:
-        event = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadWebhook(400, "body is not JSON") from exc
-    if not isinstance(event, dict) or not isinstance(event.get("event"), str):
-        raise BadWebhook(400, "body is not an event object")
-    if not storable(event):
-        # Valid JSON, but no text column can store it: a NUL, or a lone surrogate ("\ud800") that has no UTF-8.
-        raise BadWebhook(400, "body contains a NUL character or a lone surrogate")
-    return event
-
-
-def storable(value) -> bool:
-    """True when every string in ``value`` (decoded JSON) can be stored in a text column and encoded as UTF-8."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return False
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, dict):
-        return all(storable(k) and storable(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(storable(v) for v in value)
-    return True
-
-
-def webhook_error(exc: BadWebhook, service: str):
-    from django.http import JsonResponse
-
-    logger.warning("webhook refused", extra={"service": service, "status": exc.status, "reason": str(exc)})
-    return JsonResponse({"error": str(exc)}, status=exc.status)
-
-
-def first_delivery(model, **fields) -> bool:
-    """Record a webhook event by its unique key; False when it was already recorded (a replay or a retry). Call it
-    inside the transaction that applies the event, so the key and the effect commit together or not at all."""
-    from django.db import IntegrityError, transaction
-
-    try:
-        with transaction.atomic():
-            model.objects.create(**fields)
-    except IntegrityError:
-        return False
-    return True

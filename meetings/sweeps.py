@@ -316,7 +316,8 @@ def poll_room_attendance(now: dt.datetime) -> Counter:
 
     Read-only towards the meeting: no lease, no retry_at. A provider that cannot be reached is logged and skipped;
     recording a failure on the meeting would push back its close, which matters more than a missed poll."""
-    from integrations.video import ProviderError, polling_providers
+    from integrations.http import ProviderError
+    from integrations.video import polling_providers
 
     providers = polling_providers()
     if not providers:

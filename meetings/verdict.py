@@ -79,7 +79,8 @@ def attended_seconds(stretches, *, until: dt.datetime, since: dt.datetime | None
 def _reported(meeting: Meeting):
     """What the provider reports for one meeting: its sessions, the ``ProviderError`` it raised, or None when it
     cannot report attendance at all."""
-    from integrations.video import ProviderError, get_provider
+    from integrations.http import ProviderError
+    from integrations.video import get_provider
 
     try:
         return get_provider(meeting.room_provider).attendance(meeting)
@@ -169,7 +170,7 @@ def verify_attendance_many(meetings, *, now: dt.datetime) -> dict[int, Attendanc
     every provider of the batch has ``evidence_is_local``. A meeting whose provider call raised something other
     than a ProviderError (where ``verify_attendance`` would raise) gets that exception instead of a verdict, so
     the caller fails that meeting alone."""
-    from integrations.video import ProviderError
+    from integrations.http import ProviderError
 
     recorded = _recorded_stretches_many([m.pk for m in meetings])
     reported = _reported_many(meetings)
@@ -185,7 +186,7 @@ def verify_attendance_many(meetings, *, now: dt.datetime) -> dict[int, Attendanc
 
 def _judge(meeting: Meeting, recorded: list[Stretch], reported, *, now: dt.datetime) -> AttendanceVerdict:
     """The verdict from our ``recorded`` stretches and what the provider ``reported`` (see ``_reported``)."""
-    from integrations.video import ProviderError
+    from integrations.http import ProviderError
 
     since, until = meeting.start_time, meeting.closed_at or now
     threshold = settings.TEACHER_MIN_ATTENDANCE_SECONDS

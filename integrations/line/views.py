@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from integrations.line import imagemap, webhooks
 from integrations.line.models import LineChannel
-from integrations.video import BadWebhook, webhook_body, webhook_error
+from integrations.webhooks import BadWebhook, webhook_body, webhook_error
 
 
 @csrf_exempt

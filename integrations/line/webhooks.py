@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 from linebot.v3.webhooks import Event, FollowEvent, UnfollowEvent
 
 from integrations.line.models import LineChannel, LineWebhookEvent
-from integrations.video import BadWebhook, first_delivery
+from integrations.webhooks import BadWebhook, first_delivery
 
 logger = logging.getLogger("classroom.line")
 

@@ -16,8 +16,7 @@ import time
 import jwt
 from django.conf import settings
 
-from integrations.http import HttpClient
-from integrations.video import ProviderError
+from integrations.http import HttpClient, ProviderError
 
 # Server-to-server tokens live just long enough for one call (with its retries).
 API_TOKEN_SECONDS = 600

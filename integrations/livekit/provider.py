@@ -20,8 +20,9 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
+from integrations.http import ProviderError
 from integrations.livekit.client import LiveKitClient
-from integrations.video import JoinCredentials, ProviderError, Room, Session, VideoProvider
+from integrations.video import JoinCredentials, Room, Session, VideoProvider
 from meetings.attendance import end_open_sessions
 from meetings.models import MeetingParticipant
 

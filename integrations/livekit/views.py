@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from integrations.livekit.client import InvalidSignature, LiveKitClient
 from integrations.livekit.webhooks import apply_event
-from integrations.video import BadWebhook, webhook_body, webhook_error, webhook_json
+from integrations.webhooks import BadWebhook, webhook_body, webhook_error, webhook_json
 
 
 @csrf_exempt

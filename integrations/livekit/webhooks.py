@@ -16,7 +16,7 @@ from django.db import transaction
 
 from integrations.livekit.models import LiveKitWebhookEvent
 from integrations.livekit.provider import from_timestamp, participant_session
-from integrations.video import BadWebhook, first_delivery
+from integrations.webhooks import BadWebhook, first_delivery
 from meetings.attendance import end_open_sessions, store_provider_session
 from meetings.models import Meeting, MeetingParticipant
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from integrations.http import HttpClient
-from integrations.video import ProviderError
+from integrations.http import HttpClient, ProviderError
 
 RENEW_BEFORE_SECONDS = 60
 REPORT_PAGE_SIZE = 300

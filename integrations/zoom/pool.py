@@ -19,7 +19,7 @@ import logging
 from django.conf import settings
 from django.db.models import Case, F, IntegerField, Q, Value, When
 
-from integrations.video import ProviderError
+from integrations.http import ProviderError
 from integrations.zoom.client import AccountRefused, is_daily_limit
 from integrations.zoom.models import ZoomAccount
 

@@ -34,7 +34,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from bookings.models import Booking
-from integrations.video import JoinCredentials, ProviderError, Room, Session, VideoProvider
+from integrations.http import ProviderError
+from integrations.video import JoinCredentials, Room, Session, VideoProvider
 from integrations.zoom import pool
 from integrations.zoom.client import AccountRefused, ZoomClient
 from integrations.zoom.models import ZoomAccount

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from integrations.video import BadWebhook, webhook_body, webhook_error
+from integrations.webhooks import BadWebhook, webhook_body, webhook_error
 from integrations.zoom import webhooks
 
 

@@ -18,7 +18,8 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from integrations.video import BadWebhook, Session, first_delivery, webhook_json
+from integrations.video import Session
+from integrations.webhooks import BadWebhook, first_delivery, webhook_json
 from integrations.zoom.models import ZoomWebhookEvent
 from integrations.zoom.provider import identify, parse_zoom_time
 from meetings.attendance import end_open_sessions, store_provider_session

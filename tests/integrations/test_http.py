@@ -6,8 +6,7 @@ import pytest
 import requests
 
 from integrations.fakeserver import Fail, FakeService, Reply
-from integrations.http import HttpClient, retry_after_seconds
-from integrations.video import ProviderError
+from integrations.http import HttpClient, ProviderError, retry_after_seconds
 
 
 class Echo(FakeService):

@@ -9,9 +9,9 @@ import pytest
 import requests
 
 from integrations.fakeserver import FakeService, Reply
+from integrations.http import ProviderError
 from integrations.livekit.client import LiveKitClient
 from integrations.livekit.fake import LiveKitFake
-from integrations.video import ProviderError
 from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]

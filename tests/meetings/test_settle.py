@@ -7,8 +7,8 @@ import pytest
 
 from bookings.models import Booking, Payout
 from core.models import StateChange
+from integrations.http import ProviderError
 from integrations.local.provider import LocalProvider
-from integrations.video import ProviderError
 from meetings import sweeps
 from meetings.attendance import settle
 from meetings.models import Meeting

@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from bookings import transitions
 from bookings.models import Booking, Payout
 from core.models import StateChange
-from integrations.video import ProviderError, Session
+from integrations.http import ProviderError
+from integrations.video import Session
 from integrations.zoom.provider import ZoomProvider
 from meetings import sweeps
 from meetings.access import identity_of

@@ -230,7 +230,7 @@ class TestFailures:
         run_sweeps(booked.start_time)
 
         def down(self, meeting, *, now):
-            from integrations.video import ProviderError
+            from integrations.http import ProviderError
 
             raise ProviderError("503 from provider")
 

@@ -4,8 +4,9 @@ import datetime as dt
 
 import pytest
 
+from integrations.http import ProviderError
 from integrations.local.provider import LocalProvider
-from integrations.video import ProviderError, Session
+from integrations.video import Session
 from meetings.access import identity_of
 from meetings.attendance import record_session
 from meetings.models import Meeting

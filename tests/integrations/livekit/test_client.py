@@ -3,8 +3,8 @@
 import jwt
 import pytest
 
+from integrations.http import ProviderError
 from integrations.livekit.client import LiveKitClient
-from integrations.video import ProviderError
 from tests.conftest import LIVEKIT_KEY, LIVEKIT_SECRET
 
 

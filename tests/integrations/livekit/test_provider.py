@@ -7,8 +7,9 @@ import pytest
 import requests
 import time_machine
 
+from integrations.http import ProviderError
 from integrations.livekit.provider import LiveKitProvider
-from integrations.video import ProviderError, get_provider
+from integrations.video import get_provider
 from meetings.access import JoinRefused, credentials_for, identity_of
 from meetings.models import Meeting, MeetingParticipant
 from meetings.sweeps import end_rooms, provision_rooms

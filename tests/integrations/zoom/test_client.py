@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 import time_machine
 
-from integrations.video import ProviderError
+from integrations.http import ProviderError
 from integrations.zoom.client import AccountRefused, ZoomClient
 
 

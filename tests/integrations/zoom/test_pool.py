@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.db import connection
 
-from integrations.video import ProviderError
+from integrations.http import ProviderError
 from integrations.zoom import pool
 from integrations.zoom.models import ZoomAccount
 from integrations.zoom.provider import ZoomProvider
