@@ -23,8 +23,9 @@ from bookings.models import Booking, Payout
 from classroom.models import Student
 from core.models import StateChange, SweepHeartbeat
 from meetings.models import Meeting
+from meetings.settlement import settle_closed_meetings
 from meetings.stats import percentile
-from meetings.sweeps import close_due_meetings, due_to_open, open_due_meetings, settle_closed_meetings
+from meetings.sweeps import close_due_meetings, due_to_open, open_due_meetings
 from notifications.models import Notification
 
 BURST = 1000

@@ -19,12 +19,15 @@ from collections import Counter, defaultdict
 from django.conf import settings
 from django.db.models import F
 
-from bookings.models import Appointment, Booking
+from bookings import transitions
+from bookings.models import Appointment, Booking, Payout
 from bookings.transitions import LinkState, link_dedupe_suffix, mark_links
 from core.sweeping import claim_batches
 from meetings import links
-from meetings.lifecycle import CATCH_UP_AFTER, failure_backoff
+from meetings.lifecycle import CATCH_UP_AFTER
 from meetings.models import Meeting
+from meetings.outside_calls import failure_backoff
+from meetings.review import hold_for_review
 from notifications import outbox
 
 logger = logging.getLogger("classroom.sweeps")
@@ -169,9 +172,6 @@ def approve_payouts(now: dt.datetime) -> Counter:
     """A clean payout (teacher present, nothing held) becomes approved once its dispute window (PAYOUT_DISPUTE_HOURS
     after settlement) is over. One with a student's complaint that reached the booking without going through
     ``meetings.review.record_complaint`` is held for review here instead, so it is never paid unseen."""
-    from bookings.models import Payout
-    from bookings.transitions import approve_payout
-    from meetings.review import hold_for_review
 
     def due():
         return Payout.objects.filter(state=Payout.State.PENDING, approve_after__lte=now).order_by("approve_after", "id")
@@ -196,7 +196,7 @@ def approve_payouts(now: dt.datetime) -> Counter:
                 hold_for_review(payout, now=now, reason="student complaint")
                 counts["held"] += 1
             else:
-                approve_payout(payout, now=now)
+                transitions.approve_payout(payout, now=now)
                 counts["approved"] += 1
         return counts
 

@@ -21,6 +21,7 @@ from django.db.models import Q
 from bookings.models import Booking
 from core.errors import DomainError
 from core.timezones import to_local
+from integrations.video import get_provider
 from meetings.models import Meeting, MeetingParticipant
 
 
@@ -139,8 +140,6 @@ def join(meeting: Meeting, *, teacher, student, now: dt.datetime):
 def credentials_for(meeting: Meeting, person, role: str, now: dt.datetime):
     """Join credentials for ``person`` valid until the end of their window (the close moment); JoinRefused when
     they may not enter now."""
-    from integrations.video import get_provider
-
     window = check_join(meeting, role, now, tz_name=person.time_zone, identity=identity_of(person))
     if not meeting.room_provisioned_at:
         raise RoomNotReady("the room is not ready yet; try again in a minute")

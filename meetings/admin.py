@@ -13,8 +13,8 @@ from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, permissi
 from core.errors import DomainError, InvalidTime
 from core.models import StateChange, SweepHeartbeat
 from meetings import lifecycle
-from meetings.attendance import SETTLED_FIELDS
 from meetings.models import Meeting, MeetingParticipant
+from meetings.settlement import SETTLED_FIELDS
 
 
 class HistoryInline(ReadOnlyInline):

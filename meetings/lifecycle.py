@@ -19,18 +19,18 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils.translation import gettext
 
 from bookings import transitions as booking_transitions
 from bookings.models import Booking
 from core import audit
-from core.backoff import backoff
 from core.errors import IllegalTransition, InvalidTime
 from core.statemachine import Outcome, transition
 from core.timezones import require_aware
 from meetings.attendance import present_at
 from meetings.models import Meeting, MeetingParticipant
+from meetings.rooms import end_rooms
+from meetings.settlement import settle_closed_meetings
 from notifications import outbox
 
 logger = logging.getLogger("classroom.lifecycle")
@@ -39,7 +39,6 @@ Kind = outbox.Notification.Kind
 
 # Opening later than this after start_time is a catch-up (the sweeps were not running) and says so in the history.
 CATCH_UP_AFTER = dt.timedelta(seconds=60)
-MAX_BACKOFF = dt.timedelta(minutes=15)
 
 
 # --- scheduling ------------------------------------------------------------------------------------------------------
@@ -378,11 +377,9 @@ def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: st
 def after_commit_outside_calls(meeting_id: int, *, now: dt.datetime) -> None:
     """End the room and settle attendance right away for a meeting staff closed or cancelled; a failure is recorded
     and the sweeps retry it, so nothing here may raise."""
-    from meetings import sweeps
-
     try:
-        sweeps.end_rooms(now, only_ids=[meeting_id])
-        sweeps.settle_closed_meetings(now, only_ids=[meeting_id])
+        end_rooms(now, only_ids=[meeting_id])
+        settle_closed_meetings(now, only_ids=[meeting_id])
     except Exception:
         logger.exception("after-commit calls failed; the sweeps will retry", extra={"meeting_id": meeting_id})
 
@@ -392,41 +389,6 @@ def _reread(meeting: Meeting) -> Meeting:
     single-meeting transition tell people must not come from a read made before the lock (a substitute teacher
     committed in between would not be told)."""
     return Meeting.objects.select_related("teacher", "course").get(pk=meeting.pk)
-
-
-# --- failures --------------------------------------------------------------------------------------------------------
-
-
-def failure_backoff(failures: int) -> dt.timedelta:
-    """How long a step that already failed ``failures`` times waits before its next try: 15 s, doubling, at most
-    MAX_BACKOFF, exactly (a meeting's steps here; an appointment's links in ``bookings.sweeps``)."""
-    return dt.timedelta(seconds=backoff(failures, base=15, cap=MAX_BACKOFF.total_seconds(), jitter=False))
-
-
-def record_failure(meeting_id: int, *, now: dt.datetime, step: str, error: Exception | str) -> None:
-    """Remember the failure on the meeting and push its next attempt back (exponential, at most 15 min), so one bad
-    meeting neither blocks its batch nor makes every sweep fail on it again at once."""
-    meeting = Meeting.objects.filter(pk=meeting_id).values("failure_count").first()
-    if meeting is None:
-        return
-    backoff = failure_backoff(meeting["failure_count"])
-    message = f"{step}: {error}"[:2000]
-    Meeting.objects.filter(pk=meeting_id).update(
-        last_error=message,
-        last_error_at=now,
-        retry_at=now + backoff,
-        failure_count=F("failure_count") + 1,
-        lease_until=None,
-    )
-    logger.warning(
-        "meeting step failed",
-        extra={
-            "meeting_id": meeting_id,
-            "step": step,
-            "error": str(error),
-            "retry_in_seconds": backoff.total_seconds(),
-        },
-    )
 
 
 def _log(meeting: Meeting, from_state: str, to_state: str, actor, reason: str, **fields) -> None:

@@ -13,7 +13,6 @@ of the request logs.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core import signing
@@ -22,11 +21,9 @@ from django.utils.translation import gettext as _
 
 from bookings.models import Appointment, Booking
 from core.errors import DomainError
+from integrations.video import JoinCredentials
 from meetings.access import JoinRefused, credentials_for
 from meetings.models import Meeting
-
-if TYPE_CHECKING:  # the core names the provider interface's types but imports integrations only where it calls them
-    from integrations.video import JoinCredentials
 
 JOIN_SALT = "classroom.join-link"
 FEEDBACK_SALT = "classroom.feedback-link"

@@ -2,7 +2,7 @@
 
     review_state:  "" -> awaiting -> released | no_show | excused
 
-A meeting enters the queue at settlement (``meetings.attendance.settle``: teacher not seen, too short, provider
+A meeting enters the queue at settlement (``meetings.settlement.settle``: teacher not seen, too short, provider
 unreachable, a complaint before settlement), when a student complains inside the dispute window
 (:func:`record_complaint`), or when staff hold a pending payout (:func:`hold_for_review`). Its payout is then held.
 

@@ -13,6 +13,7 @@ from bookings import sweeps as booking_sweeps
 from classroom.idempotency import expire_idempotency_keys
 from classroom.tokens import expire_api_tokens
 from core.models import SweepHeartbeat
+from meetings import rooms, settlement
 from meetings import sweeps as meeting_sweeps
 from notifications.delivery import deliver_notifications
 
@@ -21,15 +22,15 @@ logger = logging.getLogger("classroom.sweeps")
 # Order matters for catch-up inside one run; see meetings.sweeps.
 SWEEPS = {
     "check_minimum_participants": meeting_sweeps.check_minimum_participants,
-    "provision_rooms": meeting_sweeps.provision_rooms,
+    "provision_rooms": rooms.provision_rooms,
     "open_due_meetings": meeting_sweeps.open_due_meetings,
     "send_join_links": booking_sweeps.send_join_links,
     "send_feedback_links": booking_sweeps.send_feedback_links,
     # Before closing, so the last look at a room is taken while it is still up.
     "poll_room_attendance": meeting_sweeps.poll_room_attendance,
     "close_due_meetings": meeting_sweeps.close_due_meetings,
-    "end_rooms": meeting_sweeps.end_rooms,
-    "settle_closed_meetings": meeting_sweeps.settle_closed_meetings,
+    "end_rooms": rooms.end_rooms,
+    "settle_closed_meetings": settlement.settle_closed_meetings,
     "approve_payouts": booking_sweeps.approve_payouts,
     "deliver_notifications": deliver_notifications,
     "expire_idempotency_keys": expire_idempotency_keys,

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from integrations.http import ProviderError
+from integrations.video import get_provider
 from meetings.access import identity_of
 from meetings.attendance import session_end
 from meetings.models import Meeting, MeetingParticipant
@@ -79,9 +81,6 @@ def attended_seconds(stretches, *, until: dt.datetime, since: dt.datetime | None
 def _reported(meeting: Meeting):
     """What the provider reports for one meeting: its sessions, the ``ProviderError`` it raised, or None when it
     cannot report attendance at all."""
-    from integrations.http import ProviderError
-    from integrations.video import get_provider
-
     try:
         return get_provider(meeting.room_provider).attendance(meeting)
     except NotImplementedError:
@@ -92,8 +91,6 @@ def _reported(meeting: Meeting):
 
 def _reported_many(meetings) -> dict:
     """``_reported`` for many meetings: one ``attendance_many`` call per provider (one query for the local one)."""
-    from integrations.video import get_provider
-
     by_provider: dict[str, list[Meeting]] = {}
     for meeting in meetings:
         if meeting.room_provider:
@@ -170,8 +167,6 @@ def verify_attendance_many(meetings, *, now: dt.datetime) -> dict[int, Attendanc
     every provider of the batch has ``evidence_is_local``. A meeting whose provider call raised something other
     than a ProviderError (where ``verify_attendance`` would raise) gets that exception instead of a verdict, so
     the caller fails that meeting alone."""
-    from integrations.http import ProviderError
-
     recorded = _recorded_stretches_many([m.pk for m in meetings])
     reported = _reported_many(meetings)
     found = {}
@@ -186,8 +181,6 @@ def verify_attendance_many(meetings, *, now: dt.datetime) -> dict[int, Attendanc
 
 def _judge(meeting: Meeting, recorded: list[Stretch], reported, *, now: dt.datetime) -> AttendanceVerdict:
     """The verdict from our ``recorded`` stretches and what the provider ``reported`` (see ``_reported``)."""
-    from integrations.http import ProviderError
-
     since, until = meeting.start_time, meeting.closed_at or now
     threshold = settings.TEACHER_MIN_ATTENDANCE_SECONDS
     evidence: dict = {

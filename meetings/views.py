@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponseRedirect
+from django.db import connection
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,7 +18,7 @@ from bookings.transitions import (
     record_feedback,
 )
 from core.errors import IllegalTransition
-from meetings import links
+from meetings import links, stats
 from meetings.access import JoinRefused
 
 
@@ -100,11 +101,6 @@ HEALTHY_SWEEP_AGE_SECONDS = 180
 
 def healthz(request):
     """200 while the database answers and a sweep completed in the last 3 minutes; 503 otherwise."""
-    from django.db import connection
-    from django.http import JsonResponse
-
-    from meetings import stats
-
     now = timezone.now()
     try:
         with connection.cursor() as cursor:

@@ -17,8 +17,9 @@ from django.db import transaction
 from integrations.livekit.models import LiveKitWebhookEvent
 from integrations.livekit.provider import from_timestamp, participant_session
 from integrations.webhooks import BadWebhook, first_delivery
-from meetings.attendance import end_open_sessions, store_provider_session
+from meetings.attendance import end_open_sessions
 from meetings.models import Meeting, MeetingParticipant
+from meetings.room_events import store_provider_session
 
 logger = logging.getLogger("classroom.livekit")
 

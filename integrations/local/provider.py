@@ -19,15 +19,9 @@ from django.urls import reverse
 from classroom.models import Student
 from integrations.video import JoinCredentials, Room, Session, VideoProvider
 from meetings.access import check_join
-from meetings.attendance import (
-    end_open_sessions,
-    end_presence,
-    heartbeat,
-    session_end,
-    start_presence,
-    teacher_joined,
-)
+from meetings.attendance import end_open_sessions, end_presence, heartbeat, session_end, start_presence
 from meetings.models import Meeting, MeetingParticipant
+from meetings.room_events import teacher_joined
 
 TOKEN_SALT = "integrations.local.room"
 

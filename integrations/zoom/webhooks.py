@@ -22,8 +22,9 @@ from integrations.video import Session
 from integrations.webhooks import BadWebhook, first_delivery, webhook_json
 from integrations.zoom.models import ZoomWebhookEvent
 from integrations.zoom.provider import identify, parse_zoom_time
-from meetings.attendance import end_open_sessions, store_provider_session
+from meetings.attendance import end_open_sessions
 from meetings.models import Meeting, MeetingParticipant
+from meetings.room_events import store_provider_session
 
 logger = logging.getLogger("classroom.zoom")
 

@@ -29,7 +29,7 @@ from bookings.transitions import create_payout
 from classroom import tokens
 from classroom.models import ApiToken
 from config.wsgi import application
-from meetings.sweeps import provision_rooms
+from meetings.rooms import provision_rooms
 from tests import factories
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]

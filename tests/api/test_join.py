@@ -8,7 +8,7 @@ from integrations.local.provider import read_token
 from meetings import lifecycle
 from meetings.access import identity_of
 from meetings.attendance import record_session
-from meetings.sweeps import provision_rooms
+from meetings.rooms import provision_rooms
 from tests import factories
 from tests.api.conftest import assert_error
 

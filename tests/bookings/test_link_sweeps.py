@@ -13,7 +13,8 @@ from bookings.sweeps import _due, _send_or_skip, send_feedback_links, send_join_
 from core.models import StateChange
 from meetings import lifecycle, links
 from meetings.models import Meeting
-from meetings.sweeps import end_rooms, provision_rooms, settle_closed_meetings
+from meetings.rooms import end_rooms, provision_rooms
+from meetings.settlement import settle_closed_meetings
 from notifications.models import Notification
 from tests.factories import book
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from bookings import exports
 from bookings.models import Payout
 from bookings.transitions import approve_payout
-from meetings.attendance import settle
+from meetings.settlement import settle
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book
 from tests.meetings.closing import MINUTE, run_and_close
 

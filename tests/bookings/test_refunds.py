@@ -12,8 +12,8 @@ from bookings import transitions
 from bookings.models import Booking, Payout, PayoutAdjustment
 from core.models import StateChange
 from meetings import lifecycle, review
-from meetings.attendance import settle
 from meetings.models import Meeting
+from meetings.settlement import settle
 from meetings.sweeps import close_due_meetings
 from tests.concurrency import race
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book

@@ -12,8 +12,8 @@ import pytest
 
 from bookings.models import Booking, Payout
 from core.models import StateChange
-from meetings.attendance import settle
 from meetings.models import Meeting
+from meetings.settlement import settle
 from tests.factories import CourseFactory, MeetingFactory, StaffFactory, StudentFactory, TeacherFactory, book
 from tests.meetings.closing import run_and_close
 

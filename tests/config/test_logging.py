@@ -15,7 +15,7 @@ from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 from config.logging import JsonFormatter, RedactLinkTokens, redact
 from integrations.video import get_provider
 from meetings import links
-from meetings.sweeps import provision_rooms
+from meetings.rooms import provision_rooms
 from tests.factories import book
 
 MINUTE = dt.timedelta(minutes=1)

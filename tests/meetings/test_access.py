@@ -8,7 +8,7 @@ import time_machine
 
 from meetings.access import JoinRefused, check_join, credentials_for, has_been_in_room, identity_of
 from meetings.attendance import record_session
-from meetings.sweeps import provision_rooms
+from meetings.rooms import provision_rooms
 from tests import factories
 
 MINUTE = dt.timedelta(minutes=1)

@@ -12,8 +12,8 @@ from django.urls import reverse
 from bookings.models import Booking, Payout
 from core.models import StateChange
 from meetings import lifecycle
-from meetings.attendance import settle
 from meetings.models import Meeting
+from meetings.settlement import settle
 from tests.admin_users import actions_offered, post_action, staff_with
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book
 from tests.meetings.closing import run_and_close

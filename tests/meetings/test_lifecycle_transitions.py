@@ -7,7 +7,7 @@ import pytest
 from bookings.models import Appointment, Booking
 from core.errors import IllegalTransition, InvalidTime
 from core.models import StateChange
-from meetings import lifecycle
+from meetings import lifecycle, outside_calls
 from meetings.models import Meeting
 from notifications.models import Notification
 from tests.factories import CourseFactory, book
@@ -170,7 +170,7 @@ class TestScheduling:
 
 
 def test_rescheduling_a_meeting_with_a_room_provisions_a_new_one(meeting, now):
-    from meetings.sweeps import provision_rooms
+    from meetings.rooms import provision_rooms
 
     provision_rooms(meeting.start_time - dt.timedelta(minutes=30))
     meeting.refresh_from_db()
@@ -187,9 +187,9 @@ def test_rescheduling_a_meeting_with_a_room_provisions_a_new_one(meeting, now):
 
 
 def test_one_steps_success_does_not_hide_another_steps_failure(meeting, now):
-    from meetings.sweeps import _succeeded_many
+    from meetings.outside_calls import give_back as _succeeded_many
 
-    lifecycle.record_failure(meeting.pk, now=now, step="end room", error="503")
+    outside_calls.record_failure(meeting.pk, now=now, step="end room", error="503")
     _succeeded_many([meeting.pk], "settle")
     meeting.refresh_from_db()
     assert meeting.last_error == "end room: 503" and meeting.retry_at is not None
@@ -199,12 +199,10 @@ def test_one_steps_success_does_not_hide_another_steps_failure(meeting, now):
 
 
 def test_lifecycle_has_no_unused_lease():
-    """The lease of an outside call is ``meetings.sweeps.OUTSIDE_CALL_LEASE``; a second, unused one in lifecycle
-    misled readers about how long a worker holds a meeting (hardening item 19)."""
-    from meetings import sweeps
-
+    """The lease of an outside call is ``meetings.outside_calls.OUTSIDE_CALL_LEASE``; a second, unused one in
+    lifecycle misled readers about how long a worker holds a meeting (hardening item 19)."""
     assert not hasattr(lifecycle, "LEASE")
-    assert sweeps.OUTSIDE_CALL_LEASE.total_seconds() > 0
+    assert outside_calls.OUTSIDE_CALL_LEASE.total_seconds() > 0
 
 
 class TestReschedulingTellsPeople:

@@ -14,7 +14,7 @@ from bookings import transitions
 from bookings.models import Booking
 from core.models import StateChange
 from meetings import lifecycle, links
-from meetings.sweeps import provision_rooms
+from meetings.rooms import provision_rooms
 from tests.factories import book
 
 pytestmark = pytest.mark.django_db

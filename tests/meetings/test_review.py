@@ -10,8 +10,8 @@ from bookings.models import Booking, Payout
 from core.errors import IllegalTransition
 from core.models import StateChange
 from meetings import review
-from meetings.attendance import settle
 from meetings.models import Meeting
+from meetings.settlement import settle
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book
 from tests.meetings.closing import MINUTE, run_and_close

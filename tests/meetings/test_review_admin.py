@@ -8,8 +8,9 @@ from django.urls import reverse
 
 from bookings.models import Booking, Payout
 from core.models import StateChange
-from meetings.attendance import record_session, settle
+from meetings.attendance import record_session
 from meetings.models import Meeting
+from meetings.settlement import settle
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, UserFactory, book
 from tests.meetings.closing import MINUTE, run_and_close
 

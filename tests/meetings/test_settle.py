@@ -9,10 +9,10 @@ from bookings.models import Booking, Payout
 from core.models import StateChange
 from integrations.http import ProviderError
 from integrations.local.provider import LocalProvider
-from meetings import sweeps
-from meetings.attendance import settle
+from meetings import settlement
 from meetings.models import Meeting
 from meetings.runner import run_sweeps
+from meetings.settlement import settle
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book
 from tests.meetings.closing import MINUTE, run_and_close
@@ -165,20 +165,20 @@ class TestSweep:
             raise RuntimeError("database hiccup")
 
         monkeypatch.setattr(transitions, "create_payouts", broken)
-        first = sweeps.settle_closed_meetings(meeting.closed_at)
+        first = settlement.settle_closed_meetings(meeting.closed_at)
         meeting.refresh_from_db()
         assert first["failed"] == 1 and meeting.settled_at is None
         assert meeting.last_error == "settle: database hiccup" and meeting.retry_at > meeting.closed_at
         assert meeting.state == "closed" and meeting.attendance_verdict == "unverified"  # all rolled back
-        assert not sweeps.settle_closed_meetings(meeting.closed_at + dt.timedelta(seconds=1))  # backing off
+        assert not settlement.settle_closed_meetings(meeting.closed_at + dt.timedelta(seconds=1))  # backing off
         monkeypatch.setattr(transitions, "create_payouts", real)
         retry_at = meeting.retry_at
-        second = sweeps.settle_closed_meetings(retry_at)
+        second = settlement.settle_closed_meetings(retry_at)
         meeting.refresh_from_db()
         assert second["present"] == 1 and meeting.settled_at == retry_at
         assert meeting.last_error == "" and meeting.retry_at is None
         assert Payout.objects.filter(meeting=meeting).count() == 1
-        assert not sweeps.settle_closed_meetings(retry_at + dt.timedelta(hours=1))
+        assert not settlement.settle_closed_meetings(retry_at + dt.timedelta(hours=1))
 
     def test_the_whole_run_twice_settles_once(self, now):
         meeting = class_of(now)

@@ -10,9 +10,8 @@ import pytest
 from bookings.models import Payout
 from core.models import StateChange
 from meetings import lifecycle
-from meetings.attendance import settle_batch
 from meetings.models import Meeting
-from meetings.sweeps import settle_closed_meetings
+from meetings.settlement import settle_batch, settle_closed_meetings
 from notifications.models import Notification
 from tests.concurrency import race
 from tests.factories import MeetingFactory, StudentFactory, book

@@ -15,10 +15,10 @@ from core.models import StateChange
 from integrations.http import ProviderError
 from integrations.video import Session
 from integrations.zoom.provider import ZoomProvider
-from meetings import sweeps
+from meetings import settlement
 from meetings.access import identity_of
-from meetings.attendance import settle_batch
 from meetings.models import Meeting
+from meetings.settlement import settle_batch
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book
 from tests.meetings.closing import MINUTE, run_and_close
@@ -69,7 +69,7 @@ class TestMixedBatch:
         Booking.objects.filter(meeting=complained).update(has_complaint=True)
         unreachable = closed_class(now, (0 * MINUTE, 50 * MINUTE), provider="zoom")
 
-        counts = sweeps.settle_closed_meetings(present.close_at)
+        counts = settlement.settle_closed_meetings(present.close_at)
 
         assert counts == {"present": 3, "absent": 1, "present, no payout": 1, "unknown": 1}
         assert verdicts(present, local_room, absent, empty, complained, unreachable) == {
@@ -112,7 +112,7 @@ class TestMixedBatch:
         meeting = closed_class(now, (0 * MINUTE, 1 * MINUTE), provider="zoom")  # we recorded a minute only
         reported = [Session(identity_of(meeting.teacher), meeting.start_time, meeting.start_time + 10 * MINUTE, "z1")]
         monkeypatch.setattr(ZoomProvider, "attendance", lambda self, m: reported)
-        assert sweeps.settle_closed_meetings(meeting.close_at) == {"present": 1}
+        assert settlement.settle_closed_meetings(meeting.close_at) == {"present": 1}
         meeting.refresh_from_db()
         assert (meeting.teacher_attended_seconds, meeting.attendance_source) == (600, "provider:zoom")
 
@@ -130,7 +130,7 @@ class TestFailures:
             return real(orders, **kwargs)
 
         monkeypatch.setattr(transitions, "create_payouts", broken_for_bad)
-        counts = sweeps.settle_closed_meetings(bad.close_at)
+        counts = settlement.settle_closed_meetings(bad.close_at)
 
         assert counts == {"present": 3, "failed": 1}
         bad.refresh_from_db()
@@ -138,7 +138,7 @@ class TestFailures:
         assert Payout.objects.filter(meeting__in=good).count() == 3 and not Payout.objects.filter(meeting=bad)
         assert not StateChange.objects.filter(meeting=bad, field="attendance").exists()  # its part rolled back
         monkeypatch.setattr(transitions, "create_payouts", real)
-        assert sweeps.settle_closed_meetings(bad.retry_at) == {"present": 1}
+        assert settlement.settle_closed_meetings(bad.retry_at) == {"present": 1}
         bad.refresh_from_db()
         assert bad.last_error == "" and bad.failure_count == 0 and payout_state(bad) == "pending"
 
@@ -154,7 +154,7 @@ class TestFailures:
             return []  # the provider saw no teacher: our recorded sessions count
 
         monkeypatch.setattr(ZoomProvider, "attendance", attendance)
-        assert sweeps.settle_closed_meetings(bad.close_at) == {"present": 2, "failed": 1}
+        assert settlement.settle_closed_meetings(bad.close_at) == {"present": 2, "failed": 1}
         assert Meeting.objects.get(pk=bad.pk).last_error == "settle: unexpected answer"
         assert asked == dict.fromkeys([m.pk for m in meetings], 1)  # nobody was asked twice
         assert Payout.objects.count() == 2
@@ -173,7 +173,7 @@ class TestFailures:
             return real(orders, **kwargs)
 
         monkeypatch.setattr(transitions, "create_payouts", broken_for_bad)
-        assert sweeps.settle_closed_meetings(bad.close_at) == {"present": 2, "failed": 1}
+        assert settlement.settle_closed_meetings(bad.close_at) == {"present": 2, "failed": 1}
         assert Meeting.objects.get(pk=bad.pk).last_error == "settle: bad row"
         assert Meeting.objects.filter(lease_until__isnull=False).count() == 0
 
@@ -186,14 +186,14 @@ class TestSweepTwice:
             closed_class(now, students=0),
             closed_class(now, (0 * MINUTE, 50 * MINUTE), provider="zoom"),
         ]
-        first = sweeps.settle_closed_meetings(meetings[0].close_at)
+        first = settlement.settle_closed_meetings(meetings[0].close_at)
         snapshot = (
             list(Meeting.objects.order_by("pk").values_list("settled_at", "attendance_verdict", "review_state")),
             StateChange.objects.count(),
             Payout.objects.count(),
             Notification.objects.count(),
         )
-        second = sweeps.settle_closed_meetings(meetings[0].close_at + MINUTE)
+        second = settlement.settle_closed_meetings(meetings[0].close_at + MINUTE)
         assert sum(first.values()) == 4 and not second
         assert snapshot == (
             list(Meeting.objects.order_by("pk").values_list("settled_at", "attendance_verdict", "review_state")),
@@ -224,7 +224,7 @@ class TestStatementsPerBatch:
 def test_a_meeting_whose_provider_is_unknown_fails_alone(now):
     known = closed_class(now, (0 * MINUTE, 50 * MINUTE))
     odd = closed_class(now, (0 * MINUTE, 50 * MINUTE), provider="jitsi")  # not in integrations.video.PROVIDERS
-    assert sweeps.settle_closed_meetings(odd.close_at) == {"present": 1, "failed": 1}
+    assert settlement.settle_closed_meetings(odd.close_at) == {"present": 1, "failed": 1}
     odd.refresh_from_db()
     assert odd.settled_at is None and odd.last_error.startswith("settle: ") and odd.lease_until is None
     assert Meeting.objects.get(pk=known.pk).settled_at == known.close_at

@@ -12,8 +12,8 @@ from django.db import connection
 from bookings.models import Payout
 from core.models import StateChange
 from meetings import lifecycle
-from meetings.attendance import settle
 from meetings.models import Meeting
+from meetings.settlement import settle
 from notifications.models import Notification
 from tests.concurrency import manage, race
 from tests.factories import MeetingFactory, StudentFactory, book
@@ -58,7 +58,7 @@ def test_two_closes_at_once_make_one_payout_and_one_alert(now):
 
 
 def test_a_staff_close_racing_the_settle_sweep(now):
-    from meetings.sweeps import settle_closed_meetings
+    from meetings.settlement import settle_closed_meetings
 
     meeting = booked_class(now)
     results = race(

@@ -8,9 +8,9 @@ import pytest
 from bookings.models import Payout
 from core.errors import IllegalTransition
 from core.models import StateChange
-from meetings import lifecycle, sweeps
-from meetings.attendance import settle
+from meetings import lifecycle, rooms, sweeps
 from meetings.models import Meeting
+from meetings.settlement import settle
 from notifications.models import Notification
 from tests.concurrency import race
 from tests.factories import MeetingFactory, TeacherFactory, book
@@ -89,7 +89,7 @@ def test_a_long_name_is_cut_in_the_history_but_never_the_id(meeting, now):
 @pytest.mark.django_db
 def test_the_room_stays_and_the_substitute_is_told_at_opening_and_paid(meeting, alice, dana, now):
     book(alice, meeting, now=now)
-    sweeps.provision_rooms(meeting.start_time - 30 * MINUTE)
+    rooms.provision_rooms(meeting.start_time - 30 * MINUTE)
     before = Meeting.objects.values("room_provider", "room_name", "room_join_url", "room_provisioned_at").get(
         pk=meeting.pk
     )

@@ -12,7 +12,8 @@ from django.utils import timezone
 from config.logging import JsonFormatter
 from meetings.lifecycle import close_meeting, open_meeting
 from meetings.models import Meeting
-from meetings.sweeps import end_rooms, provision_rooms, settle_closed_meetings
+from meetings.rooms import end_rooms, provision_rooms
+from meetings.settlement import settle_closed_meetings
 from tests.conftest import LIVEKIT_SECRET
 from tests.factories import MeetingFactory
 

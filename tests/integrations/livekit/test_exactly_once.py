@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from meetings.models import Meeting
-from meetings.sweeps import end_rooms, provision_rooms
+from meetings.rooms import end_rooms, provision_rooms
 
 
 @pytest.fixture

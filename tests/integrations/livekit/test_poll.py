@@ -8,7 +8,8 @@ import time_machine
 from meetings.access import identity_of
 from meetings.lifecycle import open_meeting
 from meetings.models import Meeting, MeetingParticipant
-from meetings.sweeps import poll_room_attendance, provision_rooms
+from meetings.rooms import provision_rooms
+from meetings.sweeps import poll_room_attendance
 from tests.integrations.livekit import token_for
 
 

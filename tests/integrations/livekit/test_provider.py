@@ -12,7 +12,7 @@ from integrations.livekit.provider import LiveKitProvider
 from integrations.video import get_provider
 from meetings.access import JoinRefused, credentials_for, identity_of
 from meetings.models import Meeting, MeetingParticipant
-from meetings.sweeps import end_rooms, provision_rooms
+from meetings.rooms import end_rooms, provision_rooms
 from tests import factories
 from tests.conftest import LIVEKIT_SECRET
 from tests.integrations.livekit import token_for

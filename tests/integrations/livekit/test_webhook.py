@@ -12,7 +12,7 @@ from integrations.livekit.provider import LiveKitProvider
 from meetings.access import identity_of
 from meetings.lifecycle import open_meeting
 from meetings.models import Meeting, MeetingParticipant
-from meetings.sweeps import provision_rooms
+from meetings.rooms import provision_rooms
 from tests.conftest import LIVEKIT_SECRET
 from tests.integrations.livekit import token_for
 

@@ -11,7 +11,7 @@ import pytest
 from integrations.zoom.client import ZoomClient
 from integrations.zoom.provider import ZoomProvider, agenda_tag
 from meetings.models import Meeting
-from meetings.sweeps import end_rooms, provision_rooms
+from meetings.rooms import end_rooms, provision_rooms
 from tests import factories
 from tests.concurrency import race
 

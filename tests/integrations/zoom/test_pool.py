@@ -11,7 +11,7 @@ from integrations.http import ProviderError
 from integrations.zoom import pool
 from integrations.zoom.models import ZoomAccount
 from integrations.zoom.provider import ZoomProvider
-from meetings.sweeps import provision_rooms
+from meetings.rooms import provision_rooms
 from tests import factories
 
 

@@ -12,7 +12,7 @@ from integrations.zoom import client as zoom_client
 from integrations.zoom.provider import ZoomProvider, parse_zoom_time
 from meetings.access import credentials_for, identity_of
 from meetings.models import Meeting
-from meetings.sweeps import provision_rooms
+from meetings.rooms import provision_rooms
 from tests.factories import book
 
 

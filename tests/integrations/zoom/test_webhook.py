@@ -13,7 +13,7 @@ from integrations.zoom.provider import ZoomProvider
 from meetings.access import identity_of
 from meetings.lifecycle import open_meeting
 from meetings.models import Meeting, MeetingParticipant
-from meetings.sweeps import provision_rooms
+from meetings.rooms import provision_rooms
 from tests.conftest import ZOOM_WEBHOOK_SECRET
 from tests.factories import book
 
