@@ -19,11 +19,10 @@ from collections import Counter, defaultdict
 from django.conf import settings
 from django.db.models import F
 
-from bookings import transitions
+from bookings import links, transitions
 from bookings.models import Appointment, Booking, Payout
 from bookings.transitions import LinkState, link_dedupe_suffix, mark_links
 from core.sweeping import claim_batches
-from meetings import links
 from meetings.lifecycle import CATCH_UP_AFTER
 from meetings.models import Meeting
 from meetings.outside_calls import failure_backoff

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "bookings",
     "notifications",
     "integrations",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -208,14 +209,43 @@ if VIDEO_PROVIDER == "livekit":
         if not globals()[_name]:
             env.error(_name, "is required when VIDEO_PROVIDER=livekit")
 
+# --- Sweeps: every app's, in the order one run applies them (core.runner) -----------------------------------------
+# Order matters only for catch-up inside one run (a class whose whole slot passed while nothing ran is opened quietly
+# and then closed by the normal close path): the minimum-participants check before opening, opening before the links
+# and closing, the attendance poll while the room is still up, closing before ending the room and settling.
+SWEEPS = [
+    "meetings.sweeps.check_minimum_participants",
+    "meetings.rooms.provision_rooms",
+    "meetings.sweeps.open_due_meetings",
+    "bookings.sweeps.send_join_links",
+    "bookings.sweeps.send_feedback_links",
+    "meetings.sweeps.poll_room_attendance",
+    "meetings.sweeps.close_due_meetings",
+    "meetings.rooms.end_rooms",
+    "meetings.settlement.settle_closed_meetings",
+    "bookings.sweeps.approve_payouts",
+    "notifications.delivery.deliver_notifications",
+    "classroom.idempotency.expire_idempotency_keys",
+    "classroom.tokens.expire_api_tokens",
+]
+# What the clock (core.clock) runs every second: the moments people notice. Provisioning (an hour ahead), room ends
+# and settlement (retried anyway) are left to the once-a-minute maintenance pass, which runs them all.
+CLOCK_SWEEPS = [
+    "open_due_meetings",
+    "send_join_links",
+    "send_feedback_links",
+    "close_due_meetings",
+    "deliver_notifications",
+]
+
 # --- django-q2: the ORM broker by default, Redis when REDIS_URL is set ------------------------------------------------
 REDIS_URL = env.url("REDIS_URL", "", schemes=("redis", "rediss"))
 Q_CLUSTER = {
     "name": "classroom",
     "workers": env.int("Q_WORKERS", 4, minimum=1, maximum=64),
-    # The lifecycle clock task runs for 100 s (meetings.clock); timeout must exceed that and retry must exceed
+    # The lifecycle clock task runs for 100 s (core.clock); timeout must exceed that and retry must exceed
     # timeout, or the broker hands the same task to a second worker while the first is still running
-    # (meetings.checks stops start-up otherwise).
+    # (core.checks stops start-up otherwise).
     "timeout": 120,
     "retry": 180,
     "max_attempts": 1,

@@ -1,15 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from bookings import views as booking_views
+from core import views as core_views
 from integrations.local import views as local_views
-from meetings import views as meeting_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("config.api_urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/auth/
-    path("healthz", meeting_views.healthz, name="healthz"),
-    path("j/<str:token>/", meeting_views.join_link, name="join-link"),
-    path("feedback/<str:token>/", meeting_views.feedback_link, name="feedback-link"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("j/<str:token>/", booking_views.join_link, name="join-link"),
+    path("feedback/<str:token>/", booking_views.feedback_link, name="feedback-link"),
     path("rooms/<str:name>/", local_views.room, name="local-room"),
     path("integrations/livekit/", include("integrations.livekit.urls")),
     path("integrations/zoom/", include("integrations.zoom.urls")),

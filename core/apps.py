@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core: history and sweeps"
 
     def ready(self):
-        # Django collects checks at start-up from modules imported by then; config is not an app, so it is imported
-        # here, once the registry is ready.
+        # System checks register when their module is imported; these modules read models or settings that need
+        # the app registry, so they are imported once it is ready (config is not an app).
         from config import checks  # noqa: F401
+        from core import checks as clock_checks  # noqa: F401

@@ -5,13 +5,11 @@ from django.http import HttpResponseRedirect
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
-from django_q import admin as q_admin
-from django_q.models import Failure, Success
 
 from bookings.models import Booking
 from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, permission_check, transition_action
 from core.errors import DomainError, InvalidTime
-from core.models import StateChange, SweepHeartbeat
+from core.models import StateChange
 from meetings import lifecycle
 from meetings.models import Meeting, MeetingParticipant
 from meetings.settlement import SETTLED_FIELDS
@@ -263,60 +261,3 @@ class MeetingParticipantAdmin(ReadOnlyAdmin):
     search_fields = ["identity", "display_name", "=meeting__id"]
     date_hierarchy = "joined_at"
     list_select_related = ["meeting"]
-
-
-@admin.register(StateChange)
-class StateChangeAdmin(ReadOnlyAdmin):
-    list_display = [
-        "at",
-        "content_type",
-        "object_id",
-        "meeting",
-        "field",
-        "from_state",
-        "to_state",
-        "actor_name",
-        "reason",
-    ]
-    list_filter = ["content_type", "field", "to_state", "actor_name"]
-    search_fields = ["=object_id", "=meeting__id", "reason", "actor_name"]
-    date_hierarchy = "at"
-    list_select_related = ["content_type", "meeting"]
-
-
-@admin.register(SweepHeartbeat)
-class SweepHeartbeatAdmin(ReadOnlyAdmin):
-    list_display = ["name", "last_started_at", "last_completed_at", "last_counts", "last_error"]
-
-
-# --- django-q2's task lists ------------------------------------------------------------------------------------------
-# django-q2 registers them with a "resubmit" action that any staff user who may look could run (it re-runs the task:
-# a sweep, a delivery pass). The same admins again, with that action declaring its permission. Importing
-# django_q.admin first makes sure its registrations exist to be replaced, whatever the app order.
-
-
-def _resubmit(permission: str):
-    """django-q2's own action, declaring ``permission`` (a copy: django-q2's function object stays as it was)."""
-
-    @admin.action(description=q_admin.resubmit_task.short_description, permissions=[permission])
-    def resubmit_task(model_admin, request, queryset):
-        return q_admin.resubmit_task(model_admin, request, queryset)
-
-    return resubmit_task
-
-
-class SuccessAdmin(q_admin.TaskAdmin):
-    actions = [_resubmit("change")]
-
-
-class FailureAdmin(q_admin.FailAdmin):
-    # Resubmitting a failed task also deletes its row (django_q.admin.resubmit_task).
-    actions = [_resubmit("resubmit")]
-
-    def has_resubmit_permission(self, request) -> bool:
-        return self.has_change_permission(request) and self.has_delete_permission(request)
-
-
-for _model, _model_admin in ((Success, SuccessAdmin), (Failure, FailureAdmin)):
-    admin.site.unregister(_model)
-    admin.site.register(_model, _model_admin)

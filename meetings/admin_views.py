@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from bookings.models import Booking
 from core.admin_utils import requires_permission
 from core.errors import DomainError
+from core.models import SweepHeartbeat
 from core.money import round_money
 from core.timezones import format_local
 from meetings import review, stats
@@ -24,7 +25,7 @@ def lifecycle_dashboard(request):
         "now": now,
         "days": stats.daily(now, 7),
         "upcoming": stats.what_fires_next(now),
-        "heartbeats": stats.SweepHeartbeat.objects.order_by("name"),
+        "heartbeats": SweepHeartbeat.objects.order_by("name"),
         "failures": stats.open_failures(),
     }
     return TemplateResponse(request, "admin/meetings/lifecycle.html", context)

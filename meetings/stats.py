@@ -10,7 +10,6 @@ from django.conf import settings
 from django.db.models import Q
 
 from bookings.models import Appointment
-from core.models import SweepHeartbeat
 from meetings.models import Meeting
 
 State = Meeting.State
@@ -105,15 +104,6 @@ def what_fires_next(now: dt.datetime, limit: int = 20) -> list[Upcoming]:
                 items.append(Upcoming(max(now, a[f"{which}_due_at"]), label, a["meeting_id"], a["meeting__title"]))
     items.sort(key=lambda item: (item.at, item.meeting_id))
     return items[:limit]
-
-
-def last_sweep() -> dt.datetime | None:
-    beat = SweepHeartbeat.objects.filter(last_completed_at__isnull=False).order_by("-last_completed_at").first()
-    return beat.last_completed_at if beat else None
-
-
-def clock_heartbeat() -> dt.datetime | None:
-    return SweepHeartbeat.objects.filter(name="clock").values_list("last_completed_at", flat=True).first()
 
 
 def open_failures(limit: int = 20):

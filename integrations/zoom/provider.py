@@ -13,7 +13,7 @@
   the request: the host is set aside (integrations.zoom.pool) and the next one is tried at once.
 * The teacher gets the host ``start_url``, fetched again when older than ZOOM_START_URL_MAX_AGE_MINUTES (Zoom
   expires it after 2 hours); students get the ``join_url`` with their name filled in. A Zoom link cannot be bounded
-  in time: the window is enforced by our join link (meetings.views.join_link) which redirects only inside it.
+  in time: the window is enforced by our join link (bookings.views.join_link) which redirects only inside it.
 * Closing ends the meeting for everyone (``PUT /meetings/{id}/status``); "not found" or "not started" count as
   ended, so a retry after a timeout is fine.
 * Attendance: webhooks (source zoom_webhook, integrations.zoom.webhooks) and the participants report (all sessions;

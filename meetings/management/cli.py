@@ -1,27 +1,12 @@
-"""Argument handling shared by the operator commands: clear errors and a non-zero exit code on bad input."""
+"""What the meeting commands share: finding the meeting, and running one manual transition on it."""
 
 from __future__ import annotations
 
-import datetime as dt
-import getpass
+from django.core.management.base import BaseCommand, CommandError
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import CommandError
-from django.utils import timezone
-
+from core.errors import DomainError
+from core.management.cli import actor, parse_now
 from meetings.models import Meeting
-
-
-def parse_now(value: str | None) -> dt.datetime:
-    if not value:
-        return timezone.now()
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"--now {value!r} is not an ISO 8601 time, e.g. 2026-07-01T12:00:00Z") from None
-    if parsed.tzinfo is None:
-        raise CommandError(f"--now {value!r} has no offset; add Z or +07:00 so the moment is unambiguous")
-    return parsed.astimezone(dt.UTC)
 
 
 def meeting(meeting_id: str) -> Meeting:
@@ -31,11 +16,21 @@ def meeting(meeting_id: str) -> Meeting:
         raise CommandError(f"no meeting with id {meeting_id!r}") from None
 
 
-def actor(username: str | None):
-    """The staff user named by --by, or the operator at this terminal (recorded as a manual action either way)."""
-    if not username:
-        return f"operator {getpass.getuser()} via manage.py"
-    user = get_user_model().objects.filter(username=username, is_staff=True).first()
-    if user is None:
-        raise CommandError(f"--by {username!r} is not a staff user")
-    return user
+class TransitionCommand(BaseCommand):
+    """``manage.py <command> ID [--by STAFF] [--reason TEXT] [--now ISO]``: one transition of ``meetings.lifecycle``
+    (``transition``), recorded as manual with the staff user or the operator at this terminal."""
+
+    transition = None
+
+    def add_arguments(self, parser):
+        parser.add_argument("meeting_id")
+        parser.add_argument("--by", help="staff username to record as the actor")
+        parser.add_argument("--reason", default="")
+        parser.add_argument("--now", help="ISO 8601 moment with offset (default: now)")
+
+    def handle(self, meeting_id, by=None, reason="", now=None, **options):
+        try:
+            outcome = type(self).transition(meeting(meeting_id), now=parse_now(now), actor=actor(by), reason=reason)
+        except DomainError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(outcome.message)

@@ -144,7 +144,7 @@ def test_the_maintenance_pass_forgets_expired_tokens_once(alice, bob, teacher, n
     """Tokens nobody uses again after they expired would pile up: the maintenance pass deletes them, in batches."""
     from classroom import tokens
     from classroom.models import ApiToken
-    from meetings.runner import SWEEPS
+    from core.runner import SWEEPS
 
     settings.API_TOKEN_TTL_HOURS = 1
     tokens.issue(alice.user, now=now - dt.timedelta(hours=2))

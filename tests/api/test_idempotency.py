@@ -127,7 +127,7 @@ def test_the_expiry_sweep_forgets_old_keys_once(as_alice, later_meeting, meeting
 
 
 def test_the_expiry_sweep_is_run_by_the_maintenance_pass(as_alice, later_meeting, now, settings):
-    from meetings.runner import SWEEPS, run_sweeps
+    from core.runner import SWEEPS, run_sweeps
 
     book(as_alice, later_meeting, "old")
     assert SWEEPS["expire_idempotency_keys"] is expire_idempotency_keys

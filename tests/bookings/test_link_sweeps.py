@@ -7,11 +7,11 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from bookings import transitions
+from bookings import links, transitions
 from bookings.models import Appointment, Booking
 from bookings.sweeps import _due, _send_or_skip, send_feedback_links, send_join_links
 from core.models import StateChange
-from meetings import lifecycle, links
+from meetings import lifecycle
 from meetings.models import Meeting
 from meetings.rooms import end_rooms, provision_rooms
 from meetings.settlement import settle_closed_meetings
@@ -30,7 +30,7 @@ def booked(meeting, alice, bob, now):
 
 
 def broken_for(monkeypatch, name, appointment):
-    """``meetings.links.<name>`` raises for ``appointment`` only (signing its link fails), until ``fixed()``."""
+    """``bookings.links.<name>`` raises for ``appointment`` only (signing its link fails), until ``fixed()``."""
     real = getattr(links, name)
     broken = {"on": True}
 

@@ -8,8 +8,8 @@ import pytest
 from bookings.models import Booking, Payout
 from bookings.sweeps import approve_payouts
 from core.models import StateChange
+from core.runner import SWEEPS, run_sweeps
 from meetings import review
-from meetings.runner import SWEEPS, run_sweeps
 from meetings.settlement import settle
 from tests.factories import MeetingFactory, StudentFactory, book
 from tests.meetings.closing import MINUTE, run_and_close

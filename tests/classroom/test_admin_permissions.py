@@ -90,7 +90,7 @@ def task(*, success: bool) -> Task:
     return Task.objects.create(
         id=uuid.uuid4().hex,
         name=f"{'done' if success else 'failed'}-task",
-        func="meetings.tasks.lifecycle_clock",
+        func="core.tasks.lifecycle_clock",
         args=(),
         kwargs={},
         started=started,

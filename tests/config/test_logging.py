@@ -12,9 +12,9 @@ import time_machine
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 
+from bookings import links
 from config.logging import JsonFormatter, RedactLinkTokens, redact
 from integrations.video import get_provider
-from meetings import links
 from meetings.rooms import provision_rooms
 from tests.factories import book
 

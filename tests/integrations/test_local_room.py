@@ -12,12 +12,12 @@ import pytest
 import time_machine
 from django.test import Client
 
+from core.runner import run_sweeps
 from integrations.local.provider import enter_room, read_token
 from meetings.access import credentials_for, identity_of
 from meetings.attendance import present_at
 from meetings.models import Meeting, MeetingParticipant
 from meetings.rooms import provision_rooms
-from meetings.runner import run_sweeps
 from meetings.verdict import verify_attendance
 from tests.concurrency import race
 from tests.factories import book

@@ -7,10 +7,10 @@ import pytest
 import requests
 import time_machine
 
+from bookings.links import join_url
+from core.runner import run_sweeps
 from meetings.access import JoinRefused, credentials_for, identity_of
-from meetings.links import join_url
 from meetings.models import Meeting, MeetingParticipant
-from meetings.runner import run_sweeps
 from tests.factories import book
 
 LIVEKIT_URL = "/integrations/livekit/webhook/"

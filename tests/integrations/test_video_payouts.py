@@ -7,8 +7,8 @@ from decimal import Decimal
 import time_machine
 
 from bookings.models import Payout
+from core.runner import run_sweeps
 from meetings.access import credentials_for
-from meetings.runner import run_sweeps
 from tests.factories import book
 from tests.integrations.test_video_lifecycle import enter, video  # noqa: F401  (the provider fixture)
 

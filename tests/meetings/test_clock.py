@@ -2,10 +2,10 @@ import datetime as dt
 
 from django_q.models import Schedule
 
+from core.clock import CLOCK_SECONDS, run_clock
 from core.models import SweepHeartbeat
-from meetings.clock import CLOCK_SECONDS, run_clock
+from core.schedules import SCHEDULES
 from meetings.models import Meeting
-from meetings.schedules import SCHEDULES
 from tests.factories import MeetingFactory
 
 
@@ -69,7 +69,7 @@ def test_consecutive_clock_runs_overlap_given_the_schedulers_30_s_pass(db, now):
     """The clock is due every minute; the worst case is one run fired on time and the next fired a whole scheduler
     pass late, 60 + 30 = 90 s after it. The first must still be polling then, or meetings wait for the next run."""
     spec = SCHEDULES["lifecycle-clock"]
-    assert (spec["func"], spec["schedule_type"]) == ("meetings.tasks.clock", Schedule.MINUTES)
+    assert (spec["func"], spec["schedule_type"]) == ("core.tasks.clock", Schedule.MINUTES)
     latest_next_start = spec["minutes"] * 60 + SCHEDULER_PASS_SECONDS
     first = FakeTime(now, work_seconds=0)
     run_clock(now=first.now, sleep=first.sleep, monotonic=first.monotonic)  # as the task runs it: default length

@@ -106,17 +106,17 @@ def test_setup_schedules_upserts_by_name(db):
     from django_q.models import Schedule
 
     assert "created: lifecycle-clock" in run("setup_schedules")
-    Schedule.objects.create(name="lifecycle-clock", func="meetings.tasks.clock", schedule_type=Schedule.HOURLY)
+    Schedule.objects.create(name="lifecycle-clock", func="core.tasks.clock", schedule_type=Schedule.HOURLY)
     output = run("setup_schedules")
     assert "updated: lifecycle-clock" in output or "unchanged: lifecycle-clock" in output
     assert "unchanged: lifecycle-maintenance" in run("setup_schedules")
     assert Schedule.objects.filter(name="lifecycle-clock").count() == 1
     clock = Schedule.objects.get(name="lifecycle-clock")
-    assert (clock.func, clock.schedule_type, clock.minutes, clock.repeats) == ("meetings.tasks.clock", "I", 1, -1)
+    assert (clock.func, clock.schedule_type, clock.minutes, clock.repeats) == ("core.tasks.clock", "I", 1, -1)
 
 
 def test_a_failing_sweep_makes_the_command_fail_and_the_next_sweeps_still_run(meeting, monkeypatch):
-    from meetings import runner
+    from core import runner
 
     def broken(now):
         raise RuntimeError("disk full")

@@ -2,7 +2,7 @@ import datetime as dt
 
 import time_machine
 
-from meetings.runner import beat, run_sweeps
+from core.runner import beat, run_sweeps
 
 
 def test_it_is_unhealthy_before_any_sweep(client, db):

@@ -7,11 +7,11 @@ import pytest
 
 from bookings.models import Booking, Payout
 from core.models import StateChange
+from core.runner import run_sweeps
 from integrations.http import ProviderError
 from integrations.local.provider import LocalProvider
 from meetings import settlement
 from meetings.models import Meeting
-from meetings.runner import run_sweeps
 from meetings.settlement import settle
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book

@@ -1,7 +1,7 @@
 import datetime as dt
 
 from bookings.models import Appointment, Booking
-from meetings.runner import run_sweeps
+from core.runner import run_sweeps
 from notifications.models import Notification
 from tests.factories import book
 

@@ -9,9 +9,9 @@ from django.core.management import call_command
 
 from bookings.models import Appointment, Booking
 from core.models import StateChange
+from core.runner import SWEEPS, run_sweeps
 from meetings import sweeps
 from meetings.models import Meeting
-from meetings.runner import SWEEPS, run_sweeps
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, book
 

@@ -8,8 +8,8 @@ from io import StringIO
 import time_machine
 from django.core.management import call_command
 
+from core.runner import run_sweeps
 from meetings.models import Meeting
-from meetings.runner import run_sweeps
 
 
 def test_the_demo_class_logs_each_join_and_feedback_link_once(db, now, caplog, settings):

@@ -4,7 +4,7 @@ import datetime as dt
 from collections import Counter
 
 from bookings.models import Appointment
-from meetings.runner import run_sweeps
+from core.runner import run_sweeps
 from notifications.models import Notification
 from tests.factories import book
 from tests.notifications.line_helpers import followers

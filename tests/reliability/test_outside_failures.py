@@ -17,9 +17,9 @@ from collections import Counter
 import pytest
 
 from bookings.models import Payout
+from core.runner import run_sweeps
 from integrations.zoom.provider import agenda_tag
 from meetings.models import Meeting
-from meetings.runner import run_sweeps
 from notifications.models import Notification
 from tests.notifications.line_helpers import followers
 from tests.reliability.scenarios import audit, build, report

@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 
 from core.models import StateChange
+from core.runner import run_sweeps
 from meetings.models import Meeting
-from meetings.runner import run_sweeps
 from notifications.models import Notification
 from tests.concurrency import manage
 from tests.reliability.scenarios import audit, build, report

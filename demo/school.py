@@ -17,10 +17,10 @@ from django.db import transaction
 from bookings.models import Booking
 from bookings.transitions import book
 from classroom.models import Course, Student, Teacher
+from core.runner import run_sweeps
 from meetings import lifecycle
 from meetings.attendance import record_session
 from meetings.models import Meeting, MeetingParticipant
-from meetings.runner import run_sweeps
 
 STAFF_USERNAME, STAFF_PASSWORD = "admin", "admin"
 PEOPLE_PASSWORD = "demo"

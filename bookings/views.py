@@ -1,14 +1,14 @@
-"""Pages reached from the links in students' messages, and the health check."""
+"""The pages the links in students' messages lead to: join (/j/<token>/) and feedback (/feedback/<token>/)."""
 
 from __future__ import annotations
 
-from django.db import connection
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from bookings import links
 from bookings.models import Appointment
 from bookings.transitions import (
     FEEDBACK_ALREADY_GIVEN,
@@ -18,7 +18,6 @@ from bookings.transitions import (
     record_feedback,
 )
 from core.errors import IllegalTransition
-from meetings import links, stats
 from meetings.access import JoinRefused
 
 
@@ -34,7 +33,7 @@ def _appointment(token: str, salt: str) -> Appointment | None:
 
 
 def _page(request, message: str, *, status: int, meeting=None):
-    return render(request, "meetings/message.html", {"meeting": meeting, "message": message}, status=status)
+    return render(request, "bookings/message.html", {"meeting": meeting, "message": message}, status=status)
 
 
 def _not_ours(request):
@@ -90,32 +89,7 @@ def feedback_link(request, token: str):
         return _page(request, exc.message, status=FEEDBACK_REFUSAL_STATUS.get(exc.code, 403), meeting=meeting)
     except ValueError:
         context = {"meeting": meeting, "error": _("Choose a rating from 1 to 5.")}
-        return render(request, "meetings/feedback.html", context, status=400)
+        return render(request, "bookings/feedback.html", context, status=400)
     if request.method == "POST":
         return _page(request, _("Thank you for your feedback!"), status=200, meeting=meeting)
-    return render(request, "meetings/feedback.html", {"meeting": meeting, "booking": booking})
-
-
-HEALTHY_SWEEP_AGE_SECONDS = 180
-
-
-def healthz(request):
-    """200 while the database answers and a sweep completed in the last 3 minutes; 503 otherwise."""
-    now = timezone.now()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        last, clock = stats.last_sweep(), stats.clock_heartbeat()
-    except Exception as exc:
-        return JsonResponse({"status": "error", "database": f"unreachable: {type(exc).__name__}"}, status=503)
-    age = None if last is None else (now - last).total_seconds()
-    clock_age = None if clock is None else (now - clock).total_seconds()
-    healthy = age is not None and age <= HEALTHY_SWEEP_AGE_SECONDS
-    body = {
-        "status": "ok" if healthy else "stale",
-        "database": "ok",
-        "last_sweep_age_seconds": None if age is None else round(age, 1),
-        "cluster": "alive" if clock_age is not None and clock_age <= HEALTHY_SWEEP_AGE_SECONDS else "not seen",
-        "clock_age_seconds": None if clock_age is None else round(clock_age, 1),
-    }
-    return JsonResponse(body, status=200 if healthy else 503)
+    return render(request, "bookings/feedback.html", {"meeting": meeting, "booking": booking})

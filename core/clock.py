@@ -26,7 +26,7 @@ from collections import Counter
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from meetings.runner import TIME_CRITICAL, beat, run_sweeps
+from core.runner import beat, run_sweeps, time_critical
 
 logger = logging.getLogger("classroom.clock")
 
@@ -51,7 +51,7 @@ def run_clock(
     ticks = 0
     while True:
         started = monotonic()
-        results = run_sweeps(now(), names=TIME_CRITICAL, runner="clock", record=False)
+        results = run_sweeps(now(), names=time_critical(), runner="clock", record=False)
         for name, counts in results.items():
             totals.update({f"{name}.{key}": value for key, value in counts.items()})
         ticks += 1

@@ -2,8 +2,8 @@
 
 from django.utils import timezone
 
-from meetings.clock import run_clock
-from meetings.runner import run_sweeps
+from core.clock import run_clock
+from core.runner import run_sweeps
 
 
 def clock():

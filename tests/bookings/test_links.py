@@ -10,10 +10,10 @@ import datetime as dt
 import pytest
 import time_machine
 
-from bookings import transitions
+from bookings import links, transitions
 from bookings.models import Booking
 from core.models import StateChange
-from meetings import lifecycle, links
+from meetings import lifecycle
 from meetings.rooms import provision_rooms
 from tests.factories import book
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from meetings.schedules import upsert_schedules
+from core.schedules import upsert_schedules
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from meetings.management import cli
-from meetings.runner import SWEEPS, run_sweeps
+from core.management import cli
+from core.runner import SWEEPS, run_sweeps
 
 
 class Command(BaseCommand):

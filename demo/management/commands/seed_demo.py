@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from classroom import demo
+from demo import school as demo
 
 
 class Command(BaseCommand):

@@ -9,8 +9,8 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 SCHEDULES = {
-    "lifecycle-clock": {"func": "meetings.tasks.clock", "schedule_type": Schedule.MINUTES, "minutes": 1},
-    "lifecycle-maintenance": {"func": "meetings.tasks.maintenance", "schedule_type": Schedule.MINUTES, "minutes": 1},
+    "lifecycle-clock": {"func": "core.tasks.clock", "schedule_type": Schedule.MINUTES, "minutes": 1},
+    "lifecycle-maintenance": {"func": "core.tasks.maintenance", "schedule_type": Schedule.MINUTES, "minutes": 1},
 }
 
 

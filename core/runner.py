@@ -1,50 +1,55 @@
-"""Every sweep, in order, and the record of when they last ran."""
+"""Every sweep, in order (``settings.SWEEPS``), and the record of when they last ran (``SweepHeartbeat``), which
+``/healthz`` and the admin's lifecycle page read."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from collections import Counter
+from collections.abc import MutableMapping
+from functools import cached_property
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
-from bookings import sweeps as booking_sweeps
-from classroom.idempotency import expire_idempotency_keys
-from classroom.tokens import expire_api_tokens
 from core.models import SweepHeartbeat
-from meetings import rooms, settlement
-from meetings import sweeps as meeting_sweeps
-from notifications.delivery import deliver_notifications
 
 logger = logging.getLogger("classroom.sweeps")
 
-# Order matters for catch-up inside one run; see meetings.sweeps.
-SWEEPS = {
-    "check_minimum_participants": meeting_sweeps.check_minimum_participants,
-    "provision_rooms": rooms.provision_rooms,
-    "open_due_meetings": meeting_sweeps.open_due_meetings,
-    "send_join_links": booking_sweeps.send_join_links,
-    "send_feedback_links": booking_sweeps.send_feedback_links,
-    # Before closing, so the last look at a room is taken while it is still up.
-    "poll_room_attendance": meeting_sweeps.poll_room_attendance,
-    "close_due_meetings": meeting_sweeps.close_due_meetings,
-    "end_rooms": rooms.end_rooms,
-    "settle_closed_meetings": settlement.settle_closed_meetings,
-    "approve_payouts": booking_sweeps.approve_payouts,
-    "deliver_notifications": deliver_notifications,
-    "expire_idempotency_keys": expire_idempotency_keys,
-    "expire_api_tokens": expire_api_tokens,
-}
-# What the clock runs every second: the moments people notice. Provisioning (an hour ahead), room ends and
-# settlement (retried anyway) are left to the once-a-minute maintenance pass.
-TIME_CRITICAL = (
-    "open_due_meetings",
-    "send_join_links",
-    "send_feedback_links",
-    "close_due_meetings",
-    "deliver_notifications",
-)
+
+class SweepRegistry(MutableMapping):
+    """``settings.SWEEPS`` by name (the function's), in their order, each loaded on first use: the runner imports no
+    app (config composes the system, as INSTALLED_APPS does), so no app imports the runner back. Entries can be
+    replaced (a test puts a failing sweep in)."""
+
+    @cached_property
+    def _sweeps(self) -> dict:
+        return {path.rpartition(".")[2]: import_string(path) for path in settings.SWEEPS}
+
+    def __getitem__(self, name: str):
+        return self._sweeps[name]
+
+    def __setitem__(self, name: str, sweep) -> None:
+        self._sweeps[name] = sweep
+
+    def __delitem__(self, name: str) -> None:
+        del self._sweeps[name]
+
+    def __iter__(self):
+        return iter(self._sweeps)
+
+    def __len__(self) -> int:
+        return len(self._sweeps)
+
+
+SWEEPS = SweepRegistry()
+
+
+def time_critical() -> tuple[str, ...]:
+    """What the clock runs every second (``settings.CLOCK_SWEEPS``): the moments people notice."""
+    return tuple(settings.CLOCK_SWEEPS)
 
 
 def run_sweeps(
@@ -85,3 +90,14 @@ def beat(runner: str, *, started: dt.datetime, counts: dict, error: str = "") ->
             "last_error": error,
         },
     )
+
+
+def last_sweep() -> dt.datetime | None:
+    """When any runner last completed a pass."""
+    beat = SweepHeartbeat.objects.filter(last_completed_at__isnull=False).order_by("-last_completed_at").first()
+    return beat.last_completed_at if beat else None
+
+
+def clock_heartbeat() -> dt.datetime | None:
+    """When the clock (the django-q2 cluster's task) last said it was alive."""
+    return SweepHeartbeat.objects.filter(name="clock").values_list("last_completed_at", flat=True).first()

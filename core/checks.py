@@ -1,4 +1,4 @@
-"""A system check that the django-q2 cluster's timeout and retry fit the lifecycle clock (meetings.clock).
+"""A system check that the django-q2 cluster's timeout and retry fit the lifecycle clock (core.clock).
 
 django-q2 kills a task that runs longer than ``Q_CLUSTER["timeout"]``, so a timeout not above ``CLOCK_SECONDS`` cuts
 every clock run short and leaves a gap before the next one. The ORM broker hands a task that is not acknowledged
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.checks import Error, register
 
 from config.checks import CONFIG
-from meetings.clock import CLOCK_SECONDS
+from core.clock import CLOCK_SECONDS
 
 
 @register(CONFIG)
@@ -24,7 +24,7 @@ def check_cluster_fits_the_clock(app_configs=None, **kwargs):
                 f"Q_CLUSTER timeout ({timeout} s) must be above the clock's run, CLOCK_SECONDS ({CLOCK_SECONDS} s): "
                 "django-q2 kills a task at its timeout.",
                 hint=hint,
-                id="meetings.E001",
+                id="core.E001",
             )
         )
     if retry is None or timeout is None or retry <= timeout:
@@ -33,7 +33,7 @@ def check_cluster_fits_the_clock(app_configs=None, **kwargs):
                 f"Q_CLUSTER retry ({retry} s) must be above its timeout ({timeout} s): the broker hands a task not "
                 "done within retry seconds to a second worker while the first still runs it.",
                 hint=hint,
-                id="meetings.E002",
+                id="core.E002",
             )
         )
     return errors

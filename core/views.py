@@ -1,0 +1,33 @@
+"""/healthz: whether the database answers and the sweeps run (for a load balancer or an uptime check)."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import JsonResponse
+from django.utils import timezone
+
+from core import runner
+
+HEALTHY_SWEEP_AGE_SECONDS = 180
+
+
+def healthz(request):
+    """200 while the database answers and a sweep completed in the last 3 minutes; 503 otherwise."""
+    now = timezone.now()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        last, clock = runner.last_sweep(), runner.clock_heartbeat()
+    except Exception as exc:
+        return JsonResponse({"status": "error", "database": f"unreachable: {type(exc).__name__}"}, status=503)
+    age = None if last is None else (now - last).total_seconds()
+    clock_age = None if clock is None else (now - clock).total_seconds()
+    healthy = age is not None and age <= HEALTHY_SWEEP_AGE_SECONDS
+    body = {
+        "status": "ok" if healthy else "stale",
+        "database": "ok",
+        "last_sweep_age_seconds": None if age is None else round(age, 1),
+        "cluster": "alive" if clock_age is not None and clock_age <= HEALTHY_SWEEP_AGE_SECONDS else "not seen",
+        "clock_age_seconds": None if clock_age is None else round(clock_age, 1),
+    }
+    return JsonResponse(body, status=200 if healthy else 503)
