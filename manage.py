@@ -7,6 +7,7 @@ import sys
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Django's own layout: the settings module is chosen above before Django is imported.
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

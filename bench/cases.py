@@ -18,14 +18,17 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast, Concat
 
 from bench import baselines, data
-from bench.run import ROOT, run_process, timed
+from bench.process import ROOT, run_process, timed
 from bookings.models import Booking, Payout
 from classroom.models import Student
 from core.models import StateChange, SweepHeartbeat
+from integrations.line.fake import MULTICAST, PUSH, LineFake
+from integrations.line.models import LineChannel
 from meetings.models import Meeting
 from meetings.settlement import settle_closed_meetings
 from meetings.stats import percentile
 from meetings.sweeps import close_due_meetings, due_to_open, open_due_meetings
+from notifications.delivery import deliver_notifications
 from notifications.models import Notification
 
 BURST = 1000
@@ -168,12 +171,6 @@ def b3_close(report, school, base, runs):
 def b4_delivery(report, school, base, runs, messages=20_000, per_message=500):
     """``messages`` pending LINE notifications (``messages / per_message`` classes, each telling its ``per_message``
     students the same thing) delivered to the local LINE fake over real HTTP: messages per second and HTTP calls."""
-    from django.conf import settings as live_settings
-
-    from integrations.line.fake import MULTICAST, PUSH, LineFake
-    from integrations.line.models import LineChannel
-    from notifications.delivery import deliver_notifications
-
     channel = LineChannel.objects.create(
         name="Bench", slug="bench", channel_id="1", channel_secret="bench-secret", access_token="bench-token"
     )
@@ -183,9 +180,9 @@ def b4_delivery(report, school, base, runs, messages=20_000, per_message=500):
     samples, calls = [], []
     with LineFake(tokens={"bench-token"}, channel_secret="bench-secret") as fake:
         overrides = {"NOTIFICATION_CHANNEL": "live", "LINE_API_BASE_URL": fake.url}
-        saved = {key: getattr(live_settings, key) for key in overrides}
+        saved = {key: getattr(settings, key) for key in overrides}
         for key, value in overrides.items():
-            setattr(live_settings, key, value)
+            setattr(settings, key, value)
         try:
             for run in range(runs):
                 start = base + dt.timedelta(days=1, minutes=run)
@@ -202,7 +199,7 @@ def b4_delivery(report, school, base, runs, messages=20_000, per_message=500):
             multicasts, pushes = len(fake.calls(MULTICAST)), len(fake.calls(PUSH))
         finally:
             for key, value in saved.items():
-                setattr(live_settings, key, value)
+                setattr(settings, key, value)
     return report.add(
         f"B4 delivery ({messages:,} LINE msgs)",
         f"{per_message} recipients each",

@@ -4,16 +4,20 @@ not vary with the model field's default (so new fields need no change here)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import random
+import uuid
 from collections.abc import Iterable
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db import connection, models
 
 from bookings.models import Appointment, Booking
 from classroom.models import Course, Student, Teacher
 from meetings.models import Meeting, MeetingParticipant
+from notifications.models import Notification
 
 
 class Copier:
@@ -67,8 +71,6 @@ class School:
     """A handful of teachers and courses and a pool of students the generated meetings use."""
 
     def __init__(self, students: int = 10_000):
-        from django.contrib.auth import get_user_model
-
         User = get_user_model()
         self.teachers = []
         for n in range(20):
@@ -237,11 +239,6 @@ def teacher_sessions(meeting_ids: list[int], *, joined: dt.datetime, left: dt.da
 def line_messages(school: School, meeting_ids: list[int], *, per_message: int, channel_id: int, now) -> int:
     """For each meeting, the same pending LINE message to ``per_message`` students of the pool (each row its own
     retry key, as the outbox writes them)."""
-    import hashlib
-    import uuid
-
-    from notifications.models import Notification
-
     first = next_id(Notification)
     pool = school.student_ids
 

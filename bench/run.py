@@ -14,13 +14,16 @@ import datetime as dt
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import django
+import psycopg
+from django.core.management import call_command
+from django.db import connections
+
+from bench.process import ROOT
+
 RESULTS = ROOT / "bench" / "results.json"
 
 
@@ -35,8 +38,6 @@ def database_urls(base: str) -> tuple[str, str, str]:
 
 
 def admin_sql(admin_url: str, sql: str) -> None:
-    import psycopg
-
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(sql)
 
@@ -81,11 +82,8 @@ def main(argv=None) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     print(f"benchmark database {name}", flush=True)
     try:
-        import django
-
         django.setup()
-        from django.core.management import call_command
-
+        # The cases import the apps' models, which need django.setup() (above) to have run first.
         from bench import cases
 
         call_command("migrate", verbosity=0)
@@ -108,25 +106,10 @@ def main(argv=None) -> int:
         )
         print(f"\nwrote {RESULTS.relative_to(ROOT)}")
     finally:
-        from django.db import connections
-
         connections.close_all()
         if not args.keep:
             admin_sql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     return 0
-
-
-def run_process(args: list[str], database_url: str, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True, **kwargs
-    )
-
-
-def timed(function, *args, **kwargs) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = function(*args, **kwargs)
-    return time.perf_counter() - started, result
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_v
 from rest_framework import generics, status, viewsets
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
@@ -49,8 +50,6 @@ class TokenView(APIView):
     def get_authenticators(self):
         # DELETE revokes the caller's own token, so it needs to know who the caller is.
         if getattr(self, "request", None) is not None and self.request.method == "DELETE":
-            from rest_framework.settings import api_settings
-
             return [auth() for auth in api_settings.DEFAULT_AUTHENTICATION_CLASSES]
         return []
 

@@ -11,6 +11,7 @@ from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, permissi
 from core.errors import DomainError, InvalidTime
 from core.models import StateChange
 from meetings import lifecycle
+from meetings.admin_views import lifecycle_dashboard, review_decide, review_queue
 from meetings.models import Meeting, MeetingParticipant
 from meetings.settlement import SETTLED_FIELDS
 
@@ -241,8 +242,6 @@ class MeetingAdmin(admin.ModelAdmin):
             obj.pk = created.pk
 
     def get_urls(self):
-        from meetings.admin_views import lifecycle_dashboard, review_decide, review_queue
-
         return [
             path("lifecycle/", self.admin_site.admin_view(lifecycle_dashboard), name="meetings_lifecycle"),
             path("review/", self.admin_site.admin_view(review_queue), name="meetings_review_queue"),

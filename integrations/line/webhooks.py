@@ -28,6 +28,7 @@ import logging
 from django.db import IntegrityError, transaction
 from linebot.v3.webhooks import Event, FollowEvent, UnfollowEvent
 
+from classroom.models import Student
 from integrations.line.models import LineChannel, LineWebhookEvent
 from integrations.webhooks import BadWebhook, first_delivery
 
@@ -169,8 +170,6 @@ def apply_event(channel: LineChannel, event, *, now: dt.datetime) -> str:
 
 
 def _apply_to_student(channel: LineChannel, user_id: str, *, following: bool, at: dt.datetime) -> str:
-    from classroom.models import Student
-
     student = Student.objects.select_for_update(no_key=True).filter(line_channel=channel, line_user_id=user_id).first()
     if student is None:
         Student.objects.create(
