@@ -36,7 +36,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     @admin.action(description="Retry now (failed messages only)", permissions=["retry"])
     def retry_now(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
-        count = delivery.retry_now(ids, timezone.now())
+        count = delivery.retry_now(ids, timezone.now(), actor=request.user)
         skipped = len(ids) - count
         text = f"{count} messages will be sent again by the next delivery sweep."
         if skipped > 0:

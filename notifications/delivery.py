@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F
 
+from core import audit
 from core.backoff import backoff
 from notifications import outbox
 from notifications.channels import Result, channels
@@ -141,15 +142,27 @@ def _tell_staff_of_failures(failures: list[tuple[Notification, str]], now: dt.da
     outbox.enqueue(alerts)
 
 
-def retry_now(ids, now: dt.datetime) -> int:
-    """Staff's "retry now": failed rows go back to pending, due now, with a fresh attempt count. A row of a LINE
-    batch takes its failed batch-mates along (a batch is only ever resent whole, with its key). Returns the count."""
+def retry_now(ids, now: dt.datetime, *, actor=None) -> int:
+    """Staff's "retry now": failed rows go back to pending, due now, with a fresh attempt count, each with a history
+    entry naming who asked. A row of a LINE batch takes its failed batch-mates along (a batch is only ever resent
+    whole, with its key). Returns the count."""
     failed = Notification.objects.filter(state=State.FAILED)
     keys = failed.filter(pk__in=ids, line_batch_key__isnull=False).values_list("line_batch_key", flat=True)
     with transaction.atomic():
-        return (failed.filter(pk__in=ids) | failed.filter(line_batch_key__in=list(keys))).update(
+        chosen = failed.filter(pk__in=ids) | failed.filter(line_batch_key__in=list(keys))
+        rows = list(chosen.select_for_update(no_key=True, of=("self",)).order_by("pk").values_list("pk", "meeting_id"))
+        moved = Notification.objects.filter(pk__in=[pk for pk, _ in rows], state=State.FAILED).update(
             state=State.PENDING, next_attempt_at=now, attempts=0, failed_at=None
         )
+        audit.record(
+            Notification,
+            [(pk, State.FAILED, meeting_id) for pk, meeting_id in rows],
+            to_state=State.PENDING,
+            at=now,
+            actor=actor,
+            reason="retry now",
+        )
+    return moved
 
 
 def deliver_notifications(now: dt.datetime, *, batch_size: int | None = None) -> Counter:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from core.admin_utils import ReadOnlyAdmin
 from integrations.admin_forms import WriteOnlySecretsForm, mask
-from integrations.line.models import LineChannel, LineWebhookEvent
+from integrations.line.models import LineChannel, LineWebhookEvent, clear_auth_flags
 
 SECRETS = ("channel_secret", "access_token")
 
@@ -91,7 +91,7 @@ class LineChannelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Clear the 401 flag (the token was fixed)", permissions=["change"])
     def clear_auth_flag(self, request, queryset):
-        count = queryset.update(auth_failed_at=None)
+        count = clear_auth_flags(queryset, now=timezone.now(), actor=request.user)
         self.message_user(request, f"{count} channels cleared.", messages.SUCCESS)
 
 

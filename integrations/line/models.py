@@ -1,4 +1,8 @@
-from django.db import models
+import datetime as dt
+
+from django.db import models, transaction
+
+from core import audit
 
 
 class LineChannel(models.Model):
@@ -47,3 +51,21 @@ class LineWebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.line_user_id} ({self.outcome})"
+
+
+def clear_auth_flags(channels, *, now: dt.datetime, actor) -> int:
+    """Staff fixed the channels' tokens: they are tried again (the flag set on LINE's 401 is cleared), each with a
+    history entry naming who did it. Returns how many were flagged."""
+    with transaction.atomic():
+        flagged = list(channels.filter(auth_failed_at__isnull=False).values_list("pk", flat=True))
+        LineChannel.objects.filter(pk__in=flagged).update(auth_failed_at=None)
+        audit.record(
+            LineChannel,
+            [(pk, "token refused", None) for pk in flagged],
+            to_state="cleared",
+            at=now,
+            actor=actor,
+            field="auth_failed_at",
+            reason="the token was fixed",
+        )
+    return len(flagged)

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from core.admin_utils import ReadOnlyAdmin
 from integrations.admin_forms import WriteOnlySecretsForm, mask
+from integrations.zoom import pool
 from integrations.zoom.client import forget_tokens
 from integrations.zoom.models import ZoomAccount, ZoomWebhookEvent
 
@@ -66,7 +67,7 @@ class ZoomAccountAdmin(admin.ModelAdmin):
 
     @admin.action(description="Clear the daily-limit, rate-limit and refused marks", permissions=["change"])
     def clear_marks(self, request, queryset):
-        count = queryset.update(exhausted_until=None, rate_limited_until=None, auth_failed_at=None, last_error="")
+        count = pool.clear_marks(queryset, now=timezone.now(), actor=request.user)
         self.message_user(request, f"{count} accounts are back in the pool.", messages.SUCCESS)
 
 

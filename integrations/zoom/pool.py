@@ -17,8 +17,10 @@ import datetime as dt
 import logging
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Case, F, IntegerField, Q, Value, When
 
+from core import audit
 from integrations.http import ProviderError
 from integrations.zoom.client import AccountRefused, is_daily_limit
 from integrations.zoom.models import ZoomAccount
@@ -88,3 +90,23 @@ def account_failed(account: ZoomAccount, error: ProviderError, now: dt.datetime)
         extra={"account": account.name, "error": str(error), **{k: str(v) for k, v in changes.items()}},
     )
     return True
+
+
+def clear_marks(accounts, *, now: dt.datetime, actor) -> int:
+    """Staff put the accounts back in the pool: their daily-limit, rate-limit and refused marks are cleared, each
+    account with a history entry naming who did it. Returns how many."""
+    with transaction.atomic():
+        ids = list(accounts.values_list("pk", flat=True))
+        cleared = ZoomAccount.objects.filter(pk__in=ids).update(
+            exhausted_until=None, rate_limited_until=None, auth_failed_at=None, last_error=""
+        )
+        audit.record(
+            ZoomAccount,
+            [(pk, "set aside", None) for pk in ids],
+            to_state="in the pool",
+            at=now,
+            actor=actor,
+            field="marks",
+            reason="marks cleared in the admin",
+        )
+    return cleared
