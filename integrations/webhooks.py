@@ -36,11 +36,17 @@ def webhook_body(request) -> bytes:
     return body
 
 
-def webhook_json(body: bytes) -> dict:
+def json_body(body: bytes):
+    """The body decoded as JSON; BadWebhook 400 when it is not JSON."""
     try:
-        event = json.loads(body)
+        return json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadWebhook(400, "body is not JSON") from exc
+
+
+def webhook_json(body: bytes) -> dict:
+    """A video service's event (LiveKit, Zoom): a JSON object with an ``event`` name that a text column can store."""
+    event = json_body(body)
     if not isinstance(event, dict) or not isinstance(event.get("event"), str):
         raise BadWebhook(400, "body is not an event object")
     if not storable(event):
