@@ -32,6 +32,10 @@ class Booking(StateGuardMixin, models.Model):
 
     # A booking in one of these holds a seat, and a student may have only one of them per meeting.
     SEAT_HOLDING = (Status.PENDING, Status.CONFIRMED, Status.COMPLETED)
+    # The student may cancel a booking in one of these (before its cutoff); a confirmed one is refunded.
+    CANCELLABLE = (Status.PENDING, Status.CONFIRMED)
+    # The student paid for a booking in one of these: a refund gives the money back.
+    PAID = (Status.CONFIRMED, Status.COMPLETED)
 
     student = models.ForeignKey("classroom.Student", on_delete=models.PROTECT, related_name="bookings")
     meeting = models.ForeignKey("meetings.Meeting", on_delete=models.PROTECT, related_name="bookings")

@@ -97,9 +97,7 @@ def confirm_no_show(meeting: Meeting, *, now: dt.datetime, actor, note: str) -> 
 
     def refund_paid_bookings():
         refunded = []
-        for booking in Booking.objects.filter(
-            meeting_id=meeting.pk, status__in=[Booking.Status.CONFIRMED, Booking.Status.COMPLETED]
-        ).select_related("student"):
+        for booking in Booking.objects.filter(meeting_id=meeting.pk, status__in=Booking.PAID).select_related("student"):
             booking_transitions.refund_booking(booking, now=now, actor=actor, reason=f"teacher no-show: {note}")
             refunded.append(booking)
         outbox.enqueue(
