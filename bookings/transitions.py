@@ -632,7 +632,14 @@ def create_payouts(orders, *, now: dt.datetime, actor=None) -> list[tuple[Payout
     ]
 
 
-def _payout_transition(payout: Payout, to: str, allowed: list[str], *, now, actor, reason, updates=None, **kwargs):
+# When a payout was approved and when it was paid; the other moves have their reason (a hold) or their review.
+PAYOUT_MOMENTS = {PayoutState.APPROVED: "approved_at", PayoutState.PAID: "paid_at"}
+
+
+def _payout_transition(payout: Payout, to: str, allowed, *, now, actor, reason, done_states=None, data=None, **updates):
+    """:func:`transition` of the payout's state, setting ``updates`` (columns) and, on approval or payment, its
+    moment (``PAYOUT_MOMENTS``); its history row belongs to the payout's meeting."""
+    moment = {PAYOUT_MOMENTS[to]: now} if to in PAYOUT_MOMENTS else {}
     return transition(
         payout,
         to=to,
@@ -640,9 +647,18 @@ def _payout_transition(payout: Payout, to: str, allowed: list[str], *, now, acto
         now=now,
         actor=actor,
         reason=reason,
-        updates=updates or {},
+        updates={**moment, **updates},
         meeting_id=payout.meeting_id,
-        **kwargs,
+        done_states=done_states,
+        data=data,
+    )
+
+
+def _review_decision(payout: Payout, to: str, *, now, actor, reason, allowed=(PayoutState.HELD,), **kwargs):
+    """A reviewer's decision on a held payout (``allowed``: the states it may be taken in), recording who decided
+    and their note."""
+    return _payout_transition(
+        payout, to, allowed, now=now, actor=actor, reason=reason, reviewed_by=_user(actor), review_note=reason, **kwargs
     )
 
 
@@ -655,45 +671,29 @@ def approve_payout(payout: Payout, *, now: dt.datetime, actor=None, reason: str 
         now=now,
         actor=actor,
         reason=reason or "dispute window over",
-        updates={"approved_at": now},
         done_states=[PayoutState.PAID],
     )
 
 
 def hold_payout(payout: Payout, *, now: dt.datetime, actor=None, reason: str):
     return _payout_transition(
-        payout,
-        PayoutState.HELD,
-        [PayoutState.PENDING],
-        now=now,
-        actor=actor,
-        reason=reason,
-        updates={"held_reason": reason[:200]},
+        payout, PayoutState.HELD, [PayoutState.PENDING], now=now, actor=actor, reason=reason, held_reason=reason[:200]
     )
 
 
 def release_payout(payout: Payout, *, now: dt.datetime, actor, reason: str):
     """Held -> approved: staff decided the teacher did attend."""
-    return _payout_transition(
-        payout,
-        PayoutState.APPROVED,
-        [PayoutState.HELD],
-        now=now,
-        actor=actor,
-        reason=reason,
-        updates={"approved_at": now, "reviewed_by": _user(actor), "review_note": reason},
-    )
+    return _review_decision(payout, PayoutState.APPROVED, now=now, actor=actor, reason=reason)
 
 
 def cancel_payout(payout: Payout, *, now: dt.datetime, actor, reason: str):
-    return _payout_transition(
+    return _review_decision(
         payout,
         PayoutState.CANCELLED,
-        [PayoutState.PENDING, PayoutState.HELD],
         now=now,
         actor=actor,
         reason=reason,
-        updates={"reviewed_by": _user(actor), "review_note": reason},
+        allowed=[PayoutState.PENDING, PayoutState.HELD],
     )
 
 
@@ -704,21 +704,15 @@ def excuse_payout(payout: Payout, *, percent: int, now: dt.datetime, actor, reas
         raise InvalidDecision("the percentage is a whole number from 1 to 100")
     current = Payout.objects.get(pk=payout.pk)
     net = round_money(current.net * Decimal(percent) / Decimal(100), current.currency)
-    return _payout_transition(
+    return _review_decision(
         payout,
         PayoutState.APPROVED,
-        [PayoutState.HELD],
         now=now,
         actor=actor,
         reason=reason,
-        updates={
-            "approved_at": now,
-            "net": net,
-            "commission": current.gross - net,
-            "excused_percent": percent,
-            "reviewed_by": _user(actor),
-            "review_note": reason,
-        },
+        net=net,
+        commission=current.gross - net,
+        excused_percent=percent,
         data={"percent": percent, "net_before": str(current.net), "net": str(net)},
     )
 
@@ -824,13 +818,7 @@ def _take_back_share(payout: Payout, booking: Booking, *, now: dt.datetime, acto
 
 def mark_payout_paid(payout: Payout, *, now: dt.datetime, actor, reason: str = ""):
     return _payout_transition(
-        payout,
-        PayoutState.PAID,
-        [PayoutState.APPROVED],
-        now=now,
-        actor=actor,
-        reason=reason or "paid",
-        updates={"paid_at": now},
+        payout, PayoutState.PAID, [PayoutState.APPROVED], now=now, actor=actor, reason=reason or "paid"
     )
 
 
