@@ -472,6 +472,23 @@ def link_dedupe_suffix(appointment: Appointment) -> str:
     return f":round{appointment.link_round}" if appointment.link_round else ""
 
 
+def record_booking_event(
+    booking: Booking, what: str, to_state: str, *, now: dt.datetime, actor, reason: str, data=None
+):
+    """The history entry of something that happens to a booking once, beside its status (its feedback, a complaint):
+    field ``what``, from nothing to ``to_state``, in the caller's transaction."""
+    audit.record(
+        Booking,
+        [(booking.pk, "", booking.meeting_id)],
+        to_state=to_state,
+        at=now,
+        actor=actor,
+        field=what,
+        reason=reason,
+        data=data,
+    )
+
+
 # Why feedback is refused (the ``code`` of the IllegalTransition): the feedback page answers each differently.
 FEEDBACK_ALREADY_GIVEN = "feedback_already_given"
 FEEDBACK_EXPIRED = "feedback_expired"
@@ -528,17 +545,8 @@ def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.date
         )
         if taken != 1:  # cannot happen under the row lock; kept as the compare-and-set's own guarantee
             raise _feedback_given()
-        audit.write(
-            audit.entries(
-                Booking,
-                [(booking.pk, "", current.meeting_id)],
-                to_state="received",
-                at=now,
-                actor=actor,
-                field="feedback",
-                reason=f"rating {rating}",
-                data={"rating": rating},
-            )
+        record_booking_event(
+            current, "feedback", "received", now=now, actor=actor, reason=f"rating {rating}", data={"rating": rating}
         )
     audit.log(Booking, booking.pk, "", "received", field="feedback", meeting_id=current.meeting_id)
 

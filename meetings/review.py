@@ -198,15 +198,7 @@ def record_complaint(booking: Booking, *, now: dt.datetime, note: str, actor=Non
         )
         if not flagged:
             return Outcome(False, "filed", "filed", f"booking {booking.pk} already has a complaint")
-        audit.record(
-            Booking,
-            [(booking.pk, "", booking.meeting_id)],
-            to_state="filed",
-            at=now,
-            actor=actor,
-            field="complaint",
-            reason=note,
-        )
+        booking_transitions.record_booking_event(booking, "complaint", "filed", now=now, actor=actor, reason=note)
         payout = (
             Payout.objects.select_for_update(no_key=True)
             .filter(meeting_id=booking.meeting_id, state=PayoutState.PENDING)
