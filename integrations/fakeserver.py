@@ -21,6 +21,10 @@ service's route, i.e. were acted on, also in ``served``) and can be told to misb
 ``injected`` counts the failures injected per mode. The hangs wait on an event that ``stop()`` sets, so no test
 sleeps on them for longer than it asked, and stopping a fake never waits for a hanging request.
 
+The webhooks a fake sends are :class:`Webhook` subclasses (the body and the headers that sign it, as the service
+sends them and as Django test-client arguments): ``send_webhook`` keeps each in ``events`` and POSTs it to
+``webhook_url`` when one is set. By hand, :func:`run_by_hand` serves a fake until Ctrl-C.
+
 Subclasses implement ``route(request) -> Reply`` and raise :class:`Fail` for error answers; ``injectable(request)``
 says which requests may fail (LINE: only the Messaging API, not its by-hand follow page), and ``injected_reply(mode)``
 may add modes of their own (LINE: its monthly limit).
