@@ -663,8 +663,8 @@ def _payout_transition(payout: Payout, to: str, allowed, *, now, actor, reason, 
 
 
 def _review_decision(payout: Payout, to: str, *, now, actor, reason, allowed=(PayoutState.HELD,), **kwargs):
-    """A reviewer's decision on a held payout (``allowed``: the states it may be taken in), recording who decided
-    and their note."""
+    """A reviewer's decision on a payout (a held one, unless ``allowed`` says otherwise), recording who decided and
+    their note."""
     return _payout_transition(
         payout, to, allowed, now=now, actor=actor, reason=reason, reviewed_by=_user(actor), review_note=reason, **kwargs
     )
