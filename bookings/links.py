@@ -49,11 +49,8 @@ def feedback_url(appointment_id: int) -> str:
     return settings.PUBLIC_BASE_URL + reverse("feedback-link", args=[_sign(appointment_id, FEEDBACK_SALT)])
 
 
-class LinkExpired(DomainError):
+class LinkExpired(DomainError, code="link_expired", http_status=410):
     """The link's purpose is over for good (the class ended or was cancelled): the page says so, with 410 Gone."""
-
-    code = "link_expired"
-    http_status = 410
 
 
 def join(appointment: Appointment, now: dt.datetime) -> JoinCredentials:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from core.models import StateGuardMixin
+from core.models import StateGuardMixin, choice_check
 from core.money import CURRENCY_CHOICES
 
 
@@ -32,6 +32,10 @@ class Booking(StateGuardMixin, models.Model):
 
     # A booking in one of these holds a seat, and a student may have only one of them per meeting.
     SEAT_HOLDING = (Status.PENDING, Status.CONFIRMED, Status.COMPLETED)
+    # The student may cancel a booking in one of these (before its cutoff); a confirmed one is refunded.
+    CANCELLABLE = (Status.PENDING, Status.CONFIRMED)
+    # The student paid for a booking in one of these: a refund gives the money back.
+    PAID = (Status.CONFIRMED, Status.COMPLETED)
 
     student = models.ForeignKey("classroom.Student", on_delete=models.PROTECT, related_name="bookings")
     meeting = models.ForeignKey("meetings.Meeting", on_delete=models.PROTECT, related_name="bookings")
@@ -70,10 +74,8 @@ class Booking(StateGuardMixin, models.Model):
                 name="booking_feedback_rating_1_to_5",
                 violation_error_message="A rating is from 1 to 5.",
             ),
-            models.CheckConstraint(
-                condition=Q(status__in=BookingStatus.values),
-                name="booking_status_valid",
-                violation_error_message="Unknown booking status.",
+            choice_check(
+                "status", BookingStatus.values, name="booking_status_valid", message="Unknown booking status."
             ),
         ]
         indexes = [models.Index(fields=["meeting", "status"], name="booking_meeting_status")]
@@ -181,11 +183,7 @@ class Payout(StateGuardMixin, models.Model):
                 name="payout_net_is_gross_minus_commission",
                 violation_error_message="Net must equal gross minus commission.",
             ),
-            models.CheckConstraint(
-                condition=Q(state__in=PayoutState.values),
-                name="payout_state_valid",
-                violation_error_message="Unknown payout state.",
-            ),
+            choice_check("state", PayoutState.values, name="payout_state_valid", message="Unknown payout state."),
         ]
         indexes = [
             models.Index(fields=["approve_after"], condition=Q(state="pending"), name="payout_due_approve"),

@@ -48,7 +48,7 @@ class BookingSerializer(serializers.ModelSerializer):
         now = self.context.get("now")
         return (
             now is not None
-            and booking.status in (Booking.Status.PENDING, Booking.Status.CONFIRMED)
+            and booking.status in Booking.CANCELLABLE
             and now < cancellation_cutoff(booking.meeting, booking=booking)
         )
 

@@ -42,6 +42,27 @@ def appointment_due_times(meeting: Meeting) -> dict:
     }
 
 
+def _reached(status: str, now: dt.datetime) -> dict:
+    """The column that records when a booking reached ``status``: confirmed_at, completed_at, cancelled_at or
+    refunded_at."""
+    return {f"{status}_at": now}
+
+
+def _booking_transition(booking: Booking, to: str, allowed: list[str], *, now: dt.datetime, **kwargs):
+    """:func:`transition` of the booking's status, setting when it reached ``to``; its history row belongs to the
+    booking's meeting."""
+    return transition(
+        booking,
+        field="status",
+        to=to,
+        allowed_from=allowed,
+        now=now,
+        updates=_reached(to, now),
+        meeting_id=booking.meeting_id,
+        **kwargs,
+    )
+
+
 def _take_seat(meeting: Meeting) -> None:
     taken = Meeting.objects.filter(pk=meeting.pk, seats_taken__lt=F("capacity")).update(
         seats_taken=F("seats_taken") + 1
@@ -122,16 +143,13 @@ def confirm_booking(booking: Booking, *, now: dt.datetime, actor=None, meeting: 
             },
         )
 
-    return transition(
+    return _booking_transition(
         booking,
-        field="status",
-        to=Status.CONFIRMED,
-        allowed_from=[Status.PENDING],
+        Status.CONFIRMED,
+        [Status.PENDING],
         now=now,
         actor=actor,
         reason=reason or "booking confirmed",
-        updates={"confirmed_at": now},
-        meeting_id=booking.meeting_id,
         done_states=[Status.COMPLETED],
         in_transaction=create_appointment,
     )
@@ -217,9 +235,10 @@ def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
     the student and the teacher are told, in the same transaction. An unpaid (pending) one only frees its seat; the
     teacher is told, and there is nothing to give back.
     """
+    reason = reason or "cancelled by the student"
     meeting = Meeting.objects.select_related("teacher").get(pk=booking.meeting_id)  # its current times
     current = with_last_reschedule(Booking.objects.select_related("student")).get(pk=booking.pk)
-    if enforce_cutoff and current.status in (Status.PENDING, Status.CONFIRMED):
+    if enforce_cutoff and current.status in Booking.CANCELLABLE:
         cutoff = cancellation_cutoff(meeting, booking=current)
         if now >= cutoff:
             raise _too_late(current, meeting, cutoff)
@@ -244,17 +263,8 @@ def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
             for recipient in told
         )
 
-    return transition(
-        booking,
-        field="status",
-        to=Status.CANCELLED,
-        allowed_from=[Status.PENDING, Status.CONFIRMED],
-        now=now,
-        actor=actor,
-        reason=reason or "cancelled by the student",
-        updates={"cancelled_at": now},
-        meeting_id=booking.meeting_id,
-        in_transaction=effects,
+    return _booking_transition(
+        booking, Status.CANCELLED, Booking.CANCELLABLE, now=now, actor=actor, reason=reason, in_transaction=effects
     )
 
 
@@ -280,56 +290,53 @@ def refund_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
 
     with transaction.atomic():
         lock_class(booking.meeting_id)
-        return transition(
-            booking,
-            field="status",
-            to=Status.REFUNDED,
-            allowed_from=[Status.CONFIRMED, Status.COMPLETED],
-            now=now,
-            actor=actor,
-            reason=reason,
-            updates={"refunded_at": now},
-            meeting_id=booking.meeting_id,
-            in_transaction=effects,
+        return _booking_transition(
+            booking, Status.REFUNDED, Booking.PAID, now=now, actor=actor, reason=reason, in_transaction=effects
         )
 
 
 # --- batch transitions, called by the meeting lifecycle inside its transaction ---------------------------------------
 
 
-def _bulk_status(queryset, to: str, *, now: dt.datetime, actor, reason: str, updates: dict) -> list[Booking]:
-    """Move every booking of ``queryset`` to ``to`` with one UPDATE and one history insert. Returns the bookings
-    as they were (with ``status`` = the state they left), with their students loaded (they are told)."""
-    rows = list(queryset.select_for_update(of=("self",), no_key=True).select_related("student"))
+def _record_moves(moved, from_status: str, to: str, *, now: dt.datetime, actor, reason: str) -> None:
+    """The history of a batch move: ``moved`` is the (booking id, meeting id) pairs that went from ``from_status``
+    to ``to``, all in one insert."""
+    audit.record(
+        Booking,
+        [(booking_id, from_status, meeting_id) for booking_id, meeting_id in moved],
+        to_state=to,
+        at=now,
+        actor=actor,
+        reason=reason,
+        field="status",
+    )
+
+
+def _bulk_status(meeting_ids: list[int], from_status: str, to: str, *, now: dt.datetime, actor, reason: str):
+    """Move the ``from_status`` bookings of ``meeting_ids`` to ``to`` with one UPDATE and one history insert. Returns
+    the bookings as they were (with ``status`` = ``from_status``), with their students loaded (they are told)."""
+    rows = list(
+        Booking.objects.filter(meeting_id__in=meeting_ids, status=from_status)
+        .select_for_update(of=("self",), no_key=True)
+        .select_related("student")
+    )
     if not rows:
         return []
-    by_from: dict[str, list[int]] = {}
-    for row in rows:
-        by_from.setdefault(row.status, []).append(row.pk)
-    history = []
-    for from_state, ids in by_from.items():
-        Booking.objects.filter(pk__in=ids, status=from_state).update(status=to, **updates)
-        history += audit.entries(
-            Booking,
-            [(row.pk, from_state, row.meeting_id) for row in rows if row.status == from_state],
-            to_state=to,
-            at=now,
-            actor=actor,
-            reason=reason,
-            field="status",
-        )
-    audit.write(history)
+    Booking.objects.filter(pk__in=[row.pk for row in rows], status=from_status).update(status=to, **_reached(to, now))
+    _record_moves([(row.pk, row.meeting_id) for row in rows], from_status, to, now=now, actor=actor, reason=reason)
     return rows
 
 
-def _move_returning(meeting_ids: list[int], from_status: str, to: str, *, updates: dict) -> list[tuple[int, int]]:
+def _move_returning(
+    meeting_ids: list[int], from_status: str, to: str, *, now: dt.datetime, actor, reason: str
+) -> list[tuple[int, int]]:
     """Move the ``from_status`` bookings of ``meeting_ids`` to ``to`` in ONE ``UPDATE ... RETURNING`` (PostgreSQL and
-    SQLite 3.35+): the statement locks, moves and lists exactly the rows it changed, so the history written from its
-    answer matches what moved, without first reading 10,000 rows into Python or sending their ids back in an IN list
-    (two thirds of a 1,000-meeting close). Returns ``(booking id, meeting id)`` pairs."""
+    SQLite 3.35+), with their history: the statement locks, moves and lists exactly the rows it changed, so the
+    history written from its answer matches what moved, without first reading 10,000 rows into Python or sending
+    their ids back in an IN list (two thirds of a 1,000-meeting close). Returns ``(booking id, meeting id)`` pairs."""
     if not meeting_ids:
         return []
-    values = {"status": to, **updates}
+    values = {"status": to, **_reached(to, now)}
     fields = [Booking._meta.get_field(name) for name in values]
     quote = connection.ops.quote_name
     sql = (
@@ -341,31 +348,24 @@ def _move_returning(meeting_ids: list[int], from_status: str, to: str, *, update
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, *meeting_ids, from_status])
-        return [tuple(row) for row in cursor.fetchall()]
+        moved = [tuple(row) for row in cursor.fetchall()]
+    _record_moves(moved, from_status, to, now=now, actor=actor, reason=reason)
+    return moved
 
 
 def complete_bookings(meeting_ids: list[int], *, now: dt.datetime, actor=None) -> list[int]:
     """At close: confirmed bookings are completed (returns their ids); bookings still pending payment lose their
     seat. Nobody is told here, so the completed ones are moved without loading them (the close burst: 10,000)."""
-    completed = _move_returning(meeting_ids, Status.CONFIRMED, Status.COMPLETED, updates={"completed_at": now})
-    audit.write(
-        audit.entries(
-            Booking,
-            [(booking_id, Status.CONFIRMED, meeting_id) for booking_id, meeting_id in completed],
-            to_state=Status.COMPLETED,
-            at=now,
-            actor=actor,
-            reason="class closed",
-            field="status",
-        )
+    completed = _move_returning(
+        meeting_ids, Status.CONFIRMED, Status.COMPLETED, now=now, actor=actor, reason="class closed"
     )
     unpaid = _bulk_status(
-        Booking.objects.filter(meeting_id__in=meeting_ids, status=Status.PENDING),
+        meeting_ids,
+        Status.PENDING,
         Status.CANCELLED,
         now=now,
         actor=actor,
         reason="class closed before the booking was confirmed",
-        updates={"cancelled_at": now},
     )
     for booking in unpaid:
         _give_back_seats(booking.meeting_id, 1)
@@ -375,22 +375,8 @@ def complete_bookings(meeting_ids: list[int], *, now: dt.datetime, actor=None) -
 def release_bookings_of_cancelled_meeting(meeting_id: int, *, now: dt.datetime, actor=None, reason: str):
     """The meeting is cancelled: confirmed bookings are refunded, pending ones cancelled, every seat given back and
     every pending link skipped. Returns the refunded bookings (their students are told)."""
-    refunded = _bulk_status(
-        Booking.objects.filter(meeting_id=meeting_id, status=Status.CONFIRMED),
-        Status.REFUNDED,
-        now=now,
-        actor=actor,
-        reason=reason,
-        updates={"refunded_at": now},
-    )
-    cancelled = _bulk_status(
-        Booking.objects.filter(meeting_id=meeting_id, status=Status.PENDING),
-        Status.CANCELLED,
-        now=now,
-        actor=actor,
-        reason=reason,
-        updates={"cancelled_at": now},
-    )
+    refunded = _bulk_status([meeting_id], Status.CONFIRMED, Status.REFUNDED, now=now, actor=actor, reason=reason)
+    cancelled = _bulk_status([meeting_id], Status.PENDING, Status.CANCELLED, now=now, actor=actor, reason=reason)
     _give_back_seats(meeting_id, len(refunded) + len(cancelled))
     _skip_pending_links({"meeting_id": meeting_id}, now=now, note=f"class cancelled: {reason}", actor=actor)
     return refunded
@@ -486,6 +472,23 @@ def link_dedupe_suffix(appointment: Appointment) -> str:
     return f":round{appointment.link_round}" if appointment.link_round else ""
 
 
+def record_booking_event(
+    booking: Booking, what: str, to_state: str, *, now: dt.datetime, actor, reason: str, data=None
+):
+    """The history entry of something that happens to a booking once, beside its status (its feedback, a complaint):
+    field ``what``, from nothing to ``to_state``, in the caller's transaction."""
+    audit.record(
+        Booking,
+        [(booking.pk, "", booking.meeting_id)],
+        to_state=to_state,
+        at=now,
+        actor=actor,
+        field=what,
+        reason=reason,
+        data=data,
+    )
+
+
 # Why feedback is refused (the ``code`` of the IllegalTransition): the feedback page answers each differently.
 FEEDBACK_ALREADY_GIVEN = "feedback_already_given"
 FEEDBACK_EXPIRED = "feedback_expired"
@@ -542,17 +545,8 @@ def record_feedback(booking: Booking, *, rating: int, comment: str, now: dt.date
         )
         if taken != 1:  # cannot happen under the row lock; kept as the compare-and-set's own guarantee
             raise _feedback_given()
-        audit.write(
-            audit.entries(
-                Booking,
-                [(booking.pk, "", current.meeting_id)],
-                to_state="received",
-                at=now,
-                actor=actor,
-                field="feedback",
-                reason=f"rating {rating}",
-                data={"rating": rating},
-            )
+        record_booking_event(
+            current, "feedback", "received", now=now, actor=actor, reason=f"rating {rating}", data={"rating": rating}
         )
     audit.log(Booking, booking.pk, "", "received", field="feedback", meeting_id=current.meeting_id)
 
@@ -646,7 +640,14 @@ def create_payouts(orders, *, now: dt.datetime, actor=None) -> list[tuple[Payout
     ]
 
 
-def _payout_transition(payout: Payout, to: str, allowed: list[str], *, now, actor, reason, updates=None, **kwargs):
+# When a payout was approved and when it was paid; the other moves have their reason (a hold) or their review.
+PAYOUT_MOMENTS = {PayoutState.APPROVED: "approved_at", PayoutState.PAID: "paid_at"}
+
+
+def _payout_transition(payout: Payout, to: str, allowed, *, now, actor, reason, done_states=None, data=None, **updates):
+    """:func:`transition` of the payout's state, setting ``updates`` (columns) and, on approval or payment, its
+    moment (``PAYOUT_MOMENTS``); its history row belongs to the payout's meeting."""
+    moment = {PAYOUT_MOMENTS[to]: now} if to in PAYOUT_MOMENTS else {}
     return transition(
         payout,
         to=to,
@@ -654,9 +655,18 @@ def _payout_transition(payout: Payout, to: str, allowed: list[str], *, now, acto
         now=now,
         actor=actor,
         reason=reason,
-        updates=updates or {},
+        updates={**moment, **updates},
         meeting_id=payout.meeting_id,
-        **kwargs,
+        done_states=done_states,
+        data=data,
+    )
+
+
+def _review_decision(payout: Payout, to: str, *, now, actor, reason, allowed=(PayoutState.HELD,), **kwargs):
+    """A reviewer's decision on a payout (a held one, unless ``allowed`` says otherwise), recording who decided and
+    their note."""
+    return _payout_transition(
+        payout, to, allowed, now=now, actor=actor, reason=reason, reviewed_by=_user(actor), review_note=reason, **kwargs
     )
 
 
@@ -669,45 +679,29 @@ def approve_payout(payout: Payout, *, now: dt.datetime, actor=None, reason: str 
         now=now,
         actor=actor,
         reason=reason or "dispute window over",
-        updates={"approved_at": now},
         done_states=[PayoutState.PAID],
     )
 
 
 def hold_payout(payout: Payout, *, now: dt.datetime, actor=None, reason: str):
     return _payout_transition(
-        payout,
-        PayoutState.HELD,
-        [PayoutState.PENDING],
-        now=now,
-        actor=actor,
-        reason=reason,
-        updates={"held_reason": reason[:200]},
+        payout, PayoutState.HELD, [PayoutState.PENDING], now=now, actor=actor, reason=reason, held_reason=reason[:200]
     )
 
 
 def release_payout(payout: Payout, *, now: dt.datetime, actor, reason: str):
     """Held -> approved: staff decided the teacher did attend."""
-    return _payout_transition(
-        payout,
-        PayoutState.APPROVED,
-        [PayoutState.HELD],
-        now=now,
-        actor=actor,
-        reason=reason,
-        updates={"approved_at": now, "reviewed_by": _user(actor), "review_note": reason},
-    )
+    return _review_decision(payout, PayoutState.APPROVED, now=now, actor=actor, reason=reason)
 
 
 def cancel_payout(payout: Payout, *, now: dt.datetime, actor, reason: str):
-    return _payout_transition(
+    return _review_decision(
         payout,
         PayoutState.CANCELLED,
-        [PayoutState.PENDING, PayoutState.HELD],
         now=now,
         actor=actor,
         reason=reason,
-        updates={"reviewed_by": _user(actor), "review_note": reason},
+        allowed=[PayoutState.PENDING, PayoutState.HELD],
     )
 
 
@@ -718,21 +712,15 @@ def excuse_payout(payout: Payout, *, percent: int, now: dt.datetime, actor, reas
         raise InvalidDecision("the percentage is a whole number from 1 to 100")
     current = Payout.objects.get(pk=payout.pk)
     net = round_money(current.net * Decimal(percent) / Decimal(100), current.currency)
-    return _payout_transition(
+    return _review_decision(
         payout,
         PayoutState.APPROVED,
-        [PayoutState.HELD],
         now=now,
         actor=actor,
         reason=reason,
-        updates={
-            "approved_at": now,
-            "net": net,
-            "commission": current.gross - net,
-            "excused_percent": percent,
-            "reviewed_by": _user(actor),
-            "review_note": reason,
-        },
+        net=net,
+        commission=current.gross - net,
+        excused_percent=percent,
         data={"percent": percent, "net_before": str(current.net), "net": str(net)},
     )
 
@@ -838,13 +826,7 @@ def _take_back_share(payout: Payout, booking: Booking, *, now: dt.datetime, acto
 
 def mark_payout_paid(payout: Payout, *, now: dt.datetime, actor, reason: str = ""):
     return _payout_transition(
-        payout,
-        PayoutState.PAID,
-        [PayoutState.APPROVED],
-        now=now,
-        actor=actor,
-        reason=reason or "paid",
-        updates={"paid_at": now},
+        payout, PayoutState.PAID, [PayoutState.APPROVED], now=now, actor=actor, reason=reason or "paid"
     )
 
 

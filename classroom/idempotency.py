@@ -29,6 +29,7 @@ from rest_framework.response import Response
 
 from classroom.models import IdempotencyKey
 from config.api import ApiError
+from core.sweeping import delete_expired
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -106,11 +107,4 @@ def _replay(record: IdempotencyKey, print_: str) -> Response:
 
 def expire_idempotency_keys(now: dt.datetime) -> Counter:
     """Sweep: forget keys whose time is up, in bounded batches."""
-    counts: Counter = Counter()
-    while True:
-        ids = list(
-            IdempotencyKey.objects.filter(expires_at__lte=now).values_list("pk", flat=True)[: settings.SWEEP_BATCH_SIZE]
-        )
-        if not ids:
-            return counts
-        counts["expired"] += IdempotencyKey.objects.filter(pk__in=ids, expires_at__lte=now).delete()[0]
+    return delete_expired(IdempotencyKey, now)

@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
+from core.models import choice_check
 from core.money import CURRENCY_CHOICES, CURRENCY_PLACES
 from core.timezones import validate_time_zone
 
@@ -115,11 +116,7 @@ class Course(models.Model):
                 name="course_min_participants_within_capacity",
                 violation_error_message="The minimum number of participants cannot exceed the capacity.",
             ),
-            models.CheckConstraint(
-                condition=Q(currency__in=list(CURRENCY_PLACES)),
-                name="course_currency_known",
-                violation_error_message="Unknown currency.",
-            ),
+            choice_check("currency", CURRENCY_PLACES, name="course_currency_known", message="Unknown currency."),
         ]
 
     def __str__(self) -> str:

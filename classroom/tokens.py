@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils.translation import gettext
 
 from classroom.models import ApiToken
+from core.sweeping import delete_expired
 
 TOKEN_BYTES = 20  # 40 hex characters: the shape apps stored before
 
@@ -69,11 +70,4 @@ def log_out(user, token: ApiToken | None) -> int:
 def expire_api_tokens(now: dt.datetime) -> Counter:
     """Sweep (maintenance pass): forget tokens whose time is up, in bounded batches (index ``api_token_expiry``).
     An expired token is refused anyway; this keeps tokens nobody uses again from piling up."""
-    counts: Counter = Counter()
-    while True:
-        ids = list(
-            ApiToken.objects.filter(expires_at__lte=now).values_list("pk", flat=True)[: settings.SWEEP_BATCH_SIZE]
-        )
-        if not ids:
-            return counts
-        counts["expired"] += ApiToken.objects.filter(pk__in=ids, expires_at__lte=now).delete()[0]
+    return delete_expired(ApiToken, now)

@@ -2,7 +2,8 @@
 
 Each class says how the API answers it: ``code`` (stable, for machines), ``http_status``, and what the error body and
 headers carry besides the message (``fields``, ``extra``, ``headers``). ``config.api`` reads these attributes, so a
-new error needs no change there.
+new error needs no change there. A subclass gives its code and status in its class line:
+``class ClassFull(DomainError, code="class_full")`` (the status is the parent's unless given).
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ class DomainError(Exception):
     code = "domain_error"
     # A state or capacity conflict, unless the class says otherwise.
     http_status = 409
+
+    def __init_subclass__(cls, *, code: str | None = None, http_status: int | None = None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+        if http_status is not None:
+            cls.http_status = http_status
 
     def __init__(self, message: str, *, code: str | None = None):
         super().__init__(message)
@@ -40,20 +48,16 @@ class DomainError(Exception):
         return {}
 
 
-class IllegalTransition(DomainError):
-    code = "illegal_transition"
+class IllegalTransition(DomainError, code="illegal_transition"):
+    """Not allowed in the object's current state: closing a cancelled meeting, editing an open one, feedback twice."""
 
 
-class NotFound(DomainError):
-    code = "not_found"
-    http_status = 404
+class NotFound(DomainError, code="not_found", http_status=404):
+    """The object the operation names does not exist (any more)."""
 
 
-class InvalidTime(DomainError):
+class InvalidTime(DomainError, code="invalid_time", http_status=400):
     """A time a person gave us cannot be used: naive, in a daylight-saving gap, in the past, end before start."""
-
-    code = "invalid_time"
-    http_status = 400
 
     def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)

@@ -1,5 +1,5 @@
 """The models every app shares: the history of every state machine, the guard that keeps state fields to their
-transitions, and the heartbeat of every runner of the sweeps."""
+transitions (and the constraint that keeps them to their values), and the heartbeat of every runner of the sweeps."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models import Q
 
 
 class StateGuardMixin:
@@ -35,6 +36,14 @@ class StateGuardMixin:
             )
         super().save(*args, **kwargs)
         self._loaded_state = current
+
+
+def choice_check(field: str, values, *, name: str, message: str) -> models.CheckConstraint:
+    """The database refuses a ``field`` value outside ``values``: Django checks a field's choices only in forms, and
+    state fields are written by ``QuerySet.update``."""
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__in": list(values)}), name=name, violation_error_message=message
+    )
 
 
 class StateChange(models.Model):

@@ -11,10 +11,13 @@ transaction serializes them) and applies one batch function to them inside that 
 left. A batch that raises is retried row by row in savepoints, so one bad row fails alone: it is reported through
 ``on_failure`` (which records it and backs it off) and left out for the rest of the run, and the sweep never
 crash-loops on it.
+
+``delete_expired`` is the other kind of sweep: rows whose time is up are deleted, in bounded batches.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -79,3 +82,14 @@ def apply_or_one_by_one(
             logger.exception("sweep row failed", extra={"sweep": name, "row": row.pk})
             on_failure(row, exc)
     return results, failed
+
+
+def delete_expired(model: type[models.Model], now: dt.datetime) -> Counter:
+    """Delete the rows of ``model`` whose ``expires_at`` is at or before ``now``, ``SWEEP_BATCH_SIZE`` at a time.
+    Returns how many under "expired" (an empty Counter when none was due)."""
+    counts: Counter = Counter()
+    while True:
+        ids = list(model.objects.filter(expires_at__lte=now).values_list("pk", flat=True)[: settings.SWEEP_BATCH_SIZE])
+        if not ids:
+            return counts
+        counts["expired"] += model.objects.filter(pk__in=ids, expires_at__lte=now).delete()[0]

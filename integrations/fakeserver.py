@@ -21,6 +21,10 @@ service's route, i.e. were acted on, also in ``served``) and can be told to misb
 ``injected`` counts the failures injected per mode. The hangs wait on an event that ``stop()`` sets, so no test
 sleeps on them for longer than it asked, and stopping a fake never waits for a hanging request.
 
+The webhooks a fake sends are :class:`Webhook` subclasses (the body and the headers that sign it, as the service
+sends them and as Django test-client arguments): ``send_webhook`` keeps each in ``events`` and POSTs it to
+``webhook_url`` when one is set. By hand, :func:`run_by_hand` serves a fake until Ctrl-C.
+
 Subclasses implement ``route(request) -> Reply`` and raise :class:`Fail` for error answers; ``injectable(request)``
 says which requests may fail (LINE: only the Messaging API, not its by-hand follow page), and ``injected_reply(mode)``
 may add modes of their own (LINE: its monthly limit).
@@ -67,6 +71,31 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Webhook:
+    """A webhook as a service sends it: the body, and the headers that sign it (each service's ``signed_headers``)."""
+
+    body: bytes
+
+    content_type = "application/json"
+
+    @property
+    def event(self):
+        return json.loads(self.body)
+
+    def signed_headers(self) -> dict[str, str]:
+        return {}
+
+    def http_headers(self) -> dict[str, str]:
+        """As the service sends them."""
+        return {"Content-Type": self.content_type, **self.signed_headers()}
+
+    def headers(self) -> dict:
+        """As Django test client keyword arguments."""
+        meta = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in self.signed_headers().items()}
+        return {"content_type": self.content_type, **meta}
+
+
 class Fail(Exception):
     def __init__(self, status: int, body: dict, headers: dict | None = None):
         super().__init__(status)
@@ -78,6 +107,7 @@ class FakeService:
     modes = MODES  # the modes fail_next_with accepts (a subclass may add its own, see injected_reply)
     chaos_modes = CHAOS_MODES  # what chaos() draws from unless told
     late_modes = ("timeout_after_act",)  # the modes that act, then answer too late
+    webhook_path = ""  # where our app receives this service's webhooks (for --help)
 
     def __init__(self, webhook_url: str = "", *, hang_seconds: float = 1.0, retry_after: int = 30):
         self.webhook_url = webhook_url
@@ -162,12 +192,12 @@ class FakeService:
             return [r for r in pool if path_part in r.path and (method is None or r.method == method)]
 
     # --- webhooks ----------------------------------------------------------------------------------------------------
-    def send_webhook(self, webhook, headers: dict[str, str]) -> None:
+    def send_webhook(self, webhook: Webhook) -> None:
         """Keep a signed webhook in ``events`` (tests deliver them through the Django test client) and POST it to
         ``webhook_url`` when one is set (trying the system by hand), in the background as the real services do."""
         self.events.append(webhook)
         if self.webhook_url:
-            threading.Thread(target=self._post, args=(webhook.body, headers), daemon=True).start()
+            threading.Thread(target=self._post, args=(webhook.body, webhook.http_headers()), daemon=True).start()
 
     def _post(self, body: bytes, headers: dict[str, str]) -> None:
         try:
@@ -289,14 +319,17 @@ class FakeService:
         self.stop()
 
 
-def run_by_hand(fake: FakeService, description: str, argv=None, **extra_args) -> None:
-    """``python -m integrations.<service>.fake --port N``: serve until Ctrl-C."""
-    parser = argparse.ArgumentParser(description=description)
+def run_by_hand(fake: FakeService, argv=None, **extra_args) -> None:
+    """``python -m integrations.<service>.fake --port N``: serve until Ctrl-C. ``--help`` shows the fake's docstring;
+    ``--webhook-url`` is where it POSTs its webhooks (our ``fake.webhook_path``)."""
+    parser = argparse.ArgumentParser(description=type(fake).__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--webhook-url", default="", help=f"where to POST its webhooks (our {fake.webhook_path})")
     for name, options in extra_args.items():
         parser.add_argument(f"--{name.replace('_', '-')}", **options)
     args = parser.parse_args(argv)
+    fake.webhook_url = args.webhook_url
     fake.configure(args)
     fake.start(args.host, args.port)
     print(f"{fake.name} fake listening on {fake.url} (Ctrl-C stops it)", flush=True)

@@ -1,5 +1,6 @@
 """What every webhook view of ours shares (LINE, Zoom, LiveKit): the raw body read within a size limit, JSON that a
-text column can store, the error answer, and "apply an event once" by its unique key."""
+text column can store, the error answer, and "apply an event once" by its unique key (the video services' records of
+the events they applied share :class:`MeetingWebhookEvent`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.http import JsonResponse
 
 logger = logging.getLogger("classroom.webhooks")
@@ -36,11 +37,17 @@ def webhook_body(request) -> bytes:
     return body
 
 
-def webhook_json(body: bytes) -> dict:
+def json_body(body: bytes):
+    """The body decoded as JSON; BadWebhook 400 when it is not JSON."""
     try:
-        event = json.loads(body)
+        return json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadWebhook(400, "body is not JSON") from exc
+
+
+def webhook_json(body: bytes) -> dict:
+    """A video service's event (LiveKit, Zoom): a JSON object with an ``event`` name that a text column can store."""
+    event = json_body(body)
     if not isinstance(event, dict) or not isinstance(event.get("event"), str):
         raise BadWebhook(400, "body is not an event object")
     if not storable(event):
@@ -80,3 +87,16 @@ def first_delivery(model, **fields) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+class MeetingWebhookEvent(models.Model):
+    """A video service's webhook about one of our meetings, recorded when it was applied (each subclass adds the
+    unique key that makes a replay a no-op: see :func:`first_delivery`)."""
+
+    meeting = models.ForeignKey("meetings.Meeting", on_delete=models.CASCADE, related_name="+")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+        app_label = "integrations"
+        ordering = ["-received_at"]

@@ -25,9 +25,8 @@ from integrations.video import get_provider
 from meetings.models import Meeting, MeetingParticipant
 
 
-class JoinRefused(DomainError):
-    code = "join_refused"
-    http_status = 403
+class JoinRefused(DomainError, code="join_refused", http_status=403):
+    """The person may not join now: outside their window, the class is over or cancelled, the booking not confirmed."""
 
     def __init__(self, message: str, *, opens_at: dt.datetime | None = None):
         super().__init__(message)
@@ -39,11 +38,9 @@ class JoinRefused(DomainError):
         return {"opens_at": self.opens_at.isoformat().replace("+00:00", "Z")} if self.opens_at else {}
 
 
-class RoomNotReady(JoinRefused):
+class RoomNotReady(JoinRefused, code="room_not_ready", http_status=409):
     """Inside the window, but the provider has not made the room yet (provisioning is retried): try again soon."""
 
-    code = "room_not_ready"
-    http_status = 409
     RETRY_AFTER_SECONDS = 60
 
     @property
@@ -51,10 +48,8 @@ class RoomNotReady(JoinRefused):
         return {"Retry-After": str(self.RETRY_AFTER_SECONDS)}
 
 
-class NotAParticipant(JoinRefused):
+class NotAParticipant(JoinRefused, code="not_a_participant"):
     """Neither the meeting's teacher nor a student with a seat in it."""
-
-    code = "not_a_participant"
 
 
 @dataclass(frozen=True)

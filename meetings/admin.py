@@ -63,6 +63,28 @@ class MeetingForm(forms.ModelForm):
         return data
 
 
+LIFECYCLE_FIELDS = [
+    "state",
+    "opened_at",
+    "open_lateness",
+    "auto_opened",
+    "closed_at",
+    "auto_closed",
+    "cancelled_at",
+    "min_participants_checked_at",
+]
+REVIEW_FIELDS = [*SETTLED_FIELDS, "reviewed_by", "reviewed_at", "review_note"]
+ROOM_FIELDS = [
+    "room_provider",
+    "room_name",
+    "room_external_id",
+    "room_join_url",
+    "room_provisioned_at",
+    "room_ended_at",
+]
+FAILURE_FIELDS = ["last_error", "last_error_at", "retry_at", "failure_count"]
+
+
 @admin.register(Meeting)
 class MeetingAdmin(admin.ModelAdmin):
     form = MeetingForm
@@ -94,32 +116,15 @@ class MeetingAdmin(admin.ModelAdmin):
     list_select_related = ["teacher", "course"]
     raw_id_fields = ["teacher", "course"]
     inlines = [BookingInline, ParticipantInline, HistoryInline]
+    # Read-only: the transitions and the sweeps write these.
     readonly_fields = [
-        "state",
         "start_local",
         "end_local",
         "seats_taken",
-        "opened_at",
-        "open_lateness",
-        "auto_opened",
-        "closed_at",
-        "auto_closed",
-        "cancelled_at",
-        "min_participants_checked_at",
-        *SETTLED_FIELDS,
-        "reviewed_by",
-        "reviewed_at",
-        "review_note",
-        "room_provider",
-        "room_name",
-        "room_external_id",
-        "room_join_url",
-        "room_provisioned_at",
-        "room_ended_at",
-        "last_error",
-        "last_error_at",
-        "retry_at",
-        "failure_count",
+        *LIFECYCLE_FIELDS,
+        *REVIEW_FIELDS,
+        *ROOM_FIELDS,
+        *FAILURE_FIELDS,
     ]
     fieldsets = [
         (
@@ -138,46 +143,10 @@ class MeetingAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (
-            "Lifecycle",
-            {
-                "fields": [
-                    "state",
-                    "opened_at",
-                    "open_lateness",
-                    "auto_opened",
-                    "closed_at",
-                    "auto_closed",
-                    "cancelled_at",
-                    "min_participants_checked_at",
-                ]
-            },
-        ),
-        (
-            "Attendance and review",
-            {
-                "fields": [
-                    *SETTLED_FIELDS,
-                    "reviewed_by",
-                    "reviewed_at",
-                    "review_note",
-                ]
-            },
-        ),
-        (
-            "Video room",
-            {
-                "fields": [
-                    "room_provider",
-                    "room_name",
-                    "room_external_id",
-                    "room_join_url",
-                    "room_provisioned_at",
-                    "room_ended_at",
-                ]
-            },
-        ),
-        ("Failures", {"fields": ["last_error", "last_error_at", "retry_at", "failure_count"]}),
+        ("Lifecycle", {"fields": LIFECYCLE_FIELDS}),
+        ("Attendance and review", {"fields": REVIEW_FIELDS}),
+        ("Video room", {"fields": ROOM_FIELDS}),
+        ("Failures", {"fields": FAILURE_FIELDS}),
     ]
     actions = [
         transition_action(lifecycle.open_meeting, description="Open now", permission="change"),

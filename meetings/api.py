@@ -116,6 +116,23 @@ def meeting_example(name="a meeting", **changes) -> OpenApiExample:
     return OpenApiExample(name, value={**MEETING_EXAMPLE, **changes}, response_only=True)
 
 
+def transition_examples(reason: str, name: str, from_state: str, to_state: str) -> list[OpenApiExample]:
+    """A transition endpoint's examples: the request with its reason, and the answer (a TransitionResult) of meeting 7
+    moving from ``from_state`` to ``to_state``."""
+    return [
+        OpenApiExample("why", value={"reason": reason}, request_only=True),
+        OpenApiExample(
+            name,
+            value={
+                "changed": True,
+                "message": f"meeting 7: {from_state} → {to_state}",
+                "meeting": {**MEETING_EXAMPLE, "state": to_state, "my_booking": None},
+            },
+            response_only=True,
+        ),
+    ]
+
+
 DST_GAP = "start_time 2026-03-08 02:30 does not exist in America/New_York (the clocks skip it for daylight saving)"
 NOT_YOURS = example("not your meeting", "permission_denied", "Only the meeting's teacher may change it.")
 TIME_ERRORS = error_response(
@@ -279,18 +296,7 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         description="Every confirmed booking is refunded and everyone is told, with the reason. Cancelling a "
         "cancelled meeting changes nothing (`changed: false`); a closed one cannot be cancelled (409).",
         request=CancelSerializer,
-        examples=[
-            OpenApiExample("why", value={"reason": "I am ill; sorry!"}, request_only=True),
-            OpenApiExample(
-                "cancelled",
-                value={
-                    "changed": True,
-                    "message": "meeting 7: scheduled → cancelled",
-                    "meeting": {**MEETING_EXAMPLE, "state": "cancelled", "my_booking": None},
-                },
-                response_only=True,
-            ),
-        ],
+        examples=transition_examples("I am ill; sorry!", "cancelled", "scheduled", "cancelled"),
         responses={
             200: TransitionResultSerializer,
             403: error_response(403, NOT_YOURS),
@@ -419,6 +425,7 @@ class AdminMeetingTransitionView(APIView):
 
 
 def _admin_schema(verb: str, conflict: str):
+    moves = {"open": ("scheduled", "open"), "close": ("open", "closed")}
     return extend_schema(
         tags=["admin"],
         summary=f"{verb.title()} a meeting now (staff)",
@@ -426,18 +433,7 @@ def _admin_schema(verb: str, conflict: str):
         f"name. Repeating it changes nothing (`changed: false`).",
         parameters=[IDEMPOTENCY_PARAMETER],
         request=TransitionSerializer,
-        examples=[
-            OpenApiExample("why", value={"reason": "the teacher asked on the phone"}, request_only=True),
-            OpenApiExample(
-                "done",
-                value={
-                    "changed": True,
-                    "message": f"meeting 7: {'scheduled → open' if verb == 'open' else 'open → closed'}",
-                    "meeting": {**MEETING_EXAMPLE, "state": "open" if verb == "open" else "closed", "my_booking": None},
-                },
-                response_only=True,
-            ),
-        ],
+        examples=transition_examples("the teacher asked on the phone", "done", *moves[verb]),
         responses={
             200: TransitionResultSerializer,
             403: error_response(

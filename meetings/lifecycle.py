@@ -29,7 +29,7 @@ from core.statemachine import Outcome, transition
 from core.timezones import require_aware
 from meetings.attendance import present_at
 from meetings.models import Meeting, MeetingParticipant
-from meetings.rooms import end_rooms
+from meetings.rooms import end_rooms, forget_room
 from meetings.settlement import settle_closed_meetings
 from notifications import outbox
 
@@ -111,9 +111,7 @@ def edit_meeting(
                 # The room was made for the old times (a Zoom meeting has a start and a duration): the provisioning
                 # sweep makes a new one. The old one was never started; its id stays in the history.
                 replaced = {"replaced_room": locked.room_name, "replaced_external_id": locked.room_external_id}
-                for field in ("room_provider", "room_name", "room_join_url", "room_host_url", "room_password"):
-                    setattr(locked, field, "")
-                locked.room_external_id, locked.room_data, locked.room_provisioned_at = None, {}, None
+                forget_room(locked)
             audit.record(
                 Meeting,
                 [(locked.pk, f"{old[0]:%Y-%m-%dT%H:%MZ}", locked.pk)],

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 
 # StateGuardMixin is also named here by the migrations that made the models using it (meetings 0001, bookings 0001).
-from core.models import StateGuardMixin
+from core.models import StateGuardMixin, choice_check
 
 
 class MeetingState(models.TextChoices):
@@ -123,15 +123,9 @@ class Meeting(StateGuardMixin, models.Model):
                 name="meeting_seats_within_capacity",
                 violation_error_message="The class is full.",
             ),
-            models.CheckConstraint(
-                condition=Q(state__in=MeetingState.values),
-                name="meeting_state_valid",
-                violation_error_message="Unknown meeting state.",
-            ),
-            models.CheckConstraint(
-                condition=Q(review_state__in=ReviewState.values),
-                name="meeting_review_state_valid",
-                violation_error_message="Unknown review state.",
+            choice_check("state", MeetingState.values, name="meeting_state_valid", message="Unknown meeting state."),
+            choice_check(
+                "review_state", ReviewState.values, name="meeting_review_state_valid", message="Unknown review state."
             ),
         ]
         # Partial indexes: each sweep's "what is due now" reads only rows in the state it looks at, so its cost

@@ -14,6 +14,7 @@ writes the students' messages to the outbox. A note is required: it is the audit
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from django.db import transaction
 
@@ -54,7 +55,19 @@ def _reviewer(actor):
     return actor
 
 
-def _decide(meeting: Meeting, to: str, *, now: dt.datetime, actor, note: str, effects, data=None) -> Outcome:
+def _decide(
+    meeting: Meeting, to: str, move_payout, *, now: dt.datetime, actor, note: str, then=None, data=None
+) -> Outcome:
+    """Awaiting -> ``to``, with the reviewer and their note. In the same transaction the meeting's payout, if it has
+    one, moves (``move_payout(payout, now=..., actor=...)``), then ``then()`` runs (a no-show's refunds)."""
+
+    def effects(_from):
+        payout = Payout.objects.filter(meeting_id=meeting.pk).first()
+        if payout is not None:
+            move_payout(payout, now=now, actor=actor)
+        if then is not None:
+            then()
+
     return transition(
         meeting,
         field="review_state",
@@ -65,39 +78,26 @@ def _decide(meeting: Meeting, to: str, *, now: dt.datetime, actor, note: str, ef
         reason=note,
         meeting_id=meeting.pk,
         updates={"requires_manual_review": False, "reviewed_by": actor, "reviewed_at": now, "review_note": note},
-        in_transaction=lambda _from: effects(),
+        in_transaction=effects,
         data=data,
     )
-
-
-def _payout(meeting: Meeting) -> Payout | None:
-    return Payout.objects.filter(meeting_id=meeting.pk).first()
 
 
 def release(meeting: Meeting, *, now: dt.datetime, actor, note: str) -> Outcome:
     """The teacher did attend (evidence the machine missed): the held payout is approved in full."""
     note, actor = _note(note), _reviewer(actor)
-
-    def effects():
-        payout = _payout(meeting)
-        if payout is not None:
-            booking_transitions.release_payout(payout, now=now, actor=actor, reason=f"review released: {note}")
-
-    return _decide(meeting, Review.RELEASED, now=now, actor=actor, note=note, effects=effects)
+    move_payout = functools.partial(booking_transitions.release_payout, reason=f"review released: {note}")
+    return _decide(meeting, Review.RELEASED, move_payout, now=now, actor=actor, note=note)
 
 
 def confirm_no_show(meeting: Meeting, *, now: dt.datetime, actor, note: str) -> Outcome:
     """The teacher did not come: the payout is cancelled, every paid booking refunded and its student told."""
     note, actor = _note(note), _reviewer(actor)
+    move_payout = functools.partial(booking_transitions.cancel_payout, reason=f"no-show confirmed: {note}")
 
-    def effects():
-        payout = _payout(meeting)
-        if payout is not None:
-            booking_transitions.cancel_payout(payout, now=now, actor=actor, reason=f"no-show confirmed: {note}")
+    def refund_paid_bookings():
         refunded = []
-        for booking in Booking.objects.filter(
-            meeting_id=meeting.pk, status__in=[Booking.Status.CONFIRMED, Booking.Status.COMPLETED]
-        ).select_related("student"):
+        for booking in Booking.objects.filter(meeting_id=meeting.pk, status__in=Booking.PAID).select_related("student"):
             booking_transitions.refund_booking(booking, now=now, actor=actor, reason=f"teacher no-show: {note}")
             refunded.append(booking)
         outbox.enqueue(
@@ -111,7 +111,7 @@ def confirm_no_show(meeting: Meeting, *, now: dt.datetime, actor, note: str) -> 
             for b in refunded
         )
 
-    return _decide(meeting, Review.NO_SHOW, now=now, actor=actor, note=note, effects=effects)
+    return _decide(meeting, Review.NO_SHOW, move_payout, now=now, actor=actor, note=note, then=refund_paid_bookings)
 
 
 def excuse(meeting: Meeting, *, now: dt.datetime, actor, note: str, percent) -> Outcome:
@@ -123,21 +123,16 @@ def excuse(meeting: Meeting, *, now: dt.datetime, actor, note: str, percent) -> 
         raise InvalidDecision("the percentage is a whole number from 1 to 100") from None
     if not 1 <= percent <= 100:
         raise InvalidDecision("the percentage is a whole number from 1 to 100")
-
-    def effects():
-        payout = _payout(meeting)
-        if payout is not None:
-            booking_transitions.excuse_payout(
-                payout, percent=percent, now=now, actor=actor, reason=f"excused at {percent}%: {note}"
-            )
-
+    move_payout = functools.partial(
+        booking_transitions.excuse_payout, percent=percent, reason=f"excused at {percent}%: {note}"
+    )
     return _decide(
         meeting,
         Review.EXCUSED,
+        move_payout,
         now=now,
         actor=actor,
         note=f"{note} ({percent}%)",
-        effects=effects,
         data={"percent": percent},
     )
 
@@ -203,15 +198,7 @@ def record_complaint(booking: Booking, *, now: dt.datetime, note: str, actor=Non
         )
         if not flagged:
             return Outcome(False, "filed", "filed", f"booking {booking.pk} already has a complaint")
-        audit.record(
-            Booking,
-            [(booking.pk, "", booking.meeting_id)],
-            to_state="filed",
-            at=now,
-            actor=actor,
-            field="complaint",
-            reason=note,
-        )
+        booking_transitions.record_booking_event(booking, "complaint", "filed", now=now, actor=actor, reason=note)
         payout = (
             Payout.objects.select_for_update(no_key=True)
             .filter(meeting_id=booking.meeting_id, state=PayoutState.PENDING)

@@ -1,19 +1,34 @@
 """Video rooms: made ahead of each class (``provision_rooms``) and ended for everyone once it closed or was
 cancelled (``end_rooms``), both as leased outside calls (``meetings.outside_calls``) that are retried until the
-provider confirms."""
+provider confirms. A class moved before it opens forgets its room (``forget_room``) and gets a new one."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 
 from django.conf import settings
 
-from integrations.video import get_provider
+from integrations.video import Room, get_provider
 from meetings.models import Meeting
 from meetings.outside_calls import call_each_leased
 
 State = Meeting.State
+
+
+def room_columns(provider: str, room: Room, *, provisioned_at: dt.datetime | None) -> dict:
+    """The meeting's columns that hold its room: the provider, ``room_<field>`` for each field of ``room``, and when
+    it was made."""
+    fields = {f"room_{field.name}": getattr(room, field.name) for field in dataclasses.fields(room)}
+    return {"room_provider": provider, **fields, "room_provisioned_at": provisioned_at}
+
+
+def forget_room(meeting: Meeting) -> None:
+    """Empty the meeting's room columns (on the instance: the caller saves it), so ``provision_rooms`` makes a new
+    room; the old one was made for times that changed."""
+    for column, value in room_columns("", Room(name=""), provisioned_at=None).items():
+        setattr(meeting, column, value)
 
 
 def provision_rooms(now: dt.datetime, *, only_ids=None) -> Counter:
@@ -33,14 +48,7 @@ def provision_rooms(now: dt.datetime, *, only_ids=None) -> Counter:
         provider = get_provider()
         room = provider.create_room(meeting, now=now)
         stored = Meeting.objects.filter(pk=meeting.pk, room_provisioned_at__isnull=True).update(
-            room_provider=provider.name,
-            room_name=room.name,
-            room_external_id=room.external_id,
-            room_join_url=room.join_url,
-            room_host_url=room.host_url,
-            room_password=room.password,
-            room_data=room.data,
-            room_provisioned_at=now,
+            **room_columns(provider.name, room, provisioned_at=now)
         )
         return "provisioned" if stored else "already provisioned"
 

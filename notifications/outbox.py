@@ -72,33 +72,28 @@ def _route(*, line_user_id=None, line_channel_id=None, email="") -> tuple[str, s
     return Channel.NONE, "", None
 
 
-def for_student(student) -> Recipient:
-    channel, address, line_channel_id = _route(
-        line_user_id=student.line_user_id, line_channel_id=student.line_channel_id, email=student.email
-    )
+def _person(role: str, person, **line) -> Recipient:
+    """A student or teacher as a recipient, in their language and zone, reached by ``_route`` (``line``: their LINE
+    user id and channel, for a student)."""
+    channel, address, line_channel_id = _route(email=person.email, **line)
     return Recipient(
-        key=f"student:{student.pk}",
-        role="student",
-        language=student.language,
-        time_zone=student.time_zone,
+        key=f"{role}:{person.pk}",
+        role=role,
+        language=person.language,
+        time_zone=person.time_zone,
         channel=channel,
         address=address,
-        student_id=student.pk,
         line_channel_id=line_channel_id,
+        **{f"{role}_id": person.pk},
     )
+
+
+def for_student(student) -> Recipient:
+    return _person("student", student, line_user_id=student.line_user_id, line_channel_id=student.line_channel_id)
 
 
 def for_teacher(teacher) -> Recipient:
-    channel, address, _ = _route(email=teacher.email)
-    return Recipient(
-        key=f"teacher:{teacher.pk}",
-        role="teacher",
-        language=teacher.language,
-        time_zone=teacher.time_zone,
-        channel=channel,
-        address=address,
-        teacher_id=teacher.pk,
-    )
+    return _person("teacher", teacher)
 
 
 def staff() -> list[Recipient]:

@@ -39,6 +39,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 
+from integrations import fakeserver
 from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_hand
 
 PUSH = "/v2/bot/message/push"
@@ -56,13 +57,11 @@ UNKNOWN_USER = "Failed to send messages"
 
 
 @dataclass
-class Webhook:
-    body: bytes
+class Webhook(fakeserver.Webhook):
     signature: str
 
-    def headers(self) -> dict:
-        """As Django test client keyword arguments."""
-        return {"content_type": "application/json", "HTTP_X_LINE_SIGNATURE": self.signature}
+    def signed_headers(self) -> dict[str, str]:
+        return {"X-Line-Signature": self.signature}
 
 
 @dataclass
@@ -78,7 +77,10 @@ class Accepted:
 
 
 class LineFake(FakeService):
+    """A local LINE Messaging API (NOTIFICATION_CHANNEL=live, LINE_API_BASE_URL=http://127.0.0.1:PORT)."""
+
     name = "line"
+    webhook_path = "/integrations/line/webhook/<slug>/"
     modes = MODES
     chaos_modes = CHAOS_MODES
     late_modes = ("timeout_after_act", "timeout_after_accept")
@@ -100,7 +102,7 @@ class LineFake(FakeService):
         self.unknown: set[str] = set()  # well-formed user ids LINE refuses (never issued, or another provider's)
 
     def configure(self, args) -> None:
-        self.tokens, self.channel_secret, self.webhook_url = {args.token}, args.secret, args.webhook_url
+        self.tokens, self.channel_secret = {args.token}, args.secret
 
     # --- webhooks, signed as LINE signs them ---------------------------------------------------------------------
     def sign(self, body: bytes, secret: str | None = None) -> str:
@@ -126,7 +128,7 @@ class LineFake(FakeService):
             event.update(replyToken=secrets.token_hex(16), follow={"isUnblocked": False})
         body = json.dumps({"destination": "U" + "0" * 32, "events": [event]}).encode()
         webhook = Webhook(body, self.sign(body))
-        self.send_webhook(webhook, {"Content-Type": "application/json", "X-Line-Signature": webhook.signature})
+        self.send_webhook(webhook)
         return webhook
 
     def failure_body(self, status: int) -> dict:
@@ -246,11 +248,6 @@ class LineFake(FakeService):
 if __name__ == "__main__":
     run_by_hand(
         LineFake(),
-        "A local LINE Messaging API (NOTIFICATION_CHANNEL=live, LINE_API_BASE_URL=http://127.0.0.1:PORT).",
         token={"default": "demo-token", "help": "the channel access token it accepts"},
         secret={"default": "demo-secret", "help": "the channel secret that signs its webhooks"},
-        webhook_url={
-            "default": "",
-            "help": "where to POST follow/unfollow webhooks (/integrations/line/webhook/<slug>/)",
-        },
     )

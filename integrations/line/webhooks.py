@@ -22,7 +22,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 
 from django.db import IntegrityError, transaction
@@ -30,7 +29,7 @@ from linebot.v3.webhooks import Event, FollowEvent, UnfollowEvent
 
 from classroom.models import Student
 from integrations.line.models import LineChannel, LineWebhookEvent
-from integrations.webhooks import BadWebhook, first_delivery
+from integrations.webhooks import BadWebhook, first_delivery, json_body
 
 logger = logging.getLogger("classroom.line")
 
@@ -61,10 +60,7 @@ def verify(channel: LineChannel, body: bytes, signature: str) -> None:
 
 def parse(body: bytes) -> tuple[list, int]:
     """The follow/unfollow events of a verified body (as SDK models) and how many events could not be read."""
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadWebhook(400, "body is not JSON") from exc
+    payload = json_body(body)
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         raise BadWebhook(400, "body is not a LINE webhook (a JSON object with an events list)")
     events, unreadable = [], 0

@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 
 import jwt
 
+from integrations import fakeserver
 from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_hand
 
 PREFIX = "/twirp/livekit.RoomService/"
@@ -39,21 +40,20 @@ def twirp_error(status: int, code: str, msg: str) -> Fail:
 
 
 @dataclass
-class Webhook:
-    body: bytes
+class Webhook(fakeserver.Webhook):
     authorization: str
 
-    @property
-    def event(self) -> dict:
-        return json.loads(self.body)
+    content_type = "application/webhook+json"
 
-    def headers(self) -> dict:
-        """As Django test client keyword arguments."""
-        return {"content_type": "application/webhook+json", "HTTP_AUTHORIZATION": self.authorization}
+    def signed_headers(self) -> dict[str, str]:
+        return {"Authorization": self.authorization}
 
 
 class LiveKitFake(FakeService):
+    """A local LiveKit RoomService for trying the system (VIDEO_PROVIDER=livekit, LIVEKIT_URL=http://127.0.0.1:PORT)."""
+
     name = "livekit"
+    webhook_path = "/integrations/livekit/webhook/"
 
     def __init__(self, api_key: str = "devkey", api_secret: str = "devsecret", webhook_url: str = ""):
         super().__init__(webhook_url)
@@ -65,7 +65,7 @@ class LiveKitFake(FakeService):
         self.deleted: Counter = Counter()
 
     def configure(self, args) -> None:
-        self.api_key, self.api_secret, self.webhook_url = args.key, args.secret, args.webhook_url
+        self.api_key, self.api_secret = args.key, args.secret
 
     def failure_body(self, status: int) -> dict:
         return {"code": "internal" if status >= 500 else "unavailable", "msg": f"injected failure {status}"}
@@ -262,7 +262,7 @@ class LiveKitFake(FakeService):
                 "joinedAtMs": participant["joined_at_ms"],
             }
         webhook = self.sign(json.dumps(event).encode())
-        self.send_webhook(webhook, {"Content-Type": "application/webhook+json", "Authorization": webhook.authorization})
+        self.send_webhook(webhook)
 
     def sign(self, body: bytes, *, secret: str | None = None, key: str | None = None) -> Webhook:
         """As LiveKit signs a webhook: a JWT whose ``iss`` is the API key (``key``: another one, as after a key
@@ -282,10 +282,4 @@ class LiveKitFake(FakeService):
 
 
 if __name__ == "__main__":
-    run_by_hand(
-        LiveKitFake(),
-        "A local LiveKit RoomService for trying the system (VIDEO_PROVIDER=livekit, LIVEKIT_URL=http://127.0.0.1:PORT).",
-        key={"default": "devkey"},
-        secret={"default": "devsecret"},
-        webhook_url={"default": "", "help": "where to POST LiveKit webhooks (our /integrations/livekit/webhook/)"},
-    )
+    run_by_hand(LiveKitFake(), key={"default": "devkey"}, secret={"default": "devsecret"})

@@ -1,18 +1,16 @@
 from django.db import models
 
+from integrations.webhooks import MeetingWebhookEvent
 
-class LiveKitWebhookEvent(models.Model):
+
+class LiveKitWebhookEvent(MeetingWebhookEvent):
     """Each LiveKit webhook applied, by its event id: a replay or a retry finds its id here and changes nothing."""
 
     event_id = models.CharField(max_length=100, unique=True)
     event = models.CharField(max_length=40)
     room_name = models.CharField(max_length=128)
-    meeting = models.ForeignKey("meetings.Meeting", on_delete=models.CASCADE, related_name="+")
-    received_at = models.DateTimeField()
 
-    class Meta:
-        app_label = "integrations"
-        ordering = ["-received_at"]
+    class Meta(MeetingWebhookEvent.Meta):
         verbose_name = "LiveKit webhook event"
 
     def __str__(self) -> str:

@@ -74,4 +74,5 @@ class ZoomAccountAdmin(admin.ModelAdmin):
 @admin.register(ZoomWebhookEvent)
 class ZoomWebhookEventAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "event", "zoom_meeting_id", "meeting"]
+    fields = ["body_sha256", "event", "zoom_meeting_id", "meeting", "received_at"]
     list_filter = ["event"]

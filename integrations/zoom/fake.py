@@ -33,6 +33,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
+from integrations import fakeserver
 from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_hand
 
 DAILY_LIMIT_MESSAGE = (
@@ -58,26 +59,19 @@ def utc(seconds: float | None = None) -> str:
 
 
 @dataclass
-class Webhook:
-    body: bytes
+class Webhook(fakeserver.Webhook):
     timestamp: str
     signature: str
 
-    @property
-    def event(self) -> dict:
-        return json.loads(self.body)
-
-    def headers(self) -> dict:
-        """As Django test client keyword arguments."""
-        return {
-            "content_type": "application/json",
-            "HTTP_X_ZM_REQUEST_TIMESTAMP": self.timestamp,
-            "HTTP_X_ZM_SIGNATURE": self.signature,
-        }
+    def signed_headers(self) -> dict[str, str]:
+        return {"x-zm-request-timestamp": self.timestamp, "x-zm-signature": self.signature}
 
 
 class ZoomFake(FakeService):
+    """A local Zoom (OAuth + REST API) for trying the system (VIDEO_PROVIDER=zoom, ZOOM_API_URL=ZOOM_OAUTH_URL=it)."""
+
     name = "zoom"
+    webhook_path = "/integrations/zoom/webhook/"
 
     def __init__(self, webhook_secret_token: str = "", webhook_url: str = "", daily_limit: int = 100):
         super().__init__(webhook_url)
@@ -92,7 +86,7 @@ class ZoomFake(FakeService):
         self._fail_after_create: list[int] = []  # statuses the next creates answer after creating
 
     def configure(self, args) -> None:
-        self.webhook_secret_token, self.webhook_url = args.webhook_secret_token, args.webhook_url
+        self.webhook_secret_token = args.webhook_secret_token
         self.add_account(args.account_id, args.client_id, args.client_secret, users=[args.host_user_id])
 
     def add_account(self, account_id: str, client_id: str, client_secret: str, *, users, plan: str = "pro") -> None:
@@ -397,11 +391,7 @@ class ZoomFake(FakeService):
             "event_ts": int(time.time() * 1000),
             "payload": {"account_id": meeting["account_id"], "object": obj},
         }
-        webhook = self.sign(json.dumps(event).encode())
-        headers = {"Content-Type": "application/json"}
-        self.send_webhook(
-            webhook, {**headers, "x-zm-request-timestamp": webhook.timestamp, "x-zm-signature": webhook.signature}
-        )
+        self.send_webhook(self.sign(json.dumps(event).encode()))
 
     def sign(self, body: bytes, *, timestamp: int | None = None, secret: str | None = None) -> Webhook:
         ts = str(int(time.time()) if timestamp is None else timestamp)
@@ -413,11 +403,9 @@ class ZoomFake(FakeService):
 if __name__ == "__main__":
     run_by_hand(
         ZoomFake(),
-        "A local Zoom (OAuth + REST API) for trying the system (VIDEO_PROVIDER=zoom, ZOOM_API_URL=ZOOM_OAUTH_URL=it).",
         account_id={"default": "fake-account"},
         client_id={"default": "fake-client"},
         client_secret={"default": "fake-client-secret"},
         host_user_id={"default": "fake-host"},
         webhook_secret_token={"default": ""},
-        webhook_url={"default": "", "help": "where to POST Zoom webhooks (our /integrations/zoom/webhook/)"},
     )

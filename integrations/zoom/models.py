@@ -5,6 +5,8 @@ import datetime as dt
 from django.conf import settings
 from django.db import models
 
+from integrations.webhooks import MeetingWebhookEvent
+
 
 class ZoomAccount(models.Model):
     """One Zoom host user reached through a Server-to-Server OAuth app of its Zoom account.
@@ -67,19 +69,15 @@ class ZoomAccount(models.Model):
         return "available"
 
 
-class ZoomWebhookEvent(models.Model):
+class ZoomWebhookEvent(MeetingWebhookEvent):
     """Each Zoom webhook applied. Zoom sends no event id; a retry repeats the same body, so the SHA-256 of the body
     is the key."""
 
     body_sha256 = models.CharField(max_length=64, unique=True)
     event = models.CharField(max_length=60)
     zoom_meeting_id = models.BigIntegerField()
-    meeting = models.ForeignKey("meetings.Meeting", on_delete=models.CASCADE, related_name="+")
-    received_at = models.DateTimeField()
 
-    class Meta:
-        app_label = "integrations"
-        ordering = ["-received_at"]
+    class Meta(MeetingWebhookEvent.Meta):
         verbose_name = "Zoom webhook event"
 
     def __str__(self) -> str:
