@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from demo.run import demo_environ, public_base_url
 
 ROOT = Path(__file__).resolve().parents[2]
 STOP_LIMIT_SECONDS = 5.0
@@ -208,3 +209,33 @@ def test_make_run_with_the_real_server_and_cluster_stops_on_ctrl_c(tmp_path):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
     finally:
         _kill_everything(supervisor, groups)
+
+
+# --- PORT: links follow the demo's own address ------------------------------------------------------------------------
+
+
+def test_public_base_url_follows_host_and_port_unless_it_is_set():
+    assert public_base_url({}, "127.0.0.1", 22000) == "http://127.0.0.1:22000"
+    assert public_base_url({}, "0.0.0.0", 22000) == "http://127.0.0.1:22000"  # a browser cannot go to 0.0.0.0
+    assert public_base_url({}, "::1", 22000) == "http://[::1]:22000"
+    assert public_base_url({"PUBLIC_BASE_URL": "https://school.example"}, "127.0.0.1", 22000) == (
+        "https://school.example"
+    )
+
+
+def test_with_port_22000_every_link_the_demo_sends_is_on_22000():
+    """Join and feedback links, the API's join URL (the local room) and the admin line, from the settings the demo's
+    commands start with."""
+    unset = {"PUBLIC_BASE_URL", "DJANGO_SETTINGS_MODULE", "LINE_IMAGEMAP_BASE_URL"}
+    env = demo_environ({key: value for key, value in os.environ.items() if key not in unset}, "127.0.0.1", 22000)
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "from bookings.links import join_url, feedback_url; from integrations.local.provider import room_url; "
+        "print(join_url(1)); print(feedback_url(1)); print(room_url('class-1')); "
+        "print(settings.PUBLIC_BASE_URL + '/admin/'); print(settings.LINE_IMAGEMAP_BASE_URL)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    lines = done.stdout.split()
+    assert len(lines) == 5
+    assert all(line.startswith("http://127.0.0.1:22000/") for line in lines), lines
+    assert env["DJANGO_SETTINGS_MODULE"] == "config.settings_dev"
