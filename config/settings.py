@@ -308,6 +308,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+# After a login without ?next= (/api/auth/login/): the first page, which sends staff on to the admin.
+LOGIN_REDIRECT_URL = "/"
 
 # --- Logging: one JSON object per line, so transitions are greppable by field ---------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))

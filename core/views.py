@@ -1,14 +1,24 @@
-"""/healthz: whether the database answers and the sweeps run (for a load balancer or an uptime check)."""
+"""The first page (``/``) and ``/healthz`` (whether the database answers and the sweeps run, for a load balancer or
+an uptime check)."""
 
 from __future__ import annotations
 
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from core import runner
 
 HEALTHY_SWEEP_AGE_SECONDS = 180
+
+
+def home(request):
+    """``/``: staff go to the admin; everyone else gets a short page saying what this is, with the login and the API
+    docs (the admin's "View site" and the login's default redirect lead here too)."""
+    if request.user.is_active and request.user.is_staff:
+        return redirect("admin:index")
+    return render(request, "core/home.html")
 
 
 def healthz(request):
