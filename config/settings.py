@@ -342,7 +342,10 @@ LOGGING = {
         },
     },
     # Join, feedback and room links carry signed tokens: the loggers that write request paths redact them.
-    "filters": {"redact_link_tokens": {"()": "config.logging.RedactLinkTokens"}},
+    "filters": {
+        "redact_link_tokens": {"()": "config.logging.RedactLinkTokens"},
+        "healthz_is_not_an_error": {"()": "config.logging.HealthzIsNotAnError"},
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json"},
         "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
@@ -356,7 +359,7 @@ LOGGING = {
             "handlers": ["django.server"],
             "level": "INFO",
             "propagate": False,
-            "filters": ["redact_link_tokens"],
+            "filters": ["redact_link_tokens", "healthz_is_not_an_error"],
         },
         "django_q": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
