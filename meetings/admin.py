@@ -2,8 +2,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bookings.models import Booking
@@ -11,7 +12,7 @@ from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, permissi
 from core.errors import DomainError, InvalidTime
 from core.models import StateChange
 from meetings import lifecycle
-from meetings.admin_views import lifecycle_dashboard, review_decide, review_queue
+from meetings.admin_views import book_student, lifecycle_dashboard, review_decide, review_queue
 from meetings.models import Meeting, MeetingParticipant
 from meetings.settlement import SETTLED_FIELDS
 
@@ -159,8 +160,18 @@ class MeetingAdmin(admin.ModelAdmin):
             reason="cancelled by {user} in the admin",
             permission="cancel_meeting",
         ),
+        "book_a_student",
     ]
     has_cancel_meeting_permission = permission_check("meetings.cancel_meeting")
+    has_book_student_permission = permission_check("bookings.add_booking")
+
+    @admin.action(description=gettext_lazy("Book a student (a student who phones in)…"), permissions=["book_student"])
+    def book_a_student(self, request, queryset):
+        """Leads to the booking page of the one selected class (choose the student, confirm)."""
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose exactly one class to book a student into."), messages.ERROR)
+            return None
+        return HttpResponseRedirect(reverse("admin:meetings_meeting_book", args=[queryset.get().pk]))
 
     start_local = local_time("start_time", lambda m: m.teacher.time_zone, description="start (teacher's zone)")
     end_local = local_time("end_time", lambda m: m.teacher.time_zone, description="end (teacher's zone)")
@@ -214,6 +225,11 @@ class MeetingAdmin(admin.ModelAdmin):
         return [
             path("lifecycle/", self.admin_site.admin_view(lifecycle_dashboard), name="meetings_lifecycle"),
             path("review/", self.admin_site.admin_view(review_queue), name="meetings_review_queue"),
+            path(
+                "<int:meeting_id>/book/",
+                self.admin_site.admin_view(book_student),
+                name="meetings_meeting_book",
+            ),
             path(
                 "review/<int:meeting_id>/decide/",
                 self.admin_site.admin_view(review_decide),

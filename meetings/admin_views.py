@@ -1,16 +1,22 @@
 import datetime as dt
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from bookings import transitions as booking_transitions
 from bookings.models import Booking
+from classroom.models import Student
 from core.admin_utils import requires_permission
 from core.errors import DomainError
 from core.models import SweepHeartbeat
-from core.money import round_money
+from core.money import format_money, round_money
 from core.timezones import format_local
 from meetings import review, stats
 from meetings.models import Meeting, MeetingParticipant
@@ -131,3 +137,61 @@ def review_decide(request, meeting_id: int):
         level = messages.SUCCESS if outcome.changed else messages.WARNING
         messages.add_message(request, level, f"{meeting}: {outcome.message}")
     return redirect("admin:meetings_review_queue")
+
+
+# --- booking a student who phones in (/admin/meetings/meeting/<id>/book/) ---------------------------------------------
+
+
+class BookStudentForm(forms.Form):
+    student = forms.ModelChoiceField(
+        queryset=Student.objects.all(),
+        label=gettext_lazy("Student"),
+        widget=AutocompleteSelect(Booking._meta.get_field("student"), admin.site),
+        help_text=gettext_lazy("Search by name, e-mail or LINE id."),
+    )
+
+
+def _class_times(meeting, tz_name: str) -> str:
+    return f"{format_local(meeting.start_time, tz_name)} – {format_local(meeting.end_time, tz_name, '%H:%M')}"
+
+
+@requires_permission("bookings.add_booking")
+def book_student(request, meeting_id: int):
+    """Staff book a seat for a student (the one on the phone): choose the student, see what will happen, confirm.
+    Thin: the confirmed form calls ``bookings.transitions.book`` with the staff member as the actor, so capacity,
+    the booking window and the history are the same as when the student books themselves."""
+    meeting = get_object_or_404(Meeting.objects.select_related("teacher", "course"), pk=meeting_id)
+    form = BookStudentForm(request.POST or None)
+    confirming, student = False, None
+    if request.method == "POST" and form.is_valid():
+        student = form.cleaned_data["student"]
+        if "confirm" in request.POST:
+            try:
+                booking = booking_transitions.book(student, meeting, now=timezone.now(), actor=request.user)
+            except DomainError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(
+                    request,
+                    _("%(student)s is booked into %(meeting)s (booking %(booking)s).")
+                    % {"student": student, "meeting": meeting, "booking": booking.pk},
+                )
+                return redirect("admin:meetings_meeting_change", meeting.pk)
+        else:
+            confirming = True
+            form.fields["student"].widget = forms.HiddenInput()
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Book a student into %(meeting)s") % {"meeting": meeting},
+        "meeting": meeting,
+        "opts": Meeting._meta,
+        "form": form,
+        "media": form.media,
+        "confirming": confirming,
+        "student": student,
+        "teacher_times": _class_times(meeting, meeting.teacher.time_zone),
+        "student_times": _class_times(meeting, student.time_zone) if student else "",
+        "price": format_money(meeting.course.price, meeting.course.currency),
+        "seats_left": max(meeting.capacity - meeting.seats_taken, 0),
+    }
+    return TemplateResponse(request, "admin/meetings/meeting/book_student.html", context)
