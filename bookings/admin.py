@@ -5,11 +5,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.translation import gettext_lazy
 
 from bookings import exports, transitions
 from bookings.models import Appointment, Booking, Payout
 from classroom.models import Teacher
-from core.admin_utils import ReadOnlyAdmin, permission_check, transition_action
+from core.admin_utils import ReadOnlyAdmin, confirmed_transition_action, permission_check, transition_action
 from core.models import StateChange
 from meetings.review import hold_for_review, record_complaint
 
@@ -27,10 +28,9 @@ class ObjectHistoryInline(GenericTabularInline):
         return False
 
 
-def _staff_cancel(booking, *, now, actor):
-    return transitions.cancel_booking(
-        booking, now=now, actor=actor, reason=f"cancelled by {actor} in the admin", enforce_cutoff=False
-    )
+def _staff_cancel(booking, *, now, actor, reason):
+    # Staff may cancel after the students' cutoff (a student phoning in late with a good reason).
+    return transitions.cancel_booking(booking, now=now, actor=actor, reason=reason, enforce_cutoff=False)
 
 
 def _staff_complaint(booking, *, now, actor):
@@ -66,8 +66,15 @@ class BookingAdmin(admin.ModelAdmin):
     ]
     inlines = [ObjectHistoryInline]
     actions = [
-        transition_action(
-            _staff_cancel, description="Cancel (gives the seat back)", name="cancel", permission="change"
+        confirmed_transition_action(
+            _staff_cancel,
+            description=gettext_lazy("Cancel (gives the seat back)…"),
+            question=gettext_lazy(
+                "Cancel these bookings? The seats are given back, paid bookings are refunded, and the students are "
+                "told, with the reason you give."
+            ),
+            name="cancel",
+            permission="change",
         ),
         transition_action(
             transitions.refund_booking,

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import functools
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from core.errors import DomainError
 from core.timezones import format_local
@@ -86,16 +90,64 @@ def transition_action(function, *, description: str, permission: str, reason: st
             kwargs = {"now": now, "actor": request.user}
             if reason:
                 kwargs["reason"] = reason.format(user=request.user.get_username())
-            try:
-                outcome = function(obj, **kwargs)
-            except DomainError as exc:
-                modeladmin.message_user(request, f"{obj}: {exc}", messages.ERROR)
-                continue
-            level = messages.SUCCESS if outcome.changed else messages.WARNING
-            modeladmin.message_user(request, f"{obj}: {outcome.message}", level)
+            _report(modeladmin, request, obj, lambda obj=obj, kwargs=kwargs: function(obj, **kwargs))
 
     action.short_description = description
     action.__name__ = name or function.__name__
+    action.allowed_permissions = (permission,)
+    return action
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=gettext_lazy("Told to the people concerned, in the message they get, and kept in the history."),
+    )
+
+
+def _report(modeladmin, request, obj, call):
+    try:
+        outcome = call()
+    except DomainError as exc:
+        modeladmin.message_user(request, f"{obj}: {exc}", messages.ERROR)
+        return
+    level = messages.SUCCESS if outcome.changed else messages.WARNING
+    modeladmin.message_user(request, f"{obj}: {outcome.message}", level)
+
+
+def confirmed_transition_action(function, *, description: str, permission: str, name: str, question: str):
+    """Like :func:`transition_action`, for an action that cannot be undone (cancelling a class): the first POST shows
+    an intermediate page listing the selected objects with ``question`` and a required reason; only the confirmed
+    POST calls ``function(obj, now=..., actor=request.user, reason=<the reason typed>)`` per object. The reason is
+    the one the transition passes on (a cancelled class's students are told it)."""
+
+    def action(modeladmin, request, queryset):
+        form = ReasonForm(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            now = timezone.now()
+            reason = form.cleaned_data["reason"]
+            for obj in queryset:
+                _report(
+                    modeladmin, request, obj, lambda obj=obj: function(obj, now=now, actor=request.user, reason=reason)
+                )
+            return None
+        opts = modeladmin.model._meta
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": description,
+            "question": question,
+            "objects": list(queryset),
+            "form": form,
+            "action": name,
+            "opts": opts,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/confirm_transition.html", context)
+
+    action.short_description = description
+    action.__name__ = name
     action.allowed_permissions = (permission,)
     return action
 

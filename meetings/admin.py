@@ -8,7 +8,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bookings.models import Booking
-from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, permission_check, transition_action
+from core.admin_utils import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    confirmed_transition_action,
+    local_time,
+    permission_check,
+    transition_action,
+)
 from core.errors import DomainError, InvalidTime
 from core.models import StateChange
 from meetings import lifecycle
@@ -52,13 +59,17 @@ class MeetingForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        # The state first: an open class's start is in the past, and saying so would hide the real reason.
+        if self.instance.pk and self.instance.state != Meeting.State.SCHEDULED:
+            raise ValidationError(
+                _("This class is already %(state)s; only a scheduled class can be edited.")
+                % {"state": self.instance.get_state_display().lower()}
+            )
         if data.get("start_time") and data.get("end_time"):
             try:
                 lifecycle.validate_times(data["start_time"], data["end_time"], now=timezone.now())
             except InvalidTime as exc:
                 raise ValidationError({exc.field: exc.message}) from exc
-        if self.instance.pk and self.instance.state != Meeting.State.SCHEDULED:
-            raise ValidationError(f"This meeting is {self.instance.state}; only a scheduled meeting can be edited.")
         if self.instance.pk and data.get("capacity") is not None and data["capacity"] < self.instance.seats_taken:
             raise ValidationError({"capacity": f"{self.instance.seats_taken} seats are already booked."})
         return data
@@ -154,10 +165,14 @@ class MeetingAdmin(admin.ModelAdmin):
         transition_action(
             lifecycle.close_meeting, description="Close now (ends the room for everyone)", permission="change"
         ),
-        transition_action(
+        confirmed_transition_action(
             lifecycle.cancel_meeting,
-            description="Cancel (refunds every booking)",
-            reason="cancelled by {user} in the admin",
+            description=gettext_lazy("Cancel (refunds every booking)…"),
+            question=gettext_lazy(
+                "Cancel these classes? Every booking is refunded and the teacher and the students are told, with "
+                "the reason you give. This cannot be undone."
+            ),
+            name="cancel_meeting",
             permission="cancel_meeting",
         ),
         "book_a_student",
@@ -179,6 +194,10 @@ class MeetingAdmin(admin.ModelAdmin):
     @admin.display(description="seats")
     def seats(self, obj):
         return f"{obj.seats_taken}/{obj.capacity}"
+
+    def has_delete_permission(self, request, obj=None):
+        # A class is never deleted, not even by a superuser: its bookings, payout and history hang on it. Cancel it.
+        return False
 
     def get_readonly_fields(self, request, obj=None):
         # A class belongs to its course: its price, the bookings' amounts and the payout come from it.

@@ -92,6 +92,13 @@ def _payout_money(payout) -> dict:
 
 @requires_permission("meetings.review_meeting")
 def review_queue(request):
+    return _review_page(request)
+
+
+def _review_page(request, *, kept: dict | None = None, status: int = 200):
+    """The queue. ``kept`` is a refused decision's form ({"meeting_id", "note", "percent", "error"}): shown again
+    on its class with what was typed, so the reviewer fixes it instead of typing it again."""
+    kept = kept or {}
     meetings = list(review.awaiting_review())
     bookings: dict[int, list] = {}
     for booking in Booking.objects.filter(meeting__in=meetings).select_related("student").order_by("id"):
@@ -105,6 +112,7 @@ def review_queue(request):
             "bookings": bookings.get(m.pk, []),
             "payout": getattr(m, "payout", None),
             "money": _payout_money(getattr(m, "payout", None)),
+            "kept": kept if kept.get("meeting_id") == m.pk else {},
         }
         for m in meetings
     ]
@@ -114,7 +122,7 @@ def review_queue(request):
         "items": items,
         "decisions": [("release", "Release (teacher attended)"), ("no_show", "Confirm no-show"), ("excuse", "Excuse")],
     }
-    return TemplateResponse(request, "admin/meetings/review_queue.html", context)
+    return TemplateResponse(request, "admin/meetings/review_queue.html", context, status=status)
 
 
 @require_POST
@@ -122,17 +130,21 @@ def review_queue(request):
 def review_decide(request, meeting_id: int):
     """Thin: one call to ``meetings.review.decide``; the outcome or the refusal comes back as a message."""
     meeting = get_object_or_404(Meeting, pk=meeting_id)
+    note, percent = request.POST.get("note", ""), request.POST.get("percent", "")
     try:
         outcome = review.decide(
             meeting,
             request.POST.get("decision", ""),
             now=timezone.now(),
             actor=request.user,
-            note=request.POST.get("note", ""),
-            percent=request.POST.get("percent") or None,
+            note=note,
+            percent=percent or None,
         )
     except DomainError as exc:
+        # Re-rendered, not redirected: the note typed stays in its box beside the reason for the refusal.
         messages.error(request, f"{meeting}: {exc}")
+        kept = {"meeting_id": meeting.pk, "note": note, "percent": percent, "error": str(exc)}
+        return _review_page(request, kept=kept, status=400)
     else:
         level = messages.SUCCESS if outcome.changed else messages.WARNING
         messages.add_message(request, level, f"{meeting}: {outcome.message}")

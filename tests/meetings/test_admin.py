@@ -9,6 +9,7 @@ from bookings.models import Booking
 from core.models import StateChange
 from meetings import lifecycle
 from meetings.models import Meeting
+from notifications.models import Notification
 from tests.factories import CourseFactory, LineChannelFactory, TeacherFactory, book
 from tests.meetings.closing import MINUTE, teacher_session
 
@@ -45,9 +46,11 @@ def test_the_booking_page_has_no_status_input(staff_client, booked):
     assert 'name="status"' not in page and "booking confirmed" in page
 
 
-def act(staff_client, action, meeting):
+def act(staff_client, action, meeting, **confirmed):
     return staff_client.post(
-        reverse("admin:meetings_meeting_changelist"), {"action": action, "_selected_action": [meeting.pk]}, follow=True
+        reverse("admin:meetings_meeting_changelist"),
+        {"action": action, "_selected_action": [meeting.pk], **confirmed},
+        follow=True,
     )
 
 
@@ -59,14 +62,28 @@ def test_admin_actions_call_the_transitions_and_report_each_outcome(staff_client
     act(staff_client, "close_meeting", booked)
     booked.refresh_from_db()
     assert booked.state == "closed" and booked.auto_closed is False
-    messages = [str(m) for m in act(staff_client, "cancel_meeting", booked).context["messages"]]
+    cancelled = act(staff_client, "cancel_meeting", booked, confirm="yes", reason="too late")
+    messages = [str(m) for m in cancelled.context["messages"]]
     assert any("is closed; it cannot become cancelled" in m for m in messages)
     assert StateChange.objects.filter(meeting=booked, to_state="closed", actor=staff).exists()
 
 
-def test_cancel_action_refunds(staff_client, booked):
-    act(staff_client, "cancel_meeting", booked)
+def test_cancel_asks_first_then_refunds_and_tells_the_students_the_reason(staff_client, staff, booked):
+    page = act(staff_client, "cancel_meeting", booked)
+    assert page.status_code == 200 and 'name="reason"' in page.content.decode() and str(booked) in page.content.decode()
+    assert Meeting.objects.get(pk=booked.pk).state == "scheduled"  # nothing happens before the confirmation
+
+    no_reason = act(staff_client, "cancel_meeting", booked, confirm="yes", reason="  ")
+    assert no_reason.context["form"].errors["reason"]
+    assert Meeting.objects.get(pk=booked.pk).state == "scheduled"
+
+    act(staff_client, "cancel_meeting", booked, confirm="yes", reason="the teacher is ill")
+    assert Meeting.objects.get(pk=booked.pk).state == "cancelled"
     assert Booking.objects.get().status == "refunded"
+    change = StateChange.objects.get(meeting=booked, to_state="cancelled", field="state")
+    assert (change.actor, change.reason) == (staff, "the teacher is ill")
+    student_message = Notification.objects.get(meeting=booked, kind="class_cancelled", student__isnull=False)
+    assert "the teacher is ill" in student_message.payload["text"]
 
 
 def test_staff_create_a_meeting_through_the_lifecycle(staff_client, teacher, now):
@@ -170,7 +187,7 @@ def test_a_teacher_change_of_an_open_meeting_is_refused_and_says_so(staff_client
     lifecycle.open_meeting(meeting, now=now, actor=staff)  # staff may open early
     dana = TeacherFactory(display_name="Dana")
     response = save_change(staff_client, meeting, now, teacher=dana.pk)
-    assert "only a scheduled meeting can be edited" in response.content.decode()
+    assert "This class is already open; only a scheduled class can be edited." in response.content.decode()
     meeting.refresh_from_db()
     assert meeting.teacher.display_name == "Charlie"
     assert not StateChange.objects.filter(meeting=meeting, field="teacher").exists()
