@@ -10,6 +10,7 @@ pages use :func:`requires_permission` (403 otherwise).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 from django import forms
@@ -96,6 +97,21 @@ def transition_action(function, *, description: str, permission: str, reason: st
     action.__name__ = name or function.__name__
     action.allowed_permissions = (permission,)
     return action
+
+
+class WallClockField(forms.SplitDateTimeField):
+    """A date and a time as read on someone's wall clock: naive, with no zone guessed. The form that uses it names
+    the zone beside the field and turns the value into UTC with ``core.timezones.local_to_utc`` (which refuses a
+    time that does not exist or happens twice), instead of Django reading it in the server's zone."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", admin.widgets.AdminSplitDateTime)
+        super().__init__(**kwargs)
+
+    def compress(self, data_list):
+        if data_list and data_list[0] is not None and data_list[1] is not None:
+            return dt.datetime.combine(*data_list)
+        return super().compress(data_list)  # the "enter a date and a time" errors
 
 
 class ReasonForm(forms.Form):

@@ -11,6 +11,7 @@ from bookings.models import Booking
 from core.admin_utils import (
     ReadOnlyAdmin,
     ReadOnlyInline,
+    WallClockField,
     confirmed_transition_action,
     local_time,
     permission_check,
@@ -18,6 +19,7 @@ from core.admin_utils import (
 )
 from core.errors import DomainError, InvalidTime
 from core.models import StateChange
+from core.timezones import check_wall_interval, local_to_utc, to_local
 from meetings import lifecycle
 from meetings.admin_views import book_student, lifecycle_dashboard, review_decide, review_queue
 from meetings.models import Meeting, MeetingParticipant
@@ -48,26 +50,55 @@ class BookingInline(ReadOnlyInline):
 
 
 class MeetingForm(forms.ModelForm):
+    """Times are typed as the teacher's wall clock shows them, in the zone named beside the fields: the class's
+    teacher's (so changing the teacher on the same save does not move the class), or for a new class the chosen
+    teacher's. UTC is what is stored; the page shows it on the line below."""
+
+    start_time = WallClockField(label=gettext_lazy("Start"))
+    end_time = WallClockField(label=gettext_lazy("End"))
+
     class Meta:
         model = Meeting
         fields = ["teacher", "course", "title", "start_time", "end_time", "capacity"]
         help_texts = {
-            "start_time": "UTC",
-            "end_time": "UTC",
             "teacher": gettext_lazy("Changing it on a scheduled class makes the new one the substitute (see history)."),
         }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            tz_name = self.instance.teacher.time_zone
+            for name in ("start_time", "end_time"):
+                self.initial[name] = to_local(getattr(self.instance, name), tz_name).replace(tzinfo=None)
+            zone_text = _("in %(zone)s, the teacher's time zone") % {"zone": tz_name}
+        else:
+            zone_text = _("in the chosen teacher's time zone")
+        for name in ("start_time", "end_time"):
+            self.fields[name].help_text = zone_text
+
+    def zone(self, data) -> str | None:
+        if self.instance.pk:
+            return self.instance.teacher.time_zone
+        teacher = data.get("teacher")
+        return teacher.time_zone if teacher is not None else None
+
     def clean(self):
         data = super().clean()
+        # Out of cleaned_data until they are UTC: a refused form must not leave wall-clock times for the instance.
+        wall_start, wall_end = data.pop("start_time", None), data.pop("end_time", None)
         # The state first: an open class's start is in the past, and saying so would hide the real reason.
         if self.instance.pk and self.instance.state != Meeting.State.SCHEDULED:
             raise ValidationError(
                 _("This class is already %(state)s; only a scheduled class can be edited.")
                 % {"state": self.instance.get_state_display().lower()}
             )
-        if data.get("start_time") and data.get("end_time"):
+        tz_name = self.zone(data)
+        if wall_start and wall_end and tz_name:
             try:
-                lifecycle.validate_times(data["start_time"], data["end_time"], now=timezone.now())
+                check_wall_interval(wall_start, wall_end, tz_name)
+                start = local_to_utc(wall_start, tz_name, field="start_time")
+                end = local_to_utc(wall_end, tz_name, field="end_time")
+                data["start_time"], data["end_time"] = lifecycle.validate_times(start, end, now=timezone.now())
             except InvalidTime as exc:
                 raise ValidationError({exc.field: exc.message}) from exc
         if self.instance.pk and data.get("capacity") is not None and data["capacity"] < self.instance.seats_taken:
@@ -130,8 +161,8 @@ class MeetingAdmin(admin.ModelAdmin):
     inlines = [BookingInline, ParticipantInline, HistoryInline]
     # Read-only: the transitions and the sweeps write these.
     readonly_fields = [
-        "start_local",
-        "end_local",
+        "start_utc",
+        "end_utc",
         "seats_taken",
         *LIFECYCLE_FIELDS,
         *REVIEW_FIELDS,
@@ -147,9 +178,9 @@ class MeetingAdmin(admin.ModelAdmin):
                     "course",
                     "title",
                     "start_time",
-                    "start_local",
+                    "start_utc",
                     "end_time",
-                    "end_local",
+                    "end_utc",
                     "capacity",
                     "seats_taken",
                 ]
@@ -190,6 +221,9 @@ class MeetingAdmin(admin.ModelAdmin):
 
     start_local = local_time("start_time", lambda m: m.teacher.time_zone, description="start (teacher's zone)")
     end_local = local_time("end_time", lambda m: m.teacher.time_zone, description="end (teacher's zone)")
+    # The second line under each time typed in the teacher's zone: what is stored.
+    start_utc = local_time("start_time", lambda _m: "UTC", description=gettext_lazy("start, stored in UTC"))
+    end_utc = local_time("end_time", lambda _m: "UTC", description=gettext_lazy("end, stored in UTC"))
 
     @admin.display(description="seats")
     def seats(self, obj):

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from bookings.models import Booking
 from core.models import StateChange
+from core.timezones import to_local
 from meetings import lifecycle
 from meetings.models import Meeting
 from notifications.models import Notification
@@ -36,7 +37,9 @@ def test_every_changelist_loads(staff_client, booked, model):
 def test_the_meeting_page_shows_local_time_and_history_but_no_way_to_type_a_state(staff_client, booked):
     page = staff_client.get(reverse("admin:meetings_meeting_change", args=[booked.pk])).content.decode()
     assert 'name="state"' not in page and 'name="seats_taken"' not in page
-    assert "09:00 America/New_York" in page  # 13:00 UTC in July, the teacher's zone
+    # Typed in the teacher's zone (13:00 UTC is 09:00 in New York in July), named beside the field; UTC below.
+    assert 'name="start_time_1" value="09:00:00"' in page and "in America/New_York, the teacher" in page
+    assert "2026-07-01 13:00 UTC" in page
     assert "History (this meeting" in page and "seat taken" in page
 
 
@@ -90,7 +93,8 @@ def test_staff_create_a_meeting_through_the_lifecycle(staff_client, teacher, now
     from tests.factories import CourseFactory
 
     course = CourseFactory()
-    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
+    start_utc = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
+    start = to_local(start_utc, teacher.time_zone)  # typed in the teacher's zone
     data = {
         "teacher": teacher.pk,
         "course": course.pk,
@@ -103,6 +107,7 @@ def test_staff_create_a_meeting_through_the_lifecycle(staff_client, teacher, now
     }
     staff_client.post(reverse("admin:meetings_meeting_add"), {**data, **_empty_inlines()})
     meeting = Meeting.objects.get(title="Added by staff")
+    assert (meeting.start_time, meeting.end_time) == (start_utc, start_utc + dt.timedelta(hours=1))
     assert StateChange.objects.filter(meeting=meeting, to_state="scheduled", actor_name="sam").exists()
     data["end_time_1"] = (start - dt.timedelta(hours=1)).strftime("%H:%M:%S")
     response = staff_client.post(reverse("admin:meetings_meeting_add"), {**data, **_empty_inlines()})
@@ -140,10 +145,11 @@ def change_form(meeting, **overrides):
         "course": meeting.course_id,
         "title": meeting.title,
         "capacity": meeting.capacity,
-        "start_time_0": f"{meeting.start_time:%Y-%m-%d}",
-        "start_time_1": f"{meeting.start_time:%H:%M:%S}",
-        "end_time_0": f"{meeting.end_time:%Y-%m-%d}",
-        "end_time_1": f"{meeting.end_time:%H:%M:%S}",
+        # As the form shows them: in the teacher's zone.
+        "start_time_0": f"{to_local(meeting.start_time, meeting.teacher.time_zone):%Y-%m-%d}",
+        "start_time_1": f"{to_local(meeting.start_time, meeting.teacher.time_zone):%H:%M:%S}",
+        "end_time_0": f"{to_local(meeting.end_time, meeting.teacher.time_zone):%Y-%m-%d}",
+        "end_time_1": f"{to_local(meeting.end_time, meeting.teacher.time_zone):%H:%M:%S}",
         **_empty_inlines(),
     }
     return {**data, **overrides}
