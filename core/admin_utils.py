@@ -19,9 +19,12 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy
 
 from core.errors import DomainError
+from core.money import format_money
 from core.timezones import format_local
 
 
@@ -48,6 +51,22 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class HistoryColumns:
+    """The history's columns in words, for the history inlines and list (``StateChange.describe``)."""
+
+    @admin.display(description=gettext_lazy("what happened"))
+    def what(self, change):
+        return change.describe()
+
+    @admin.display(description=gettext_lazy("on"))
+    def subject(self, change):
+        return change.subject
+
+    @admin.display(description=gettext_lazy("by"), ordering="actor_name")
+    def by(self, change):
+        return change.actor_name
 
 
 def permission_check(perm: str):
@@ -177,3 +196,34 @@ def local_time(field: str, zone_of, *, description: str):
         return format_local(getattr(obj, field), zone_of(obj))
 
     return column
+
+
+def utc_and_local(field: str, zone_of, *, description: str):
+    """A column with ``field`` in the zone ``zone_of(obj)`` and, on a second line, in UTC: one narrow column where
+    there used to be two."""
+
+    @admin.display(description=description, ordering=field)
+    def column(_model_admin, obj):
+        value = getattr(obj, field)
+        if value is None:
+            return "—"
+        return format_html(
+            '{}<br><small class="utc">{}</small>', format_local(value, zone_of(obj)), format_local(value, "UTC")
+        )
+
+    return column
+
+
+def money(field: str, *, description: str, currency_field: str = "currency"):
+    """A column with the amount in ``field`` for people (240,000 VND; 1,200.00 TWD), right-aligned."""
+
+    @admin.display(description=description, ordering=field)
+    def column(_model_admin, obj):
+        return format_money(getattr(obj, field), getattr(obj, currency_field))
+
+    return column
+
+
+def short_text(value: str, length: int = 60) -> str:
+    """A long text cut to ``length`` characters for a list column (the full text is on the object's page)."""
+    return Truncator(value or "").chars(length)

@@ -9,13 +9,16 @@ from django.utils.translation import gettext_lazy
 
 from bookings.models import Booking
 from core.admin_utils import (
+    HistoryColumns,
     ReadOnlyAdmin,
     ReadOnlyInline,
     WallClockField,
     confirmed_transition_action,
     local_time,
+    money,
     permission_check,
     transition_action,
+    utc_and_local,
 )
 from core.errors import DomainError, InvalidTime
 from core.models import StateChange
@@ -26,10 +29,10 @@ from meetings.models import Meeting, MeetingParticipant
 from meetings.settlement import SETTLED_FIELDS
 
 
-class HistoryInline(ReadOnlyInline):
+class HistoryInline(HistoryColumns, ReadOnlyInline):
     model = StateChange
     fk_name = "meeting"
-    fields = ["at", "content_type", "object_id", "field", "from_state", "to_state", "actor_name", "reason"]
+    fields = ["at", "subject", "what", "by", "reason"]
     readonly_fields = fields
     ordering = ["at", "id"]
     show_change_link = False
@@ -45,8 +48,9 @@ class ParticipantInline(ReadOnlyInline):
 
 class BookingInline(ReadOnlyInline):
     model = Booking
-    fields = ["student", "status", "amount", "currency", "created_at"]
+    fields = ["student", "status", "price", "created_at"]
     readonly_fields = fields
+    price = money("amount", description=gettext_lazy("amount"))
 
 
 class MeetingForm(forms.ModelForm):
@@ -131,17 +135,14 @@ FAILURE_FIELDS = ["last_error", "last_error_at", "retry_at", "failure_count"]
 @admin.register(Meeting)
 class MeetingAdmin(admin.ModelAdmin):
     form = MeetingForm
+    # Fits 1400 px: one time column (the teacher's zone, UTC below); the rest is on the class's page and in filters.
     list_display = [
         "id",
         "title",
         "teacher",
         "state",
-        "start_time",
-        "start_local",
-        "end_time",
+        "starts",
         "seats",
-        "auto_opened",
-        "auto_closed",
         "attendance_verdict",
         "requires_manual_review",
     ]
@@ -219,8 +220,7 @@ class MeetingAdmin(admin.ModelAdmin):
             return None
         return HttpResponseRedirect(reverse("admin:meetings_meeting_book", args=[queryset.get().pk]))
 
-    start_local = local_time("start_time", lambda m: m.teacher.time_zone, description="start (teacher's zone)")
-    end_local = local_time("end_time", lambda m: m.teacher.time_zone, description="end (teacher's zone)")
+    starts = utc_and_local("start_time", lambda m: m.teacher.time_zone, description=gettext_lazy("starts"))
     # The second line under each time typed in the teacher's zone: what is stored.
     start_utc = local_time("start_time", lambda _m: "UTC", description=gettext_lazy("start, stored in UTC"))
     end_utc = local_time("end_time", lambda _m: "UTC", description=gettext_lazy("end, stored in UTC"))
@@ -298,3 +298,7 @@ class MeetingParticipantAdmin(ReadOnlyAdmin):
     search_fields = ["identity", "display_name", "=meeting__id"]
     date_hierarchy = "joined_at"
     list_select_related = ["meeting"]
+
+
+# The admin's home page links to the review queue and the lifecycle page (the daily work), above the app list.
+admin.site.index_template = "admin/daily_work_index.html"

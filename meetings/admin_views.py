@@ -16,20 +16,41 @@ from classroom.models import Student
 from core.admin_utils import requires_permission
 from core.errors import DomainError
 from core.models import SweepHeartbeat
-from core.money import format_money, round_money
+from core.money import format_money
 from core.timezones import format_local
 from meetings import review, stats
+from meetings.charts import bar_chart
 from meetings.models import Meeting, MeetingParticipant
 
 
 @requires_permission("meetings.view_meeting", "meetings.change_meeting")  # change implies view, as in Django
 def lifecycle_dashboard(request):
     now = timezone.now()
+    days = stats.daily(now, 7)
+    labels = [f"{d.day:%m-%d}" for d in days]
+    charts = [
+        bar_chart(
+            _("Classes opened and closed per day (UTC)"),
+            _("classes"),
+            labels,
+            [(_("opened"), "opened", [d.opened for d in days]), (_("closed"), "closed", [d.closed for d in days])],
+        ),
+        bar_chart(
+            _("Open lateness per day: seconds after the start"),
+            _("s"),
+            labels,
+            [
+                (_("mean"), "mean", [d.lateness_mean for d in days]),
+                (_("max"), "max", [d.lateness_max for d in days]),
+            ],
+        ),
+    ]
     context = {
         **admin.site.each_context(request),
-        "title": "Lifecycle: what happened and what fires next",
+        "title": _("Lifecycle: what happened and what fires next"),
         "now": now,
-        "days": stats.daily(now, 7),
+        "days": days,
+        "charts": charts,
         "upcoming": stats.what_fires_next(now),
         "heartbeats": SweepHeartbeat.objects.order_by("name"),
         "failures": stats.open_failures(),
@@ -79,15 +100,10 @@ def attendance_timeline(meeting) -> list[dict]:
     return rows
 
 
-def _money(amount, currency: str) -> str:
-    """An amount with its currency's places (150000 VND, 9.99 USD); amounts already are rounded to them."""
-    return f"{round_money(amount, currency)} {currency}"
-
-
 def _payout_money(payout) -> dict:
     if payout is None:
         return {}
-    return {key: _money(getattr(payout, key), payout.currency) for key in ("gross", "commission", "net")}
+    return {key: format_money(getattr(payout, key), payout.currency) for key in ("gross", "commission", "net")}
 
 
 @requires_permission("meetings.review_meeting")
@@ -102,7 +118,7 @@ def _review_page(request, *, kept: dict | None = None, status: int = 200):
     meetings = list(review.awaiting_review())
     bookings: dict[int, list] = {}
     for booking in Booking.objects.filter(meeting__in=meetings).select_related("student").order_by("id"):
-        booking.amount_shown = _money(booking.amount, booking.currency)
+        booking.amount_shown = format_money(booking.amount, booking.currency)
         bookings.setdefault(booking.meeting_id, []).append(booking)
     items = [
         {

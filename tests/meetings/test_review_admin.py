@@ -130,7 +130,7 @@ def test_amounts_are_shown_with_the_currencys_places(staff_client, now):
     meeting = run_and_close(meeting)
     settle(meeting, now=meeting.closed_at)
     page = staff_client.get(reverse(QUEUE)).content.decode()
-    assert "120000 VND net" in page and "150000 VND" in page and "150000.00" not in page
+    assert "120,000 VND net" in page and "150,000 VND" in page and "150000.00" not in page
 
 
 def test_a_refused_decision_keeps_the_note_that_was_typed(staff_client, now):
