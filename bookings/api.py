@@ -128,7 +128,8 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @idempotent
     def create(self, request):
         user = request.user
-        if "student" in request.data and not user.is_staff:
+        # (The body may be any JSON; the serializer refuses one that is not an object.)
+        if isinstance(request.data, dict) and "student" in request.data and not user.is_staff:
             raise PermissionDenied(_("Only staff book a seat for another student."))
         if not user.is_staff and student_of(user) is None:
             raise PermissionDenied(_("Only students book seats."))

@@ -265,7 +265,8 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if not user.is_staff:
             if own is None:
                 raise PermissionDenied(_("Only teachers schedule meetings."))
-            if "teacher" in request.data and request.data["teacher"] != own.pk:
+            # (The body may be any JSON; the serializer refuses one that is not an object.)
+            if isinstance(request.data, dict) and request.data.get("teacher", own.pk) != own.pk:
                 raise PermissionDenied(_("Only staff schedule a meeting for another teacher."))
         write = MeetingCreateSerializer(data=request.data)
         write.is_valid(raise_exception=True)
