@@ -56,3 +56,22 @@ def test_editing_an_open_class_says_it_is_already_open(superuser_client, meeting
     assert list(errors) == ["This class is already open; only a scheduled class can be edited."]
     assert "in the past" not in response.content.decode()
     assert Meeting.objects.get(pk=meeting.pk).title == "IELTS Practice"
+
+
+def test_the_class_page_leads_to_the_cancel_confirmation(superuser_client, meeting):
+    page = superuser_client.get(reverse("admin:meetings_meeting_change", args=[meeting.pk])).content.decode()
+    assert 'id="cancel-class-form"' in page and 'value="cancel_meeting"' in page
+    # What that form posts: the confirmation page, nothing cancelled yet.
+    response = superuser_client.post(
+        reverse("admin:meetings_meeting_changelist"), {"action": "cancel_meeting", "_selected_action": [meeting.pk]}
+    )
+    assert response.status_code == 200 and 'name="reason"' in response.content.decode()
+    assert Meeting.objects.get(pk=meeting.pk).state == "scheduled"
+
+
+def test_the_cancel_link_needs_the_cancel_permission(client, meeting):
+    from tests.admin_users import staff_with
+
+    client.force_login(staff_with("olga", "meetings.view_meeting", "meetings.change_meeting"))
+    page = client.get(reverse("admin:meetings_meeting_change", args=[meeting.pk])).content.decode()
+    assert "cancel-class-form" not in page
