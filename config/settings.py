@@ -357,6 +357,8 @@ LINE_CONNECT_TIMEOUT_MS = env.int("LINE_CONNECT_TIMEOUT_MS", 3000, minimum=10, m
 LINE_READ_TIMEOUT_MS = env.int("LINE_READ_TIMEOUT_MS", 10_000, minimum=10, maximum=120_000)
 # Imagemap messages (join and feedback links): LINE fetches <base>/<kind>/<width> (1040, 700, 460, 300, 240) over
 # https; the app draws them at /integrations/line/imagemap/.
+# LINE's account-link dialog (access.line.me/dialog/bot/accountLink); the local fake serves it too.
+LINE_ACCESS_BASE_URL = env.url("LINE_ACCESS_BASE_URL", "https://access.line.me").rstrip("/")
 LINE_IMAGEMAP_BASE_URL = env.url("LINE_IMAGEMAP_BASE_URL", PUBLIC_BASE_URL.rstrip("/") + "/integrations/line/imagemap")
 
 # --- REST API for frontends (issue 7) ---------------------------------------------------------------------------------
