@@ -10,7 +10,7 @@ import datetime as dt
 
 from core.timezones import to_local
 
-# (kind, role) -> language -> template. Roles: student, guardian, teacher, staff. Missing languages fall back to English.
+# (kind, role) -> language -> template. Roles: student, guardian, teacher, staff. Missing languages: English.
 TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
     ("class_open", "student"): {
         "en": "Your class '{title}' is open now. It started at {start} ({zone}).",

@@ -115,8 +115,9 @@ def for_student(student, kind: str) -> list[Recipient]:
 
     In the demo (NOTIFICATION_CHANNEL=log) the same people are "told" through the log.
     """
-    if not isinstance(student, StudentContact):
-        student = reach([student])[student.pk]
+    if not isinstance(student, StudentContact):  # a Student instance: its own values, its contacts read now
+        values = [getattr(student, name) for name in ("pk", *STUDENT_FIELDS[1:])]
+        student = StudentContact(*values, line=_line_routes([student.pk]).get(student.pk, ()))
     log = settings.NOTIFICATION_CHANNEL == "log"
     line_channel = Channel.LOG if log else Channel.LINE
     base = {"language": student.language, "time_zone": student.time_zone, "student_id": student.pk}

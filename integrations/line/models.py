@@ -158,6 +158,9 @@ class LineLinkNonce(models.Model):
     class Meta:
         app_label = "integrations"
 
+    def __str__(self) -> str:
+        return f"account link nonce for {self.student_id} ({self.role})"
+
 
 class LineLinkCode(models.Model):
     """A binding code: a student (or staff for them) asks for it, a contact sends it in the chat and is linked.
@@ -177,3 +180,6 @@ class LineLinkCode(models.Model):
     class Meta:
         app_label = "integrations"
         indexes = [models.Index(fields=["expires_at"], name="line_link_code_expiry")]
+
+    def __str__(self) -> str:
+        return f"LINE code for {self.student_id} ({self.role})"
