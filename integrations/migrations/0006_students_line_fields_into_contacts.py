@@ -2,7 +2,8 @@
 
 Each student with a LINE user id becomes one contact of that channel with the same following state and newest status
 time, linked to that student as the student themselves (a follow-created student was the LINE user; a student staff
-gave a LINE id was linked by staff), linked at the student's creation. Nothing is lost: reversing copies the contacts
+gave a LINE id was linked by staff), linked at the student's creation; a contact already there (after going back
+and forth) is kept as it is. Nothing is lost: reversing copies the contacts
 linked as students back onto their students (one per student, the newest link; guardians have no place there)."""
 
 from django.db import migrations
@@ -28,9 +29,9 @@ def forward(apps, schema_editor):
             )
         )
         if len(batch) >= 2000:
-            LineContact.objects.bulk_create(batch)
+            LineContact.objects.bulk_create(batch, ignore_conflicts=True)
             batch = []
-    LineContact.objects.bulk_create(batch)
+    LineContact.objects.bulk_create(batch, ignore_conflicts=True)
 
 
 def backward(apps, schema_editor):
