@@ -137,6 +137,10 @@ class LineFake(FakeService):
         message = {"type": "text", "id": str(random.getrandbits(60)), "text": text, "quoteToken": "q"}
         return self._emit("message", user_id, message=message)
 
+    def send_account_link(self, user_id: str, nonce: str, result: str = "ok") -> Webhook:
+        """An ``accountLink`` event as LINE signs it, with any nonce (a replay, a forged nonce)."""
+        return self._emit("accountLink", user_id, link={"result": result, "nonce": nonce})
+
     def _emit(self, kind: str, user_id: str, **fields) -> Webhook:
         event = {
             "type": kind,
@@ -326,7 +330,7 @@ class LineFake(FakeService):
         self.link_tokens[token] = (user_id, at, True)
         live = not used and time.time() - at < LINK_TOKEN_SECONDS
         result = self.dialog_result if live else "failed"
-        self._emit("accountLink", user_id, link={"result": result, "nonce": nonce})
+        self.send_account_link(user_id, nonce, result)
         if self.link_done_url:
             return Reply(302, b"", {"Location": self.link_done_url})
         page = f"<!doctype html><title>LINE</title><p>Account link: {result}</p>".encode()
