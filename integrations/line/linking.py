@@ -14,7 +14,9 @@ Three ways in, one function (:func:`link_contact`) at the end of each:
 
 A contact linked to another student (or to the same one in another role) is never re-linked: :class:`LinkedElsewhere`,
 unlink first. Every link and unlink writes a history row (``core.audit``) in the same transaction, and the contact
-row is locked first, so two links racing for one contact link it once.
+row is locked first, so two links racing for one contact link it once. The contact is locked alone and its student
+read after the lock: a row joined in the locking query would be the one from before the wait (PostgreSQL re-reads
+only the locked row), and a racer would see "linked" without its student.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def link_contact(contact_id: int, student, *, role: str, now: dt.datetime, actor
     if role not in Role.values:
         raise DomainError(f"unknown role {role!r}; one of {', '.join(Role.values)}", code="validation_error")
     with transaction.atomic():
-        contact = LineContact.objects.select_for_update(no_key=True).select_related("student").get(pk=contact_id)
+        contact = LineContact.objects.select_for_update(no_key=True).get(pk=contact_id)  # its student: after
         if contact.student_id == student.pk and contact.role == role:
             return ALREADY_LINKED
         if contact.student_id is not None:
@@ -282,7 +284,7 @@ def redeem_code(contact_id: int, code: str, *, now: dt.datetime) -> tuple[str, A
     one transaction, the contact locked: the code is spent only when the link is made."""
     normalized = re.sub(r"[\s\-]", "", code).upper()
     with transaction.atomic():
-        contact = LineContact.objects.select_for_update(no_key=True).select_related("student").get(pk=contact_id)
+        contact = LineContact.objects.select_for_update(no_key=True).get(pk=contact_id)  # its student: after
         language = language_of(contact)
         window_open = contact.code_failures_since is not None and now - contact.code_failures_since < dt.timedelta(
             hours=1
@@ -290,7 +292,7 @@ def redeem_code(contact_id: int, code: str, *, now: dt.datetime) -> tuple[str, A
         if window_open and contact.code_failures >= CODE_TRIES_PER_HOUR:
             return THROTTLED, Answer("too_many_tries", language)
         found = (
-            LineLinkCode.objects.select_for_update(no_key=True)
+            LineLinkCode.objects.select_for_update(no_key=True, of=("self",))
             .select_related("student")
             .filter(
                 digest=_digest(normalized),
@@ -362,7 +364,7 @@ def complete_account_link(
     digest = hashlib.sha256((nonce or "").encode()).hexdigest()
     with transaction.atomic():
         issued = (
-            LineLinkNonce.objects.select_for_update(no_key=True)
+            LineLinkNonce.objects.select_for_update(no_key=True, of=("self",))
             .select_related("student")
             .filter(digest=digest, line_channel=channel, used_at__isnull=True)
             .first()
