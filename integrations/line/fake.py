@@ -27,7 +27,8 @@ dialog: it sends the signed ``accountLink`` webhook with the nonce (``result: ok
 for an unknown, used or expired one, or when ``dialog_result`` says so) and redirects back to ``link_done_url``
 (200 with a short page when none is set). ``POST /v2/bot/message/reply`` accepts replies to reply tokens the fake
 put in its events (each once; ``replies``). ``send_text(user_id, text)`` (by hand ``POST /fake/text?user=U...&
-text=link``) posts a signed text ``message`` event as that user would.
+text=link``) posts a signed text ``message`` event as that user would; ``GET /fake/replies?user=U...`` shows what
+the bot answered them (the link button's URL among it).
 
 By hand: ``python -m integrations.line.fake --port 7800 --token demo-token --secret demo-secret
 --webhook-url http://127.0.0.1:8000/integrations/line/webhook/<slug>/`` (LINE_API_BASE_URL=http://127.0.0.1:7800).
@@ -228,6 +229,9 @@ class LineFake(FakeService):
                 raise Fail(400, {"message": "?user=<LINE user id>&text=<text> are required"})
             self.send_text(user, text)
             return Reply(200, {"sent": "message", "user": user})
+        if request.method == "GET" and request.path == "/fake/replies":  # by hand: what the bot answered, and buttons
+            user = request.query.get("user", "")
+            return Reply(200, {"user": user, "replies": [ms for u, ms in self.replies if u == user]})
         if request.method == "GET" and request.path == DIALOG:
             return self._dialog(request)
         match = LINK_TOKEN.fullmatch(request.path)

@@ -221,3 +221,18 @@ def test_the_api_gives_a_code_unlinks_only_my_contacts_and_names_a_missing_chann
 def test_only_a_student_account_gets_a_code(client, line_channel, staff):
     client.force_login(staff)
     assert client.post("/api/v1/me/line-code/", {}, content_type="application/json").status_code == 403
+
+
+def test_when_line_gives_no_link_token_the_chat_says_try_later(client, fake, line_channel):
+    fake.fail_next_with("500", path="/linkToken")
+    assert say(client, fake, AN_LINE, "link") == {"link token": 1}
+    assert fake.replies_to(AN_LINE) == ["Linking is not available right now. Please try again in a few minutes."]
+
+
+def test_a_reply_line_refuses_is_logged_and_the_link_stands(client, fake, line_channel, an, caplog):
+    code, _, _ = linking.issue_code(an, now=T0)
+    fake.fail_next_with("500", path="/reply")
+    with time_machine.travel(T0, tick=False):
+        assert say(client, fake, MOM_LINE, code) == {"linked": 1}
+    assert contact(MOM_LINE).student == an and fake.replies == []
+    assert "line reply not sent" in caplog.text and fake.tokens.pop() not in caplog.text
