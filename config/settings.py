@@ -227,6 +227,7 @@ SWEEPS = [
     "notifications.delivery.deliver_notifications",
     "classroom.idempotency.expire_idempotency_keys",
     "classroom.tokens.expire_api_tokens",
+    "integrations.line.linking.expire_line_links",
 ]
 # What the clock (core.clock) runs every second: the moments people notice. Provisioning (an hour ahead), room ends
 # and settlement (retried anyway) are left to the once-a-minute maintenance pass, which runs them all.

@@ -26,6 +26,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -35,6 +36,7 @@ from django.db.models import F
 
 from core import audit
 from core.errors import DomainError, NotFound
+from core.sweeping import delete_expired
 from integrations.line.models import LineChannel, LineContact, LineLinkCode, LineLinkNonce
 
 Role = LineContact.Role
@@ -385,3 +387,9 @@ def link_page_url(channel: LineChannel, link_token: str) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/integrations/line/link/{channel.slug}/?" + urlencode(
         {"linkToken": link_token}
     )
+
+
+def expire_line_links(now: dt.datetime) -> Counter:
+    """Sweep (maintenance pass): forget the nonces and codes whose time is up, used or not (an expired one links
+    nothing anyway; its issue and use are in the history)."""
+    return delete_expired(LineLinkNonce, now) + delete_expired(LineLinkCode, now)

@@ -157,6 +157,7 @@ class LineLinkNonce(models.Model):
 
     class Meta:
         app_label = "integrations"
+        indexes = [models.Index(fields=["expires_at"], name="line_link_nonce_expiry")]
 
     def __str__(self) -> str:
         return f"account link nonce for {self.student_id} ({self.role})"

@@ -80,4 +80,8 @@ class Migration(migrations.Migration):
             model_name='linelinkcode',
             index=models.Index(fields=['expires_at'], name='line_link_code_expiry'),
         ),
+        migrations.AddIndex(
+            model_name='linelinknonce',
+            index=models.Index(fields=['expires_at'], name='line_link_nonce_expiry'),
+        ),
     ]

@@ -10,6 +10,7 @@ import requests
 import time_machine
 
 from core.models import StateChange
+from core.runner import SWEEPS
 from integrations.line import linking
 from integrations.line.models import LineContact, LineLinkCode
 from tests.factories import LineChannelFactory, StudentFactory, UserFactory
@@ -236,3 +237,13 @@ def test_a_reply_line_refuses_is_logged_and_the_link_stands(client, fake, line_c
         assert say(client, fake, MOM_LINE, code) == {"linked": 1}
     assert contact(MOM_LINE).student == an and fake.replies == []
     assert "line reply not sent" in caplog.text and fake.tokens.pop() not in caplog.text
+
+
+def test_the_sweep_forgets_expired_nonces_and_codes_and_runs_twice(db, line_channel, an):
+    assert SWEEPS["expire_line_links"] is linking.expire_line_links
+    linking.issue_code(an, now=T0)
+    linking.issue_code(an, now=T0 + dt.timedelta(hours=2))
+    later = T0 + dt.timedelta(hours=25)
+    assert linking.expire_line_links(later) == {"expired": 1}
+    assert linking.expire_line_links(later) == {}
+    assert LineLinkCode.objects.count() == 1
