@@ -111,6 +111,9 @@ def _read(raw):
     if not isinstance(event, HANDLED):
         logger.info("line webhook event ignored", extra={"webhook_event": event.type})
         return None
+    if isinstance(event, MessageEvent | AccountLinkEvent) and getattr(event.source, "type", "") != "user":
+        logger.info("line webhook event ignored", extra={"webhook_event": f"{event.type} in a group or room"})
+        return None
     if isinstance(event, MessageEvent) and not isinstance(event.message, TextMessageContent):
         logger.info("line webhook event ignored", extra={"webhook_event": f"message {event.message.type}"})
         return None

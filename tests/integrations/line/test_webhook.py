@@ -375,3 +375,22 @@ def test_one_event_id_racing_on_two_channels_and_twice_on_one_is_applied_once_pe
         ("ielts", False),
         ("toeic", False),
     ]
+
+
+def test_messages_in_a_group_and_stickers_are_logged_and_ignored(post, caplog):
+    group = {**event("message", BOB, event_id="01JGROUP"), "replyToken": "r1"}
+    group["source"] = {"type": "group", "groupId": "C" + "1" * 32, "userId": BOB}
+    group["message"] = {"id": "1", "type": "text", "text": "link", "quoteToken": "q"}
+    sticker = {**event("message", BOB, event_id="01JSTICKER"), "replyToken": "r2"}
+    sticker["message"] = {
+        "id": "2",
+        "type": "sticker",
+        "packageId": "1",
+        "stickerId": "1",
+        "stickerResourceType": "STATIC",
+        "quoteToken": "q",
+    }
+    reply = post(body_of(group, sticker))
+    assert reply.status_code == 200 and reply.json()["events"] == {}
+    assert not LineContact.objects.exists() and not LineWebhookEvent.objects.exists()
+    assert "line webhook event ignored" in caplog.text
