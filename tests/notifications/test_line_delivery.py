@@ -9,7 +9,6 @@ import pytest
 from django.core import mail
 from django.db.models import Count
 
-from classroom.models import Student
 from integrations.line import channel as line_channel_module
 from integrations.line.channel import Batch, LineMessagingChannel, split
 from integrations.line.linking import unlink_contact
@@ -140,7 +139,8 @@ def test_a_contact_unlinked_after_the_message_was_written_gets_nothing(line, lin
 
 def test_a_student_whose_contact_unfollowed_before_the_message_gets_it_by_email(line, line_channel, meeting, now):
     [alice] = followers(line_channel, 1, following=False)
-    Student.objects.filter(pk=alice.pk).update(email="alice@example.com")
+    alice.email = "alice@example.com"
+    alice.save(update_fields=["email"])
     [row] = enqueue("class_open", [alice], now=now, meeting=meeting)
     assert row.channel == "email" and row.address == "alice@example.com"
 
