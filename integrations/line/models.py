@@ -97,9 +97,11 @@ class LineContact(models.Model):
     # Timestamp of the newest follow/unfollow event applied: an older event arriving late must not undo it.
     status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     display_name = models.CharField(max_length=120, blank=True)
+    # PROTECT: a student with linked contacts is deleted only after they are unlinked (a SET_NULL would leave a
+    # half-linked row, which the check below refuses).
     student = models.ForeignKey(
         "classroom.Student",
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="line_contacts",

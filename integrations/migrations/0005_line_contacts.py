@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
                 ('code_failures_since', models.DateTimeField(blank=True, editable=False, null=True)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
                 ('line_channel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='contacts', to='integrations.linechannel')),
-                ('student', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='line_contacts', to='classroom.student')),
+                ('student', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='line_contacts', to='classroom.student')),
             ],
             options={
                 'ordering': ['line_channel', '-linked_at', 'pk'],
