@@ -35,7 +35,7 @@ def links_received(line) -> Counter:
 
 
 def test_student_and_guardian_link_and_each_gets_the_join_link_once_then_only_the_student_the_feedback(
-    client, line, line_channel, settings, an, meeting
+    client, line, line_channel, settings, an, meeting, staff
 ):
     settings.LINE_ACCESS_BASE_URL = line.url
     start, end = meeting.start_time, meeting.end_time
@@ -57,8 +57,15 @@ def test_student_and_guardian_link_and_each_gets_the_join_link_once_then_only_th
         deliver(client, line.follow(MOM_LINE))
         assert say(client, line, MOM_LINE, code.lower()) == {"linked": 1}  # typed in lower case: still the code
         assert "parent or guardian of An" in line.replies_to(MOM_LINE)[-1]
-        # The guardian also wants the feedback link (staff set it in the admin; the join link is the default).
-        LineContact.objects.filter(line_user_id=MOM_LINE).update(guardian_kinds=["join_link", "feedback_link"])
+        # The guardian also wants the feedback link: staff tick it in the admin (the join link is the default).
+        mom = LineContact.objects.get(line_user_id=MOM_LINE)
+        assert mom.guardian_kinds == ["join_link"]
+        client.force_login(staff)
+        form = {"display_name": "An's mother", "guardian_kinds": ["join_link", "feedback_link"]}
+        assert client.post(f"/admin/integrations/linecontact/{mom.pk}/change/", form).status_code == 302
+        client.logout()
+        mom.refresh_from_db()
+        assert mom.guardian_kinds == ["join_link", "feedback_link"] and mom.student == an
 
         client.force_login(an.user)
         me = client.get("/api/v1/me/").json()
