@@ -6,6 +6,7 @@ from core import views as core_views
 from integrations.local import views as local_views
 
 urlpatterns = [
+    path("", core_views.home, name="home"),
     path("admin/", admin.site.urls),
     path("", include("config.api_urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/auth/
     path("healthz", core_views.healthz, name="healthz"),
