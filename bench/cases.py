@@ -14,16 +14,13 @@ import time
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
-from django.db.models import CharField, Value
-from django.db.models.functions import Cast, Concat
 
 from bench import baselines, data
 from bench.process import ROOT, run_process, timed
 from bookings.models import Booking, Payout
-from classroom.models import Student
 from core.models import StateChange, SweepHeartbeat
 from integrations.line.fake import MULTICAST, PUSH, LineFake
-from integrations.line.models import LineChannel
+from integrations.line.models import LineChannel, LineContact
 from meetings.models import Meeting
 from meetings.settlement import settle_closed_meetings
 from meetings.stats import percentile
@@ -174,8 +171,19 @@ def b4_delivery(report, school, base, runs, messages=20_000, per_message=500):
     channel = LineChannel.objects.create(
         name="Bench", slug="bench", channel_id="1", channel_secret="bench-secret", access_token="bench-token"
     )
-    Student.objects.filter(pk__in=school.student_ids).update(
-        line_channel=channel, line_user_id=Concat(Value("U"), Cast("id", CharField())), line_following=True
+    # Each student's own linked LINE contact, with the address data.line_messages writes on their rows.
+    LineContact.objects.bulk_create(
+        (
+            LineContact(
+                line_channel=channel,
+                line_user_id=f"U{pk:032x}",
+                student_id=pk,
+                role=LineContact.Role.STUDENT,
+                linked_at=base,
+            )
+            for pk in school.student_ids
+        ),
+        batch_size=2000,
     )
     samples, calls = [], []
     with LineFake(tokens={"bench-token"}, channel_secret="bench-secret") as fake:

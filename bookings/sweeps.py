@@ -53,16 +53,18 @@ def _send_or_skip(which: str, batch: list[Appointment], now: dt.datetime, decide
     on_time = [a.pk for a in to_send if a.pk not in late]
     for ids, note in ((on_time, ""), (late, "catch-up: sent after its moment (no sweep ran in between)")):
         mark_links(Appointment.objects.filter(pk__in=ids), which, LinkState.SENT, now=now, note=note)
+    reached = outbox.reach(a.student_id for a in to_send)
     outbox.enqueue(
-        outbox.message(
+        row
+        for a in to_send
+        for row in outbox.to_student(
             which,
-            outbox.for_student(a.student),
+            reached[a.student_id],
             now=now,
             meeting=a.meeting,
             url=url_for(a.pk),
             dedupe_suffix=link_dedupe_suffix(a),
         )
-        for a in to_send
     )
     for reason, ids in to_skip.items():
         mark_links(Appointment.objects.filter(pk__in=ids), which, LinkState.SKIPPED, now=now, note=reason)

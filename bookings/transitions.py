@@ -250,7 +250,9 @@ def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
         if paid:
             Booking.objects.filter(pk=booking.pk).update(refunded_at=now)
             booking.refunded_at = now
-        told = [outbox.for_teacher(meeting.teacher)] + ([outbox.for_student(current.student)] if paid else [])
+        told = [outbox.for_teacher(meeting.teacher)]
+        if paid:
+            told += outbox.for_student(current.student, Kind.BOOKING_CANCELLED)
         outbox.enqueue(
             outbox.message(
                 Kind.BOOKING_CANCELLED,

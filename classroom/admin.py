@@ -15,13 +15,14 @@ class TeacherAdmin(admin.ModelAdmin):
 
 @admin.register(Student)
 class StudentAdmin(admin.ModelAdmin):
-    list_display = ["display_name", "email", "time_zone", "line_channel", "line_following", "created_at"]
-    list_filter = ["line_following", "line_channel", "time_zone", "language"]
-    search_fields = ["display_name", "email", "line_user_id", "user__username"]
-    list_select_related = ["line_channel", "user"]
+    """Students; their LINE contacts (an inline, with the link actions) are added by integrations.line.admin."""
+
+    list_display = ["display_name", "email", "time_zone", "created_at"]
+    list_filter = ["time_zone", "language"]
+    search_fields = ["display_name", "email", "user__username"]
+    list_select_related = ["user"]
     date_hierarchy = "created_at"
     raw_id_fields = ["user"]
-    readonly_fields = ["line_status_changed_at"]
 
 
 @admin.register(Course)

@@ -26,6 +26,16 @@ ME_EXAMPLE = {
     "teacher_id": None,
     "student_id": 2,
     "time_zone": "Asia/Ho_Chi_Minh",
+    "line_contacts": [
+        {
+            "id": 3,
+            "channel": "demo",
+            "line_user_id": "U4af4980629a1b2c3d4e5f60718293a4b",
+            "role": "student",
+            "following": True,
+            "linked_at": "2026-06-30T09:20:00Z",
+        }
+    ],
 }
 COURSE_EXAMPLE = {
     "id": 1,

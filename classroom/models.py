@@ -62,28 +62,15 @@ class Teacher(Person):
 
 
 class Student(Person):
-    # A student who arrived through a LINE follow event has no login yet.
+    """A person who books: with a login, or created by staff. How they are reached on LINE is their contacts
+    (``integrations.LineContact``, ``student.line_contacts``): their own and their guardians'."""
+
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="student"
     )
-    line_channel = models.ForeignKey(
-        "integrations.LineChannel", on_delete=models.PROTECT, null=True, blank=True, related_name="students"
-    )
-    line_user_id = models.CharField(max_length=64, null=True, blank=True)
-    line_following = models.BooleanField(default=False, help_text="False after the student blocked the LINE account.")
-    # Timestamp of the newest follow/unfollow event applied: an older event arriving late must not undo it.
-    line_status_changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["display_name"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["line_channel", "line_user_id"],
-                condition=Q(line_user_id__isnull=False),
-                name="student_unique_line_user_per_channel",
-                violation_error_message="This LINE user already belongs to a student of this channel.",
-            ),
-        ]
 
 
 class Course(models.Model):

@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from classroom.models import Course
@@ -103,6 +104,15 @@ class UserZoneField(TimeZoneField):
         return zone_of(user)
 
 
+class LineContactSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="DELETE /api/v1/me/line-contacts/{id}/ unlinks it.")
+    channel = serializers.CharField(help_text="The LINE channel's slug.")
+    line_user_id = serializers.CharField()
+    role = serializers.CharField(help_text="student (your own LINE) or guardian (a parent's).")
+    following = serializers.BooleanField(help_text="False after the LINE account blocked the school's account.")
+    linked_at = serializers.DateTimeField()
+
+
 class MeSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(read_only=True)
@@ -113,6 +123,10 @@ class MeSerializer(serializers.Serializer):
     student_id = serializers.SerializerMethodField()
     time_zone = UserZoneField(
         help_text="IANA zone every local time in the API is given in; change it with PATCH (e.g. Asia/Taipei).",
+    )
+    line_contacts = serializers.SerializerMethodField(
+        help_text="The LINE accounts linked to you: yours and your guardians'. Link more with POST "
+        "/api/v1/me/line-code/."
     )
 
     def get_roles(self, user) -> list[str]:
@@ -129,6 +143,27 @@ class MeSerializer(serializers.Serializer):
     def get_student_id(self, user) -> int | None:
         student = student_of(user)
         return student.pk if student is not None else None
+
+    @extend_schema_field(LineContactSerializer(many=True))
+    def get_line_contacts(self, user) -> list[dict]:
+        student = student_of(user)
+        if student is None:
+            return []
+        # Through the reverse relation of Student: classroom imports no integration.
+        rows = student.line_contacts.order_by("pk").values(
+            "id", "line_channel__slug", "line_user_id", "role", "following", "linked_at"
+        )
+        return [
+            {
+                "id": row["id"],
+                "channel": row["line_channel__slug"],
+                "line_user_id": row["line_user_id"],
+                "role": row["role"],
+                "following": row["following"],
+                "linked_at": utc_iso(row["linked_at"]),
+            }
+            for row in rows
+        ]
 
     def validate_time_zone(self, value):
         user = self.instance

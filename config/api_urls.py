@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from bookings.api import BookingViewSet, PayoutViewSet
 from classroom.api import CourseViewSet, MeView, TokenView
+from integrations.line.api import LineCodeView, LineContactView
 from meetings.api import AdminCloseMeetingView, AdminOpenMeetingView, MeetingViewSet
 
 router = SimpleRouter()
@@ -50,6 +51,8 @@ class SchemaView(SpectacularAPIView):
 v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path("me/", MeView.as_view(), name="me"),
+    path("me/line-code/", LineCodeView.as_view(), name="me-line-code"),
+    path("me/line-contacts/<int:pk>/", LineContactView.as_view(), name="me-line-contact"),
     path("admin/meetings/<int:pk>/open/", AdminOpenMeetingView.as_view(), name="admin-meeting-open"),
     path("admin/meetings/<int:pk>/close/", AdminCloseMeetingView.as_view(), name="admin-meeting-close"),
     *router.urls,

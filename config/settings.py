@@ -234,6 +234,7 @@ SWEEPS = [
     "notifications.delivery.deliver_notifications",
     "classroom.idempotency.expire_idempotency_keys",
     "classroom.tokens.expire_api_tokens",
+    "integrations.line.linking.expire_line_links",
 ]
 # What the clock (core.clock) runs every second: the moments people notice. Provisioning (an hour ahead), room ends
 # and settlement (retried anyway) are left to the once-a-minute maintenance pass, which runs them all.
@@ -380,6 +381,8 @@ LINE_CONNECT_TIMEOUT_MS = env.int("LINE_CONNECT_TIMEOUT_MS", 3000, minimum=10, m
 LINE_READ_TIMEOUT_MS = env.int("LINE_READ_TIMEOUT_MS", 10_000, minimum=10, maximum=120_000)
 # Imagemap messages (join and feedback links): LINE fetches <base>/<kind>/<width> (1040, 700, 460, 300, 240) over
 # https; the app draws them at /integrations/line/imagemap/.
+# LINE's account-link dialog (access.line.me/dialog/bot/accountLink); the local fake serves it too.
+LINE_ACCESS_BASE_URL = env.url("LINE_ACCESS_BASE_URL", "https://access.line.me").rstrip("/")
 LINE_IMAGEMAP_BASE_URL = env.url("LINE_IMAGEMAP_BASE_URL", PUBLIC_BASE_URL.rstrip("/") + "/integrations/line/imagemap")
 
 # --- REST API for frontends (issue 7) ---------------------------------------------------------------------------------

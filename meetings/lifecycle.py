@@ -135,7 +135,10 @@ def _tell_rescheduled(meeting: Meeting, *, now: dt.datetime) -> int:
     students = outbox.contacts_by_meeting(
         Booking.objects.filter(meeting_id=meeting.pk, status=Booking.Status.CONFIRMED)
     ).get(meeting.pk, [])
-    recipients = [outbox.for_teacher(meeting.teacher), *(outbox.for_student(s) for s in students)]
+    recipients = [
+        outbox.for_teacher(meeting.teacher),
+        *(r for s in students for r in outbox.for_student(s, Kind.CLASS_RESCHEDULED)),
+    ]
     return outbox.enqueue(
         outbox.message(Kind.CLASS_RESCHEDULED, recipient, now=now, meeting=meeting, dedupe_suffix=suffix)
         for recipient in recipients
@@ -171,7 +174,7 @@ def _after_open(meetings: list[Meeting], *, now: dt.datetime, notify: bool) -> i
                 context={"students": len(students)},
             )
         )
-        rows += [outbox.message(Kind.CLASS_OPEN, outbox.for_student(s), now=now, meeting=meeting) for s in students]
+        rows += [row for s in students for row in outbox.to_student(Kind.CLASS_OPEN, s, now=now, meeting=meeting)]
     return outbox.enqueue(rows)
 
 
@@ -348,10 +351,9 @@ def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: st
                 )
             ]
             + [
-                outbox.message(
-                    Kind.CLASS_CANCELLED, outbox.for_student(b.student), now=now, meeting=locked, context=context
-                )
+                row
                 for b in refunded
+                for row in outbox.to_student(Kind.CLASS_CANCELLED, b.student, now=now, meeting=locked, context=context)
             ]
         )
 

@@ -101,14 +101,15 @@ def confirm_no_show(meeting: Meeting, *, now: dt.datetime, actor, note: str) -> 
             booking_transitions.refund_booking(booking, now=now, actor=actor, reason=f"teacher no-show: {note}")
             refunded.append(booking)
         outbox.enqueue(
-            outbox.message(
+            row
+            for b in refunded
+            for row in outbox.to_student(
                 outbox.Notification.Kind.BOOKING_REFUNDED,
-                outbox.for_student(b.student),
+                b.student,
                 now=now,
                 meeting=meeting,
                 context={"reason": NO_SHOW_REFUND_REASON},
             )
-            for b in refunded
         )
 
     return _decide(meeting, Review.NO_SHOW, move_payout, now=now, actor=actor, note=note, then=refund_paid_bookings)

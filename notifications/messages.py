@@ -10,7 +10,7 @@ import datetime as dt
 
 from core.timezones import to_local
 
-# (kind, role) -> language -> template. Roles: student, teacher, staff. Missing languages fall back to English.
+# (kind, role) -> language -> template. Roles: student, guardian, teacher, staff. Missing languages: English.
 TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
     ("class_open", "student"): {
         "en": "Your class '{title}' is open now. It started at {start} ({zone}).",
@@ -72,6 +72,42 @@ TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
         "vi": "Đăng ký lớp '{title}' ngày {date} ({zone}) đã được hoàn tiền: {reason}.",
         "zh-hant": "您在 {date}（{zone}）的課程「{title}」已退款：{reason}。",
     },
+    # A guardian's messages name the student (their LINE contact opted in to the kind; the join link by default).
+    ("class_open", "guardian"): {
+        "en": "Your child {student}'s class '{title}' is open now. It started at {start} ({zone}).",
+        "vi": "Lớp '{title}' của con bạn, {student}, đã mở. Lớp bắt đầu lúc {start} ({zone}).",
+        "zh-hant": "您的孩子 {student} 的課程「{title}」已開放，開始時間 {start}（{zone}）。",
+    },
+    ("join_link", "guardian"): {
+        "en": "Your child {student}'s class '{title}' starts at {start} ({zone}). Join link: {url}",
+        "vi": "Lớp '{title}' của con bạn, {student}, bắt đầu lúc {start} ({zone}). Vào lớp tại: {url}",
+        "zh-hant": "您的孩子 {student} 的課程「{title}」將於 {start}（{zone}）開始。加入連結：{url}",
+    },
+    ("feedback_link", "guardian"): {
+        "en": "Your child {student}'s class '{title}' ends at {end} ({zone}). Feedback: {url}",
+        "vi": "Lớp '{title}' của con bạn, {student}, kết thúc lúc {end} ({zone}). Góp ý: {url}",
+        "zh-hant": "您的孩子 {student} 的課程「{title}」將於 {end}（{zone}）結束。回饋連結：{url}",
+    },
+    ("class_cancelled", "guardian"): {
+        "en": "Your child {student}'s class '{title}' on {date} at {start} ({zone}) is cancelled: {reason}.",
+        "vi": "Lớp '{title}' của con bạn, {student}, ngày {date} lúc {start} ({zone}) đã bị hủy: {reason}.",
+        "zh-hant": "您的孩子 {student} 的課程「{title}」（{date} {start}，{zone}）已取消：{reason}。",
+    },
+    ("class_rescheduled", "guardian"): {
+        "en": "Your child {student}'s class '{title}' has moved: it is now on {date} at {start} ({zone}), until {end}.",
+        "vi": "Lớp '{title}' của con bạn, {student}, đã đổi lịch: nay vào ngày {date} lúc {start} ({zone}), đến {end}.",
+        "zh-hant": "您的孩子 {student} 的課程「{title}」已改期：新時間為 {date} {start}（{zone}），至 {end}。",
+    },
+    ("booking_cancelled", "guardian"): {
+        "en": "Your child {student}'s booking for '{title}' on {date} at {start} ({zone}) is cancelled.",
+        "vi": "Đăng ký lớp '{title}' của con bạn, {student}, ngày {date} lúc {start} ({zone}) đã được hủy.",
+        "zh-hant": "您的孩子 {student} 在 {date} {start}（{zone}）的課程「{title}」報名已取消。",
+    },
+    ("booking_refunded", "guardian"): {
+        "en": "Your child {student}'s booking for '{title}' on {date} ({zone}) is refunded: {reason}.",
+        "vi": "Đăng ký lớp '{title}' của con bạn, {student}, ngày {date} ({zone}) đã được hoàn tiền: {reason}.",
+        "zh-hant": "您的孩子 {student} 在 {date}（{zone}）的課程「{title}」已退款：{reason}。",
+    },
     ("teacher_no_show", "staff"): {
         "en": "Meeting {meeting_id} '{title}' ({date} {start} {zone}) needs review: {reason}.",
     },
@@ -79,6 +115,10 @@ TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
         "en": "A message could not be delivered after {attempts} attempts ({reason}). Notification {notification_id}.",
     },
 }
+
+
+# The kinds a guardian may opt in to (those with a guardian template).
+GUARDIAN_KINDS = tuple(kind for kind, role in TEMPLATES if role == "guardian")
 
 
 def render(kind: str, role: str, language: str, context: dict) -> str:

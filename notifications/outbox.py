@@ -18,6 +18,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import connection, models, transaction
 
+from classroom.models import Student
 from notifications.messages import render, time_context
 from notifications.models import NO_CONTACT, Notification
 
@@ -46,7 +47,7 @@ OutboxRow = _row_class()
 @dataclass(frozen=True)
 class Recipient:
     key: str
-    role: str  # student | teacher | staff
+    role: str  # student | guardian | teacher | staff
     language: str
     time_zone: str
     channel: str
@@ -54,42 +55,111 @@ class Recipient:
     student_id: int | None = None
     teacher_id: int | None = None
     line_channel_id: int | None = None
+    # More template values (a guardian's message names the student: "Your child An's class ...").
+    context: tuple = ()
 
 
-def _route(*, line_user_id=None, line_channel_id=None, email="") -> tuple[str, str, int | None]:
-    """Which channel reaches this person: the log in the demo; otherwise LINE when they have it, else e-mail, else
-    none (the row is written already skipped, "no contact": the outbox shows who was not told, and why).
+class LineRoute(NamedTuple):
+    """One linked LINE contact of a student (``integrations.LineContact``, read through ``student.line_contacts``
+    so this module imports no integration)."""
 
-    A student who unfollowed keeps the LINE route here; delivery skips them with that reason, so the outbox shows
-    why they were not told.
+    contact_id: int
+    line_user_id: str
+    line_channel_id: int
+    role: str  # student | guardian
+    following: bool
+    guardian_kinds: list
+
+
+class StudentContact(NamedTuple):
+    """What routing and rendering need of a student, read as plain values (no model instances in a burst)."""
+
+    pk: int
+    language: str
+    time_zone: str
+    email: str
+    display_name: str
+    line: tuple[LineRoute, ...] = ()
+
+
+STUDENT_FIELDS = ("id", "language", "time_zone", "email", "display_name")
+LINE_FIELDS = ("id", "line_user_id", "line_channel_id", "role", "following", "guardian_kinds", "student_id")
+
+
+def _line_routes(student_ids) -> dict[int, tuple[LineRoute, ...]]:
+    """The linked contacts of these students, one query (through the reverse relation of Student)."""
+    contacts = Student.line_contacts.rel.related_model.objects.filter(student_id__in=list(student_ids))
+    routes: dict[int, list[LineRoute]] = {}
+    for *values, student_id in contacts.order_by("pk").values_list(*LINE_FIELDS):
+        routes.setdefault(student_id, []).append(LineRoute(*values))
+    return {pk: tuple(found) for pk, found in routes.items()}
+
+
+def reach(students) -> dict[int, StudentContact]:
+    """Students (instances or ids) as StudentContacts with their LINE contacts: two queries for any number."""
+    ids = {getattr(s, "pk", s) for s in students}
+    routes = _line_routes(ids)
+    return {
+        pk: StudentContact(pk, *values, line=routes.get(pk, ()))
+        for pk, *values in Student.objects.filter(pk__in=ids).values_list(*STUDENT_FIELDS)
+    }
+
+
+def for_student(student, kind: str) -> list[Recipient]:
+    """Who hears about ``kind`` for this student (a Student or a StudentContact from :func:`reach`):
+
+    * each of the student's own linked LINE contacts that follows;
+    * else their e-mail address; else, if nobody at all is told, one row written skipped: "no contact";
+    * and each linked, following guardian who opted in to ``kind`` (the join link by default), in the student's
+      language and zone, the message naming the student.
+
+    In the demo (NOTIFICATION_CHANNEL=log) the same people are "told" through the log.
     """
+    if not isinstance(student, StudentContact):  # a Student instance: its own values, its contacts read now
+        values = [getattr(student, name) for name in ("pk", *STUDENT_FIELDS[1:])]
+        student = StudentContact(*values, line=_line_routes([student.pk]).get(student.pk, ()))
+    log = settings.NOTIFICATION_CHANNEL == "log"
+    line_channel = Channel.LOG if log else Channel.LINE
+    base = {"language": student.language, "time_zone": student.time_zone, "student_id": student.pk}
+    reachable = [route for route in student.line if route.following]
+    own = [r for r in reachable if r.role == "student"]
+    guardians = [r for r in reachable if r.role == "guardian" and kind in (r.guardian_kinds or ())]
+    recipients = [
+        Recipient(
+            key=f"line:{route.contact_id}",
+            role=route.role,
+            channel=line_channel,
+            address=route.line_user_id,
+            line_channel_id=None if log else route.line_channel_id,
+            context=(("student", student.display_name),) if route.role == "guardian" else (),
+            **base,
+        )
+        for route in own + guardians
+    ]
+    if not own and (student.email or not guardians or log):
+        channel = Channel.LOG if log else (Channel.EMAIL if student.email else Channel.NONE)
+        recipients.insert(
+            0, Recipient(key=f"student:{student.pk}", role="student", channel=channel, address=student.email, **base)
+        )
+    return recipients
+
+
+def _person(role: str, person) -> Recipient:
+    """A teacher as a recipient, in their language and zone: the log in the demo; else e-mail, else none (the row
+    is written already skipped, "no contact": the outbox shows who was not told, and why)."""
     if settings.NOTIFICATION_CHANNEL == "log":
-        return Channel.LOG, line_user_id or email, None
-    if line_user_id and line_channel_id:
-        return Channel.LINE, line_user_id, line_channel_id
-    if email:
-        return Channel.EMAIL, email, None
-    return Channel.NONE, "", None
-
-
-def _person(role: str, person, **line) -> Recipient:
-    """A student or teacher as a recipient, in their language and zone, reached by ``_route`` (``line``: their LINE
-    user id and channel, for a student)."""
-    channel, address, line_channel_id = _route(email=person.email, **line)
+        channel = Channel.LOG
+    else:
+        channel = Channel.EMAIL if person.email else Channel.NONE
     return Recipient(
         key=f"{role}:{person.pk}",
         role=role,
         language=person.language,
         time_zone=person.time_zone,
         channel=channel,
-        address=address,
-        line_channel_id=line_channel_id,
+        address=person.email,
         **{f"{role}_id": person.pk},
     )
-
-
-def for_student(student) -> Recipient:
-    return _person("student", student, line_user_id=student.line_user_id, line_channel_id=student.line_channel_id)
 
 
 def for_teacher(teacher) -> Recipient:
@@ -133,6 +203,12 @@ def _rendered(kind, role, language, time_zone, channel, line_channel_id, url, me
     return payload, payload_hash(channel, line_channel_id, payload)
 
 
+def to_student(kind: str, student, *, now: dt.datetime, **fields) -> list[OutboxRow]:
+    """The rows of one message to a student: one per recipient of :func:`for_student` (``fields`` as for
+    :func:`message`)."""
+    return [message(kind, recipient, now=now, **fields) for recipient in for_student(student, kind)]
+
+
 def message(
     kind: str,
     recipient: Recipient,
@@ -154,7 +230,7 @@ def message(
         recipient.line_channel_id,
         url,
         meeting_key,
-        tuple(sorted((context or {}).items())),
+        tuple(sorted({**(context or {}), **dict(recipient.context)}.items())),
     )
     scope = meeting.pk if meeting is not None else "-"
     unreachable = recipient.channel == Channel.NONE
@@ -189,25 +265,13 @@ def staff_alerts(
     ]
 
 
-class StudentContact(NamedTuple):
-    """What routing and rendering need of a student, read as plain values (no model instances in a burst)."""
-
-    pk: int
-    language: str
-    time_zone: str
-    line_user_id: str | None
-    line_channel_id: int | None
-    email: str
-
-
 def contacts_by_meeting(bookings) -> dict[int, list[StudentContact]]:
-    """The students of a Booking queryset, grouped by meeting."""
-    fields = [
-        f"student__{name}" for name in ("id", "language", "time_zone", "line_user_id", "line_channel_id", "email")
-    ]
+    """The students of a Booking queryset (with their LINE contacts), grouped by meeting: two queries."""
+    pairs = list(bookings.values_list("meeting_id", "student_id"))
+    reached = reach({student_id for _, student_id in pairs})
     grouped: dict[int, list[StudentContact]] = {}
-    for meeting_id, *values in bookings.values_list("meeting_id", *fields):
-        grouped.setdefault(meeting_id, []).append(StudentContact(*values))
+    for meeting_id, student_id in pairs:
+        grouped.setdefault(meeting_id, []).append(reached[student_id])
     return grouped
 
 

@@ -1,15 +1,23 @@
-"""LINE channels in the admin: today's sent/failed messages and the 401 flag per channel; secrets write-only and
-never shown whole (list pages show a masked prefix)."""
+"""LINE in the admin: channels (today's sent/failed messages, the 401 flag, followers / linked / reachable
+contacts; secrets write-only and never shown whole), contacts (link to a student, unlink, guardians' message kinds;
+each link and unlink in the contact's history), the students' contacts and their "generate code" actions."""
 
 import datetime as dt
 
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core.admin_utils import ReadOnlyAdmin
+from classroom.admin import StudentAdmin
+from classroom.models import Student
+from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline
+from core.errors import DomainError
 from integrations.admin_forms import WriteOnlySecretsForm, mask
-from integrations.line.models import LineChannel, LineWebhookEvent, clear_auth_flags
+from integrations.line import linking
+from integrations.line.models import LineChannel, LineContact, LineWebhookEvent, clear_auth_flags
+from notifications.messages import GUARDIAN_KINDS
 
 SECRETS = ("channel_secret", "access_token")
 
@@ -21,6 +29,19 @@ class LineChannelForm(WriteOnlySecretsForm):
     class Meta:
         model = LineChannel
         fields = ["name", "slug", "channel_id", "channel_secret", "access_token", "enabled"]
+
+
+def _contacts(**conditions):
+    """The channel's contacts matching ``conditions``, counted in a subquery (a second joined Count would
+    multiply the notification counts)."""
+    counted = (
+        LineContact.objects.filter(line_channel=OuterRef("pk"), **conditions)
+        .order_by()
+        .values("line_channel")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 def today_start() -> dt.datetime:
@@ -37,6 +58,9 @@ class LineChannelAdmin(admin.ModelAdmin):
         "enabled",
         "sent_today",
         "failed_today",
+        "followers",
+        "linked",
+        "reachable",
         "token_refused",
         "secret_masked",
         "token_masked",
@@ -58,8 +82,23 @@ class LineChannelAdmin(admin.ModelAdmin):
                 failed_today_count=Count(
                     "notification", filter=Q(notification__state="failed", notification__failed_at__gte=since)
                 ),
+                followers_count=_contacts(following=True),
+                linked_count=_contacts(student__isnull=False),
+                reachable_count=_contacts(following=True, student__isnull=False),
             )
         )
+
+    @admin.display(description="followers", ordering="followers_count")
+    def followers(self, obj):
+        return obj.followers_count
+
+    @admin.display(description="linked", ordering="linked_count")
+    def linked(self, obj):
+        return obj.linked_count
+
+    @admin.display(description="reachable (linked and following)", ordering="reachable_count")
+    def reachable(self, obj):
+        return obj.reachable_count
 
     @admin.display(description="sent today (UTC)", ordering="sent_today_count")
     def sent_today(self, obj):
@@ -100,3 +139,134 @@ class LineWebhookEventAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "line_channel", "event_type", "line_user_id", "timestamp", "outcome"]
     list_filter = ["event_type", "line_channel", "outcome"]
     search_fields = ["line_user_id", "=webhook_event_id"]
+
+
+class LineContactForm(forms.ModelForm):
+    """Staff link a contact to a student here (an unlinked one only: a linked one is unlinked first), and choose
+    which messages a guardian gets."""
+
+    link_to_student = forms.ModelChoiceField(
+        queryset=Student.objects.order_by("display_name"),
+        required=False,
+        help_text="Link this LINE contact to a student (it must be unlinked first).",
+    )
+    link_role = forms.ChoiceField(choices=LineContact.Role.choices, initial=LineContact.Role.STUDENT, required=False)
+    guardian_kinds = forms.MultipleChoiceField(
+        choices=[(kind, kind.replace("_", " ")) for kind in GUARDIAN_KINDS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What a guardian gets about their student (the join link by default).",
+    )
+
+    class Meta:
+        model = LineContact
+        fields = ["display_name", "guardian_kinds"]
+
+    def clean(self):
+        cleaned = super().clean()
+        student = cleaned.get("link_to_student")
+        contact = self.instance
+        if student is not None and contact.student_id not in (None, student.pk):
+            raise forms.ValidationError(
+                f'This contact is linked to {contact.student}; unlink it first (action "Unlink").'
+            )
+        return cleaned
+
+
+class ContactInline(ReadOnlyInline):
+    model = LineContact
+    fields = ["line_user_id", "line_channel", "role", "following", "linked_at", "guardian_kinds"]
+    readonly_fields = fields
+    verbose_name = "LINE contact"
+    verbose_name_plural = "LINE contacts (the student's own and guardians')"
+
+
+@admin.register(LineContact)
+class LineContactAdmin(admin.ModelAdmin):
+    form = LineContactForm
+    list_display = [
+        "line_user_id",
+        "display_name",
+        "line_channel",
+        "following",
+        "student",
+        "role",
+        "linked_at",
+        "unlinked_at",
+    ]
+    list_filter = ["line_channel", "following", "role", ("student", admin.EmptyFieldListFilter)]
+    search_fields = ["line_user_id", "display_name", "student__display_name"]
+    list_select_related = ["line_channel", "student"]
+    readonly_fields = [
+        "line_channel",
+        "line_user_id",
+        "following",
+        "status_changed_at",
+        "student",
+        "role",
+        "linked_at",
+        "unlinked_at",
+        "code_failures",
+        "created_at",
+    ]
+    actions = ["unlink"]
+
+    def has_add_permission(self, request):
+        return False  # contacts come from LINE (a follow or a message)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        student = form.cleaned_data.get("link_to_student")
+        if student is not None:
+            role = form.cleaned_data.get("link_role") or LineContact.Role.STUDENT
+            try:
+                outcome = linking.link_contact(
+                    obj.pk, student, role=role, now=timezone.now(), actor=request.user, how="staff in the admin"
+                )
+            except DomainError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, f"{obj}: {outcome} to {student}.", messages.SUCCESS)
+
+    @admin.action(description="Unlink (nothing more is sent to them)", permissions=["change"])
+    def unlink(self, request, queryset):
+        now = timezone.now()
+        outcomes = [
+            linking.unlink_contact(pk, now=now, actor=request.user, how="staff in the admin")
+            for pk in queryset.values_list("pk", flat=True)
+        ]
+        self.message_user(request, f"{outcomes.count(linking.UNLINKED)} contacts unlinked.", messages.SUCCESS)
+
+
+admin.site.unregister(Student)
+
+
+@admin.register(Student)
+class StudentWithContactsAdmin(StudentAdmin):
+    """The students' admin with their LINE contacts and the binding-code actions."""
+
+    inlines = [*StudentAdmin.inlines, ContactInline]
+    actions = [*StudentAdmin.actions, "line_code_student", "line_code_guardian"]
+
+    def _codes(self, request, queryset, role: str):
+        now = timezone.now()
+        for student in queryset[:20]:
+            try:
+                code, expires_at, channel = linking.issue_code(student, role=role, now=now, actor=request.user)
+            except DomainError as exc:
+                self.message_user(request, f"{student}: {exc}", messages.ERROR)
+                continue
+            self.message_user(
+                request,
+                f"{student} ({role}): LINE code {code} for channel {channel.slug}, valid until "
+                f"{expires_at:%Y-%m-%d %H:%M} UTC. Give it to them; it is shown only now.",
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Generate a LINE code for the student", permissions=["change"])
+    def line_code_student(self, request, queryset):
+        self._codes(request, queryset, LineContact.Role.STUDENT)
+
+    @admin.action(description="Generate a LINE code for a parent or guardian", permissions=["change"])
+    def line_code_guardian(self, request, queryset):
+        self._codes(request, queryset, LineContact.Role.GUARDIAN)

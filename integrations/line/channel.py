@@ -65,9 +65,8 @@ from linebot.v3.messaging import (
     URIImagemapAction,
 )
 
-from classroom.models import Student
 from integrations.http import retry_after_seconds
-from integrations.line.models import LineChannel
+from integrations.line.models import LineChannel, LineContact
 from notifications.channels import Result
 from notifications.models import Notification
 
@@ -76,7 +75,8 @@ logger = logging.getLogger("classroom.line")
 MAX_RECIPIENTS = 500  # LINE's multicast limit
 IMAGEMAP_SIZE = 1040
 ALT_TEXT_MAX = 400
-UNFOLLOWED = "the student unfollowed the LINE account"
+UNFOLLOWED = "the contact unfollowed the LINE account"
+UNLINKED = "the LINE contact is no longer linked to the student"
 USER_ID = re.compile(r"U[0-9a-f]{32}")  # LINE's documented user id format
 NOT_A_USER_ID = "LINE: not a LINE user id (U and 32 lower-case hex characters); nothing was sent"
 # The answers by which LINE refuses a request for one of its recipients (see the module docstring).
@@ -203,14 +203,28 @@ def _detail(body) -> str:
     return str(parsed.get("message") or "")[:300] if isinstance(parsed, dict) else ""
 
 
+def _unreachable(contacts: dict, row) -> str:
+    """Why a student's row must not go to its LINE contact now ("" when it may)."""
+    contact = contacts.get((row.line_channel_id, row.address))
+    if contact is None or contact.student_id != row.student_id:
+        return UNLINKED
+    return "" if contact.following else UNFOLLOWED
+
+
 class LineMessagingChannel:
     def send(self, rows: list, now: dt.datetime) -> dict:
         results: dict[int, Result] = {}
         channels = LineChannel.objects.in_bulk({r.line_channel_id for r in rows if r.line_channel_id})
-        unpinned_students = {r.student_id for r in rows if r.student_id and not r.line_batch_key}
-        unfollowed = set(
-            Student.objects.filter(pk__in=unpinned_students, line_following=False).values_list("pk", flat=True)
-        )
+        # Who may still be sent to (checked before a row is pinned; a pinned batch is resent as it was): a contact
+        # that unfollowed, or was unlinked or linked to someone else since the row was written, gets nothing more.
+        unpinned = [r for r in rows if not r.line_batch_key]
+        contacts = {
+            (c.line_channel_id, c.line_user_id): c
+            for c in LineContact.objects.filter(
+                line_channel_id__in={r.line_channel_id for r in unpinned},
+                line_user_id__in={r.address for r in unpinned},
+            ).only("line_channel_id", "line_user_id", "following", "student_id")
+        }
         sendable = []
         for row in rows:
             channel = channels.get(row.line_channel_id)
@@ -218,8 +232,8 @@ class LineMessagingChannel:
                 results[row.pk] = Result(ok=False, permanent=True, error="LINE: no LINE channel or user id")
             elif not row.line_batch_key and not USER_ID.fullmatch(row.address):
                 results[row.pk] = Result(ok=False, permanent=True, error=NOT_A_USER_ID)
-            elif not row.line_batch_key and row.student_id in unfollowed:
-                results[row.pk] = Result(ok=False, skipped=True, error=UNFOLLOWED)
+            elif not row.line_batch_key and (reason := _unreachable(contacts, row)):
+                results[row.pk] = Result(ok=False, skipped=True, error=reason)
             elif not channel.enabled:
                 results[row.pk] = Result(ok=False, permanent=True, error=f"LINE channel {channel.slug} is disabled")
             else:

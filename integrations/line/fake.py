@@ -21,6 +21,15 @@ Follow and unfollow: ``follow(user_id)`` / ``unfollow(user_id)`` produce the web
 the channel secret (``X-Line-Signature``), kept in ``events`` and POSTed to ``webhook_url`` when set. By hand, the
 same through ``POST /fake/follow?user=U...`` and ``/fake/unfollow?user=U...``.
 
+Account linking, as LINE does it: ``POST /v2/bot/user/{userId}/linkToken`` issues a link token (single use, valid
+10 minutes; ``link_tokens``); ``GET /dialog/bot/accountLink?linkToken=...&nonce=...`` plays LINE's account-link
+dialog: it sends the signed ``accountLink`` webhook with the nonce (``result: ok`` for a live token, ``failed``
+for an unknown, used or expired one, or when ``dialog_result`` says so) and redirects back to ``link_done_url``
+(200 with a short page when none is set). ``POST /v2/bot/message/reply`` accepts replies to reply tokens the fake
+put in its events (each once; ``replies``). ``send_text(user_id, text)`` (by hand ``POST /fake/text?user=U...&
+text=link``) posts a signed text ``message`` event as that user would; ``GET /fake/replies?user=U...`` shows what
+the bot answered them (the link button's URL among it).
+
 By hand: ``python -m integrations.line.fake --port 7800 --token demo-token --secret demo-secret
 --webhook-url http://127.0.0.1:8000/integrations/line/webhook/<slug>/`` (LINE_API_BASE_URL=http://127.0.0.1:7800).
 """
@@ -44,6 +53,10 @@ from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_ha
 
 PUSH = "/v2/bot/message/push"
 MULTICAST = "/v2/bot/message/multicast"
+REPLY = "/v2/bot/message/reply"
+LINK_TOKEN = re.compile(r"/v2/bot/user/(?P<user>[^/]+)/linkToken")
+DIALOG = "/dialog/bot/accountLink"
+LINK_TOKEN_SECONDS = 600
 MAX_RECIPIENTS = 500
 MAX_MESSAGES = 5
 MESSAGE_TYPES = {"text", "imagemap", "image", "sticker", "flex", "template", "video", "audio", "location"}
@@ -100,6 +113,11 @@ class LineFake(FakeService):
         self.accepted: list[Accepted] = []
         self.retry_keys: dict[str, str] = {}  # retry key -> accepted request id
         self.unknown: set[str] = set()  # well-formed user ids LINE refuses (never issued, or another provider's)
+        self.link_tokens: dict[str, tuple[str, float, bool]] = {}  # link token -> (user id, issued at, used)
+        self.reply_tokens: dict[str, str] = {}  # reply token of an event sent -> user id (removed once replied)
+        self.replies: list[tuple[str, list[dict]]] = []  # (user id, messages) of each accepted reply
+        self.link_done_url = ""  # where the dialog sends the browser back to (our site)
+        self.dialog_result = "ok"  # what the dialog reports for a live link token ("failed": the user cancelled)
 
     def configure(self, args) -> None:
         self.tokens, self.channel_secret = {args.token}, args.secret
@@ -115,7 +133,16 @@ class LineFake(FakeService):
     def unfollow(self, user_id: str) -> Webhook:
         return self._emit("unfollow", user_id)
 
-    def _emit(self, kind: str, user_id: str) -> Webhook:
+    def send_text(self, user_id: str, text: str) -> Webhook:
+        """The user writes ``text`` in the chat: a signed text ``message`` event (with a reply token)."""
+        message = {"type": "text", "id": str(random.getrandbits(60)), "text": text, "quoteToken": "q"}
+        return self._emit("message", user_id, message=message)
+
+    def send_account_link(self, user_id: str, nonce: str, result: str = "ok") -> Webhook:
+        """An ``accountLink`` event as LINE signs it, with any nonce (a replay, a forged nonce)."""
+        return self._emit("accountLink", user_id, link={"result": result, "nonce": nonce})
+
+    def _emit(self, kind: str, user_id: str, **fields) -> Webhook:
         event = {
             "type": kind,
             "mode": "active",
@@ -123,9 +150,14 @@ class LineFake(FakeService):
             "source": {"type": "user", "userId": user_id},
             "webhookEventId": uuid.uuid4().hex[:26].upper(),
             "deliveryContext": {"isRedelivery": False},
+            **fields,
         }
         if kind == "follow":
-            event.update(replyToken=secrets.token_hex(16), follow={"isUnblocked": False})
+            event.update(follow={"isUnblocked": False})
+        if kind != "unfollow":
+            event["replyToken"] = secrets.token_hex(16)
+            with self.lock:
+                self.reply_tokens[event["replyToken"]] = user_id
         body = json.dumps({"destination": "U" + "0" * 32, "events": [event]}).encode()
         webhook = Webhook(body, self.sign(body))
         self.send_webhook(webhook)
@@ -146,6 +178,20 @@ class LineFake(FakeService):
                     counts[(user, label)] += 1
         return counts
 
+    def replies_to(self, user_id: str) -> list[str]:
+        """The texts (or alt texts) of the replies ``user_id`` got, in order."""
+        with self.lock:
+            return [m.get("text") or m.get("altText", "") for user, ms in self.replies if user == user_id for m in ms]
+
+    def last_link_button(self, user_id: str) -> str:
+        """The URL of the newest account-link button ``user_id`` got in a reply."""
+        with self.lock:
+            for user, messages in reversed(self.replies):
+                for message in messages:
+                    if user == user_id and message.get("type") == "template":
+                        return message["template"]["actions"][0]["uri"]
+        raise LookupError(f"{user_id} got no link button")
+
     def received_by(self, user_id: str) -> list[list[dict]]:
         with self.lock:
             return [a.messages for a in self.accepted if user_id in a.to]
@@ -156,7 +202,7 @@ class LineFake(FakeService):
 
     # --- failures --------------------------------------------------------------------------------------------------
     def injectable(self, request: Request) -> bool:
-        return request.path.startswith("/v2/bot/message/")  # not the by-hand follow page
+        return request.path.startswith("/v2/bot/")  # not the by-hand pages nor the dialog
 
     def injected_reply(self, mode: str) -> Reply:
         if mode == "429":
@@ -177,12 +223,24 @@ class LineFake(FakeService):
                 raise Fail(400, {"message": "?user=<LINE user id> is required"})
             self._emit(request.path.removeprefix("/fake/"), user)
             return Reply(200, {"sent": request.path.removeprefix("/fake/"), "user": user})
+        if request.method == "POST" and request.path == "/fake/text":
+            user, text = request.query.get("user", ""), request.query.get("text", "")
+            if not user or not text:
+                raise Fail(400, {"message": "?user=<LINE user id>&text=<text> are required"})
+            self.send_text(user, text)
+            return Reply(200, {"sent": "message", "user": user})
+        if request.method == "GET" and request.path == "/fake/replies":  # by hand: what the bot answered, and buttons
+            user = request.query.get("user", "")
+            return Reply(200, {"user": user, "replies": [ms for u, ms in self.replies if u == user]})
+        if request.method == "GET" and request.path == DIALOG:
+            return self._dialog(request)
+        match = LINK_TOKEN.fullmatch(request.path)
+        if request.method == "POST" and (match or request.path == REPLY):
+            self._authorize(request)
+            return self._issue_link_token(match["user"]) if match else self._reply(request)
         if request.method != "POST" or request.path not in (PUSH, MULTICAST):
             raise Fail(404, {"message": "Not found"})
-        header = request.headers.get("authorization", "")
-        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
-        if token not in self.tokens:
-            raise Fail(401, {"message": "Authentication failed. Confirm that the access token is valid."})
+        token = self._authorize(request)
         try:
             body = request.json()
         except ValueError as exc:
@@ -231,6 +289,56 @@ class LineFake(FakeService):
         )
         answer = {} if multicast else {"sentMessages": [{"id": str(random.getrandbits(60)), "quoteToken": "q"}]}
         return Reply(200, answer, {"x-line-request-id": request_id})
+
+    def _authorize(self, request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+        if token not in self.tokens:
+            raise Fail(401, {"message": "Authentication failed. Confirm that the access token is valid."})
+        return token
+
+    def _issue_link_token(self, user_id: str) -> Reply:
+        if not USER_ID.fullmatch(user_id):
+            raise Fail(400, {"message": "The value for the 'userId' parameter is invalid"})
+        token = secrets.token_urlsafe(24)
+        self.link_tokens[token] = (user_id, time.time(), False)
+        return Reply(200, {"linkToken": token})
+
+    def _reply(self, request: Request) -> Reply:
+        try:
+            body = request.json()
+        except ValueError as exc:
+            raise Fail(400, {"message": "The request body could not be parsed as JSON"}) from exc
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list) or not 1 <= len(messages) <= MAX_MESSAGES:
+            raise Fail(400, {"message": "The request body has 1 error(s)", "details": [{"property": "messages"}]})
+        for message in messages:
+            if not isinstance(message, dict) or message.get("type") not in MESSAGE_TYPES:
+                raise Fail(400, {"message": "Invalid message type", "details": [{"property": "messages"}]})
+        user = self.reply_tokens.pop(body.get("replyToken") or "", None)
+        if user is None:  # never issued, or already used: LINE's answer to both
+            raise Fail(400, {"message": "Invalid reply token"})
+        self.replies.append((user, messages))
+        return Reply(200, {"sentMessages": [{"id": str(random.getrandbits(60)), "quoteToken": "q"}]})
+
+    def _dialog(self, request: Request) -> Reply:
+        """LINE's account-link dialog: the user is who the link token was issued for; the nonce goes back to the
+        bot in the signed accountLink event (``failed`` for a token that is unknown, used or older than 10 min)."""
+        token, nonce = request.query.get("linkToken", ""), request.query.get("nonce", "")
+        if not nonce:
+            raise Fail(400, {"message": "nonce is required"})
+        issued = self.link_tokens.get(token)
+        if issued is None:
+            raise Fail(400, {"message": "The link token is invalid"})
+        user_id, at, used = issued
+        self.link_tokens[token] = (user_id, at, True)
+        live = not used and time.time() - at < LINK_TOKEN_SECONDS
+        result = self.dialog_result if live else "failed"
+        self.send_account_link(user_id, nonce, result)
+        if self.link_done_url:
+            return Reply(302, b"", {"Location": self.link_done_url})
+        page = f"<!doctype html><title>LINE</title><p>Account link: {result}</p>".encode()
+        return Reply(200, page, {"Content-Type": "text/html; charset=utf-8"})
 
     def _check_imagemap(self, message: dict) -> None:
         size = message.get("baseSize") or {}

@@ -1,8 +1,16 @@
 import datetime as dt
 
 from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core import audit
+
+
+def default_guardian_kinds() -> list[str]:
+    """A guardian gets the join link unless they (or staff) choose more."""
+    return ["join_link"]
 
 
 class LineChannel(models.Model):
@@ -69,3 +77,112 @@ def clear_auth_flags(channels, *, now: dt.datetime, actor) -> int:
             reason="the token was fixed",
         )
     return len(flagged)
+
+
+class LineContact(models.Model):
+    """One LINE user of one channel (a follower), linked to at most one student at a time, as the student
+    themselves or as one of their guardians.
+
+    A follow creates or reactivates a contact and never a student: a booking belongs to a student, and a follow,
+    an unfollow or an unlink changes only who can be reached, never whose booking it is. Linking goes through
+    ``integrations.line.linking.link_contact`` (LINE's account link, a binding code, or staff in the admin)."""
+
+    class Role(models.TextChoices):
+        STUDENT = "student", _("student")
+        GUARDIAN = "guardian", _("guardian")
+
+    line_channel = models.ForeignKey(LineChannel, on_delete=models.PROTECT, related_name="contacts")
+    line_user_id = models.CharField(max_length=64)
+    following = models.BooleanField(default=True, help_text=_("False after the user blocked the LINE account."))
+    # Timestamp of the newest follow/unfollow event applied: an older event arriving late must not undo it.
+    status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    display_name = models.CharField(max_length=120, blank=True)
+    # PROTECT: a student with linked contacts is deleted only after they are unlinked (a SET_NULL would leave a
+    # half-linked row, which the check below refuses).
+    student = models.ForeignKey(
+        "classroom.Student",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="line_contacts",
+        editable=False,
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, blank=True, editable=False)
+    linked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    unlinked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The message kinds a guardian receives about their student (a student's own contact receives every kind).
+    guardian_kinds = models.JSONField(default=default_guardian_kinds, blank=True)
+    # Wrong binding codes sent by this contact in the hour from ``code_failures_since`` (at most CODE_TRIES_PER_HOUR).
+    code_failures = models.PositiveSmallIntegerField(default=0, editable=False)
+    code_failures_since = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        app_label = "integrations"
+        ordering = ["line_channel", "-linked_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["line_channel", "line_user_id"], name="line_contact_once_per_channel"),
+            # Linked means a student, a role and a moment, all three; unlinked means none (no half-linked row).
+            models.CheckConstraint(
+                condition=(Q(student__isnull=False) & Q(linked_at__isnull=False) & ~Q(role=""))
+                | (Q(student__isnull=True) & Q(linked_at__isnull=True) & Q(role="")),
+                name="line_contact_linked_whole",
+                violation_error_message="A linked contact has a student, a role and a link time; an unlinked one none.",
+            ),
+        ]
+        indexes = [models.Index(fields=["student"], name="line_contact_student")]
+
+    def __str__(self) -> str:
+        return self.display_name or self.line_user_id
+
+    @property
+    def linked(self) -> bool:
+        return self.student_id is not None
+
+    @property
+    def reachable(self) -> bool:
+        return self.linked and self.following
+
+
+class LineLinkNonce(models.Model):
+    """The nonce of one LINE account link (after a login on our page): it names who is linking, and the
+    ``accountLink`` event that brings it back links that contact to them. Single use (``used_at``, set by
+    compare-and-set), valid for NONCE_TTL; the nonce itself is stored as its SHA-256 digest."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    line_channel = models.ForeignKey(LineChannel, on_delete=models.CASCADE, related_name="+")
+    student = models.ForeignKey("classroom.Student", on_delete=models.CASCADE, related_name="+")
+    role = models.CharField(max_length=16, choices=LineContact.Role.choices)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "integrations"
+        indexes = [models.Index(fields=["expires_at"], name="line_link_nonce_expiry")]
+
+    def __str__(self) -> str:
+        return f"account link nonce for {self.student_id} ({self.role})"
+
+
+class LineLinkCode(models.Model):
+    """A binding code: a student (or staff for them) asks for it, a contact sends it in the chat and is linked.
+    Stored as a keyed hash (HMAC with SECRET_KEY: a code is short, so a plain hash of a copied table could be
+    reversed by trying them all); single use; valid for CODE_TTL; for one channel."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    line_channel = models.ForeignKey(LineChannel, on_delete=models.CASCADE, related_name="+")
+    student = models.ForeignKey("classroom.Student", on_delete=models.CASCADE, related_name="+")
+    role = models.CharField(max_length=16, choices=LineContact.Role.choices)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(LineContact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_by = models.CharField(max_length=150, blank=True, help_text="Who asked for it (the student, or staff).")
+
+    class Meta:
+        app_label = "integrations"
+        indexes = [models.Index(fields=["expires_at"], name="line_link_code_expiry")]
+
+    def __str__(self) -> str:
+        return f"LINE code for {self.student_id} ({self.role})"

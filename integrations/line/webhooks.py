@@ -5,15 +5,18 @@
   with an ``events`` list is a 400.
 * Events are read one by one with the SDK's models (``linebot.v3.webhooks.Event``): one the SDK cannot read (an
   unknown ``mode``, a field of the wrong type) or whose ids do not fit our columns is logged and skipped, and the
-  others are still applied. Kinds the SDK does not know, and kinds other than follow/unfollow, are ignored.
+  others are still applied. Kinds the SDK does not know, and kinds we do not handle, are logged and ignored.
 * An event is applied once per channel: its ``webhook_event_id`` goes into :class:`LineWebhookEvent` (unique with
   the channel) in the same transaction as its effect, so a redelivery or a duplicate changes nothing.
-* Events are applied in ``timestamp`` order, equal timestamps in body order, and a student keeps the timestamp of
-  the newest event applied (``line_status_changed_at``): an older event arriving late (a "follow" after a newer
-  "unfollow") is recorded but changes nothing; one with the same timestamp applies (it came later).
-* Follow creates the student (or reactivates them, keeping the LINE user id); unfollow is a soft delete
-  (``line_following=False``, nothing removed). An unfollow for someone we never saw creates an unfollowed student,
-  so that their older follow, arriving later, cannot make them look followed.
+* Handled: ``follow`` / ``unfollow`` (a contact, :mod:`integrations.line.linking`), ``message`` with text ("link",
+  "unlink" or a binding code) and ``accountLink``. Everything else (other kinds, other message types) is logged and
+  ignored.
+* Events are applied in ``timestamp`` order, equal timestamps in body order, and a contact keeps the timestamp of
+  the newest follow/unfollow applied (``status_changed_at``): an older one arriving late is recorded but changes
+  nothing; one with the same timestamp applies (it came later).
+* Follow creates or reactivates a *contact* (never a student), unfollow marks it unreachable; no booking changes.
+* Replies go through the free Reply API with the event's reply token, after the event's transaction committed
+  (a reply is an outside call); a redelivered event is a duplicate and gets no second reply.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ import hmac
 import logging
 
 from django.db import IntegrityError, transaction
-from linebot.v3.webhooks import Event, FollowEvent, UnfollowEvent
+from linebot.v3.webhooks import AccountLinkEvent, Event, FollowEvent, MessageEvent, TextMessageContent, UnfollowEvent
 
-from classroom.models import Student
+from integrations.line import client, linking
 from integrations.line.models import LineChannel, LineWebhookEvent
+from integrations.line.replies import reply_text
 from integrations.webhooks import BadWebhook, first_delivery, json_body
 
 logger = logging.getLogger("classroom.line")
@@ -36,6 +40,8 @@ logger = logging.getLogger("classroom.line")
 MAX_ID_LENGTH = 64  # LINE user ids are 33 characters, webhook event ids (ULIDs) 26; the columns hold 64
 MAX_TIMESTAMP_MS = 253_402_300_800_000  # year 10000: beyond it no datetime exists
 UNREADABLE = "unreadable"
+HANDLED = (FollowEvent, UnfollowEvent, MessageEvent, AccountLinkEvent)
+MAX_TEXT = 200  # longer texts are neither a command nor a code
 
 
 def receive(channel: LineChannel, body: bytes, signature: str, *, now: dt.datetime) -> dict[str, int]:
@@ -59,7 +65,7 @@ def verify(channel: LineChannel, body: bytes, signature: str) -> None:
 
 
 def parse(body: bytes) -> tuple[list, int]:
-    """The follow/unfollow events of a verified body (as SDK models) and how many events could not be read."""
+    """The handled events of a verified body (as SDK models) and how many events could not be read."""
     payload = json_body(body)
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         raise BadWebhook(400, "body is not a LINE webhook (a JSON object with an events list)")
@@ -102,7 +108,14 @@ def _read(raw):
         raise ValueError(
             f"{raw['type']} event the SDK cannot read ({', '.join(fields) or type(exc).__name__})"
         ) from exc
-    if not isinstance(event, FollowEvent | UnfollowEvent):
+    if not isinstance(event, HANDLED):
+        logger.info("line webhook event ignored", extra={"webhook_event": event.type})
+        return None
+    if isinstance(event, MessageEvent | AccountLinkEvent) and getattr(event.source, "type", "") != "user":
+        logger.info("line webhook event ignored", extra={"webhook_event": f"{event.type} in a group or room"})
+        return None
+    if isinstance(event, MessageEvent) and not isinstance(event.message, TextMessageContent):
+        logger.info("line webhook event ignored", extra={"webhook_event": f"message {event.message.type}"})
         return None
     problem = _problem(event)
     if problem:
@@ -111,7 +124,7 @@ def _read(raw):
 
 
 def _problem(event) -> str:
-    """What makes a follow/unfollow event unusable (the SDK checks types, not sizes or NUL characters)."""
+    """What makes a handled event unusable (the SDK checks types, not sizes or NUL characters)."""
     for name, value in (
         ("source.userId", getattr(event.source, "user_id", None)),
         ("webhookEventId", event.webhook_event_id),
@@ -124,10 +137,10 @@ def _problem(event) -> str:
 
 
 def apply_events(channel: LineChannel, events: list, *, now: dt.datetime) -> dict[str, int]:
-    """Apply follow/unfollow events oldest first, equal timestamps in body order (the sort is stable); returns how
+    """Apply the handled events oldest first, equal timestamps in body order (the sort is stable); returns how
     many ended how (applied, duplicate, stale...)."""
     outcomes: dict[str, int] = {}
-    relevant = [e for e in events if isinstance(e, FollowEvent | UnfollowEvent)]
+    relevant = [e for e in events if isinstance(e, HANDLED)]
     for event in sorted(relevant, key=lambda e: e.timestamp):
         outcome = apply_event(channel, event, now=now)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
@@ -135,10 +148,12 @@ def apply_events(channel: LineChannel, events: list, *, now: dt.datetime) -> dic
 
 
 def apply_event(channel: LineChannel, event, *, now: dt.datetime) -> str:
+    """Apply one event once (its id recorded in the same transaction as its effect), then reply if it asks for an
+    answer. Returns the outcome."""
     user_id = event.source.user_id  # checked by parse()
-    following = isinstance(event, FollowEvent)
     at = dt.datetime.fromtimestamp(event.timestamp / 1000, tz=dt.UTC)
-    for _attempt in range(2):  # a concurrent first follow of the same user wins the insert; then we update
+    answer = None
+    for _attempt in range(2):  # a concurrent first event of the same user wins the contact's insert; then we update
         try:
             with transaction.atomic():
                 if not first_delivery(
@@ -151,7 +166,7 @@ def apply_event(channel: LineChannel, event, *, now: dt.datetime) -> str:
                     received_at=now,
                 ):
                     return "duplicate"
-                outcome = _apply_to_student(channel, user_id, following=following, at=at)
+                outcome, answer = _apply(channel, event, user_id, at=at, now=now)
                 LineWebhookEvent.objects.filter(line_channel=channel, webhook_event_id=event.webhook_event_id).update(
                     outcome=outcome
                 )
@@ -161,23 +176,44 @@ def apply_event(channel: LineChannel, event, *, now: dt.datetime) -> str:
             "line webhook",
             extra={"line_channel": channel.slug, "webhook_event": event.type, "outcome": outcome},
         )
+        if answer is not None and getattr(event, "reply_token", None):
+            answer_in_chat(channel, event.reply_token, user_id, answer)
         return outcome
     return "conflict"
 
 
-def _apply_to_student(channel: LineChannel, user_id: str, *, following: bool, at: dt.datetime) -> str:
-    student = Student.objects.select_for_update(no_key=True).filter(line_channel=channel, line_user_id=user_id).first()
-    if student is None:
-        Student.objects.create(
-            display_name=f"LINE user {user_id[-6:]}",
-            line_channel=channel,
-            line_user_id=user_id,
-            line_following=following,
-            line_status_changed_at=at,
-        )  # IntegrityError when a concurrent event created them first: the caller retries as an update
-        return "created" if following else "created unfollowed"
-    if student.line_status_changed_at and at < student.line_status_changed_at:
-        return "stale"  # a newer follow/unfollow was already applied
-    # An equal timestamp applies: it was sorted (or arrived) after the one applied, and the later one wins.
-    Student.objects.filter(pk=student.pk).update(line_following=following, line_status_changed_at=at)
-    return "followed" if following else "unfollowed"
+def _apply(channel: LineChannel, event, user_id: str, *, at: dt.datetime, now: dt.datetime):
+    """(outcome, answer or None) of one event, in its transaction."""
+    if isinstance(event, FollowEvent | UnfollowEvent):
+        return linking.apply_follow(channel, user_id, following=isinstance(event, FollowEvent), at=at), None
+    if isinstance(event, AccountLinkEvent):
+        link = event.link
+        return linking.complete_account_link(
+            channel, user_id, result=str(getattr(link.result, "value", link.result)), nonce=link.nonce, now=now
+        )
+    text = event.message.text or ""
+    if len(text) > MAX_TEXT:
+        return "ignored", None
+    return linking.on_text(channel, user_id, text, now=now)
+
+
+def answer_in_chat(channel: LineChannel, reply_token: str, user_id: str, answer: linking.Answer) -> None:
+    """Reply (free) after the event committed. The link button first needs a link token from LINE; if LINE does
+    not give one, the answer says linking is not available now. A failed reply is logged: the reply token is
+    single use and short-lived, so there is nothing to retry later."""
+    try:
+        if answer.link_button:
+            token = client.issue_link_token(channel, user_id)
+            message = client.button(
+                reply_text("link_button", answer.language),
+                reply_text("link_label", answer.language),
+                linking.link_page_url(channel, token),
+            )
+        else:
+            message = client.text(reply_text(answer.name, answer.language, **answer.context))
+    except client.LineCallFailed:
+        message = client.text(reply_text("link_unavailable", answer.language))
+    try:
+        client.reply(channel, reply_token, [message])
+    except client.LineCallFailed as exc:
+        logger.warning("line reply not sent", extra={"line_channel": channel.slug, "error": str(exc)})

@@ -29,6 +29,7 @@ from bookings.transitions import create_payout
 from classroom import tokens
 from classroom.models import ApiToken
 from config.wsgi import application
+from integrations.line.models import LineContact
 from meetings.rooms import provision_rooms
 from tests import factories
 
@@ -64,8 +65,8 @@ def requests_share_the_test_transaction():
 
 @pytest.fixture
 def school(requests_share_the_test_transaction, staff, teacher, alice, now):
-    """Real rows to find: a course, Charlie's meetings (one with its room), Alice's bookings, a payout; and a token
-    for each of Sam (staff), Charlie (teacher) and Alice (student)."""
+    """Real rows to find: a course, Charlie's meetings (one with its room), Alice's bookings and LINE contact, a
+    payout; and a token for each of Sam (staff), Charlie (teacher) and Alice (student)."""
     course = factories.CourseFactory(capacity=3)
     soon = factories.MeetingFactory(teacher=teacher, course=course, start_time=now + dt.timedelta(minutes=5))
     later = factories.MeetingFactory(teacher=teacher, course=course, start_time=now + dt.timedelta(days=2))
@@ -82,6 +83,13 @@ def school(requests_share_the_test_transaction, staff, teacher, alice, now):
         "/api/v1/bookings/": booking.pk,
         "/api/v1/payouts/": payout.pk,
         "/api/v1/courses/": course.pk,
+        "/api/v1/me/line-contacts/": LineContact.objects.create(
+            line_channel=factories.LineChannelFactory(),
+            line_user_id="U" + "a" * 32,
+            student=alice,
+            role="student",
+            linked_at=now,
+        ).pk,
     }
     keys = {user.username: tokens.issue(user, now=now)[1] for user in (staff, teacher.user, alice.user)}
     return {"ids": ids, "tokens": keys, "now": now}

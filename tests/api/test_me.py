@@ -22,6 +22,7 @@ def test_roles_come_from_the_account(as_staff, as_charlie, as_alice, alice, teac
         "teacher_id": None,
         "student_id": alice.pk,
         "time_zone": "Asia/Ho_Chi_Minh",
+        "line_contacts": [],
     }
 
 

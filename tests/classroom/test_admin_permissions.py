@@ -39,7 +39,9 @@ def test_every_admin_action_declares_the_permission_it_needs(action):
 @pytest.fixture
 def failed(meeting, alice, now):
     with transaction.atomic():
-        outbox.enqueue([outbox.message("class_open", outbox.for_student(alice), now=now, meeting=meeting)])
+        outbox.enqueue(
+            [outbox.message("class_open", outbox.for_student(alice, "class_open")[0], now=now, meeting=meeting)]
+        )
     Notification.objects.update(state="failed", attempts=8, failed_at=now)
     return Notification.objects.get()
 

@@ -6,9 +6,11 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from bookings.models import Booking, Payout
 from classroom.models import Course, Student, Teacher
+from integrations.line.models import LineContact
 from meetings.models import Meeting, MeetingParticipant
 from notifications.models import Notification
 from tests.factories import CourseFactory, LineChannelFactory, StudentFactory, TeacherFactory
@@ -127,11 +129,20 @@ def test_a_notification_cannot_be_written_twice(meeting):
     refused(lambda: Notification.objects.create(**values))
 
 
-def test_a_line_user_belongs_to_one_student_per_channel(db):
+def test_a_line_user_is_one_contact_per_channel(db):
     channel = LineChannelFactory()
-    StudentFactory(line_channel=channel, line_user_id="U1")
-    refused(lambda: StudentFactory(line_channel=channel, line_user_id="U1"))
-    StudentFactory(line_channel=LineChannelFactory(), line_user_id="U1")  # another channel: another student
+    LineContact.objects.create(line_channel=channel, line_user_id="U1")
+    refused(lambda: LineContact.objects.create(line_channel=channel, line_user_id="U1"))
+    LineContact.objects.create(line_channel=LineChannelFactory(), line_user_id="U1")  # another channel: another one
+
+
+def test_a_contact_is_never_half_linked(db):
+    channel, student = LineChannelFactory(), StudentFactory()
+    refused(lambda: LineContact.objects.create(line_channel=channel, line_user_id="U2", student=student))
+    refused(lambda: LineContact.objects.create(line_channel=channel, line_user_id="U3", role="student"))
+    LineContact.objects.create(
+        line_channel=channel, line_user_id="U4", student=student, role="guardian", linked_at=timezone.now()
+    )
 
 
 def test_people_need_an_iana_zone(db):

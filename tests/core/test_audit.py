@@ -62,7 +62,9 @@ def history(model, pk):
 
 def test_retry_now_leaves_an_entry_per_message(meeting, alice, staff, now):
     with transaction.atomic():
-        outbox.enqueue([outbox.message("class_open", outbox.for_student(alice), now=now, meeting=meeting)])
+        outbox.enqueue(
+            [outbox.message("class_open", outbox.for_student(alice, "class_open")[0], now=now, meeting=meeting)]
+        )
     Notification.objects.update(state="failed", attempts=8, failed_at=now)
     row = Notification.objects.get()
     assert retry_now([row.pk], now, actor=staff) == 1

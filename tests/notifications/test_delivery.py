@@ -36,7 +36,7 @@ def test_a_student_and_a_teacher_nobody_can_reach_are_skipped_not_sent(meeting, 
     teacher.save()
     outbox.enqueue(
         [
-            outbox.message("class_open", outbox.for_student(alice), now=now, meeting=meeting),
+            outbox.message("class_open", outbox.for_student(alice, "class_open")[0], now=now, meeting=meeting),
             outbox.message("class_closed", outbox.for_teacher(teacher), now=now, meeting=meeting),
         ]
     )
@@ -52,7 +52,7 @@ def test_a_student_and_a_teacher_nobody_can_reach_are_skipped_not_sent(meeting, 
     assert deliver_notifications(now) == {"skipped": 1}
     assert rows.filter(state="skipped", last_error="no contact").count() == 2
     # Still one row per (meeting, recipient, kind): a second transition telling Alice again writes nothing new.
-    outbox.enqueue([outbox.message("class_open", outbox.for_student(alice), now=now, meeting=meeting)])
+    outbox.enqueue([outbox.message("class_open", outbox.for_student(alice, "class_open")[0], now=now, meeting=meeting)])
     assert Notification.objects.count() == 2
 
 

@@ -11,11 +11,12 @@ from django.db.models import Count
 
 from integrations.line import channel as line_channel_module
 from integrations.line.channel import Batch, LineMessagingChannel, split
-from integrations.line.models import LineChannel
+from integrations.line.linking import unlink_contact
+from integrations.line.models import LineChannel, LineContact
 from notifications.delivery import DELIVERY_LEASE, deliver_notifications, retry_now
 from notifications.models import Notification
 from tests.conftest import LINE_SECRET, LINE_TOKEN
-from tests.notifications.line_helpers import enqueue, followers, line_user
+from tests.notifications.line_helpers import enqueue, followers, line_user, set_line_user
 
 HOURS = dt.timedelta(hours=2)
 
@@ -113,13 +114,35 @@ def test_a_retried_batch_goes_whole_with_its_key_even_when_the_claim_is_smaller(
     assert [c.to for c in push] == [[dan.line_user_id]]
 
 
-def test_a_student_who_unfollowed_is_skipped_with_the_reason(line, line_channel, meeting, now):
-    [alice] = followers(line_channel, 1, following=False)
+def test_a_contact_who_unfollowed_after_the_message_was_written_is_skipped_with_the_reason(
+    line, line_channel, meeting, now
+):
+    [alice] = followers(line_channel, 1)
     [row] = enqueue("class_open", [alice], now=now, meeting=meeting)
+    LineContact.objects.filter(student=alice).update(following=False)
     assert deliver_notifications(now) == {"skipped": 1}
     row.refresh_from_db()
-    assert row.state == "skipped" and row.last_error == "the student unfollowed the LINE account"
+    assert row.state == "skipped" and row.last_error == "the contact unfollowed the LINE account"
     assert line.requests == []
+
+
+def test_a_contact_unlinked_after_the_message_was_written_gets_nothing(line, line_channel, meeting, now):
+    [alice] = followers(line_channel, 1)
+    [row] = enqueue("class_open", [alice], now=now, meeting=meeting)
+    contact = LineContact.objects.get(student=alice)
+    unlink_contact(contact.pk, now=now, how="test")
+    assert deliver_notifications(now) == {"skipped": 1}
+    row.refresh_from_db()
+    assert row.state == "skipped" and row.last_error == "the LINE contact is no longer linked to the student"
+    assert line.requests == []
+
+
+def test_a_student_whose_contact_unfollowed_before_the_message_gets_it_by_email(line, line_channel, meeting, now):
+    [alice] = followers(line_channel, 1, following=False)
+    alice.email = "alice@example.com"
+    alice.save(update_fields=["email"])
+    [row] = enqueue("class_open", [alice], now=now, meeting=meeting)
+    assert row.channel == "email" and row.address == "alice@example.com"
 
 
 def test_a_refused_token_fails_the_messages_and_flags_the_channel(line, line_channel, meeting, now):
@@ -295,8 +318,7 @@ def test_one_id_line_refuses_among_500_fails_alone_and_the_499_others_get_it_onc
 def test_a_malformed_id_fails_before_sending_and_the_others_go_in_one_multicast(line, line_channel, meeting, now):
     students = followers(line_channel, 500)
     typo = students[3]
-    typo.line_user_id = "U" + "F" * 32  # upper case: not a LINE user id
-    typo.save()
+    set_line_user(typo, "U" + "F" * 32)  # upper case: not a LINE user id
     enqueue("class_open", students, now=now, meeting=meeting)
     deliver_notifications(now)
     row = class_notifications().get(student=typo)

@@ -133,3 +133,26 @@ def test_an_id_line_does_not_know_fails_the_whole_request_and_frees_its_key(fake
     assert fake.accepted == []
     assert post(fake, "multicast", {"to": [ALICE], "messages": TEXT}, key=key).status_code == 200
     assert fake.copies() == {(ALICE, "hello"): 1}
+
+
+def test_the_fake_plays_account_linking_over_http():
+    """Link tokens once, replies to reply tokens it issued (each once), the dialog's signed accountLink event."""
+    http = requests
+    user = "U" + "d4" * 16
+    with LineFake(tokens={"t"}, channel_secret="s") as fake:
+        auth = {"Authorization": "Bearer t"}
+        assert http.post(f"{fake.url}/v2/bot/user/{user}/linkToken", timeout=5).status_code == 401
+        token = http.post(f"{fake.url}/v2/bot/user/{user}/linkToken", headers=auth, timeout=5).json()["linkToken"]
+        said = fake.send_text(user, "link")
+        reply_token = said.event["events"][0]["replyToken"]
+        body = {"replyToken": reply_token, "messages": [{"type": "text", "text": "hi"}]}
+        assert http.post(f"{fake.url}/v2/bot/message/reply", json=body, headers=auth, timeout=5).status_code == 200
+        assert http.post(f"{fake.url}/v2/bot/message/reply", json=body, headers=auth, timeout=5).status_code == 400
+        assert fake.replies_to(user) == ["hi"]
+        dialog = f"{fake.url}/dialog/bot/accountLink?linkToken={token}&nonce=n0nce-0123456789"
+        assert http.get(dialog, timeout=5).status_code == 200
+        event = fake.events[-1].event["events"][0]
+        assert event["type"] == "accountLink" and event["link"] == {"result": "ok", "nonce": "n0nce-0123456789"}
+        assert fake.events[-1].signature == fake.sign(fake.events[-1].body)
+        http.get(dialog, timeout=5)  # the same link token again: used, so "failed"
+        assert fake.events[-1].event["events"][0]["link"]["result"] == "failed"

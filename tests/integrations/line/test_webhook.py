@@ -14,7 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from classroom.models import Student
-from integrations.line.models import LineWebhookEvent
+from integrations.line.models import LineContact, LineWebhookEvent
 from tests.concurrency import race
 from tests.conftest import LINE_SECRET, LINE_TOKEN
 from tests.factories import LineChannelFactory
@@ -59,22 +59,23 @@ def post(client, line_channel):
     return post
 
 
-def test_a_follow_creates_a_following_student(post, line_channel):
+def test_a_follow_creates_a_following_contact_and_no_student(post, line_channel):
     reply = post(body_of(event("follow")))
     assert reply.status_code == 200 and reply.json()["events"] == {"created": 1}
-    student = Student.objects.get()
-    assert student.line_channel == line_channel and student.line_user_id == ALICE and student.line_following
+    student = LineContact.objects.get()
+    assert student.line_channel == line_channel and student.line_user_id == ALICE and student.following
+    assert student.student is None and not Student.objects.exists()  # a follow never makes a student
     assert LineWebhookEvent.objects.get().outcome == "created"
 
 
-def test_unfollow_is_a_soft_delete_and_a_new_follow_reactivates_the_same_student(post):
+def test_unfollow_is_a_soft_delete_and_a_new_follow_reactivates_the_same_contact(post):
     post(body_of(event("follow")))
     post(body_of(event("unfollow", at=T0 + 1000)))
-    student = Student.objects.get()
-    assert not student.line_following and student.line_user_id == ALICE
+    student = LineContact.objects.get()
+    assert not student.following and student.line_user_id == ALICE
     reply = post(body_of(event("follow", at=T0 + 2000)))
     assert reply.json()["events"] == {"followed": 1}
-    assert Student.objects.get().pk == student.pk and Student.objects.get().line_following
+    assert LineContact.objects.get().pk == student.pk and LineContact.objects.get().following
 
 
 def test_the_consoles_empty_verify_request_is_answered_200(post):
@@ -97,22 +98,22 @@ def test_the_consoles_empty_verify_request_is_answered_200(post):
 def test_a_missing_or_wrong_signature_is_refused_and_writes_nothing(post, signature):
     reply = post(body_of(event("follow")), signature=signature)
     assert reply.status_code == 401 and "error" in reply.json()
-    assert not Student.objects.exists() and not LineWebhookEvent.objects.exists()
+    assert not LineContact.objects.exists() and not LineWebhookEvent.objects.exists()
 
 
 def test_an_unknown_slug_is_404(post):
     assert post(body_of(event("follow")), slug="nope").status_code == 404
-    assert not Student.objects.exists()
+    assert not LineContact.objects.exists()
 
 
 def test_a_replayed_event_changes_nothing(post):
     body = body_of(event("follow", event_id="01JREPLAY"))
     post(body)
-    Student.objects.update(display_name="Alice")
+    LineContact.objects.update(display_name="Alice")
     post(body_of(event("unfollow", at=T0 + 1000)))
     reply = post(body)  # LINE redelivers the follow
     assert reply.status_code == 200 and reply.json()["events"] == {"duplicate": 1}
-    assert not Student.objects.get().line_following
+    assert not LineContact.objects.get().following
     assert LineWebhookEvent.objects.count() == 2
 
 
@@ -121,20 +122,20 @@ def test_a_late_follow_cannot_undo_a_newer_unfollow(post):
     post(body_of(event("unfollow", at=T0 + 5000)))
     reply = post(body_of(event("follow", at=T0 + 1000, event_id="01JLATE")))
     assert reply.json()["events"] == {"stale": 1}
-    assert not Student.objects.get().line_following
+    assert not LineContact.objects.get().following
 
 
 def test_events_in_one_body_are_applied_in_timestamp_order(post):
     reply = post(body_of(event("unfollow", at=T0 + 5000), event("follow", at=T0)))
     assert reply.json()["events"] == {"created": 1, "unfollowed": 1}
-    assert not Student.objects.get().line_following
+    assert not LineContact.objects.get().following
 
 
-def test_an_unfollow_before_its_follow_arrives_leaves_the_student_unfollowed(post):
+def test_an_unfollow_before_its_follow_arrives_leaves_the_contact_unfollowed(post):
     post(body_of(event("unfollow", at=T0 + 5000)))
     post(body_of(event("follow", at=T0)))
-    student = Student.objects.get()
-    assert not student.line_following and student.line_user_id == ALICE
+    student = LineContact.objects.get()
+    assert not student.following and student.line_user_id == ALICE
 
 
 @pytest.mark.parametrize("body", [b"not json", b'{"events": [', b'["events"]', b'{"no": "events"}', b"\xff\xfe"])
@@ -149,7 +150,7 @@ def test_a_huge_body_is_refused_before_it_is_read(post, settings):
     body = body_of(*[event("follow", f"U{n:032x}", at=T0 + n) for n in range(40)])
     assert len(body) > 2048
     assert post(body).status_code == 413
-    assert not Student.objects.exists()
+    assert not LineContact.objects.exists()
 
 
 def test_only_get_is_refused(client, line_channel):
@@ -167,7 +168,7 @@ def test_the_channel_secret_never_reaches_the_log(post, caplog):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_first_events_of_a_new_user_at_once_make_one_student(line_channel):
-    """LINE may deliver a follow and a newer unfollow of a user we never saw in parallel: one student, unfollowed."""
+    """LINE may deliver a follow and a newer unfollow of a user we never saw in parallel: one contact, unfollowed."""
     bodies = [body_of(event("follow", at=T0)), body_of(event("unfollow", at=T0 + 1000))]
 
     def deliver(body):
@@ -183,11 +184,11 @@ def test_two_first_events_of_a_new_user_at_once_make_one_student(line_channel):
         )
 
     for _ in range(3):  # a few rounds, fresh user each time
-        Student.objects.all().delete()
+        LineContact.objects.all().delete()
         LineWebhookEvent.objects.all().delete()
         assert race(*[lambda b=b: deliver(b) for b in bodies]) == [200, 200]
-        student = Student.objects.get()
-        assert not student.line_following and LineWebhookEvent.objects.count() == 2
+        student = LineContact.objects.get()
+        assert not student.following and LineWebhookEvent.objects.count() == 2
 
 
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=10)
@@ -225,26 +226,26 @@ line_events = fields(
 )
 @given(events=st.lists(line_events, max_size=4) | any_json)
 def test_any_signed_body_is_answered_200_or_400_and_a_refusal_writes_nothing(post, events):
-    before = (Student.objects.count(), LineWebhookEvent.objects.count())
+    before = (LineContact.objects.count(), LineWebhookEvent.objects.count())
     body = json.dumps({"destination": "U0", "events": events} if isinstance(events, list) else events).encode()
     reply = post(body)  # the test client re-raises anything a view lets escape
     assert reply.status_code in (200, 400)
     if reply.status_code == 400:
-        assert (Student.objects.count(), LineWebhookEvent.objects.count()) == before
-    assert not any("\x00" in user for user in Student.objects.values_list("line_user_id", flat=True))
+        assert (LineContact.objects.count(), LineWebhookEvent.objects.count()) == before
+    assert not any("\x00" in user for user in LineContact.objects.values_list("line_user_id", flat=True))
 
 
 def test_the_fakes_follow_and_unfollow_webhooks_are_accepted(client, line, line_channel):
     url = "/integrations/line/webhook/ielts/"
     follow = line.follow(ALICE)
     assert client.post(url, follow.body, **follow.headers()).status_code == 200
-    student = Student.objects.get(line_user_id=ALICE)
-    assert student.line_following
+    student = LineContact.objects.get(line_user_id=ALICE)
+    assert student.following
     requests.post(f"{line.url}/fake/unfollow?user={ALICE}", timeout=2).raise_for_status()  # by hand, over HTTP
     unfollow = line.events[-1]
     assert client.post(url, unfollow.body, **unfollow.headers()).json()["events"] == {"unfollowed": 1}
     student.refresh_from_db()
-    assert not student.line_following
+    assert not student.following
 
 
 # --- event by event, body order, per channel (hardening item 16) ------------------------------------------------------
@@ -284,16 +285,18 @@ def test_an_event_that_cannot_be_read_is_skipped_and_the_others_are_applied(post
     reply = post(body_of(unreadable, event("follow", BOB, event_id="01JBOB")))
     assert reply.status_code == 200
     assert reply.json()["events"] == {"created": 1, "unreadable": 1}
-    assert list(Student.objects.values_list("line_user_id", flat=True)) == [BOB]
+    assert list(LineContact.objects.values_list("line_user_id", flat=True)) == [BOB]
     assert list(LineWebhookEvent.objects.values_list("webhook_event_id", flat=True)) == ["01JBOB"]
     assert "line webhook event skipped" in caplog.text and LINE_SECRET not in caplog.text
 
 
 def test_events_of_other_kinds_from_the_sdks_own_body_are_ignored_beside_a_follow(post):
-    """A standby-mode follow is still a follow; message, join, unknown ("undefined") kinds are not ours."""
+    """A standby-mode follow is still a follow; join and unknown ("undefined") kinds are not ours; a text message
+    that is neither a command nor a code is recorded and ignored."""
     body = body_of(
         sdk_shaped(
             "message",
+            webhookEventId="testwebhookeventid-message",
             replyToken="nHuyWiB7yP5Zw52FIkcQobQuGDXCTA",
             message={"id": "325708", "type": "text", "text": "Hello, world", "quoteToken": "quoteToken"},
         ),
@@ -306,8 +309,11 @@ def test_events_of_other_kinds_from_the_sdks_own_body_are_ignored_beside_a_follo
         sdk_shaped("follow", mode="standby", replyToken="nHuyWiB7yP5Zw52FIkcQobQuGDXCTA", follow={"isUnblocked": True}),
     )
     reply = post(body)
-    assert reply.status_code == 200 and reply.json()["events"] == {"created": 1}
-    assert Student.objects.get().line_user_id == "U206d25c2ea6bd87c17655609a1c37cb8"
+    assert reply.status_code == 200 and reply.json()["events"] == {
+        "ignored": 1,
+        "followed": 1,
+    }
+    assert LineContact.objects.get().line_user_id == "U206d25c2ea6bd87c17655609a1c37cb8"
 
 
 @pytest.mark.parametrize(
@@ -317,7 +323,7 @@ def test_events_of_other_kinds_from_the_sdks_own_body_are_ignored_beside_a_follo
 def test_events_with_equal_timestamps_apply_in_body_order(post, kinds, following):
     events = [event(kind, event_id=f"01JSAME{n}") for n, kind in enumerate(kinds)]
     assert post(body_of(*events)).status_code == 200
-    assert Student.objects.get().line_following is following
+    assert LineContact.objects.get().following is following
 
 
 def test_an_event_with_the_timestamp_of_the_last_one_applied_still_applies(post):
@@ -325,7 +331,7 @@ def test_an_event_with_the_timestamp_of_the_last_one_applied_still_applies(post)
     post(body_of(event("follow", at=T0, event_id="01JFIRST")))
     assert post(body_of(event("unfollow", at=T0, event_id="01JSECOND"))).json()["events"] == {"unfollowed": 1}
     assert post(body_of(event("follow", at=T0 - 1, event_id="01JOLDER"))).json()["events"] == {"stale": 1}
-    assert not Student.objects.get().line_following
+    assert not LineContact.objects.get().following
 
 
 def test_the_same_event_id_on_two_channels_is_applied_on_both(post, line_channel):
@@ -334,7 +340,7 @@ def test_the_same_event_id_on_two_channels_is_applied_on_both(post, line_channel
     assert post(body).json()["events"] == {"created": 1}
     reply = post(body, signature=sign(body, other.channel_secret), slug="toeic")
     assert reply.status_code == 200 and reply.json()["events"] == {"created": 1}
-    assert sorted(Student.objects.values_list("line_channel__slug", flat=True)) == ["ielts", "toeic"]
+    assert sorted(LineContact.objects.values_list("line_channel__slug", flat=True)) == ["ielts", "toeic"]
     assert LineWebhookEvent.objects.filter(webhook_event_id="01JSHARED").count() == 2
     assert post(body, signature=sign(body, other.channel_secret), slug="toeic").json()["events"] == {"duplicate": 1}
     assert set(LineWebhookEvent.objects.values_list("outcome", flat=True)) == {"created"}
@@ -365,7 +371,26 @@ def test_one_event_id_racing_on_two_channels_and_twice_on_one_is_applied_once_pe
     per_channel = sorted(LineWebhookEvent.objects.values_list("line_channel__slug", "webhook_event_id"))
     assert per_channel == [("ielts", "01JRACE"), ("ielts", "01JRACE2"), ("toeic", "01JRACE"), ("toeic", "01JRACE2")]
     # Equal timestamps in body order: the unfollow came second, on both channels.
-    assert sorted(Student.objects.values_list("line_channel__slug", "line_following")) == [
+    assert sorted(LineContact.objects.values_list("line_channel__slug", "following")) == [
         ("ielts", False),
         ("toeic", False),
     ]
+
+
+def test_messages_in_a_group_and_stickers_are_logged_and_ignored(post, caplog):
+    group = {**event("message", BOB, event_id="01JGROUP"), "replyToken": "r1"}
+    group["source"] = {"type": "group", "groupId": "C" + "1" * 32, "userId": BOB}
+    group["message"] = {"id": "1", "type": "text", "text": "link", "quoteToken": "q"}
+    sticker = {**event("message", BOB, event_id="01JSTICKER"), "replyToken": "r2"}
+    sticker["message"] = {
+        "id": "2",
+        "type": "sticker",
+        "packageId": "1",
+        "stickerId": "1",
+        "stickerResourceType": "STATIC",
+        "quoteToken": "q",
+    }
+    reply = post(body_of(group, sticker))
+    assert reply.status_code == 200 and reply.json()["events"] == {}
+    assert not LineContact.objects.exists() and not LineWebhookEvent.objects.exists()
+    assert "line webhook event ignored" in caplog.text
