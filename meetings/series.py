@@ -274,7 +274,9 @@ def _refuse_teacher_overlaps(series: Series, *, now: dt.datetime) -> None:
         state__in=[State.SCHEDULED, State.OPEN, State.IN_PROGRESS],
         start_time__lt=occurrences[-1].end,
         end_time__gt=occurrences[0].start,
-    ).exclude(series_id=series.pk if series.pk else None)
+    )
+    if series.pk:
+        busy = busy.exclude(series_id=series.pk)
     spans = list(busy.values_list("start_time", "end_time", "title"))
     for occurrence in occurrences:
         for start, end, title in spans:
@@ -606,7 +608,7 @@ def _retime(series: Series, meetings, change: Change, *, now, actor, new_series:
         if meeting.series_detached:
             continue
         occurrence = _occurrence(target, wall)
-        lifecycle.edit_meeting(
+        meeting = lifecycle.edit_meeting(
             meeting,
             now=now,
             actor=actor,
