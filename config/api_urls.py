@@ -14,12 +14,14 @@ from rest_framework.views import APIView
 from bookings.api import BookingViewSet, PayoutViewSet
 from classroom.api import CourseViewSet, MeView, TokenView
 from meetings.api import AdminCloseMeetingView, AdminOpenMeetingView, MeetingViewSet
+from meetings.series_api import CalendarTokenView, SeriesViewSet
 
 router = SimpleRouter()
 router.register("meetings", MeetingViewSet, basename="meetings")
 router.register("bookings", BookingViewSet, basename="bookings")
 router.register("payouts", PayoutViewSet, basename="payouts")
 router.register("courses", CourseViewSet, basename="courses")
+router.register("series", SeriesViewSet, basename="series")
 
 
 class UnknownEndpoint(APIView):
@@ -50,6 +52,7 @@ class SchemaView(SpectacularAPIView):
 v1 = [
     path("auth/token/", TokenView.as_view(), name="auth-token"),
     path("me/", MeView.as_view(), name="me"),
+    path("me/calendar-token/", CalendarTokenView.as_view(), name="me-calendar-token"),
     path("admin/meetings/<int:pk>/open/", AdminOpenMeetingView.as_view(), name="admin-meeting-open"),
     path("admin/meetings/<int:pk>/close/", AdminCloseMeetingView.as_view(), name="admin-meeting-close"),
     *router.urls,

@@ -824,6 +824,15 @@ def cancel_subscription(subscription: SeriesSubscription, *, now: dt.datetime, a
     return counts
 
 
+def ancestors(series: Series) -> list[int]:
+    """The series this one continues (a "this and following" split), nearest first."""
+    found, current = [], series.parent_id
+    while current:
+        found.append(current)
+        current = Series.objects.filter(pk=current).values_list("parent_id", flat=True).first()
+    return found
+
+
 def _descendants(series_id: int) -> list[int]:
     found, frontier = [], [series_id]
     while frontier:
