@@ -10,11 +10,10 @@ from bookings.models import Booking
 from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline, local_time, permission_check, transition_action
 from core.errors import DomainError, InvalidTime
 from core.models import StateChange
-from meetings import lifecycle
+from meetings import lifecycle, series_admin  # noqa: F401  (series_admin: importing it registers its admins)
 from meetings.admin_views import lifecycle_dashboard, review_decide, review_queue
 from meetings.models import Meeting, MeetingParticipant
 from meetings.settlement import SETTLED_FIELDS
-
 
 class HistoryInline(ReadOnlyInline):
     model = StateChange

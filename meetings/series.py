@@ -263,7 +263,7 @@ def local_to_utc_or_shift(wall: dt.datetime, tz_name: str) -> dt.datetime:
     return resolve(wall, tz_name)[0]
 
 
-def _refuse_teacher_overlaps(series: Series, *, now: dt.datetime) -> None:
+def check_teacher_free(series: Series, *, now: dt.datetime) -> None:
     """A new series must not put the teacher in two classes at once within the horizon."""
     horizon = now + dt.timedelta(days=settings.SERIES_HORIZON_DAYS)
     occurrences = expand(series, after=now, until=horizon)
@@ -317,7 +317,7 @@ def create_series(
         exdates=exdates or [],
     )
     validate(series, now=now)
-    _refuse_teacher_overlaps(series, now=now)
+    check_teacher_free(series, now=now)
     with transaction.atomic():
         series.save()
         _history(series, "", "created", now=now, actor=actor, reason="series created", data=_describe(series))
