@@ -15,6 +15,7 @@ from meetings.admin_views import lifecycle_dashboard, review_decide, review_queu
 from meetings.models import Meeting, MeetingParticipant
 from meetings.settlement import SETTLED_FIELDS
 
+
 class HistoryInline(ReadOnlyInline):
     model = StateChange
     fk_name = "meeting"
