@@ -458,16 +458,22 @@ def _city(tz_name: str) -> str:
 def _time_change_notices(series: Series, *, now: dt.datetime) -> int:
     """Everyone whose local time of this class moves (students in zones without daylight saving when the teacher's
     zone changes; the teacher when a wall time had to be shifted) is told once, in the week before the first class
-    at the new time. The outbox key names that class, so reruns write nothing twice."""
+    at the new time. The outbox key names that class and the new time, so reruns write nothing twice. Occurrences
+    moved on their own are left out on both sides (their move was announced by the reschedule message)."""
     upcoming = list(
         Meeting.objects.filter(
-            series=series, state=State.SCHEDULED, start_time__gt=now, start_time__lte=now + TIME_CHANGE_NOTICE
+            series=series,
+            series_detached=False,
+            state=State.SCHEDULED,
+            start_time__gt=now,
+            start_time__lte=now + TIME_CHANGE_NOTICE,
         ).order_by("start_time")
     )
     rows = []
     for meeting in upcoming:
         previous = (
-            Meeting.objects.filter(series=series, start_time__lt=meeting.start_time)
+            # The class at the usual time before it: an occurrence moved on its own says nothing about the rule.
+            Meeting.objects.filter(series=series, series_detached=False, start_time__lt=meeting.start_time)
             .exclude(state=State.CANCELLED)
             .order_by("-start_time")
             .first()
