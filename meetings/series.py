@@ -801,7 +801,8 @@ def cancel_subscription(subscription: SeriesSubscription, *, now: dt.datetime, a
             cancelled_at=now
         ):
             return counts
-        series_ids = [subscription.series_id, *_descendants(subscription.series_id)]
+        # A split moved the subscription to the continuing series; its seats may be in any part of the lineage.
+        series_ids = lineage(subscription.series)
         bookings = Booking.objects.filter(
             Q(meeting__series_id__in=series_ids),
             student_id=subscription.student_id,
@@ -830,6 +831,11 @@ def cancel_subscription(subscription: SeriesSubscription, *, now: dt.datetime, a
     return counts
 
 
+def lineage(series: Series) -> list[int]:
+    """This series, the ones it continues and the ones continuing it ("this and following" splits)."""
+    return [series.pk, *ancestors(series), *descendants(series.pk)]
+
+
 def ancestors(series: Series) -> list[int]:
     """The series this one continues (a "this and following" split), nearest first."""
     found, current = [], series.parent_id
@@ -839,7 +845,7 @@ def ancestors(series: Series) -> list[int]:
     return found
 
 
-def _descendants(series_id: int) -> list[int]:
+def descendants(series_id: int) -> list[int]:
     found, frontier = [], [series_id]
     while frontier:
         frontier = list(Series.objects.filter(parent_id__in=frontier).values_list("pk", flat=True))

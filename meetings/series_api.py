@@ -366,7 +366,7 @@ class SeriesViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         student = student_of(request.user)
         subscription = (
             SeriesSubscription.objects.filter(
-                series_id__in=[series.pk, *series_domain.ancestors(series)], student=student, cancelled_at__isnull=True
+                series_id__in=series_domain.lineage(series), student=student, cancelled_at__isnull=True
             ).first()
             if student is not None
             else None

@@ -103,3 +103,22 @@ def test_calendar_token_gives_a_working_feed_and_revokes_the_old_one(as_alice, a
     path = lambda url: url.split("://", 1)[1].split("/", 1)[1]  # noqa: E731
     assert client.get("/" + path(second)).status_code == 200
     assert client.get("/" + path(first)).status_code == 404
+
+
+def test_unsubscribing_from_a_split_series_by_its_old_id(as_charlie, as_alice, alice, teacher, course):
+    series_id = as_charlie.post("/api/v1/series/", body(course), format="json").json()["id"]
+    as_alice.post(f"/api/v1/series/{series_id}/subscribe/")
+    split = as_charlie.patch(
+        f"/api/v1/series/{series_id}/",
+        {"scope": "following", "occurrence": "2026-07-19T19:30", "local_time": "18:00"},
+        format="json",
+    )
+    assert split.status_code == 200, split.json()
+    successor = Series.objects.get(parent_id=series_id)
+    assert list(Meeting.objects.filter(series=successor).values_list("original_local_start", flat=True)) == [
+        "2026-07-19T18:00",
+        "2026-07-26T18:00",
+    ]
+    released = as_alice.post(f"/api/v1/series/{series_id}/unsubscribe/")
+    assert released.status_code == 200
+    assert released.json()["counts"] == {"released": 4}
