@@ -112,6 +112,9 @@ MEETING_EXAMPLE = {
     "seats_left": 5,
     "cancellation_cutoff": "2026-07-01T11:00:00Z",
     "my_booking": {"id": 12, "status": "confirmed"},
+    "series": None,
+    "original_local_start": "",
+    "series_note": "",
 }
 
 

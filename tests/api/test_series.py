@@ -39,6 +39,8 @@ def test_a_teacher_creates_a_series_and_lists_its_occurrences(as_charlie, teache
     }
     listed = as_charlie.get(f"/api/v1/meetings/?series={created['id']}").json()["results"]
     assert [m["start_time"] for m in listed] == ["2026-07-05T18:30:00Z", "2026-07-19T18:30:00Z", "2026-07-26T18:30:00Z"]
+    assert [(m["series"], m["original_local_start"]) for m in listed][0] == (created["id"], "2026-07-05T19:30")
+    assert listed[0]["local"]["start_time"] == "2026-07-05T14:30:00-04:00"  # Charlie, in New York
 
 
 @pytest.mark.parametrize(
