@@ -7,6 +7,7 @@ import pytest
 from bookings.models import Booking
 from core.errors import IllegalTransition
 from core.models import StateChange
+from meetings import lifecycle
 from meetings import series as series_domain
 from meetings.models import Meeting, Series
 from notifications.models import Notification
@@ -196,3 +197,27 @@ def test_a_full_occurrence_is_skipped_with_a_message_and_cancelling_releases_fut
     assert released["released"] == 2  # 1 and 8 February; the past ones stay
     assert Booking.objects.filter(student=dan, status="confirmed").count() == 2
     assert series_domain.cancel_subscription(subscription, now=at("2027-01-20T00:00")) == {}
+
+
+def test_until_in_utc_is_read_on_the_series_wall_clock():
+    teacher = factories.TeacherFactory(time_zone="America/New_York")
+    weekly = series_domain.create_series(
+        teacher=teacher,
+        course=factories.CourseFactory(),
+        title="x",
+        local_start="2027-01-04T19:30",
+        time_zone="America/New_York",
+        duration_minutes=45,
+        rrule="RRULE:FREQ=WEEKLY;UNTIL=20270119T003000Z",  # 18 Jan 19:30 New York
+        now=NOW,
+    )
+    assert keys(weekly) == ["2027-01-04T19:30", "2027-01-11T19:30", "2027-01-18T19:30"]
+
+
+def test_a_meeting_moved_by_hand_is_detached_and_the_sweep_leaves_it(series):
+    meeting = Meeting.objects.get(series=series, original_local_start="2027-01-11T19:30")
+    lifecycle.edit_meeting(meeting, now=NOW, start_time=at("2027-01-11T17:00"), end_time=at("2027-01-11T17:45"))
+    series_domain.materialise_series(NOW)
+    meeting.refresh_from_db()
+    assert meeting.series_detached and meeting.start_time == at("2027-01-11T17:00")
+    assert keys(series).count("2027-01-11T19:30") == 1
