@@ -22,16 +22,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-# The whole system on SQLite with the demo school: web server and django-q2 cluster together; Ctrl-C stops both.
+# The whole system on SQLite with the demo school: web server and django-q2 cluster together; Ctrl-C stops both
+# (demo/run.py: migrate, seed_demo, setup_schedules, then both in their own process groups under one supervisor).
+# Links in messages use http://$(HOST):$(PORT) unless PUBLIC_BASE_URL is set.
 run: venv
-	$(BIN)/python manage.py migrate --noinput
-	LOG_LEVEL=WARNING $(BIN)/python manage.py seed_demo  # quiet: it plays the past classes through the sweeps
-	$(BIN)/python manage.py setup_schedules
-	@echo "Starting the web server at http://$(HOST):$(PORT)/ and the django-q2 cluster (Ctrl-C stops both)"
-	@trap 'kill 0' INT TERM; \
-	$(BIN)/python manage.py qcluster & \
-	$(BIN)/python manage.py runserver --noreload $(HOST):$(PORT) & \
-	wait
+	$(BIN)/python -m demo.run --host $(HOST) --port $(PORT)
 
 test: venv
 	$(BIN)/ruff check .

@@ -5,18 +5,27 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.translation import gettext_lazy
 
 from bookings import exports, transitions
 from bookings.models import Appointment, Booking, Payout
 from classroom.models import Teacher
-from core.admin_utils import ReadOnlyAdmin, permission_check, transition_action
+from core.admin_utils import (
+    HistoryColumns,
+    ReadOnlyAdmin,
+    confirmed_transition_action,
+    money,
+    permission_check,
+    short_text,
+    transition_action,
+)
 from core.models import StateChange
 from meetings.review import hold_for_review, record_complaint
 
 
-class ObjectHistoryInline(GenericTabularInline):
+class ObjectHistoryInline(HistoryColumns, GenericTabularInline):
     model = StateChange
-    fields = ["at", "field", "from_state", "to_state", "actor_name", "reason"]
+    fields = ["at", "what", "by", "reason"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -27,10 +36,9 @@ class ObjectHistoryInline(GenericTabularInline):
         return False
 
 
-def _staff_cancel(booking, *, now, actor):
-    return transitions.cancel_booking(
-        booking, now=now, actor=actor, reason=f"cancelled by {actor} in the admin", enforce_cutoff=False
-    )
+def _staff_cancel(booking, *, now, actor, reason):
+    # Staff may cancel after the students' cutoff (a student phoning in late with a good reason).
+    return transitions.cancel_booking(booking, now=now, actor=actor, reason=reason, enforce_cutoff=False)
 
 
 def _staff_complaint(booking, *, now, actor):
@@ -41,7 +49,8 @@ def _staff_complaint(booking, *, now, actor):
 
 @admin.register(Booking)
 class BookingAdmin(admin.ModelAdmin):
-    list_display = ["id", "student", "meeting", "status", "amount", "currency", "has_complaint", "created_at"]
+    list_display = ["id", "student", "meeting", "status", "price", "has_complaint", "created_at"]
+    price = money("amount", description=gettext_lazy("amount"))
     list_filter = ["status", "has_complaint", "currency", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=id", "student__display_name", "meeting__title", "=meeting__id"]
     date_hierarchy = "created_at"
@@ -66,8 +75,15 @@ class BookingAdmin(admin.ModelAdmin):
     ]
     inlines = [ObjectHistoryInline]
     actions = [
-        transition_action(
-            _staff_cancel, description="Cancel (gives the seat back)", name="cancel", permission="change"
+        confirmed_transition_action(
+            _staff_cancel,
+            description=gettext_lazy("Cancel (gives the seat back)…"),
+            question=gettext_lazy(
+                "Cancel these bookings? The seats are given back, paid bookings are refunded, and the students are "
+                "told, with the reason you give."
+            ),
+            name="cancel",
+            permission="change",
         ),
         transition_action(
             transitions.refund_booking,
@@ -129,18 +145,8 @@ def csv_response(payouts, filename: str) -> HttpResponse:
 
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdmin):
-    list_display = [
-        "id",
-        "teacher",
-        "meeting",
-        "state",
-        "gross",
-        "commission",
-        "net",
-        "currency",
-        "approve_after",
-        "held_reason",
-    ]
+    # Fits 1400 px: the net with its currency (gross and commission are on the payout's page), a short reason.
+    list_display = ["id", "teacher", "meeting", "state", "net_amount", "approve_after", "held_because"]
     list_filter = ["state", "currency", "teacher", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["teacher__display_name", "=meeting__id"]
     date_hierarchy = "created_at"
@@ -169,6 +175,12 @@ class PayoutAdmin(ReadOnlyAdmin):
         ),
         "export_selected",
     ]
+    net_amount = money("net", description=gettext_lazy("net"))
+
+    @admin.display(description=gettext_lazy("held because"), ordering="held_reason")
+    def held_because(self, payout):
+        return short_text(payout.held_reason, 50)
+
     has_approve_payout_permission = permission_check("bookings.approve_payout")
     has_pay_payout_permission = permission_check("bookings.pay_payout")
     has_hold_payout_permission = permission_check("bookings.hold_payout")
@@ -201,7 +213,8 @@ class PayoutAdmin(ReadOnlyAdmin):
 
 @admin.register(transitions.PayoutAdjustment)
 class PayoutAdjustmentAdmin(ReadOnlyAdmin):
-    list_display = ["id", "payout", "booking", "amount", "currency", "created_at", "actor_name"]
+    list_display = ["id", "payout", "booking", "amount_shown", "created_at", "actor_name"]
+    amount_shown = money("amount", description=gettext_lazy("amount"))
     list_filter = ["currency", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=payout__id", "=booking__id", "payout__teacher__display_name"]
     date_hierarchy = "created_at"

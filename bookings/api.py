@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
@@ -79,8 +79,9 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(
         tags=["bookings"],
-        summary="Book a seat (students)",
-        description="Takes one seat at the course price and confirms it. Two students racing for the last seat: one "
+        summary="Book a seat (students; staff for a student)",
+        description="Takes one seat at the course price and confirms it. Staff book for a student by giving "
+        "`student` (the student's id); anyone else who gives it gets 403. Two students racing for the last seat: one "
         "gets 201, the other 409 `class_full`. A meeting that does not exist, or that you may not see (GET "
         "/api/v1/meetings/ lists those you may book), is a 404. Send an Idempotency-Key to make a retry safe.",
         parameters=[IDEMPOTENCY_PARAMETER],
@@ -96,7 +97,11 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                     {"meeting": ["A valid integer is required."]},
                 ),
             ),
-            403: error_response(403, example("not a student", "permission_denied", "Only students book seats.")),
+            403: error_response(
+                403,
+                example("not a student", "permission_denied", "Only students book seats."),
+                example("for someone else", "permission_denied", "Only staff book a seat for another student."),
+            ),
             404: error_response(
                 404,
                 example(
@@ -116,22 +121,30 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         },
         examples=[
             OpenApiExample("book", value={"meeting": 7}, request_only=True),
+            OpenApiExample("staff book for a student", value={"meeting": 7, "student": 3}, request_only=True),
             OpenApiExample("booked", value=BOOKING_EXAMPLE, response_only=True),
         ],
     )
     @idempotent
     def create(self, request):
-        student = student_of(request.user)
-        if student is None:
-            raise PermissionDenied("Only students book seats.")
+        user = request.user
+        # (The body may be any JSON; the serializer refuses one that is not an object.)
+        if isinstance(request.data, dict) and "student" in request.data and not user.is_staff:
+            raise PermissionDenied(_("Only staff book a seat for another student."))
+        if not user.is_staff and student_of(user) is None:
+            raise PermissionDenied(_("Only students book seats."))
         now = timezone.now()
         body = BookingCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        # Staff book for the student who phoned in; the history names the staff member as the actor.
+        student = body.validated_data.get("student") or student_of(user)
+        if student is None:
+            raise serializers.ValidationError({"student": [_("Name the student you book for (their id).")]})
         meeting_id = body.validated_data["meeting"]
         meeting = visible_meetings(request.user, now).filter(pk=meeting_id).first()
         if meeting is None:  # nonexistent or not yours to see: the same answer, so existence does not leak
             raise NotFound(_("There is no meeting %(id)s that you can book.") % {"id": meeting_id})
-        booking = transitions.book(student, meeting, now=now, actor=request.user)
+        booking = transitions.book(student, meeting, now=now, actor=user)
         booking = self.get_queryset().get(pk=booking.pk)
         return Response(self.get_serializer(booking).data, status=status.HTTP_201_CREATED)
 

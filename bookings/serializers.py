@@ -8,7 +8,8 @@ from rest_framework import serializers
 
 from bookings.models import Booking, Payout
 from bookings.transitions import cancellation_cutoff
-from classroom.serializers import StrictCharField, StrictIntegerField, utc_iso
+from classroom.models import Student
+from classroom.serializers import StrictCharField, StrictIntegerField, StrictPrimaryKeyRelatedField, utc_iso
 from meetings.api import MAX_ID
 from meetings.serializers import MeetingSerializer
 
@@ -65,6 +66,11 @@ class BookingCreateSerializer(serializers.Serializer):
 
     meeting = StrictIntegerField(
         min_value=1, max_value=MAX_ID, help_text="Id of a meeting you may book (GET /api/v1/meetings/)."
+    )
+    student = StrictPrimaryKeyRelatedField(
+        queryset=Student.objects.all(),
+        required=False,
+        help_text="Staff only: the student you book for (the one who phoned in). Others leave it out (403).",
     )
 
 

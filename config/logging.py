@@ -82,3 +82,19 @@ class RedactLinkTokens(logging.Filter):
             if key not in _STANDARD and not key.startswith("_"):
                 setattr(record, key, _redacted(value))
         return True
+
+
+class HealthzIsNotAnError(logging.Filter):
+    """runserver logs the request line of every 5xx answer as an ERROR; /healthz's 503 (no sweep yet, or stale
+    sweeps; the view logs which, at info or warning) is a health report, not a failure of this request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.levelno == logging.ERROR
+            and getattr(record, "status_code", None) == 503
+            and isinstance(record.args, tuple)
+            and record.args
+            and " /healthz " in str(record.args[0])
+        ):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True

@@ -58,6 +58,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+if not DEBUG:
+    # Static files straight from the WSGI app (gunicorn needs no separate static server), out of STATIC_ROOT: right
+    # after the security middleware, so HTTPS redirects and HSTS still apply. With DEBUG on, runserver serves them.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
@@ -114,6 +119,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("vi", "Tiếng Việt"), ("zh-hant", "繁體中文")]
+# Each language's own date formats with the zone added ("July 1, 2026, 1 p.m. UTC"): see config/formats/.
+FORMAT_MODULE_PATH = ["config.formats"]
 # The zone given to a new teacher or student when none is known.
 DEFAULT_USER_TIME_ZONE = env.time_zone("DEFAULT_USER_TIME_ZONE", "UTC")
 
@@ -307,12 +314,25 @@ SPECTACULAR_SETTINGS = {
 
 # --- Static files, auth ---------------------------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` puts the files WhiteNoise serves.
+STATIC_ROOT = env.str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # With DEBUG off: compressed copies and content-hashed names, which WhiteNoise serves with a year's caching. With
+    # DEBUG on (the demo, the tests) the plain storage, which needs no collectstatic first.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+# After a login without ?next= (/api/auth/login/): the first page, which sends staff on to the admin.
+LOGIN_REDIRECT_URL = "/"
 
 # --- Logging: one JSON object per line, so transitions are greppable by field ---------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -329,7 +349,10 @@ LOGGING = {
         },
     },
     # Join, feedback and room links carry signed tokens: the loggers that write request paths redact them.
-    "filters": {"redact_link_tokens": {"()": "config.logging.RedactLinkTokens"}},
+    "filters": {
+        "redact_link_tokens": {"()": "config.logging.RedactLinkTokens"},
+        "healthz_is_not_an_error": {"()": "config.logging.HealthzIsNotAnError"},
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json"},
         "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
@@ -343,7 +366,7 @@ LOGGING = {
             "handlers": ["django.server"],
             "level": "INFO",
             "propagate": False,
-            "filters": ["redact_link_tokens"],
+            "filters": ["redact_link_tokens", "healthz_is_not_an_error"],
         },
         "django_q": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},

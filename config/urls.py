@@ -7,6 +7,7 @@ from integrations.local import views as local_views
 from meetings import feed_views
 
 urlpatterns = [
+    path("", core_views.home, name="home"),
     path("admin/", admin.site.urls),
     path("", include("config.api_urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/auth/
     path("healthz", core_views.healthz, name="healthz"),

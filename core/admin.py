@@ -1,27 +1,32 @@
 """The history of every state machine, the runners' heartbeats and django-q2's task lists, in the admin."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy
 from django_q import admin as q_admin
 from django_q.models import Failure, Success
 
-from core.admin_utils import ReadOnlyAdmin
-from core.models import StateChange, SweepHeartbeat
+from core.admin_utils import HistoryColumns, ReadOnlyAdmin
+from core.models import HISTORY_FIELD_WORDS, StateChange, SweepHeartbeat
+
+
+class WhatChangedFilter(admin.SimpleListFilter):
+    """The history's "field" filter, in the words the history uses."""
+
+    title = gettext_lazy("what changed")
+    parameter_name = "field"
+
+    def lookups(self, request, model_admin):
+        fields = StateChange.objects.order_by("field").values_list("field", flat=True).distinct()
+        return [(name, HISTORY_FIELD_WORDS.get(name, gettext_lazy("state"))) for name in fields]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(field=self.value()) if self.value() else queryset
 
 
 @admin.register(StateChange)
-class StateChangeAdmin(ReadOnlyAdmin):
-    list_display = [
-        "at",
-        "content_type",
-        "object_id",
-        "meeting",
-        "field",
-        "from_state",
-        "to_state",
-        "actor_name",
-        "reason",
-    ]
-    list_filter = ["content_type", "field", "to_state", "actor_name"]
+class StateChangeAdmin(HistoryColumns, ReadOnlyAdmin):
+    list_display = ["at", "subject", "meeting", "what", "by", "reason"]
+    list_filter = ["content_type", WhatChangedFilter, "to_state", "actor_name"]
     search_fields = ["=object_id", "=meeting__id", "reason", "actor_name"]
     date_hierarchy = "at"
     list_select_related = ["content_type", "meeting"]

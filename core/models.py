@@ -8,6 +8,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class StateGuardMixin:
@@ -81,6 +82,50 @@ class StateChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.content_type.model} {self.object_id}: {self.from_state or '∅'} → {self.to_state}"
+
+    @property
+    def subject(self) -> str:
+        """What changed, in words: "class 7", "booking 12"."""
+        model = self.content_type.model
+        return f"{HISTORY_OBJECT_WORDS.get(model, model)} {self.object_id}"
+
+    def describe(self) -> str:
+        """The change in words, as staff say it: "join link sent", "booking confirmed", "start: ... → ...". A field
+        that holds a state reads "<what> <new state>"; any other field "<what>: <from> → <to>"."""
+        model = self.content_type.model
+        to = self.to_state.replace("_", " ")
+        if self.field in ("state", "status"):
+            return f"{HISTORY_OBJECT_WORDS.get(model, model)} {to}"
+        words = HISTORY_FIELD_WORDS.get(self.field, self.field.replace("_", " "))
+        if self.field.endswith("_state"):
+            return f"{words} {to}"
+        return f"{words}: {self.from_state} → {self.to_state}" if self.from_state else f"{words}: {self.to_state}"
+
+
+# The words the history uses for the objects and fields its rows name (StateChange.describe).
+HISTORY_OBJECT_WORDS = {
+    "meeting": _("class"),
+    "booking": _("booking"),
+    "appointment": _("appointment"),
+    "payout": _("payout"),
+    "notification": _("message"),
+    "recording": _("recording"),
+}
+HISTORY_FIELD_WORDS = {
+    "join_link_state": _("join link"),
+    "feedback_link_state": _("feedback link"),
+    "review_state": _("review"),
+    "teacher": _("teacher"),
+    "start_time": _("start"),
+    "end_time": _("end"),
+    "min_participants": _("minimum participants check"),
+    "attendance": _("attendance"),
+    "amounts": _("amounts"),
+    "adjustment": _("payout adjustment"),
+    "feedback": _("feedback"),
+    "marks": _("marks"),
+    "auth_failed_at": _("sign-in failure"),
+}
 
 
 class SweepHeartbeat(models.Model):

@@ -1,14 +1,25 @@
-"""/healthz: whether the database answers and the sweeps run (for a load balancer or an uptime check)."""
+"""The first page (``/``) and ``/healthz`` (whether the database answers and the sweeps run, for a load balancer or
+an uptime check)."""
 
 from __future__ import annotations
 
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.log import log_response
 
 from core import runner
 
 HEALTHY_SWEEP_AGE_SECONDS = 180
+
+
+def home(request):
+    """``/``: staff go to the admin; everyone else gets a short page saying what this is, with the login and the API
+    docs (the admin's "View site" and the login's default redirect lead here too)."""
+    if request.user.is_active and request.user.is_staff:
+        return redirect("admin:index")
+    return render(request, "core/home.html")
 
 
 def healthz(request):
@@ -30,4 +41,17 @@ def healthz(request):
         "cluster": "alive" if clock_age is not None and clock_age <= HEALTHY_SWEEP_AGE_SECONDS else "not seen",
         "clock_age_seconds": None if clock_age is None else round(clock_age, 1),
     }
-    return JsonResponse(body, status=200 if healthy else 503)
+    response = JsonResponse(body, status=200 if healthy else 503)
+    if not healthy:
+        # Django logs every 5xx as an ERROR. Before the first sweep (the cluster just started, or is not there yet) a
+        # 503 is expected: info; stale sweeps are worth a look: a warning. Logged here, so Django does not again.
+        level = "info" if last is None else "warning"
+        log_response(
+            "Service Unavailable: %s (%s)",
+            request.path,
+            body["status"],
+            response=response,
+            request=request,
+            level=level,
+        )
+    return response

@@ -1,8 +1,12 @@
 """The demo school for ``make run``: built through the real transitions, so its history reads like real use.
 
 Idempotent: people and courses are found by natural keys; each meeting "slot" is created only when no live meeting
-of that slot exists (a slot whose meeting already ran gets a fresh one), so every launch has a class starting two
-minutes later without piling up duplicates on repeated runs.
+of that slot exists (a slot whose meeting already ran gets a fresh one), so every launch has a class starting
+``HEADLINE_START_MINUTES`` later without piling up duplicates on repeated runs.
+
+Its times agree with its history: a meeting, booking or payout says it was created when its first history entry
+says it happened (two days before the class for the meetings and bookings), not at the moment seed_demo ran; the
+people and courses are older than all of it.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import Exists, Min, OuterRef, Subquery
 
-from bookings.models import Booking
+from bookings.models import Booking, Payout
 from bookings.transitions import book
 from classroom.models import Course, Student, Teacher
+from core.models import StateChange
 from core.runner import run_sweeps
 from core.timezones import to_local
 from meetings import lifecycle
@@ -26,6 +33,12 @@ from meetings.models import Meeting, MeetingParticipant, Series
 
 STAFF_USERNAME, STAFF_PASSWORD = "admin", "admin"
 PEOPLE_PASSWORD = "demo"
+# The headline class starts this long after launch: more than JOIN_LINK_LEAD_MINUTES (10), so its join link goes out
+# on time (one to two minutes after launch: the start is on a whole minute), not as a catch-up of a missed moment.
+HEADLINE_START_MINUTES = 12
+HEADLINE_DURATION_MINUTES = 15
+# The school, its people and its courses existed this long before the demo's history begins.
+SCHOOL_AGE = dt.timedelta(days=30)
 
 TEACHERS = [
     ("emma", "Emma Johnson", "America/New_York", "en"),
@@ -74,42 +87,76 @@ SLOTS = [
         teacher_comes=False,
     ),
     Slot("Business English (in progress)", "Business English", "an", -20, 60, ("alice", "dan", "frank")),
-    Slot("Demo class: starts two minutes after launch", "IELTS Practice", "emma", 2, 15, ("alice", "bob", "carol")),
+    Slot(
+        "Demo class: starts 12 minutes after launch",
+        "IELTS Practice",
+        "emma",
+        HEADLINE_START_MINUTES,
+        HEADLINE_DURATION_MINUTES,
+        ("alice", "bob", "carol"),
+    ),
     Slot("Vietnamese Conversation", "Vietnamese Conversation", "an", 60, 60, ("carol", "frank")),
     Slot("Mandarin for Beginners", "Mandarin for Beginners", "mei", 3 * 60, 50, ("alice", "eve", "dan")),
     Slot("Business English (tomorrow)", "Business English", "emma", 24 * 60, 60, ("bob", "frank")),
 ]
 
 
-def _user(username: str, password: str, **fields):
-    user, created = get_user_model().objects.get_or_create(username=username, defaults=fields)
+def _user(username: str, password: str, joined: dt.datetime, **fields):
+    user, created = get_user_model().objects.get_or_create(
+        username=username, defaults={"date_joined": joined, **fields}
+    )
     if created:
         user.set_password(password)
         user.save()
     return user
 
 
-def _people():
-    _user(STAFF_USERNAME, STAFF_PASSWORD, is_staff=True, is_superuser=True, email="admin@example.com")
+def _created(model, joined: dt.datetime, **lookup):
+    """get_or_create, with a new row's ``created_at`` set to ``joined`` (auto_now_add would say today)."""
+    row, created = model.objects.get_or_create(**lookup)
+    if created:
+        model.objects.filter(pk=row.pk).update(created_at=joined)
+    return row
+
+
+def _people(joined: dt.datetime):
+    _user(STAFF_USERNAME, STAFF_PASSWORD, joined, is_staff=True, is_superuser=True, email="admin@example.com")
     teachers = {}
     for username, name, zone, language in TEACHERS:
-        user = _user(username, PEOPLE_PASSWORD, email=f"{username}@example.com")
-        teachers[username], _ = Teacher.objects.get_or_create(
-            user=user, defaults={"display_name": name, "time_zone": zone, "language": language, "email": user.email}
+        user = _user(username, PEOPLE_PASSWORD, joined, email=f"{username}@example.com")
+        teachers[username] = _created(
+            Teacher,
+            joined,
+            user=user,
+            defaults={"display_name": name, "time_zone": zone, "language": language, "email": user.email},
         )
     students = {}
     for username, name, zone, language in STUDENTS:
-        user = _user(username, PEOPLE_PASSWORD, email=f"{username}@example.com")
-        students[username], _ = Student.objects.get_or_create(
-            user=user, defaults={"display_name": name, "time_zone": zone, "language": language, "email": user.email}
+        user = _user(username, PEOPLE_PASSWORD, joined, email=f"{username}@example.com")
+        students[username] = _created(
+            Student,
+            joined,
+            user=user,
+            defaults={"display_name": name, "time_zone": zone, "language": language, "email": user.email},
         )
     courses = {}
     for title, price, currency, capacity, minimum in COURSES:
-        courses[title], _ = Course.objects.get_or_create(
+        courses[title] = _created(
+            Course,
+            joined,
             title=title,
             defaults={"price": Decimal(price), "currency": currency, "capacity": capacity, "min_participants": minimum},
         )
     return teachers, students, courses
+
+
+def _date_back_to_history(model, pks: list[int]) -> None:
+    """``created_at`` of these rows := the moment of their first history entry (the ``now`` the demo played)."""
+    history = StateChange.objects.filter(
+        content_type=ContentType.objects.get_for_model(model), object_id=OuterRef("pk")
+    )
+    first = history.values("object_id").annotate(first=Min("at")).values("first")
+    model.objects.filter(Exists(history), pk__in=pks).update(created_at=Subquery(first))
 
 
 def _play_past(meeting: Meeting, start: dt.datetime, end: dt.datetime, *, teacher_comes: bool = True) -> None:
@@ -138,9 +185,10 @@ def _play_past(meeting: Meeting, start: dt.datetime, end: dt.datetime, *, teache
 @transaction.atomic
 def seed(now: dt.datetime) -> list[str]:
     """Create what is missing; return one line per thing created."""
-    teachers, students, courses = _people()
     now = now.replace(second=0, microsecond=0)
-    created = []
+    earliest = min(now, now + dt.timedelta(minutes=min(slot.start_minutes for slot in SLOTS))) - dt.timedelta(days=2)
+    teachers, students, courses = _people(earliest - SCHOOL_AGE)
+    created, meetings = [], []
     live = [Meeting.State.SCHEDULED, Meeting.State.OPEN, Meeting.State.IN_PROGRESS]
     for slot in SLOTS:
         start = now + dt.timedelta(minutes=slot.start_minutes)
@@ -164,7 +212,11 @@ def seed(now: dt.datetime) -> list[str]:
             if end + dt.timedelta(minutes=10) <= now:
                 run_sweeps(end - dt.timedelta(minutes=10), runner="seed_demo", record=False)  # feedback links
                 run_sweeps(end + dt.timedelta(minutes=5), runner="seed_demo", record=False)  # close, settle
+        meetings.append(meeting.pk)
         created.append(f"meeting {meeting.pk}: {slot.title} at {start:%Y-%m-%d %H:%M} UTC")
+    _date_back_to_history(Meeting, meetings)
+    _date_back_to_history(Booking, list(Booking.objects.filter(meeting__in=meetings).values_list("pk", flat=True)))
+    _date_back_to_history(Payout, list(Payout.objects.filter(meeting__in=meetings).values_list("pk", flat=True)))
     created += _weekly_class(now, teachers, students, courses)
     return created
 

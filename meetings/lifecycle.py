@@ -332,7 +332,8 @@ def close_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
             [(m.pk, from_state, m.pk) for m in group],
             to_state=State.CLOSED,
             at=now,
-            reason="close moment reached (end_time + MEETING_AUTO_CLOSE_DELAY_MINUTES)",
+            reason=gettext("closed %(minutes)s minutes after the end")
+            % {"minutes": settings.MEETING_AUTO_CLOSE_DELAY_MINUTES},
         )
     audit.write(history)
     written = _after_close(meetings, now=now, actor=None)

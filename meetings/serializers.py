@@ -19,7 +19,7 @@ from rest_framework import serializers
 
 from bookings.models import Booking
 from bookings.transitions import cancellation_cutoff
-from classroom.models import Course
+from classroom.models import Course, Teacher
 from classroom.serializers import (
     PersonSerializer,
     StrictCharField,
@@ -207,9 +207,14 @@ class MeetingEditSerializer(serializers.Serializer):
 
 
 class MeetingCreateSerializer(MeetingEditSerializer):
-    """Schedule (teachers). ``end_time`` defaults to start + the course's default duration."""
+    """Schedule (teachers; staff for any teacher). ``end_time`` defaults to start + the course's default duration."""
 
     course = StrictPrimaryKeyRelatedField(queryset=Course.objects.all(), help_text="Course id.")
+    teacher = StrictPrimaryKeyRelatedField(
+        queryset=Teacher.objects.all(),
+        required=False,
+        help_text="Staff only: the teacher you schedule for (their id). A teacher leaves it out or gives their own.",
+    )
     start_time = TimeText(help_text=TIME_HELP)
     end_time = TimeText(required=False, help_text=TIME_HELP + " Defaults to start + the course's default duration.")
 

@@ -34,5 +34,9 @@ def actions_offered(client, model) -> list[str]:
     return [] if form is None else [name for name, _label in form.fields["action"].choices if name]
 
 
-def post_action(client, model, action: str, objects):
-    return client.post(changelist(model), {"action": action, "_selected_action": [o.pk for o in objects]}, follow=True)
+def post_action(client, model, action: str, objects, *, reason: str | None = None):
+    """Run an action. With ``reason``: an action that asks first (cancelling), confirmed with that reason."""
+    data = {"action": action, "_selected_action": [o.pk for o in objects]}
+    if reason is not None:
+        data.update(confirm="yes", reason=reason)
+    return client.post(changelist(model), data, follow=True)

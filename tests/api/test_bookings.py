@@ -78,9 +78,12 @@ def test_a_booking_that_races_the_end_of_the_grace_is_refused(as_alice, meeting,
     assert_error(as_alice.post("/api/v1/bookings/", {"meeting": meeting.pk}), 409, "booking_closed")
 
 
-def test_teachers_and_staff_do_not_book(as_charlie, as_staff, meeting):
+def test_teachers_do_not_book_and_staff_must_name_the_student(as_charlie, as_staff, meeting):
     assert_error(as_charlie.post("/api/v1/bookings/", {"meeting": meeting.pk}), 403, "permission_denied")
-    assert_error(as_staff.post("/api/v1/bookings/", {"meeting": meeting.pk}), 403, "permission_denied")
+    error = assert_error(
+        as_staff.post("/api/v1/bookings/", {"meeting": meeting.pk}), 400, "validation_error", "student"
+    )
+    assert "student" in error["message"]
     assert not Booking.objects.exists()
 
 

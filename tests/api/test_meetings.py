@@ -342,10 +342,10 @@ def test_other_bad_fields_are_400s_naming_them(as_charlie, course, body, fields)
     assert not Meeting.objects.exists()
 
 
-def test_students_and_staff_cannot_schedule(as_alice, as_staff, course):
+def test_students_cannot_schedule_and_staff_must_name_the_teacher(as_alice, as_staff, course):
     body = {"course": course.pk, "start_time": "2026-07-02T20:00:00Z"}
     assert_error(as_alice.post("/api/v1/meetings/", body), 403, "permission_denied")
-    assert_error(as_staff.post("/api/v1/meetings/", body), 403, "permission_denied")
+    assert_error(as_staff.post("/api/v1/meetings/", body), 400, "validation_error", "teacher")
     assert not Meeting.objects.exists()
 
 

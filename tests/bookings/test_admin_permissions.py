@@ -44,7 +44,7 @@ def test_a_view_only_user_is_offered_no_booking_action(vera, meeting, alice, now
 def test_posting_a_booking_action_without_its_permission_changes_nothing(vera, meeting, alice, now, action):
     booking = book(alice, meeting, now=now)
     history = StateChange.objects.count()
-    post_action(vera, Booking, action, [booking])
+    post_action(vera, Booking, action, [booking], reason="forged" if action == "cancel" else None)
     booking.refresh_from_db()
     assert (booking.status, booking.has_complaint) == ("confirmed", False)
     assert StateChange.objects.count() == history
@@ -58,7 +58,7 @@ def test_changing_bookings_allows_cancel_and_complaints_but_refunds_need_their_o
     assert set(actions_offered(client, Booking)) == {"cancel", "record_complaint"}
     post_action(client, Booking, "refund_booking", [alices])
     assert states(Booking, [alices]) == ["confirmed"]
-    post_action(client, Booking, "cancel", [bobs])
+    post_action(client, Booking, "cancel", [bobs], reason="Bob phoned: he is ill")
     assert states(Booking, [bobs]) == ["cancelled"]
     client.force_login(staff_with("rob", "bookings.view_booking", "bookings.refund_booking"))
     assert actions_offered(client, Booking) == ["refund_booking"]

@@ -28,3 +28,12 @@ def test_three_bookings_of_9_99_at_17_5_percent():
 
 def test_a_zero_gross_splits_into_zeros():
     assert split_revenue(Decimal("0.00"), Decimal("0.2"), "USD") == (Decimal("0.00"), Decimal("0.00"))
+
+
+def test_amounts_for_people_have_thousands_separators_and_the_currencys_places():
+    from core.money import format_money
+
+    assert format_money(Decimal("240000"), "VND") == "240,000 VND"
+    assert format_money(Decimal("1200"), "TWD") == "1,200.00 TWD"
+    assert format_money(Decimal("-82499.33"), "VND") == "-82,499 VND"
+    assert format_money(Decimal("9.995"), "USD") == "10.00 USD"

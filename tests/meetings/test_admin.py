@@ -7,8 +7,10 @@ from django.urls import reverse
 
 from bookings.models import Booking
 from core.models import StateChange
+from core.timezones import to_local
 from meetings import lifecycle
 from meetings.models import Meeting
+from notifications.models import Notification
 from tests.factories import CourseFactory, LineChannelFactory, TeacherFactory, book
 from tests.meetings.closing import MINUTE, teacher_session
 
@@ -35,7 +37,9 @@ def test_every_changelist_loads(staff_client, booked, model):
 def test_the_meeting_page_shows_local_time_and_history_but_no_way_to_type_a_state(staff_client, booked):
     page = staff_client.get(reverse("admin:meetings_meeting_change", args=[booked.pk])).content.decode()
     assert 'name="state"' not in page and 'name="seats_taken"' not in page
-    assert "09:00 America/New_York" in page  # 13:00 UTC in July, the teacher's zone
+    # Typed in the teacher's zone (13:00 UTC is 09:00 in New York in July), named beside the field; UTC below.
+    assert 'name="start_time_1" value="09:00:00"' in page and "in America/New_York, the teacher" in page
+    assert "2026-07-01 13:00 UTC" in page
     assert "History (this meeting" in page and "seat taken" in page
 
 
@@ -45,9 +49,11 @@ def test_the_booking_page_has_no_status_input(staff_client, booked):
     assert 'name="status"' not in page and "booking confirmed" in page
 
 
-def act(staff_client, action, meeting):
+def act(staff_client, action, meeting, **confirmed):
     return staff_client.post(
-        reverse("admin:meetings_meeting_changelist"), {"action": action, "_selected_action": [meeting.pk]}, follow=True
+        reverse("admin:meetings_meeting_changelist"),
+        {"action": action, "_selected_action": [meeting.pk], **confirmed},
+        follow=True,
     )
 
 
@@ -59,21 +65,36 @@ def test_admin_actions_call_the_transitions_and_report_each_outcome(staff_client
     act(staff_client, "close_meeting", booked)
     booked.refresh_from_db()
     assert booked.state == "closed" and booked.auto_closed is False
-    messages = [str(m) for m in act(staff_client, "cancel_meeting", booked).context["messages"]]
+    cancelled = act(staff_client, "cancel_meeting", booked, confirm="yes", reason="too late")
+    messages = [str(m) for m in cancelled.context["messages"]]
     assert any("is closed; it cannot become cancelled" in m for m in messages)
     assert StateChange.objects.filter(meeting=booked, to_state="closed", actor=staff).exists()
 
 
-def test_cancel_action_refunds(staff_client, booked):
-    act(staff_client, "cancel_meeting", booked)
+def test_cancel_asks_first_then_refunds_and_tells_the_students_the_reason(staff_client, staff, booked):
+    page = act(staff_client, "cancel_meeting", booked)
+    assert page.status_code == 200 and 'name="reason"' in page.content.decode() and str(booked) in page.content.decode()
+    assert Meeting.objects.get(pk=booked.pk).state == "scheduled"  # nothing happens before the confirmation
+
+    no_reason = act(staff_client, "cancel_meeting", booked, confirm="yes", reason="  ")
+    assert no_reason.context["form"].errors["reason"]
+    assert Meeting.objects.get(pk=booked.pk).state == "scheduled"
+
+    act(staff_client, "cancel_meeting", booked, confirm="yes", reason="the teacher is ill")
+    assert Meeting.objects.get(pk=booked.pk).state == "cancelled"
     assert Booking.objects.get().status == "refunded"
+    change = StateChange.objects.get(meeting=booked, to_state="cancelled", field="state")
+    assert (change.actor, change.reason) == (staff, "the teacher is ill")
+    student_message = Notification.objects.get(meeting=booked, kind="class_cancelled", student__isnull=False)
+    assert "the teacher is ill" in student_message.payload["text"]
 
 
 def test_staff_create_a_meeting_through_the_lifecycle(staff_client, teacher, now):
     from tests.factories import CourseFactory
 
     course = CourseFactory()
-    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
+    start_utc = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
+    start = to_local(start_utc, teacher.time_zone)  # typed in the teacher's zone
     data = {
         "teacher": teacher.pk,
         "course": course.pk,
@@ -86,6 +107,7 @@ def test_staff_create_a_meeting_through_the_lifecycle(staff_client, teacher, now
     }
     staff_client.post(reverse("admin:meetings_meeting_add"), {**data, **_empty_inlines()})
     meeting = Meeting.objects.get(title="Added by staff")
+    assert (meeting.start_time, meeting.end_time) == (start_utc, start_utc + dt.timedelta(hours=1))
     assert StateChange.objects.filter(meeting=meeting, to_state="scheduled", actor_name="sam").exists()
     data["end_time_1"] = (start - dt.timedelta(hours=1)).strftime("%H:%M:%S")
     response = staff_client.post(reverse("admin:meetings_meeting_add"), {**data, **_empty_inlines()})
@@ -123,10 +145,11 @@ def change_form(meeting, **overrides):
         "course": meeting.course_id,
         "title": meeting.title,
         "capacity": meeting.capacity,
-        "start_time_0": f"{meeting.start_time:%Y-%m-%d}",
-        "start_time_1": f"{meeting.start_time:%H:%M:%S}",
-        "end_time_0": f"{meeting.end_time:%Y-%m-%d}",
-        "end_time_1": f"{meeting.end_time:%H:%M:%S}",
+        # As the form shows them: in the teacher's zone.
+        "start_time_0": f"{to_local(meeting.start_time, meeting.teacher.time_zone):%Y-%m-%d}",
+        "start_time_1": f"{to_local(meeting.start_time, meeting.teacher.time_zone):%H:%M:%S}",
+        "end_time_0": f"{to_local(meeting.end_time, meeting.teacher.time_zone):%Y-%m-%d}",
+        "end_time_1": f"{to_local(meeting.end_time, meeting.teacher.time_zone):%H:%M:%S}",
         **_empty_inlines(),
     }
     return {**data, **overrides}
@@ -170,7 +193,7 @@ def test_a_teacher_change_of_an_open_meeting_is_refused_and_says_so(staff_client
     lifecycle.open_meeting(meeting, now=now, actor=staff)  # staff may open early
     dana = TeacherFactory(display_name="Dana")
     response = save_change(staff_client, meeting, now, teacher=dana.pk)
-    assert "only a scheduled meeting can be edited" in response.content.decode()
+    assert "This class is already open; only a scheduled class can be edited." in response.content.decode()
     meeting.refresh_from_db()
     assert meeting.teacher.display_name == "Charlie"
     assert not StateChange.objects.filter(meeting=meeting, field="teacher").exists()

@@ -52,7 +52,7 @@ def test_posting_a_meeting_action_without_its_permission_changes_nothing(vera, b
     if start_in == "open":
         lifecycle.open_meeting(booked, now=booked.start_time)
     history = StateChange.objects.count()
-    post_action(vera, Meeting, action, [booked])
+    post_action(vera, Meeting, action, [booked], reason="forged" if action == "cancel_meeting" else None)
     assert state_of(booked) == start_in
     assert StateChange.objects.count() == history
     assert Booking.objects.get().status == "confirmed"
@@ -61,7 +61,7 @@ def test_posting_a_meeting_action_without_its_permission_changes_nothing(vera, b
 def test_changing_meetings_allows_open_and_close_but_not_cancel(client, booked):
     client.force_login(staff_with("olga", "meetings.view_meeting", "meetings.change_meeting"))
     assert set(actions_offered(client, Meeting)) == {"open_meeting", "close_meeting"}
-    post_action(client, Meeting, "cancel_meeting", [booked])
+    post_action(client, Meeting, "cancel_meeting", [booked], reason="forged")
     assert state_of(booked) == "scheduled"
     post_action(client, Meeting, "open_meeting", [booked])
     assert state_of(booked) == "open"
@@ -72,7 +72,7 @@ def test_changing_meetings_allows_open_and_close_but_not_cancel(client, booked):
 def test_cancelling_a_class_needs_its_own_permission(client, booked):
     client.force_login(staff_with("cora", "meetings.view_meeting", "meetings.cancel_meeting"))
     assert actions_offered(client, Meeting) == ["cancel_meeting"]
-    post_action(client, Meeting, "cancel_meeting", [booked])
+    post_action(client, Meeting, "cancel_meeting", [booked], reason="the teacher is ill")
     assert state_of(booked) == "cancelled" and Booking.objects.get().status == "refunded"
 
 

@@ -1,7 +1,10 @@
 import datetime as dt
+import logging
 
 import time_machine
+from django.conf import settings
 
+from config.logging import HealthzIsNotAnError
 from core.runner import beat, run_sweeps
 
 
@@ -38,3 +41,54 @@ def test_it_turns_unhealthy_when_the_last_sweep_is_older_than_three_minutes(clie
 
 def test_it_needs_no_login(client, db):
     assert client.get("/healthz").status_code in (200, 503)
+
+
+# --- how a 503 is logged: a health report, not an ERROR (issue 21, item 4) -------------------------------------------
+
+
+def _request_log(caplog):
+    return [record for record in caplog.records if record.name == "django.request"]
+
+
+def test_before_the_first_sweep_the_503_is_logged_once_as_info_not_as_an_error(client, db, caplog):
+    caplog.set_level(logging.DEBUG, logger="django.request")
+    assert client.get("/healthz").status_code == 503
+    records = _request_log(caplog)
+    assert [(record.levelname, record.getMessage()) for record in records] == [
+        ("INFO", "Service Unavailable: /healthz (stale)")
+    ]
+
+
+def test_stale_sweeps_are_a_warning(client, db, now, caplog):
+    caplog.set_level(logging.DEBUG, logger="django.request")
+    with time_machine.travel(now, tick=False):
+        run_sweeps(now)
+    with time_machine.travel(now + dt.timedelta(minutes=4), tick=False):
+        assert client.get("/healthz").status_code == 503
+    assert [record.levelname for record in _request_log(caplog)] == ["WARNING"]
+
+
+def test_runservers_request_line_for_the_healthz_503_is_a_warning_and_other_5xx_stay_errors():
+    line = logging.makeLogRecord(
+        {
+            "name": "django.server",
+            "levelno": logging.ERROR,
+            "levelname": "ERROR",
+            "msg": '"%s" %s %s',
+            "args": ("GET /healthz HTTP/1.1", "503", "120"),
+            "status_code": 503,
+        }
+    )
+    assert HealthzIsNotAnError().filter(line) and line.levelname == "WARNING" and line.levelno == logging.WARNING
+    other = logging.makeLogRecord(
+        {
+            "name": "django.server",
+            "levelno": logging.ERROR,
+            "levelname": "ERROR",
+            "msg": '"%s" %s %s',
+            "args": ("GET /api/v1/me/ HTTP/1.1", "503", "120"),
+            "status_code": 503,
+        }
+    )
+    assert HealthzIsNotAnError().filter(other) and other.levelname == "ERROR"
+    assert "healthz_is_not_an_error" in settings.LOGGING["loggers"]["django.server"]["filters"]

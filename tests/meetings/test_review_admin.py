@@ -130,4 +130,16 @@ def test_amounts_are_shown_with_the_currencys_places(staff_client, now):
     meeting = run_and_close(meeting)
     settle(meeting, now=meeting.closed_at)
     page = staff_client.get(reverse(QUEUE)).content.decode()
-    assert "120000 VND net" in page and "150000 VND" in page and "150000.00" not in page
+    assert "120,000 VND net" in page and "150,000 VND" in page and "150000.00" not in page
+
+
+def test_a_refused_decision_keeps_the_note_that_was_typed(staff_client, now):
+    meeting = no_show(now, "IELTS")
+    note = "The internet failed at 9; the school saw the e-mails"
+    response = decide(staff_client, meeting, decision="excuse", note=note, percent="150")
+    assert response.status_code == 400
+    assert any("from 1 to 100" in m for m in messages_of(response))
+    page = response.content.decode()
+    assert f'name="note" required>{note}</textarea>' in page
+    assert 'value="150"' in page
+    assert Payout.objects.get(meeting=meeting).state == "held"
