@@ -15,12 +15,14 @@ from bookings.api import BookingViewSet, PayoutViewSet
 from classroom.api import CourseViewSet, MeView, TokenView
 from integrations.line.api import LineCodeView, LineContactView
 from meetings.api import AdminCloseMeetingView, AdminOpenMeetingView, MeetingViewSet
+from meetings.series_api import CalendarTokenView, SeriesViewSet
 
 router = SimpleRouter()
 router.register("meetings", MeetingViewSet, basename="meetings")
 router.register("bookings", BookingViewSet, basename="bookings")
 router.register("payouts", PayoutViewSet, basename="payouts")
 router.register("courses", CourseViewSet, basename="courses")
+router.register("series", SeriesViewSet, basename="series")
 
 
 class UnknownEndpoint(APIView):
@@ -53,6 +55,7 @@ v1 = [
     path("me/", MeView.as_view(), name="me"),
     path("me/line-code/", LineCodeView.as_view(), name="me-line-code"),
     path("me/line-contacts/<int:pk>/", LineContactView.as_view(), name="me-line-contact"),
+    path("me/calendar-token/", CalendarTokenView.as_view(), name="me-calendar-token"),
     path("admin/meetings/<int:pk>/open/", AdminOpenMeetingView.as_view(), name="admin-meeting-open"),
     path("admin/meetings/<int:pk>/close/", AdminCloseMeetingView.as_view(), name="admin-meeting-close"),
     *router.urls,

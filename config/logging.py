@@ -34,8 +34,9 @@ class JsonFormatter(logging.Formatter):
 # to those loggers in settings.LOGGING, keeps the first few characters (enough to tell two links apart in an incident)
 # and drops the rest.
 
-# The path segment after /j/ or /feedback/ (a join or feedback link; anything else there is not a page of ours).
-_LINK_TOKEN = re.compile(r"""(?P<head>/(?:j|feedback)/)(?P<token>[^/\s"'?#&]+)""")
+# The path segment after /j/ or /feedback/ (a join or feedback link; anything else there is not a page of ours), or
+# /calendar/ (a calendar feed: whoever has it reads the person's classes).
+_LINK_TOKEN = re.compile(r"""(?P<head>/(?:j|feedback|calendar)/)(?P<token>[^/\s"'?#&]+)""")
 # The ``t`` query parameter of a local room page.
 _ROOM_TOKEN = re.compile(r"""(?P<head>/rooms/[^\s"'?#]*\?(?:[^\s"'#]*?&)?t=)(?P<token>[^&\s"'#]+)""")
 REDACTED = "…[redacted]"
@@ -52,7 +53,7 @@ def _shorten(match: re.Match) -> str:
 
 def redact(text: str) -> str:
     """``text`` with the token part of every join, feedback and room link replaced (``/j/eyJh…[redacted]/``)."""
-    if "/j/" not in text and "/feedback/" not in text and "t=" not in text:
+    if "/j/" not in text and "/feedback/" not in text and "/calendar/" not in text and "t=" not in text:
         return text
     return _ROOM_TOKEN.sub(_shorten, _LINK_TOKEN.sub(_shorten, text))
 

@@ -146,6 +146,10 @@ MIN_PARTICIPANTS_CHECK_MINUTES = env.minutes("MIN_PARTICIPANTS_CHECK_MINUTES", 6
 BOOKING_CANCELLATION_CUTOFF_MINUTES = env.minutes("BOOKING_CANCELLATION_CUTOFF_MINUTES", 120)
 MAX_MEETING_DURATION_MINUTES = env.int("MAX_MEETING_DURATION_MINUTES", 240, minimum=1, maximum=24 * 60)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", 500, minimum=1, maximum=10_000)
+# Weekly classes (meetings.series): occurrences are made as meetings this many days ahead, and a calendar feed asks
+# calendars to refresh it this often (they may still refresh hours late).
+SERIES_HORIZON_DAYS = env.int("SERIES_HORIZON_DAYS", 56, minimum=1, maximum=366)
+CALENDAR_REFRESH_MINUTES = env.int("CALENDAR_REFRESH_MINUTES", 60, minimum=15, maximum=24 * 60)
 
 # --- Money -----------------------------------------------------------------------------------------------------------
 PLATFORM_COMMISSION_RATE = env.decimal("PLATFORM_COMMISSION_RATE", "0.20", minimum="0", maximum="1")
@@ -221,6 +225,7 @@ if VIDEO_PROVIDER == "livekit":
 # and then closed by the normal close path): the minimum-participants check before opening, opening before the links
 # and closing, the attendance poll while the room is still up, closing before ending the room and settling.
 SWEEPS = [
+    "meetings.series.materialise_series",
     "meetings.sweeps.check_minimum_participants",
     "meetings.rooms.provision_rooms",
     "meetings.sweeps.open_due_meetings",

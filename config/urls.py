@@ -4,6 +4,7 @@ from django.urls import include, path
 from bookings import views as booking_views
 from core import views as core_views
 from integrations.local import views as local_views
+from meetings import feed_views
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("j/<str:token>/", booking_views.join_link, name="join-link"),
     path("feedback/<str:token>/", booking_views.feedback_link, name="feedback-link"),
     path("rooms/<str:name>/", local_views.room, name="local-room"),
+    path("calendar/<str:token>.ics", feed_views.calendar_feed, name="calendar-feed"),
     path("integrations/livekit/", include("integrations.livekit.urls")),
     path("integrations/zoom/", include("integrations.zoom.urls")),
     path("integrations/line/", include("integrations.line.urls")),

@@ -25,9 +25,11 @@ from bookings.transitions import book
 from classroom.models import Course, Student, Teacher
 from core.models import StateChange
 from core.runner import run_sweeps
+from core.timezones import to_local
 from meetings import lifecycle
+from meetings import series as weekly_classes
 from meetings.attendance import record_session
-from meetings.models import Meeting, MeetingParticipant
+from meetings.models import Meeting, MeetingParticipant, Series
 
 STAFF_USERNAME, STAFF_PASSWORD = "admin", "admin"
 PEOPLE_PASSWORD = "demo"
@@ -215,7 +217,34 @@ def seed(now: dt.datetime) -> list[str]:
     _date_back_to_history(Meeting, meetings)
     _date_back_to_history(Booking, list(Booking.objects.filter(meeting__in=meetings).values_list("pk", flat=True)))
     _date_back_to_history(Payout, list(Payout.objects.filter(meeting__in=meetings).values_list("pk", flat=True)))
+    created += _weekly_class(now, teachers, students, courses)
     return created
+
+
+# A weekly class in New York at 02:30 with students in Taipei: the time a clock change shifts (see README, "Weekly
+# classes"). Sundays, from the first one at least three days ahead (clear of the slots above).
+WEEKLY_TITLE, WEEKLY_STUDENTS = "Weekly IELTS Speaking", ("bob", "eve")
+
+
+def _weekly_class(now: dt.datetime, teachers, students, courses) -> list[str]:
+    if Series.objects.filter(title=WEEKLY_TITLE).exists():
+        return []
+    emma = teachers["emma"]
+    day = to_local(now, emma.time_zone).date() + dt.timedelta(days=3)
+    day += dt.timedelta(days=(6 - day.weekday()) % 7)
+    series = weekly_classes.create_series(
+        teacher=emma,
+        course=courses["IELTS Practice"],
+        title=WEEKLY_TITLE,
+        local_start=f"{day:%Y-%m-%d}T02:30",
+        time_zone=emma.time_zone,
+        duration_minutes=45,
+        rrule="FREQ=WEEKLY;BYDAY=SU",
+        now=now,
+    )
+    for username in WEEKLY_STUDENTS:
+        weekly_classes.subscribe(series, students[username], now=now)
+    return [f"series {series.pk}: {WEEKLY_TITLE}, Sundays 02:30 {emma.time_zone}"]
 
 
 def summary() -> dict:

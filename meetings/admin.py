@@ -23,7 +23,7 @@ from core.admin_utils import (
 from core.errors import DomainError, InvalidTime
 from core.models import StateChange
 from core.timezones import check_wall_interval, local_to_utc, to_local
-from meetings import lifecycle
+from meetings import lifecycle, series_admin  # noqa: F401  (series_admin: importing it registers its admins)
 from meetings.admin_views import book_student, lifecycle_dashboard, review_decide, review_queue
 from meetings.models import Meeting, MeetingParticipant
 from meetings.settlement import SETTLED_FIELDS

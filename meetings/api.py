@@ -83,6 +83,9 @@ class MeetingFilterSerializer(serializers.Serializer):
     # Bounded like the ids themselves (64-bit): a larger number cannot match and SQLite cannot even bind it.
     teacher = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Teacher id.")
     course = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, help_text="Course id.")
+    series = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_ID, help_text="Weekly class id: its occurrences."
+    )
 
     def validate(self, data):
         for field in ("starts_after", "starts_before"):
@@ -109,6 +112,9 @@ MEETING_EXAMPLE = {
     "seats_left": 5,
     "cancellation_cutoff": "2026-07-01T11:00:00Z",
     "my_booking": {"id": 12, "status": "confirmed"},
+    "series": None,
+    "original_local_start": "",
+    "series_note": "",
 }
 
 
@@ -248,7 +254,7 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             meetings = meetings.filter(start_time__gte=filters["starts_after"])
         if "starts_before" in filters:
             meetings = meetings.filter(start_time__lt=filters["starts_before"])
-        for field in ("state", "teacher", "course"):
+        for field in ("state", "teacher", "course", "series"):
             if field in filters:
                 meetings = meetings.filter(**{field: filters[field]})
         return meetings

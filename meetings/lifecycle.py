@@ -19,6 +19,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils.translation import gettext
 
 from bookings import transitions as booking_transitions
@@ -61,8 +62,21 @@ def validate_times(
 
 
 def schedule_meeting(
-    *, teacher, course, title: str, start_time, end_time, now, capacity: int | None = None, actor=None
+    *,
+    teacher,
+    course,
+    title: str,
+    start_time,
+    end_time,
+    now,
+    capacity: int | None = None,
+    actor=None,
+    series=None,
+    original_local_start: str = "",
+    series_note: str = "",
 ) -> Meeting:
+    """A new scheduled class. ``series``/``original_local_start``: an occurrence of a weekly class (meetings.series),
+    unique on that pair, so a second worker making the same occurrence gets an IntegrityError, never a twin."""
     start_time, end_time = validate_times(start_time, end_time, now=now)
     with transaction.atomic():
         meeting = Meeting.objects.create(
@@ -72,6 +86,9 @@ def schedule_meeting(
             start_time=start_time,
             end_time=end_time,
             capacity=course.capacity if capacity is None else capacity,
+            series=series,
+            original_local_start=original_local_start,
+            series_note=series_note,
         )
         audit.record(
             Meeting,
@@ -79,20 +96,35 @@ def schedule_meeting(
             to_state=State.SCHEDULED,
             at=now,
             actor=actor,
-            reason="scheduled",
+            reason=f"scheduled (series {series.pk}, {original_local_start})" if series else "scheduled",
+            data={"series_note": series_note} if series_note else None,
         )
     return meeting
 
 
 def edit_meeting(
-    meeting: Meeting, *, now, actor=None, start_time=None, end_time=None, title=None, capacity: int | None = None
+    meeting: Meeting,
+    *,
+    now,
+    actor=None,
+    start_time=None,
+    end_time=None,
+    title=None,
+    capacity: int | None = None,
+    detach: bool = True,
+    reason: str = "",
 ) -> Meeting:
-    """Change a meeting's times, title or capacity; allowed only while it is scheduled (before it opens)."""
+    """Change a meeting's times, title or capacity; allowed only while it is scheduled (before it opens).
+
+    An occurrence of a series whose times are changed here is ``series_detached`` (edited on its own: "this
+    occurrence"), so edits of the whole series and the re-expansion leave it alone; the series code itself passes
+    ``detach=False``. Every change counts one more iCalendar SEQUENCE."""
     with transaction.atomic():
         locked = Meeting.objects.select_for_update(no_key=True).get(pk=meeting.pk)
         if locked.state != State.SCHEDULED:
             raise IllegalTransition(f"meeting {locked.pk} is {locked.state}; only a scheduled meeting can be edited")
         old = (locked.start_time, locked.end_time)
+        old_title, old_capacity = locked.title, locked.capacity
         new_start, new_end = validate_times(start_time or locked.start_time, end_time or locked.end_time, now=now)
         locked.start_time, locked.end_time = new_start, new_end
         if title:
@@ -101,7 +133,11 @@ def edit_meeting(
             if capacity < max(1, locked.seats_taken):
                 raise IllegalTransition(f"capacity cannot go below the {locked.seats_taken} seats already booked")
             locked.capacity = capacity
+        if (old, old_title, old_capacity) != ((new_start, new_end), locked.title, locked.capacity):
+            locked.sequence += 1
         if old != (new_start, new_end):
+            if locked.series_id and detach:
+                locked.series_detached = True
             # The minimum-participants check and the links are due again relative to the new times.
             locked.min_participants_checked_at = None
             booking_transitions.reschedule_appointments(locked, now=now, actor=actor)
@@ -119,7 +155,7 @@ def edit_meeting(
                 at=now,
                 actor=actor,
                 field=booking_transitions.RESCHEDULED_FIELD,
-                reason=f"rescheduled (ends {new_end:%Y-%m-%dT%H:%MZ})",
+                reason=reason or f"rescheduled (ends {new_end:%Y-%m-%dT%H:%MZ})",
                 data=replaced,
             )
         locked.save()
@@ -365,7 +401,7 @@ def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: st
         actor=actor,
         reason=reason,
         meeting_id=meeting.pk,
-        updates={"cancelled_at": now},
+        updates={"cancelled_at": now, "sequence": F("sequence") + 1},
         in_transaction=effects,
     )
     if outcome.changed:

@@ -102,12 +102,32 @@ class Meeting(StateGuardMixin, models.Model):
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     failure_count = models.PositiveIntegerField(default=0, editable=False)
 
+    # A weekly class's occurrence (meetings.series): its series and the wall-clock start the rule gave it, in the
+    # series' zone ("2027-03-14T02:30", RFC 5545's RECURRENCE-ID). The key never changes when the occurrence is moved,
+    # so the sweep never makes it twice. ``series_detached``: edited on its own ("this occurrence"), so edits of the
+    # whole series and re-expansion leave it alone. ``series_note``: what the rule did with a wall time that does not
+    # exist or happens twice that day.
+    series = models.ForeignKey(
+        "meetings.Series", on_delete=models.PROTECT, null=True, blank=True, related_name="occurrences", editable=False
+    )
+    original_local_start = models.CharField(max_length=16, blank=True, editable=False)
+    series_detached = models.BooleanField(default=False, editable=False)
+    series_note = models.CharField(max_length=300, blank=True, editable=False)
+    # The iCalendar SEQUENCE: one more on every change calendars must see (moved, cancelled, retitled).
+    sequence = models.PositiveIntegerField(default=0, editable=False)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["start_time", "id"]
         constraints = [
+            models.UniqueConstraint(
+                fields=["series", "original_local_start"],
+                condition=Q(series__isnull=False),
+                name="meeting_series_occurrence_once",
+                violation_error_message="This occurrence of the series already exists.",
+            ),
             models.CheckConstraint(
                 condition=Q(end_time__gt=F("start_time")),
                 name="meeting_end_after_start",
@@ -242,3 +262,81 @@ class MeetingParticipant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name or self.identity} in {self.meeting_id}"
+
+
+class Series(models.Model):
+    """A weekly (or any RFC 5545) class: a wall-clock start in an IANA zone, a duration and a rule.
+
+    The rule is expanded on naive wall-clock times and only then given the zone (``meetings.series``), so 19:30 in
+    London stays 19:30 in London across both clock changes. Occurrences are ordinary meetings, made for a rolling
+    horizon by the ``materialise_series`` sweep.
+    """
+
+    teacher = models.ForeignKey("classroom.Teacher", on_delete=models.PROTECT, related_name="series")
+    course = models.ForeignKey("classroom.Course", on_delete=models.PROTECT, related_name="series")
+    title = models.CharField(max_length=200)
+    capacity = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    local_start = models.CharField(
+        max_length=16, help_text="The first occurrence's wall-clock start in time_zone, e.g. 2027-03-01T19:30."
+    )
+    time_zone = models.CharField(max_length=64, help_text="IANA zone of the wall-clock times (the teacher's).")
+    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    rrule = models.CharField(max_length=500, help_text="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=20.")
+    exdates = models.JSONField(default=list, blank=True, help_text="Wall-clock starts left out, e.g. 2027-04-05T19:30.")
+    # "This and following" ends a series here (exclusive, a wall-clock start) and continues it as a new one.
+    ends_before = models.CharField(max_length=16, blank=True, editable=False)
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "series"
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.rrule} from {self.local_start} {self.time_zone})"
+
+
+class SeriesSubscription(models.Model):
+    """A student's seat in every future occurrence of a series; bookings are made as occurrences are made."""
+
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="subscriptions")
+    student = models.ForeignKey("classroom.Student", on_delete=models.PROTECT, related_name="series_subscriptions")
+    created_at = models.DateTimeField()
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["series", "student"],
+                condition=Q(cancelled_at__isnull=True),
+                name="series_subscription_once",
+                violation_error_message="This student already follows this series.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} in {self.series}"
+
+
+class CalendarFeed(models.Model):
+    """A secret calendar URL (``/calendar/<token>.ics``) of one teacher or one student. Only the token's SHA-256 is
+    kept (like ``classroom.ApiToken``); regenerating revokes the previous one."""
+
+    teacher = models.ForeignKey("classroom.Teacher", on_delete=models.CASCADE, null=True, blank=True)
+    student = models.ForeignKey("classroom.Student", on_delete=models.CASCADE, null=True, blank=True)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(teacher__isnull=True) ^ Q(student__isnull=True),
+                name="calendar_feed_one_owner",
+                violation_error_message="A calendar feed belongs to one teacher or one student.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"calendar of {self.teacher or self.student}"

@@ -80,8 +80,16 @@ class MeetingSerializer(serializers.ModelSerializer):
             "seats_left",
             "cancellation_cutoff",
             "my_booking",
+            "series",
+            "original_local_start",
+            "series_note",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "series": {"help_text": "The weekly class this is an occurrence of, or null."},
+            "original_local_start": {"help_text": "Its start as the series' rule gives it (wall clock, series zone)."},
+            "series_note": {"help_text": "What the rule did with a wall time the clocks skip or show twice."},
+        }
 
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_start_time(self, meeting) -> str:

@@ -108,6 +108,28 @@ TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
         "vi": "Đăng ký lớp '{title}' của con bạn, {student}, ngày {date} ({zone}) đã được hoàn tiền: {reason}.",
         "zh-hant": "您的孩子 {student} 在 {date}（{zone}）的課程「{title}」已退款：{reason}。",
     },
+    # A weekly class keeps its wall-clock time in the teacher's zone; when that zone (or the reader's) changes its
+    # clocks, the reader's local time moves. Sent in the week before the first class at the new time.
+    ("series_time_change", "student"): {
+        "en": "From {day} your class '{title}' is at {start} {city} time (it was at {old_start}): the clocks change "
+        "in {series_zone}.",
+        "vi": "Từ ngày {date}, lớp '{title}' bắt đầu lúc {start} giờ {city} (trước đây {old_start}): {series_zone} "
+        "đổi giờ.",
+        "zh-hant": "自 {date} 起，您的課程「{title}」改為{city}時間 {start}（原為 {old_start}）："
+        "{series_zone} 調整時鐘。",
+    },
+    ("series_time_change", "teacher"): {
+        "en": "From {day} your class '{title}' is at {start} {city} time (it was at {old_start}). {note}",
+        "vi": "Từ ngày {date}, lớp '{title}' bắt đầu lúc {start} giờ {city} (trước đây {old_start}). {note}",
+        "zh-hant": "自 {date} 起，您的課程「{title}」改為{city}時間 {start}（原為 {old_start}）。{note}",
+    },
+    ("series_occurrence_full", "student"): {
+        "en": "The class '{title}' on {date} at {start} ({zone}) of your weekly class is full, so you have no seat "
+        "in that one. Your other classes are booked as usual.",
+        "vi": "Buổi học '{title}' ngày {date} lúc {start} ({zone}) đã đủ chỗ nên bạn không có chỗ ở buổi đó. Các "
+        "buổi khác vẫn được đăng ký như thường.",
+        "zh-hant": "您每週課程中 {date} {start}（{zone}）的「{title}」已額滿，該堂沒有您的座位；其他堂照常預約。",
+    },
     ("teacher_no_show", "staff"): {
         "en": "Meeting {meeting_id} '{title}' ({date} {start} {zone}) needs review: {reason}.",
     },

@@ -20,6 +20,8 @@ class Notification(models.Model):
         CLASS_RESCHEDULED = "class_rescheduled", "class rescheduled"
         BOOKING_CANCELLED = "booking_cancelled", "booking cancelled"
         BOOKING_REFUNDED = "booking_refunded", "booking refunded"
+        SERIES_TIME_CHANGE = "series_time_change", "weekly class: local time changes"
+        SERIES_OCCURRENCE_FULL = "series_occurrence_full", "weekly class: occurrence full"
         TEACHER_NO_SHOW = "teacher_no_show", "teacher no-show (staff)"
         DELIVERY_FAILED = "delivery_failed", "delivery failed (staff)"
 

@@ -33,6 +33,7 @@ REAL_COMMITS = (
     "meetings/test_settle_races.py",
     "meetings/test_settle_batch_races.py",
     "meetings/test_smoke_flow.py",  # every sweep, one class end to end
+    "meetings/test_series_sweep.py",  # weekly classes: materialise_series
     "core/test_history_copy.py",  # core.audit.write's COPY, in autocommit
     "bookings/test_payout_sweep.py",  # payout approval
     "integrations/livekit/test_poll.py",  # room attendance polling

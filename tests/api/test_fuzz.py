@@ -31,6 +31,7 @@ from classroom.models import ApiToken
 from config.wsgi import application
 from integrations.line.models import LineContact
 from meetings.rooms import provision_rooms
+from meetings.series import create_series
 from tests import factories
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -77,6 +78,16 @@ def school(requests_share_the_test_transaction, staff, teacher, alice, now):
     booking = factories.book(alice, later, now=now)
     provision_rooms(now)
     payout, _ = create_payout(past, gross=Decimal("30"), rate=Decimal("0.2"), now=now)
+    weekly = create_series(
+        teacher=teacher,
+        course=course,
+        title="Weekly",
+        local_start="2026-07-06T09:00",
+        time_zone="America/New_York",
+        duration_minutes=60,
+        rrule="FREQ=WEEKLY;COUNT=3",
+        now=now,
+    )
     ids = {
         "/api/v1/meetings/": later.pk,
         "/api/v1/admin/meetings/": soon.pk,
@@ -90,6 +101,7 @@ def school(requests_share_the_test_transaction, staff, teacher, alice, now):
             role="student",
             linked_at=now,
         ).pk,
+        "/api/v1/series/": weekly.pk,
     }
     keys = {user.username: tokens.issue(user, now=now)[1] for user in (staff, teacher.user, alice.user)}
     return {"ids": ids, "tokens": keys, "now": now}

@@ -42,6 +42,9 @@ def test_it_builds_a_demo_school_and_prints_a_working_login(db, now):
     soon = Meeting.objects.get(title__startswith="Demo class")
     assert soon.start_time == now + dt.timedelta(minutes=demo.HEADLINE_START_MINUTES)
     assert soon.bookings.count() == 3
+    weekly = Meeting.objects.filter(series__title="Weekly IELTS Speaking")
+    assert weekly.count() == 8  # SERIES_HORIZON_DAYS ahead, every one booked by its two subscribers
+    assert all(m.seats_taken == 2 for m in weekly)
 
 
 def test_it_is_idempotent(db, now):
