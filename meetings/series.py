@@ -442,9 +442,7 @@ def _book_occurrence(student, meeting: Meeting, *, now: dt.datetime) -> str:
         with transaction.atomic():
             booking_transitions.book(student, meeting, now=now)
     except ClassFull:
-        outbox.enqueue(
-            [outbox.message(Kind.SERIES_OCCURRENCE_FULL, outbox.for_student(student), now=now, meeting=meeting)]
-        )
+        outbox.enqueue(outbox.to_student(Kind.SERIES_OCCURRENCE_FULL, student, now=now, meeting=meeting))
         return "full"
     except (AlreadyBooked, BookingClosed, OwnClass):
         return "skipped"
@@ -484,7 +482,10 @@ def _time_change_notices(series: Series, *, now: dt.datetime) -> int:
             b.student
             for b in Booking.objects.filter(meeting=meeting, status=Booking.Status.CONFIRMED).select_related("student")
         ]
-        recipients = [outbox.for_teacher(series.teacher), *(outbox.for_student(s) for s in students)]
+        recipients = [
+            outbox.for_teacher(series.teacher),
+            *(r for s in students for r in outbox.for_student(s, Kind.SERIES_TIME_CHANGE)),
+        ]
         for recipient in recipients:
             tz = zone(recipient.time_zone)
             old, new = previous.start_time.astimezone(tz), meeting.start_time.astimezone(tz)
