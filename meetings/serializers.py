@@ -79,9 +79,13 @@ class MeetingSerializer(serializers.ModelSerializer):
             "seats_taken",
             "seats_left",
             "cancellation_cutoff",
+            "policy",
             "my_booking",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "policy": {"help_text": "The policy version whose windows and money rules apply to this class."}
+        }
 
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_start_time(self, meeting) -> str:

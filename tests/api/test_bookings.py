@@ -163,7 +163,8 @@ def test_the_cutoff_refusal_is_in_the_students_zone(as_alice, alice, meeting, no
     booking = Booking.objects.get(student=alice)
     error = assert_error(as_alice.post(f"/api/v1/bookings/{booking.pk}/cancel/", {}), 409, "cancellation_too_late")
     assert error["message"] == (
-        "bookings can be cancelled until 120 minutes before the class starts (2026-07-01 18:00 Asia/Ho_Chi_Minh)"
+        "bookings can be cancelled until 120 minutes before the class starts (2026-07-01 18:00 Asia/Ho_Chi_Minh); "
+        "cancelling now is a late cancel charged at 100% of the price: confirm it to go ahead"
     )
 
 

@@ -53,7 +53,7 @@ class TestPresent:
         assert payout.state == "pending" and payout.commission_rate == Decimal("0.20")
         assert payout.approve_after == meeting.closed_at + dt.timedelta(hours=settings.PAYOUT_DISPUTE_HOURS)
         assert history(meeting, "attendance") == [
-            ("unverified", "present", "teacher present (3000 s, recorded sessions)")
+            ("unverified", "present", f"teacher present (3000 s, recorded sessions; policy v{meeting.policy_id})")
         ]
         assert not Notification.objects.filter(kind="teacher_no_show").exists()
 
