@@ -33,6 +33,12 @@ def _staff_cancel(booking, *, now, actor):
     )
 
 
+def _staff_excuse(booking, *, now, actor):
+    return transitions.excuse_absence(
+        booking, now=now, actor=actor, note=f"excused by {actor.get_username()} in the admin"
+    )
+
+
 def _staff_complaint(booking, *, now, actor):
     return record_complaint(
         booking, now=now, actor=actor, note=f"complaint passed on by {actor.get_username()} in the admin"
@@ -41,7 +47,18 @@ def _staff_complaint(booking, *, now, actor):
 
 @admin.register(Booking)
 class BookingAdmin(admin.ModelAdmin):
-    list_display = ["id", "student", "meeting", "status", "amount", "currency", "has_complaint", "created_at"]
+    list_display = [
+        "id",
+        "student",
+        "meeting",
+        "status",
+        "amount",
+        "charged_amount",
+        "currency",
+        "policy",
+        "has_complaint",
+        "created_at",
+    ]
     list_filter = ["status", "has_complaint", "currency", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=id", "student__display_name", "meeting__title", "=meeting__id"]
     date_hierarchy = "created_at"
@@ -58,6 +75,8 @@ class BookingAdmin(admin.ModelAdmin):
         "completed_at",
         "cancelled_at",
         "refunded_at",
+        "charged_amount",
+        "policy",
         "feedback_rating",
         "feedback_comment",
         "feedback_at",
@@ -73,6 +92,12 @@ class BookingAdmin(admin.ModelAdmin):
             transitions.refund_booking,
             description="Refund",
             reason="refunded by {user} in the admin",
+            permission="refund_booking",
+        ),
+        transition_action(
+            _staff_excuse,
+            description="Excuse a late cancel or no-show (refunds the charge; the teacher's share leaves the payout)",
+            name="excuse",
             permission="refund_booking",
         ),
         transition_action(
@@ -140,7 +165,10 @@ class PayoutAdmin(ReadOnlyAdmin):
         "currency",
         "approve_after",
         "held_reason",
+        "policy",
     ]
+    # Which policy version decided it (commission, dispute window, absent students' share): shown on its page too.
+    readonly_fields = ["policy", "excused_percent", "review_note"]
     list_filter = ["state", "currency", "teacher", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["teacher__display_name", "=meeting__id"]
     date_hierarchy = "created_at"

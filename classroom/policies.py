@@ -427,6 +427,18 @@ def previous_of(policy):
     )
 
 
+def check(
+    changes: dict, *, note: str, now: dt.datetime, effective_from: dt.datetime | None = None, course=None
+) -> list[str]:
+    """What :func:`create_version` would refuse (PolicyInvalid) or warn about, without saving anything: the admin's
+    form validation."""
+    with transaction.atomic():
+        made = create_version(changes, note=note, now=now, effective_from=effective_from, course=course)
+        transaction.set_rollback(True)
+    clear_cache()
+    return made.warnings
+
+
 @dataclass(frozen=True)
 class NewVersion:
     policy: object
