@@ -173,6 +173,11 @@ def _parse(key: str, value):
 # --- the one read function, cached for at most one tick ---------------------------------------------------------------
 
 
+# At most one tick: half of one, so that a clock ticking every second sees a new version on its next tick or the one
+# after, 2 s at the very worst (tests/classroom/test_policy_processes.py).
+CACHE_SECONDS = TICK_SECONDS / 2
+
+
 class _Cache:
     """Every version, read at most once per tick per process. Versions are few (one per change of rules), so one
     query reading them all is cheaper than one per question, and every question in a tick sees the same versions."""
@@ -190,7 +195,7 @@ class _Cache:
 
     def get(self):
         with self.lock:
-            fresh = self.loaded_at is not None and time.monotonic() - self.loaded_at < TICK_SECONDS
+            fresh = self.loaded_at is not None and time.monotonic() - self.loaded_at < CACHE_SECONDS
             if not fresh:
                 self._load()
             return self.by_id, self.timelines
@@ -512,6 +517,9 @@ def create_version(
             )
             remade = []
             changed = diff(in_force.values(), values)
+        # This process sees it at once (other processes within a tick); again after commit, in case a read in
+        # between cached the versions without it.
+        clear_cache()
         transaction.on_commit(clear_cache)
     return NewVersion(policy, changed, warnings, remade)
 

@@ -1,0 +1,49 @@
+"""No restart: a new policy version written by one process is applied by another process's next clock tick
+(``run_sweeps --for-seconds``: the real clock, one pass a second) within 2 s."""
+
+import datetime as dt
+import time
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from classroom import policies
+from core.models import StateChange, SweepHeartbeat
+from meetings.models import Meeting
+from tests import factories
+from tests.concurrency import manage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_for(condition, *, seconds: float):
+    """Poll ``condition`` every 50 ms for at most ``seconds`` (a bounded wait for another process, not a sleep)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_version_written_here_is_applied_by_the_other_process_within_2_s():
+    start = timezone.now().replace(microsecond=0) + dt.timedelta(hours=2)
+    meeting = factories.MeetingFactory(start_time=start, end_time=start + dt.timedelta(hours=1))
+    first = meeting.policy_id
+    connection.close()  # the child opens its own connection
+    clock = manage("run_sweeps", "--for-seconds", "30", "--only", "repin_policies", "--quiet")
+    try:
+        assert wait_for(lambda: SweepHeartbeat.objects.filter(name="manual").exists(), seconds=20), "no tick"
+        made = policies.create_version(
+            {"student_late_join_grace_minutes": 15}, note="two processes", now=timezone.now()
+        ).policy
+        written = time.monotonic()
+        applied = wait_for(lambda: Meeting.objects.get(pk=meeting.pk).policy_id == made.pk, seconds=5)
+        elapsed = time.monotonic() - written
+    finally:
+        clock.terminate()
+        clock.communicate(timeout=30)
+    assert applied and elapsed <= 2.0, f"applied={applied} after {elapsed:.2f} s"
+    row = StateChange.objects.get(meeting_id=meeting.pk, field="policy")
+    assert (row.from_state, row.to_state, row.actor_name) == (f"v{first}", f"v{made.pk}", "system")
