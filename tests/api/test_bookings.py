@@ -112,7 +112,7 @@ def test_a_student_cancels_before_the_cutoff(as_alice, alice, teacher, now):
 def test_the_cutoff_is_exact(as_alice, alice, teacher, now, frozen_clock, before_cutoff, allowed, settings):
     meeting = factories.MeetingFactory(teacher=teacher, start_time=now + dt.timedelta(hours=3))
     booking = factories.book(alice, meeting, now=now)
-    cutoff = meeting.start_time - dt.timedelta(minutes=settings.BOOKING_CANCELLATION_CUTOFF_MINUTES)
+    cutoff = meeting.start_time - meeting.rules.cancellation_cutoff
     frozen_clock.move_to(cutoff - before_cutoff)
     assert as_alice.get(f"/api/v1/bookings/{booking.pk}/").json()["cancellable"] is allowed
     response = as_alice.post(f"/api/v1/bookings/{booking.pk}/cancel/", {})
