@@ -203,3 +203,13 @@ def test_listing_bookings_does_not_ask_for_each_ones_history(
         )
     with django_assert_max_num_queries(6):
         assert as_alice.get("/api/v1/bookings/").json()["count"] == 5
+
+
+def test_after_the_cutoff_a_student_late_cancels_by_accepting_the_charge(as_alice, alice, meeting, now, frozen_clock):
+    booking = factories.book(alice, meeting, now=now)
+    assert as_alice.get(f"/api/v1/bookings/{booking.pk}/").json()["policy"] is None  # no money decided yet
+    body = as_alice.post(f"/api/v1/bookings/{booking.pk}/cancel/", {"accept_late_cancel": True}).json()
+    assert body["changed"] is True
+    assert body["booking"]["status"] == "late_cancelled" and body["booking"]["charged_amount"] == "10.00"
+    assert body["booking"]["policy"] == meeting.policy_id == body["booking"]["meeting"]["policy"]
+    assert Meeting.objects.get(pk=meeting.pk).seats_taken == 0
