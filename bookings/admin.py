@@ -1,15 +1,18 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 
 from bookings import exports, transitions
 from bookings.models import Appointment, Booking, Payout
 from classroom.models import Teacher
 from core.admin_utils import ReadOnlyAdmin, permission_check, transition_action
+from core.errors import DomainError
 from core.models import StateChange
 from meetings.review import hold_for_review, record_complaint
 
@@ -30,12 +33,6 @@ class ObjectHistoryInline(GenericTabularInline):
 def _staff_cancel(booking, *, now, actor):
     return transitions.cancel_booking(
         booking, now=now, actor=actor, reason=f"cancelled by {actor} in the admin", enforce_cutoff=False
-    )
-
-
-def _staff_excuse(booking, *, now, actor):
-    return transitions.excuse_absence(
-        booking, now=now, actor=actor, note=f"excused by {actor.get_username()} in the admin"
     )
 
 
@@ -94,12 +91,7 @@ class BookingAdmin(admin.ModelAdmin):
             reason="refunded by {user} in the admin",
             permission="refund_booking",
         ),
-        transition_action(
-            _staff_excuse,
-            description="Excuse a late cancel or no-show (refunds the charge; the teacher's share leaves the payout)",
-            name="excuse",
-            permission="refund_booking",
-        ),
+        "excuse",
         transition_action(
             _staff_complaint,
             description="Record a complaint from the student (holds the teacher's payout)",
@@ -108,6 +100,35 @@ class BookingAdmin(admin.ModelAdmin):
         ),
     ]
     has_refund_booking_permission = permission_check("bookings.refund_booking")
+
+    @admin.action(
+        description="Excuse a late cancel or no-show (refunds the charge; the teacher's share leaves the payout)",
+        permissions=["refund_booking"],
+    )
+    def excuse(self, request, queryset):
+        """A page asking for the note first; then ``transitions.excuse_absence`` per booking (thin)."""
+        form = ExcuseForm(request.POST if "note" in request.POST else None)
+        if form.is_valid():
+            now = timezone.now()
+            for booking in queryset:
+                try:
+                    outcome = transitions.excuse_absence(
+                        booking, now=now, actor=request.user, note=form.cleaned_data["note"]
+                    )
+                except DomainError as exc:
+                    self.message_user(request, f"booking {booking.pk}: {exc}", messages.ERROR)
+                else:
+                    self.message_user(request, outcome.message, messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Excuse late cancels and no-shows",
+            "form": form,
+            "bookings": queryset,
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/bookings/booking/excuse.html", context)
 
     def has_add_permission(self, request):
         return False  # seats are taken through bookings.transitions.book (API), which enforces capacity
@@ -131,6 +152,10 @@ class AppointmentAdmin(ReadOnlyAdmin):
     date_hierarchy = "join_link_due_at"
     list_select_related = ["booking", "meeting", "student"]
     inlines = [ObjectHistoryInline]
+
+
+class ExcuseForm(forms.Form):
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why (kept in each booking's history).")
 
 
 class PayoutExportForm(forms.Form):

@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from bookings import transitions
 from bookings.errors import CancellationTooLate
@@ -150,3 +151,20 @@ def test_the_first_version_holds_the_environment_defaults(db):
     rules = policies.current(dt.datetime.now(dt.UTC))
     assert rules.late_cancel_percent == 100 and rules.student_absence_share_percent == 50
     assert rules.commission_rate == Decimal("0.20") and rules.student_late_join_grace_minutes == 10
+
+
+def test_staff_excuse_in_the_admin_after_giving_a_note(client, staff, meeting, alice, now):
+    booking = factories.book(alice, meeting, now=now)
+    transitions.cancel_booking(booking, now=now, accept_late=True)
+    client.force_login(staff)
+    url = reverse("admin:bookings_booking_changelist")
+    chosen = {"action": "excuse", "_selected_action": [booking.pk]}
+    asked = client.post(url, chosen)
+    assert asked.status_code == 200 and b"Why (kept in each booking" in asked.content
+    assert Booking.objects.get(pk=booking.pk).status == "late_cancelled"
+    done = client.post(url, {**chosen, "note": "the school closed for the typhoon"})
+    assert done.status_code == 302
+    booking.refresh_from_db()
+    assert (booking.status, booking.charged_amount) == ("refunded", money("0"))
+    row = StateChange.objects.get(object_id=booking.pk, to_state="refunded")
+    assert row.reason == "excused: the school closed for the typhoon" and row.actor_name == "sam"
