@@ -50,6 +50,19 @@ def appointment_due_times(meeting: Meeting) -> dict:
 REACHED_AT = {Status.LATE_CANCELLED: "cancelled_at", Status.NO_SHOW: None}
 
 
+def retime_pending_links(meetings, rules) -> int:
+    """The classes were re-pinned to ``rules`` (a new policy version): links not sent yet are due by its lead times.
+    Links already sent or skipped stay as they are. Returns how many appointments moved."""
+    moved = 0
+    join_lead = dt.timedelta(minutes=rules.join_link_lead_minutes)
+    feedback_lead = dt.timedelta(minutes=rules.feedback_link_lead_minutes)
+    for meeting_id, start, end in meetings:
+        pending = Appointment.objects.filter(meeting_id=meeting_id)
+        moved += pending.filter(join_link_state=LinkState.PENDING).update(join_link_due_at=start - join_lead)
+        pending.filter(feedback_link_state=LinkState.PENDING).update(feedback_link_due_at=end - feedback_lead)
+    return moved
+
+
 def _reached(status: str, now: dt.datetime) -> dict:
     """The column that records when a booking reached ``status``: confirmed_at, completed_at, cancelled_at or
     refunded_at."""

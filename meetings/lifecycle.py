@@ -205,12 +205,19 @@ def repin_batch(scope, rules, *, now: dt.datetime, limit: int) -> int:
             Meeting.objects.select_for_update(no_key=True)
             .filter(scope, state=State.SCHEDULED)
             .exclude(policy_id=rules.version)
-            .values_list("pk", "policy_id")[:limit]
+            .values_list("pk", "policy_id", "start_time", "end_time")[:limit]
         )
         if not rows:
             return 0
-        Meeting.objects.filter(pk__in=[pk for pk, _ in rows], state=State.SCHEDULED).update(policy_id=rules.version)
-        _record_repins(rows, rules, now=now, reason=f"policy v{rules.version} took effect before the class opened")
+        ids = [row[0] for row in rows]
+        Meeting.objects.filter(pk__in=ids, state=State.SCHEDULED).update(policy_id=rules.version)
+        booking_transitions.retime_pending_links([(pk, start, end) for pk, _, start, end in rows], rules)
+        _record_repins(
+            [(pk, old) for pk, old, _, _ in rows],
+            rules,
+            now=now,
+            reason=f"policy v{rules.version} took effect before the class opened",
+        )
     return len(rows)
 
 

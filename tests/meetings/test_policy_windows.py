@@ -5,6 +5,7 @@ import datetime as dt
 
 import pytest
 
+from bookings.models import Appointment
 from classroom import policies
 from core.models import StateChange
 from core.runner import run_sweeps
@@ -99,3 +100,14 @@ def test_the_close_sweep_uses_each_class_s_own_close_delay(meeting, teacher, now
     assert states == {meeting.pk: "open", other.pk: "closed"}
     run_sweeps(meeting.end_time + 5 * MINUTE, names=["close_due_meetings"])
     assert Meeting.objects.get(pk=meeting.pk).state == "closed"
+
+
+def test_a_new_join_link_lead_time_moves_the_links_not_sent_yet(meeting, alice, now):
+    factories.book(alice, meeting, now=now)
+    appointment = Appointment.objects.get(booking__student=alice)
+    assert appointment.join_link_due_at == meeting.start_time - 10 * MINUTE
+    policies.create_version({"join_link_lead_minutes": 30, "feedback_link_lead_minutes": 5}, note="earlier", now=now)
+    run_sweeps(now, names=["repin_policies"])
+    appointment.refresh_from_db()
+    assert appointment.join_link_due_at == meeting.start_time - 30 * MINUTE
+    assert appointment.feedback_link_due_at == meeting.end_time - 5 * MINUTE
