@@ -81,7 +81,8 @@ def _decide(
         meeting_id=meeting.pk,
         updates={"requires_manual_review": False, "reviewed_by": actor, "reviewed_at": now, "review_note": note},
         in_transaction=effects,
-        data=data,
+        # The decision cites the class's policy version (the payout it moves cites the same one).
+        data={**(data or {}), "policy": meeting.policy_id},
     )
 
 
