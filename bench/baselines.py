@@ -13,11 +13,11 @@ import hashlib
 import json
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 
 from bookings.models import Booking, Payout
+from classroom import policies
 from core.models import StateChange
 from meetings.models import Meeting
 from notifications.models import Notification
@@ -118,7 +118,7 @@ def floor_open(now: dt.datetime) -> int:
 
 
 def _close_moment(now: dt.datetime) -> dt.datetime:
-    return now - dt.timedelta(minutes=settings.MEETING_AUTO_CLOSE_DELAY_MINUTES)
+    return now - dt.timedelta(minutes=policies.current(now).meeting_auto_close_delay_minutes)
 
 
 def naive_close(now: dt.datetime) -> int:
@@ -143,12 +143,12 @@ def naive_close(now: dt.datetime) -> int:
             seconds = sum(
                 ((s.left_at or now) - s.joined_at).total_seconds() for s in meeting.participants.filter(role="teacher")
             )
-            present = seconds >= settings.TEACHER_MIN_ATTENDANCE_SECONDS
+            present = seconds >= policies.current(now).teacher_min_attendance_seconds
             meeting.attendance_verdict = "present" if present else "absent"
             meeting.teacher_attended_seconds, meeting.settled_at = int(seconds), now
             meeting.save()
             if present and gross:
-                rate = settings.PLATFORM_COMMISSION_RATE
+                rate = policies.current(now).commission_rate
                 commission = (gross * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
                 Payout.objects.create(
                     teacher=meeting.teacher,
@@ -158,7 +158,7 @@ def naive_close(now: dt.datetime) -> int:
                     commission_rate=rate,
                     commission=commission,
                     net=gross - commission,
-                    approve_after=now + dt.timedelta(hours=settings.PAYOUT_DISPUTE_HOURS),
+                    approve_after=now + dt.timedelta(hours=policies.current(now).payout_dispute_hours),
                 )
             closed += 1
     return closed
@@ -250,14 +250,16 @@ def floor_close(now: dt.datetime) -> int:
             },
         )
         cursor.execute(FLOOR_CLOSE_OUTBOX, {"now": now, "ids": ids})
-        cursor.execute(FLOOR_VERDICT, {"now": now, "ids": ids, "min_seconds": settings.TEACHER_MIN_ATTENDANCE_SECONDS})
+        cursor.execute(
+            FLOOR_VERDICT, {"now": now, "ids": ids, "min_seconds": policies.current(now).teacher_min_attendance_seconds}
+        )
         cursor.execute(
             FLOOR_PAYOUTS,
             {
                 "now": now,
                 "ids": ids,
-                "rate": settings.PLATFORM_COMMISSION_RATE,
-                "approve_after": now + dt.timedelta(hours=settings.PAYOUT_DISPUTE_HOURS),
+                "rate": policies.current(now).commission_rate,
+                "approve_after": now + dt.timedelta(hours=policies.current(now).payout_dispute_hours),
             },
         )
     return len(ids)

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from bench import baselines, data
 from bench.process import ROOT, run_process, timed
 from bookings.models import Booking, Payout
+from classroom import policies
 from core.models import StateChange, SweepHeartbeat
 from integrations.line.fake import MULTICAST, PUSH, LineFake
 from integrations.line.models import LineChannel, LineContact
@@ -129,7 +130,7 @@ def b3_close(report, school, base, runs):
     """Each run closes its own burst of 1,000 open meetings (10 confirmed bookings each, the teacher in the room for
     the whole class) at its close moment: bursts lie hours before ``base`` and each ends after the previous one, so
     a close sweep finds exactly its own burst. "ours" is the close sweep plus the settle step (verdict, payout)."""
-    delay = dt.timedelta(minutes=settings.MEETING_AUTO_CLOSE_DELAY_MINUTES)
+    delay = policies.current(base).close_delay
     length = dt.timedelta(minutes=50)
     slot = iter(range(10_000))
 

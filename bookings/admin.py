@@ -1,10 +1,12 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.contenttypes.admin import GenericTabularInline
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from bookings import exports, transitions
@@ -19,6 +21,7 @@ from core.admin_utils import (
     short_text,
     transition_action,
 )
+from core.errors import DomainError
 from core.models import StateChange
 from meetings.review import hold_for_review, record_complaint
 
@@ -49,7 +52,7 @@ def _staff_complaint(booking, *, now, actor):
 
 @admin.register(Booking)
 class BookingAdmin(admin.ModelAdmin):
-    list_display = ["id", "student", "meeting", "status", "price", "has_complaint", "created_at"]
+    list_display = ["id", "student", "meeting", "status", "price", "policy", "has_complaint", "created_at"]
     price = money("amount", description=gettext_lazy("amount"))
     list_filter = ["status", "has_complaint", "currency", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["=id", "student__display_name", "meeting__title", "=meeting__id"]
@@ -67,6 +70,8 @@ class BookingAdmin(admin.ModelAdmin):
         "completed_at",
         "cancelled_at",
         "refunded_at",
+        "charged_amount",
+        "policy",
         "feedback_rating",
         "feedback_comment",
         "feedback_at",
@@ -91,6 +96,7 @@ class BookingAdmin(admin.ModelAdmin):
             reason="refunded by {user} in the admin",
             permission="refund_booking",
         ),
+        "excuse",
         transition_action(
             _staff_complaint,
             description="Record a complaint from the student (holds the teacher's payout)",
@@ -99,6 +105,35 @@ class BookingAdmin(admin.ModelAdmin):
         ),
     ]
     has_refund_booking_permission = permission_check("bookings.refund_booking")
+
+    @admin.action(
+        description="Excuse a late cancel or no-show (refunds the charge; the teacher's share leaves the payout)",
+        permissions=["refund_booking"],
+    )
+    def excuse(self, request, queryset):
+        """A page asking for the note first; then ``transitions.excuse_absence`` per booking (thin)."""
+        form = ExcuseForm(request.POST if "note" in request.POST else None)
+        if form.is_valid():
+            now = timezone.now()
+            for booking in queryset:
+                try:
+                    outcome = transitions.excuse_absence(
+                        booking, now=now, actor=request.user, note=form.cleaned_data["note"]
+                    )
+                except DomainError as exc:
+                    self.message_user(request, f"booking {booking.pk}: {exc}", messages.ERROR)
+                else:
+                    self.message_user(request, outcome.message, messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Excuse late cancels and no-shows",
+            "form": form,
+            "bookings": queryset,
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/bookings/booking/excuse.html", context)
 
     def has_add_permission(self, request):
         return False  # seats are taken through bookings.transitions.book (API), which enforces capacity
@@ -124,6 +159,10 @@ class AppointmentAdmin(ReadOnlyAdmin):
     inlines = [ObjectHistoryInline]
 
 
+class ExcuseForm(forms.Form):
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why (kept in each booking's history).")
+
+
 class PayoutExportForm(forms.Form):
     teacher = forms.ModelChoiceField(queryset=Teacher.objects.all(), required=False, empty_label="all teachers")
     start = forms.DateField(label="classes from (UTC date)", widget=forms.DateInput(attrs={"type": "date"}))
@@ -146,7 +185,9 @@ def csv_response(payouts, filename: str) -> HttpResponse:
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdmin):
     # Fits 1400 px: the net with its currency (gross and commission are on the payout's page), a short reason.
-    list_display = ["id", "teacher", "meeting", "state", "net_amount", "approve_after", "held_because"]
+    list_display = ["id", "teacher", "meeting", "state", "net_amount", "approve_after", "held_because", "policy"]
+    # Which policy version decided it (commission, dispute window, absent students' share): shown on its page too.
+    readonly_fields = ["policy", "excused_percent", "review_note"]
     list_filter = ["state", "currency", "teacher", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["teacher__display_name", "=meeting__id"]
     date_hierarchy = "created_at"

@@ -35,6 +35,8 @@ BOOKING_EXAMPLE = {
     "confirmed_at": "2026-06-30T09:15:02Z",
     "cancelled_at": None,
     "refunded_at": None,
+    "charged_amount": None,
+    "policy": None,
     "cancellable": True,
 }
 PAYOUT_EXAMPLE = {
@@ -50,6 +52,7 @@ PAYOUT_EXAMPLE = {
     "approved_at": None,
     "paid_at": None,
     "held_reason": "",
+    "policy": 3,
     "created_at": "2026-07-01T14:05:00Z",
 }
 
@@ -150,11 +153,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(
         tags=["bookings"],
-        summary="Cancel your booking (before the cutoff)",
-        description="Allowed until the booking's meeting.cancellation_cutoff (BOOKING_CANCELLATION_CUTOFF_MINUTES "
-        "before the start; until the start itself when the class was moved after you booked). The seat is given back, "
-        "a paid booking is refunded (`refunded_at`), and you and the teacher are told. Cancelling a cancelled booking "
-        "changes nothing (`changed: false`).",
+        summary="Cancel your booking (a late cancel after the cutoff)",
+        description="Before the booking's meeting.cancellation_cutoff (the policy's "
+        "booking_cancellation_cutoff_minutes before the start; the start itself when the class was moved after you "
+        "booked) the seat is given back, a paid booking is refunded (`refunded_at`), and you and the teacher are told. "
+        "After it, 409 `cancellation_too_late` says the charge; send `accept_late_cancel: true` to late-cancel: "
+        "status `late_cancelled`, `charged_amount` kept, the rest refunded, `policy` the version applied. Cancelling "
+        "a cancelled booking changes nothing (`changed: false`).",
         request=BookingCancelSerializer,
         examples=[
             OpenApiExample(
@@ -184,7 +189,8 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                     "too late",
                     "cancellation_too_late",
                     "bookings can be cancelled until 120 minutes before the class starts "
-                    "(2026-07-01 18:00 Asia/Ho_Chi_Minh)",
+                    "(2026-07-01 18:00 Asia/Ho_Chi_Minh); cancelling now is a late cancel charged at 100% of the "
+                    "price: confirm it to go ahead",
                 ),
                 example(
                     "moved, then too late",
@@ -205,7 +211,11 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         body = BookingCancelSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         outcome = transitions.cancel_booking(
-            booking, now=timezone.now(), actor=request.user, reason=body.validated_data.get("reason", "")
+            booking,
+            now=timezone.now(),
+            actor=request.user,
+            reason=body.validated_data.get("reason", ""),
+            accept_late=body.validated_data["accept_late_cancel"],
         )
         booking = self.get_queryset().get(pk=booking.pk)
         return Response(

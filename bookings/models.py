@@ -16,6 +16,10 @@ class BookingStatus(models.TextChoices):
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
+    # The student cancelled after the cutoff: charged the late-cancel percentage, the seat released.
+    LATE_CANCELLED = "late_cancelled", "late cancel (charged)"
+    # The teacher held the class and the student never joined: charged in full, not refunded.
+    NO_SHOW = "no_show", "student no-show"
 
 
 class PayoutState(models.TextChoices):
@@ -36,6 +40,8 @@ class Booking(StateGuardMixin, models.Model):
     CANCELLABLE = (Status.PENDING, Status.CONFIRMED)
     # The student paid for a booking in one of these: a refund gives the money back.
     PAID = (Status.CONFIRMED, Status.COMPLETED)
+    # The student was charged although they did not take part; staff may excuse it (a full refund).
+    CHARGED_ABSENT = (Status.LATE_CANCELLED, Status.NO_SHOW)
 
     student = models.ForeignKey("classroom.Student", on_delete=models.PROTECT, related_name="bookings")
     meeting = models.ForeignKey("meetings.Meeting", on_delete=models.PROTECT, related_name="bookings")
@@ -47,6 +53,12 @@ class Booking(StateGuardMixin, models.Model):
     completed_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
     refunded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A late cancel or a no-show: what the student was charged (the rest of ``amount`` is refunded), rounded once.
+    charged_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True, editable=False)
+    # The policy version that decided the booking's money (its refund, late-cancel charge or no-show).
+    policy = models.ForeignKey(
+        "classroom.Policy", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
+    )
     # A student's complaint holds the teacher's payout before its dispute window ends.
     has_complaint = models.BooleanField(default=False)
     complaint_note = models.TextField(blank=True)
@@ -158,6 +170,10 @@ class Payout(StateGuardMixin, models.Model):
     approved_at = models.DateTimeField(null=True, blank=True, editable=False)
     paid_at = models.DateTimeField(null=True, blank=True, editable=False)
     held_reason = models.CharField(max_length=200, blank=True, editable=False)
+    # The policy version that decided it (commission, dispute window, absent students' share): the class's.
+    policy = models.ForeignKey(
+        "classroom.Policy", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
+    )
     excused_percent = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False

@@ -41,8 +41,14 @@ class BookingSerializer(serializers.ModelSerializer):
             "confirmed_at",
             "cancelled_at",
             "refunded_at",
+            "charged_amount",
+            "policy",
             "cancellable",
         ]
+        extra_kwargs = {
+            "charged_amount": {"help_text": "A late cancel or a no-show: what the student was charged."},
+            "policy": {"help_text": "The policy version that decided this booking's money (refund or charge)."},
+        }
         read_only_fields = fields
 
     def get_cancellable(self, booking) -> bool:
@@ -76,6 +82,11 @@ class BookingCreateSerializer(serializers.Serializer):
 
 class BookingCancelSerializer(serializers.Serializer):
     reason = StrictCharField(max_length=500, required=False, allow_blank=True)
+    accept_late_cancel = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="After the cutoff: true to late-cancel, charged the policy's late-cancel percentage of the price.",
+    )
 
 
 class BookingCancelResultSerializer(serializers.Serializer):
@@ -112,6 +123,8 @@ class PayoutSerializer(serializers.ModelSerializer):
             "approved_at",
             "paid_at",
             "held_reason",
+            "policy",
             "created_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {"policy": {"help_text": "The policy version that decided this payout (the class's)."}}

@@ -1,6 +1,8 @@
 """Transitions of bookings, appointments and payouts.
 
 Booking:     pending -> confirmed -> completed;  (pending|confirmed) -> cancelled;  (confirmed|completed) -> refunded
+             confirmed -> late_cancelled (after the cutoff);  completed -> no_show (settlement: the teacher held the
+             class, the student never came);  (late_cancelled|no_show) -> refunded (excused by staff)
 Appointment: join link pending -> sent | skipped;  feedback link pending -> sent | skipped
 
 Seats: a booking in ``Booking.SEAT_HOLDING`` holds one seat of ``Meeting.seats_taken``. A seat is taken by a
@@ -16,18 +18,19 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.utils.translation import gettext as _
 
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull, InvalidDecision, OwnClass
 from bookings.models import Appointment, Booking, Payout, PayoutAdjustment
+from classroom import policies
 from core import audit
 from core.errors import IllegalTransition
 from core.models import StateChange
 from core.money import ZERO, round_money
 from core.statemachine import transition
 from core.timezones import format_local
-from meetings.models import Meeting
+from meetings.models import Meeting, MeetingParticipant
 from notifications import outbox
 
 Status = Booking.Status
@@ -36,16 +39,35 @@ Kind = outbox.Notification.Kind
 
 
 def appointment_due_times(meeting: Meeting) -> dict:
+    rules = meeting.rules
     return {
-        "join_link_due_at": meeting.start_time - dt.timedelta(minutes=settings.JOIN_LINK_LEAD_MINUTES),
-        "feedback_link_due_at": meeting.end_time - dt.timedelta(minutes=settings.FEEDBACK_LINK_LEAD_MINUTES),
+        "join_link_due_at": meeting.start_time - dt.timedelta(minutes=rules.join_link_lead_minutes),
+        "feedback_link_due_at": meeting.end_time - dt.timedelta(minutes=rules.feedback_link_lead_minutes),
     }
+
+
+# A late cancel is a cancellation (cancelled_at); a no-show's moment is its settlement, recorded in its history.
+REACHED_AT = {Status.LATE_CANCELLED: "cancelled_at", Status.NO_SHOW: None}
+
+
+def retime_pending_links(meetings, rules) -> int:
+    """The classes were re-pinned to ``rules`` (a new policy version): links not sent yet are due by its lead times.
+    Links already sent or skipped stay as they are. Returns how many appointments moved."""
+    moved = 0
+    join_lead = dt.timedelta(minutes=rules.join_link_lead_minutes)
+    feedback_lead = dt.timedelta(minutes=rules.feedback_link_lead_minutes)
+    for meeting_id, start, end in meetings:
+        pending = Appointment.objects.filter(meeting_id=meeting_id)
+        moved += pending.filter(join_link_state=LinkState.PENDING).update(join_link_due_at=start - join_lead)
+        pending.filter(feedback_link_state=LinkState.PENDING).update(feedback_link_due_at=end - feedback_lead)
+    return moved
 
 
 def _reached(status: str, now: dt.datetime) -> dict:
     """The column that records when a booking reached ``status``: confirmed_at, completed_at, cancelled_at or
     refunded_at."""
-    return {f"{status}_at": now}
+    column = REACHED_AT.get(status, f"{status}_at")
+    return {column: now} if column else {}
 
 
 def _booking_transition(booking: Booking, to: str, allowed: list[str], *, now: dt.datetime, **kwargs):
@@ -81,9 +103,11 @@ BOOKABLE_STATES = (Meeting.State.SCHEDULED, Meeting.State.OPEN, Meeting.State.IN
 
 def bookable(now: dt.datetime) -> dict:
     """Filter (``Meeting.objects.filter(**bookable(now))``) for the meetings :func:`book` would accept at ``now`` if
-    a seat is left: not over, and still joinable."""
-    late_join = dt.timedelta(minutes=settings.STUDENT_LATE_JOIN_GRACE_MINUTES)
-    return {"state__in": BOOKABLE_STATES, "start_time__gt": now - late_join}
+    a seat is left: not over, and still joinable (by each class's own late-join grace)."""
+    still_joinable = policies.by_rule(
+        "student_late_join_grace_minutes", lambda minutes: Q(start_time__gt=now - dt.timedelta(minutes=minutes)), now
+    )
+    return {"state__in": BOOKABLE_STATES, "pk__in": Meeting.objects.filter(still_joinable).values("pk")}
 
 
 def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bool = True) -> Booking:
@@ -104,7 +128,7 @@ def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bo
             raise OwnClass(_("You teach '%(title)s', so you cannot book a seat in it.") % {"title": locked.title})
         if locked.state not in BOOKABLE_STATES:
             raise BookingClosed(f"'{locked.title}' is {locked.state}; it cannot be booked")
-        if now >= locked.student_may_join_until:
+        if now >= locked.start_time + locked.rules_at(now).late_join_grace:
             raise BookingClosed(f"'{locked.title}' can no longer be joined, so it cannot be booked")
         if Booking.objects.filter(student=student, meeting=locked, status__in=Booking.SEAT_HOLDING).exists():
             raise AlreadyBooked(f"{student} already has a seat in '{locked.title}'")
@@ -202,14 +226,15 @@ def moved_after_booking(booking: Booking) -> bool:
 
 
 def cancellation_cutoff(meeting: Meeting, booking: Booking | None = None) -> dt.datetime:
-    """The last moment (exclusive) a student may cancel: BOOKING_CANCELLATION_CUTOFF_MINUTES before the start.
+    """The last moment (exclusive) a student may cancel with a full refund: the policy's
+    booking_cancellation_cutoff_minutes before the start (later is a late cancel).
 
     With ``booking``: that student's cutoff. A class moved after they booked (earlier, perhaps inside the cutoff, or
     later) is not the time they chose, so they may cancel it, with a refund, until it starts.
     """
     if booking is not None and moved_after_booking(booking):
         return meeting.start_time
-    return meeting.start_time - dt.timedelta(minutes=settings.BOOKING_CANCELLATION_CUTOFF_MINUTES)
+    return meeting.start_time - meeting.rules.cancellation_cutoff
 
 
 def _too_late(booking: Booking, meeting: Meeting, cutoff: dt.datetime) -> CancellationTooLate:
@@ -220,15 +245,33 @@ def _too_late(booking: Booking, meeting: Meeting, cutoff: dt.datetime) -> Cancel
             _("this class was moved after you booked, so you could cancel it until it started (%(cutoff)s)")
             % {"cutoff": local}
         )
+    rules = meeting.rules
     return CancellationTooLate(
-        _("bookings can be cancelled until %(minutes)s minutes before the class starts (%(cutoff)s)")
-        % {"minutes": settings.BOOKING_CANCELLATION_CUTOFF_MINUTES, "cutoff": local}
+        _(
+            "bookings can be cancelled until %(minutes)s minutes before the class starts (%(cutoff)s); cancelling "
+            "now is a late cancel charged at %(percent)s%% of the price: confirm it to go ahead"
+        )
+        % {
+            "minutes": rules.booking_cancellation_cutoff_minutes,
+            "cutoff": local,
+            "percent": f"{rules.late_cancel_percent.normalize():f}",
+        }
     )
 
 
-def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: str = "", enforce_cutoff: bool = True):
+def cancel_booking(
+    booking: Booking,
+    *,
+    now: dt.datetime,
+    actor=None,
+    reason: str = "",
+    enforce_cutoff: bool = True,
+    accept_late: bool = False,
+):
     """The student (or staff for them) gives the seat back, before the booking's cancellation cutoff (staff:
-    ``enforce_cutoff=False``, at any time).
+    ``enforce_cutoff=False``, at any time, with a full refund). After the cutoff a confirmed booking can only be
+    late-cancelled, and only when the student accepts the charge (``accept_late``): :func:`late_cancel_booking`.
+    Without it, CancellationTooLate says the cutoff and the charge.
 
     A paid (confirmed) booking is refunded: ``refunded_at`` is set and the status is ``cancelled`` (DESIGN.md's
     confirmed -> cancelled: a cancellation with its money given back; ``refunded`` is for refunds staff decide), and
@@ -238,36 +281,105 @@ def cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: st
     reason = reason or "cancelled by the student"
     meeting = Meeting.objects.select_related("teacher").get(pk=booking.meeting_id)  # its current times
     current = with_last_reschedule(Booking.objects.select_related("student")).get(pk=booking.pk)
+    rules = meeting.rules_at(now)
     if enforce_cutoff and current.status in Booking.CANCELLABLE:
         cutoff = cancellation_cutoff(meeting, booking=current)
-        if now >= cutoff:
-            raise _too_late(current, meeting, cutoff)
+        if now >= cutoff and current.status == Status.CONFIRMED:
+            if not accept_late:
+                raise _too_late(current, meeting, cutoff)
+            return late_cancel_booking(current, now=now, actor=actor, reason=reason)
 
     def effects(from_state):
         _give_back_seats(booking.meeting_id, 1)
         _skip_pending_links({"booking": booking}, now=now, note="booking cancelled", actor=actor)
         paid = from_state == Status.CONFIRMED
         if paid:
-            Booking.objects.filter(pk=booking.pk).update(refunded_at=now)
-            booking.refunded_at = now
-        told = [outbox.for_teacher(meeting.teacher)]
-        if paid:
-            told += outbox.for_student(current.student, Kind.BOOKING_CANCELLED)
-        outbox.enqueue(
-            outbox.message(
-                Kind.BOOKING_CANCELLED,
-                recipient,
-                now=now,
-                meeting=meeting,
-                context={"student": current.student.display_name},
-                dedupe_suffix=f":booking:{booking.pk}",  # a seat booked again and cancelled again is a new message
-            )
-            for recipient in told
-        )
+            Booking.objects.filter(pk=booking.pk).update(refunded_at=now, policy_id=rules.version)
+            booking.refunded_at, booking.policy_id = now, rules.version
+        _tell_cancelled(meeting, current, now=now, student_too=paid)
 
     return _booking_transition(
         booking, Status.CANCELLED, Booking.CANCELLABLE, now=now, actor=actor, reason=reason, in_transaction=effects
     )
+
+
+def _tell_cancelled(meeting: Meeting, booking: Booking, *, now: dt.datetime, student_too: bool) -> None:
+    """The teacher (and, when money moved, the student) hear that the seat was given back."""
+    told = [outbox.for_teacher(meeting.teacher)]
+    if student_too:
+        told += outbox.for_student(booking.student, Kind.BOOKING_CANCELLED)
+    outbox.enqueue(
+        outbox.message(
+            Kind.BOOKING_CANCELLED,
+            recipient,
+            now=now,
+            meeting=meeting,
+            context={"student": booking.student.display_name},
+            dedupe_suffix=f":booking:{booking.pk}",  # a seat booked again and cancelled again is a new message
+        )
+        for recipient in told
+    )
+
+
+def late_cancel_booking(booking: Booking, *, now: dt.datetime, actor=None, reason: str = ""):
+    """Confirmed -> late_cancelled (a cancel after the cutoff): the student is charged the policy's
+    late_cancel_percent of the price, rounded once, and the rest is refunded; the seat is released, pending links
+    skipped, the teacher and the student told. If the teacher holds the class they are paid the policy's
+    student_absence_share_percent of the charge at settlement. The booking cites the policy version applied."""
+    reason = reason or "late cancel by the student"
+    meeting = Meeting.objects.select_related("teacher").get(pk=booking.meeting_id)
+    current = Booking.objects.select_related("student").get(pk=booking.pk)
+    rules = meeting.rules_at(now)
+    charged = round_money(current.amount * rules.late_cancel_percent / 100, current.currency)
+
+    def effects(_from):
+        _give_back_seats(booking.meeting_id, 1)
+        _skip_pending_links({"booking": booking}, now=now, note="booking late-cancelled", actor=actor)
+        refunded_at = now if charged < current.amount else None
+        Booking.objects.filter(pk=booking.pk).update(
+            charged_amount=charged, policy_id=rules.version, refunded_at=refunded_at
+        )
+        booking.charged_amount, booking.policy_id, booking.refunded_at = charged, rules.version, refunded_at
+        _tell_cancelled(meeting, current, now=now, student_too=True)
+
+    return _booking_transition(
+        booking,
+        Status.LATE_CANCELLED,
+        [Status.CONFIRMED],
+        now=now,
+        actor=actor,
+        reason=f"{reason}: charged {charged} {current.currency} "
+        f"({rules.late_cancel_percent}%, policy v{rules.version})",
+        data={"charged": str(charged), "policy": rules.version},
+        in_transaction=effects,
+    )
+
+
+def excuse_absence(booking: Booking, *, now: dt.datetime, actor, note: str):
+    """Staff reverse a late cancel or a student no-show: late_cancelled|no_show -> refunded, the charge given back
+    in full, the teacher's share of it leaving their payout (:func:`payout_after_refund`), with the note in the
+    history. A note is required."""
+    note = (note or "").strip()
+    if not note:
+        raise InvalidDecision("a note is required: say why the charge is excused (it is kept in the history)")
+
+    def effects(previous):
+        Booking.objects.filter(pk=booking.pk).update(charged_amount=ZERO)
+        booking.charged_amount = ZERO
+        _skip_pending_links({"booking": booking}, now=now, note="booking excused", actor=actor)
+        payout_after_refund(booking, now=now, actor=actor, reason=f"excused: {note}")
+
+    with transaction.atomic():
+        lock_class(booking.meeting_id)
+        return _booking_transition(
+            booking,
+            Status.REFUNDED,
+            list(Booking.CHARGED_ABSENT),
+            now=now,
+            actor=actor,
+            reason=f"excused: {note}",
+            in_transaction=effects,
+        )
 
 
 def lock_class(meeting_id: int) -> None:
@@ -374,10 +486,56 @@ def complete_bookings(meeting_ids: list[int], *, now: dt.datetime, actor=None) -
     return [booking_id for booking_id, _ in completed]
 
 
-def release_bookings_of_cancelled_meeting(meeting_id: int, *, now: dt.datetime, actor=None, reason: str):
-    """The meeting is cancelled: confirmed bookings are refunded, pending ones cancelled, every seat given back and
-    every pending link skipped. Returns the refunded bookings (their students are told)."""
+def mark_student_no_shows(meetings, *, now: dt.datetime, actor=None) -> dict[int, int]:
+    """Settlement of classes whose teacher held them (in the settling transaction): a completed booking whose
+    student never joined (no recorded session of theirs in the class, from any source) becomes ``no_show``, charged
+    its full price and not refunded, citing the class's policy version. Returns {meeting id: how many}."""
+    by_id = {m.pk: m for m in meetings}
+    if not by_id:
+        return {}
+    came = set()
+    sessions = MeetingParticipant.objects.filter(meeting_id__in=list(by_id)).values_list(
+        "meeting_id", "student_id", "identity"
+    )
+    for meeting_id, student_id, identity in sessions:
+        kind, _, pk = identity.partition(":")
+        if student_id is not None:
+            came.add((meeting_id, student_id))
+        if kind == "student" and pk.isdigit():
+            came.add((meeting_id, int(pk)))
+    absent: dict[int, list[int]] = {}
+    for pk, meeting_id, student_id in Booking.objects.filter(
+        meeting_id__in=list(by_id), status=Status.COMPLETED
+    ).values_list("pk", "meeting_id", "student_id"):
+        if (meeting_id, student_id) not in came:
+            absent.setdefault(meeting_id, []).append(pk)
+    for meeting_id, booking_ids in absent.items():
+        version = by_id[meeting_id].policy_id
+        moved = Booking.objects.filter(pk__in=booking_ids, status=Status.COMPLETED).update(
+            status=Status.NO_SHOW, charged_amount=F("amount"), policy_id=version
+        )
+        if moved != len(booking_ids):
+            raise IllegalTransition(f"meeting {meeting_id}: bookings changed while it was being settled")
+        _record_moves(
+            [(pk, meeting_id) for pk in booking_ids],
+            Status.COMPLETED,
+            Status.NO_SHOW,
+            now=now,
+            actor=actor,
+            reason=f"the student never joined a class the teacher held: charged in full (policy v{version})",
+        )
+    return {meeting_id: len(ids) for meeting_id, ids in absent.items()}
+
+
+def release_bookings_of_cancelled_meeting(
+    meeting_id: int, *, now: dt.datetime, actor=None, reason: str, policy_id: int | None = None
+):
+    """The meeting is cancelled: confirmed bookings are refunded in full (citing ``policy_id``, the version that
+    decided), pending ones cancelled, every seat given back and every pending link skipped. Returns the refunded
+    bookings (their students are told)."""
     refunded = _bulk_status([meeting_id], Status.CONFIRMED, Status.REFUNDED, now=now, actor=actor, reason=reason)
+    if refunded and policy_id is not None:
+        Booking.objects.filter(pk__in=[b.pk for b in refunded]).update(policy_id=policy_id)
     cancelled = _bulk_status([meeting_id], Status.PENDING, Status.CANCELLED, now=now, actor=actor, reason=reason)
     _give_back_seats(meeting_id, len(refunded) + len(cancelled))
     _skip_pending_links({"meeting_id": meeting_id}, now=now, note=f"class cancelled: {reason}", actor=actor)
@@ -585,7 +743,10 @@ def create_payout(
 
 
 def _unsaved_payout(order: PayoutOrder, *, now: dt.datetime) -> Payout:
+    """The payout cites the class's policy version: its dispute window (and, in the gross and rate the caller
+    computed, its commission and absent students' share)."""
     currency = order.meeting.course.currency
+    rules = order.meeting.rules
     gross = round_money(order.gross, currency)
     commission, net = split_revenue(gross, order.rate, currency)
     return Payout(
@@ -598,7 +759,8 @@ def _unsaved_payout(order: PayoutOrder, *, now: dt.datetime) -> Payout:
         net=net,
         state=PayoutState.HELD if order.held_reason else PayoutState.PENDING,
         held_reason=order.held_reason[:200],
-        approve_after=None if order.held_reason else now + dt.timedelta(hours=settings.PAYOUT_DISPUTE_HOURS),
+        approve_after=None if order.held_reason else now + dt.timedelta(hours=rules.payout_dispute_hours),
+        policy_id=rules.version,
     )
 
 
@@ -625,7 +787,7 @@ def create_payouts(orders, *, now: dt.datetime, actor=None) -> list[tuple[Payout
                     at=now,
                     actor=actor,
                     reason=reason,
-                    data={"gross": str(payout.gross), "rate": str(payout.commission_rate)},
+                    data={"gross": str(payout.gross), "rate": str(payout.commission_rate), "policy": payout.policy_id},
                 )
             audit.write(history)
     except IntegrityError:
@@ -727,11 +889,31 @@ def excuse_payout(payout: Payout, *, percent: int, now: dt.datetime, actor, reas
     )
 
 
+def payable_gross(meetings) -> dict[int, Decimal]:
+    """Per meeting (with its policy pinned), what its teacher's payout is computed on, unrounded (the payout rounds
+    once): the price of every completed booking plus the policy's student_absence_share_percent of what each
+    late-cancelled or no-show student was charged. A meeting with none of these is left out (nothing to pay)."""
+    by_id = {m.pk: m for m in meetings}
+    rows = (
+        Booking.objects.filter(meeting_id__in=list(by_id), status__in=[Status.COMPLETED, *Booking.CHARGED_ABSENT])
+        .order_by()
+        .values("meeting_id")
+        .annotate(
+            completed=Sum("amount", filter=Q(status=Status.COMPLETED)),
+            absent=Sum("charged_amount", filter=Q(status__in=Booking.CHARGED_ABSENT)),
+        )
+        .values_list("meeting_id", "completed", "absent")
+    )
+    gross = {}
+    for meeting_id, completed, absent in rows:
+        share = by_id[meeting_id].rules.student_absence_share_percent / 100
+        gross[meeting_id] = (completed or ZERO) + (absent or ZERO) * share
+    return gross
+
+
 def completed_gross(meeting_id: int) -> Decimal | None:
-    """The sum of the meeting's completed bookings, or None when it has none (then there is nothing to pay)."""
-    return Booking.objects.filter(meeting_id=meeting_id, status=Status.COMPLETED).aggregate(total=Sum("amount"))[
-        "total"
-    ]
+    """The meeting's :func:`payable_gross`, or None when it has nothing to pay on."""
+    return payable_gross([Meeting.objects.get(pk=meeting_id)]).get(meeting_id)
 
 
 def _money(amount: Decimal, currency: str) -> str:

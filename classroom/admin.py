@@ -1,6 +1,13 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from classroom.models import Course, Student, Teacher
+from classroom import policies
+from classroom.models import Course, Policy, Student, Teacher
 
 
 @admin.register(Teacher)
@@ -31,3 +38,147 @@ class CourseAdmin(admin.ModelAdmin):
     list_filter = ["currency"]
     search_fields = ["title", "description"]
     date_hierarchy = "created_at"
+
+
+class PolicyVersionForm(forms.Form):
+    """A new version, filled in with the values in force now; saving makes a new row (a version is never edited)."""
+
+    course = forms.ModelChoiceField(
+        queryset=Course.objects.all(),
+        required=False,
+        empty_label="the whole school",
+        help_text="A course: the values you change become that course's own (an override).",
+    )
+    effective_from = forms.DateTimeField(
+        required=False, help_text="UTC, e.g. 2026-03-25 00:00. Empty: now. Classes not yet open are re-pinned then."
+    )
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why the rules change (required).")
+
+    def __init__(self, *args, now, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now = now
+        self.warnings: list[str] = []
+        in_force = policies.current(now).values()
+        for rule in policies.RULES:
+            field_class = forms.DecimalField if rule.kind == "percent" else forms.IntegerField
+            self.fields[rule.key] = field_class(initial=in_force[rule.key], help_text=f"{rule.help} ({rule.kind})")
+
+    def changes(self) -> dict:
+        """The values that differ from the version in force (for a course: those become its own)."""
+        data = self.cleaned_data
+        in_force = policies.current(data.get("effective_from") or self.now, getattr(data.get("course"), "pk", None))
+        values = in_force.values()
+        return {
+            key: data[key]
+            for key in policies.KEYS
+            if data.get(key) is not None and policies.diff({key: values[key]}, {key: data[key]})
+        }
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            self.warnings = policies.check(
+                self.changes(),
+                note=data.get("note", ""),
+                now=self.now,
+                effective_from=data.get("effective_from"),
+                course=data.get("course"),
+            )
+        except policies.PolicyInvalid as exc:
+            for key, message in exc.errors.items():
+                self.add_error(key if key in self.fields else None, message)
+        return data
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    """Versions are listed and read here; "Add" makes a new version from the current one (thin: classroom.policies
+    validates and saves). Nothing is ever changed or deleted: payouts and refunds cite these rows."""
+
+    list_display = ["version", "course", "effective_from", "author_name", "note", "changed"]
+    list_filter = [("course", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["note", "author_name"]
+    date_hierarchy = "effective_from"
+    list_select_related = ["course"]
+    fields = readonly_fields = [
+        "version",
+        "course",
+        "based_on",
+        "effective_from",
+        "created_at",
+        "author_name",
+        "note",
+        "overrides",
+        "diff_against_previous",
+        "all_values",
+    ]
+
+    @admin.display(description="version", ordering="id")
+    def version(self, obj):
+        return f"v{obj.pk}"
+
+    @admin.display(description="changed from the previous version")
+    def changed(self, obj):
+        previous = policies.previous_of(obj)
+        if previous is None:
+            return "first version"
+        changes = policies.diff(previous.values, obj.values)
+        return ", ".join(f"{key} {old} → {new}" for key, (old, new) in changes.items()) or "no value changed"
+
+    @admin.display(description="diff against the previous version")
+    def diff_against_previous(self, obj):
+        previous = policies.previous_of(obj)
+        if previous is None:
+            return "first version"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((key, old, new) for key, (old, new) in policies.diff(previous.values, obj.values).items()),
+        )
+        return format_html(
+            "<p>against v{}</p><table><tr><th>value</th><th>before</th><th>now</th></tr>{}</table>", previous.pk, rows
+        )
+
+    @admin.display(description="values")
+    def all_values(self, obj):
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", ((k, obj.values.get(k)) for k in policies.KEYS)),
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return False  # never edited in place
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # cited by classes, payouts and refunds
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        now = timezone.now()
+        form = PolicyVersionForm(request.POST or None, now=now)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            made = policies.create_version(
+                form.changes(),
+                note=data["note"],
+                now=now,
+                author=request.user,
+                effective_from=data.get("effective_from"),
+                course=data.get("course"),
+            )
+            for warning in made.warnings:
+                messages.warning(request, warning)
+            changed = ", ".join(f"{k} {old} → {new}" for k, (old, new) in made.changes.items()) or "no value changed"
+            messages.success(request, f"{made.policy}: {changed}")
+            return redirect("admin:classroom_policy_change", made.policy.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "New policy version",
+            "form": form,
+            "opts": self.model._meta,
+            "in_force": policies.current(now),
+        }
+        return TemplateResponse(request, "admin/classroom/policy/new_version.html", context)

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -43,7 +44,7 @@ class Teacher(Person):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
-        help_text="Platform commission for this teacher (0.175 = 17.5%). Empty: PLATFORM_COMMISSION_RATE.",
+        help_text="Platform commission for this teacher (0.175 = 17.5%). Empty: the policy's commission.",
     )
 
     class Meta:
@@ -56,9 +57,9 @@ class Teacher(Person):
             ),
         ]
 
-    @property
-    def effective_commission_rate(self) -> Decimal:
-        return self.commission_rate if self.commission_rate is not None else settings.PLATFORM_COMMISSION_RATE
+    def commission_rate_under(self, rules) -> Decimal:
+        """The teacher's own rate, else the policy version's (``classroom.policies.Rules``)."""
+        return self.commission_rate if self.commission_rate is not None else rules.commission_rate
 
 
 class Student(Person):
@@ -153,3 +154,51 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"API token of {self.user} (until {self.expires_at:%Y-%m-%d %H:%M} UTC)"
+
+
+class Policy(models.Model):
+    """One version of the class windows and money rules (``classroom.policies`` names them, reads and validates them).
+
+    Never edited in place: staff make a new version from the current one (the admin, ``manage.py policy set``), so
+    every class, payout, refund and late-cancel charge can cite the version that decided it (``policy`` on each).
+    A version with no ``course`` is the school's; one with a ``course`` is that course's override: it holds the
+    school's values of ``based_on`` with the keys listed in ``overrides`` replaced, so a citation is one row that says
+    every value that applied.
+    """
+
+    course = models.ForeignKey(
+        Course, on_delete=models.PROTECT, null=True, blank=True, related_name="policy_versions", editable=False
+    )
+    based_on = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        help_text="A course override: the school's version its other values come from.",
+    )
+    values = models.JSONField(encoder=DjangoJSONEncoder, editable=False)
+    overrides = models.JSONField(default=list, blank=True, editable=False, help_text="A course override's own keys.")
+    effective_from = models.DateTimeField(editable=False, help_text="UTC; the version applies from then on.")
+    created_at = models.DateTimeField(editable=False)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+    )
+    author_name = models.CharField(max_length=150, editable=False)
+    note = models.TextField(editable=False)
+
+    class Meta:
+        ordering = ["-effective_from", "-id"]
+        verbose_name = "policy version"
+        indexes = [models.Index(fields=["course", "effective_from"], name="policy_course_effective")]
+
+    def __str__(self) -> str:
+        scope = f" for {self.course}" if self.course_id else ""
+        return f"policy v{self.pk}{scope} from {self.effective_from:%Y-%m-%d %H:%M} UTC"
+
+    def save(self, *args, **kwargs):
+        # A version is cited by payouts and refunds: changing it would change why they were decided.
+        if self.pk is not None and not self._state.adding:
+            raise ValueError("a policy version is never edited in place; make a new version")
+        super().save(*args, **kwargs)

@@ -125,11 +125,13 @@ FORMAT_MODULE_PATH = ["config.formats"]
 DEFAULT_USER_TIME_ZONE = env.time_zone("DEFAULT_USER_TIME_ZONE", "UTC")
 
 # --- Lifecycle windows (DESIGN.md, "Time") ---------------------------------------------------------------------------
-TEACHER_EARLY_JOIN_MINUTES = env.minutes("TEACHER_EARLY_JOIN_MINUTES", 10)
-STUDENT_LATE_JOIN_GRACE_MINUTES = env.minutes("STUDENT_LATE_JOIN_GRACE_MINUTES", 10)
-MEETING_AUTO_CLOSE_DELAY_MINUTES = env.minutes("MEETING_AUTO_CLOSE_DELAY_MINUTES", 5)
-JOIN_LINK_LEAD_MINUTES = env.minutes("JOIN_LINK_LEAD_MINUTES", 10)
-FEEDBACK_LINK_LEAD_MINUTES = env.minutes("FEEDBACK_LINK_LEAD_MINUTES", 10)
+# The windows and money rules marked (policy) are the first policy version's defaults only: at run time they are read
+# through classroom.policies, and staff change them with `manage.py policy set` or the admin (README "Policies").
+TEACHER_EARLY_JOIN_MINUTES = env.minutes("TEACHER_EARLY_JOIN_MINUTES", 10)  # (policy)
+STUDENT_LATE_JOIN_GRACE_MINUTES = env.minutes("STUDENT_LATE_JOIN_GRACE_MINUTES", 10)  # (policy)
+MEETING_AUTO_CLOSE_DELAY_MINUTES = env.minutes("MEETING_AUTO_CLOSE_DELAY_MINUTES", 5)  # (policy)
+JOIN_LINK_LEAD_MINUTES = env.minutes("JOIN_LINK_LEAD_MINUTES", 10)  # (policy)
+FEEDBACK_LINK_LEAD_MINUTES = env.minutes("FEEDBACK_LINK_LEAD_MINUTES", 10)  # (policy)
 FEEDBACK_LINK_USEFUL_HOURS = env.int("FEEDBACK_LINK_USEFUL_HOURS", 24, minimum=0, maximum=24 * 30)
 # A feedback link takes feedback until this many hours after the class's end; never less than the catch-up window
 # above, or a link sent late would already be dead.
@@ -140,10 +142,11 @@ if FEEDBACK_LINK_VALID_HOURS < FEEDBACK_LINK_USEFUL_HOURS:
         f"must be at least FEEDBACK_LINK_USEFUL_HOURS ({FEEDBACK_LINK_USEFUL_HOURS}): a feedback link is still sent "
         f"up to that many hours after the end, got {FEEDBACK_LINK_VALID_HOURS}",
     )
+# (policy)
 TEACHER_MIN_ATTENDANCE_SECONDS = env.int("TEACHER_MIN_ATTENDANCE_SECONDS", 300, minimum=0, maximum=24 * 3600)
 ROOM_PROVISION_LOOKAHEAD_MINUTES = env.minutes("ROOM_PROVISION_LOOKAHEAD_MINUTES", 60)
 MIN_PARTICIPANTS_CHECK_MINUTES = env.minutes("MIN_PARTICIPANTS_CHECK_MINUTES", 60)
-BOOKING_CANCELLATION_CUTOFF_MINUTES = env.minutes("BOOKING_CANCELLATION_CUTOFF_MINUTES", 120)
+BOOKING_CANCELLATION_CUTOFF_MINUTES = env.minutes("BOOKING_CANCELLATION_CUTOFF_MINUTES", 120)  # (policy)
 MAX_MEETING_DURATION_MINUTES = env.int("MAX_MEETING_DURATION_MINUTES", 240, minimum=1, maximum=24 * 60)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", 500, minimum=1, maximum=10_000)
 # Weekly classes (meetings.series): occurrences are made as meetings this many days ahead, and a calendar feed asks
@@ -152,8 +155,11 @@ SERIES_HORIZON_DAYS = env.int("SERIES_HORIZON_DAYS", 56, minimum=1, maximum=366)
 CALENDAR_REFRESH_MINUTES = env.int("CALENDAR_REFRESH_MINUTES", 60, minimum=15, maximum=24 * 60)
 
 # --- Money -----------------------------------------------------------------------------------------------------------
-PLATFORM_COMMISSION_RATE = env.decimal("PLATFORM_COMMISSION_RATE", "0.20", minimum="0", maximum="1")
-PAYOUT_DISPUTE_HOURS = env.int("PAYOUT_DISPUTE_HOURS", 24, minimum=0, maximum=24 * 90)
+PLATFORM_COMMISSION_RATE = env.decimal("PLATFORM_COMMISSION_RATE", "0.20", minimum="0", maximum="1")  # (policy)
+PAYOUT_DISPUTE_HOURS = env.int("PAYOUT_DISPUTE_HOURS", 24, minimum=0, maximum=24 * 90)  # (policy)
+LATE_CANCEL_PERCENT = env.decimal("LATE_CANCEL_PERCENT", "100", minimum="0", maximum="100")  # (policy)
+# (policy)
+STUDENT_ABSENCE_SHARE_PERCENT = env.decimal("STUDENT_ABSENCE_SHARE_PERCENT", "50", minimum="0", maximum="100")
 
 # --- Outside services ------------------------------------------------------------------------------------------------
 VIDEO_PROVIDER = env.choice("VIDEO_PROVIDER", "local", ("local", "livekit", "zoom"))
@@ -226,6 +232,7 @@ if VIDEO_PROVIDER == "livekit":
 # and closing, the attendance poll while the room is still up, closing before ending the room and settling.
 SWEEPS = [
     "meetings.series.materialise_series",
+    "meetings.sweeps.repin_policies",
     "meetings.sweeps.check_minimum_participants",
     "meetings.rooms.provision_rooms",
     "meetings.sweeps.open_due_meetings",
@@ -244,6 +251,8 @@ SWEEPS = [
 # What the clock (core.clock) runs every second: the moments people notice. Provisioning (an hour ahead), room ends
 # and settlement (retried anyway) are left to the once-a-minute maintenance pass, which runs them all.
 CLOCK_SWEEPS = [
+    # First, so a policy version that took effect in this tick applies to the classes this tick opens.
+    "repin_policies",
     "open_due_meetings",
     "send_join_links",
     "send_feedback_links",

@@ -1,14 +1,18 @@
 """ "May this person join now?" — computed from the clock and the meeting's times at request time, exact to the
 second, whatever the sweeps have or have not done yet (DESIGN.md, "Time").
 
-    teacher:  start − TEACHER_EARLY_JOIN_MINUTES  ..  close moment (end + MEETING_AUTO_CLOSE_DELAY_MINUTES)
+    teacher:  start − teacher_early_join_minutes  ..  close moment (end + meeting_auto_close_delay_minutes)
     student:  start  ..  close moment, with a confirmed seat; but a FIRST entry only until
-              start + STUDENT_LATE_JOIN_GRACE_MINUTES. A student who has been in the room (any recorded session of
+              start + student_late_join_grace_minutes. A student who has been in the room (any recorded session of
               theirs in this meeting, from any source) may come back after a drop-out until the room closes.
 
 A student's credentials are therefore valid until the close moment (a LiveKit token's ``exp`` is checked when they
 (re)connect, the local room's on every request); the first-entry limit is checked here when credentials are handed
 out, and again by the local room page when someone enters it.
+
+The windows are policy values (``classroom.policies``), read through ``Meeting.rules_at(now)``: a class that has not
+opened follows the version in force now (a change of the grace applies at once, without a restart); an opened class
+keeps the version it opened with.
 """
 
 from __future__ import annotations
@@ -64,10 +68,12 @@ class JoinWindow:
         return self.opens_at <= now < self.closes_at
 
 
-def window_for(meeting: Meeting, role: str) -> JoinWindow:
+def window_for(meeting: Meeting, role: str, now: dt.datetime) -> JoinWindow:
+    rules = meeting.rules_at(now)
+    close_at = meeting.close_at_under(rules)
     if role == "teacher":
-        return JoinWindow(meeting.teacher_may_join_from, meeting.close_at)
-    return JoinWindow(meeting.start_time, meeting.close_at, min(meeting.student_may_join_until, meeting.close_at))
+        return JoinWindow(meeting.start_time - rules.early_entry, close_at)
+    return JoinWindow(meeting.start_time, close_at, min(meeting.start_time + rules.late_join_grace, close_at))
 
 
 def has_been_in_room(meeting: Meeting, identity: str) -> bool:
@@ -91,7 +97,7 @@ def check_join(
         raise JoinRefused("this class was cancelled")
     if meeting.state == Meeting.State.CLOSED:
         raise JoinRefused("this class has ended")
-    window = window_for(meeting, role)
+    window = window_for(meeting, role, now)
     if now < window.opens_at:
         local = to_local(window.opens_at, tz_name)
         raise JoinRefused(f"joining opens at {local:%H:%M} {tz_name} ({local:%Y-%m-%d})", opens_at=window.opens_at)

@@ -119,6 +119,7 @@ LIFECYCLE_FIELDS = [
     "auto_closed",
     "cancelled_at",
     "min_participants_checked_at",
+    "policy",  # the version whose windows apply (classroom.policies); its link shows its values
 ]
 REVIEW_FIELDS = [*SETTLED_FIELDS, "reviewed_by", "reviewed_at", "review_note"]
 ROOM_FIELDS = [

@@ -111,6 +111,7 @@ MEETING_EXAMPLE = {
     "seats_taken": 3,
     "seats_left": 5,
     "cancellation_cutoff": "2026-07-01T11:00:00Z",
+    "policy": 3,
     "my_booking": {"id": 12, "status": "confirmed"},
     "series": None,
     "original_local_start": "",

@@ -24,10 +24,12 @@ from django.utils.translation import gettext
 
 from bookings import transitions as booking_transitions
 from bookings.models import Booking
+from classroom import policies
 from core import audit
 from core.errors import IllegalTransition, InvalidTime
 from core.statemachine import Outcome, transition
 from core.timezones import require_aware
+from meetings import review
 from meetings.attendance import present_at
 from meetings.models import Meeting, MeetingParticipant
 from meetings.rooms import end_rooms, forget_room
@@ -89,6 +91,7 @@ def schedule_meeting(
             series=series,
             original_local_start=original_local_start,
             series_note=series_note,
+            policy_id=policies.current(now, course.pk).version,
         )
         audit.record(
             Meeting,
@@ -220,7 +223,7 @@ def _open_reason(meeting: Meeting, now: dt.datetime, actor) -> tuple[str, bool]:
     if actor is not None:
         return f"opened by {audit.actor_name(actor)}", True
     late = now - meeting.start_time
-    if now >= meeting.close_at:
+    if now >= meeting.close_at_under(meeting.rules_at(now)):
         return (
             f"catch-up: start and close moments passed while no sweep ran ({int(late.total_seconds())} s ago); "
             "opened without messages, closing next"
@@ -228,6 +231,66 @@ def _open_reason(meeting: Meeting, now: dt.datetime, actor) -> tuple[str, bool]:
     if late > CATCH_UP_AFTER:
         return f"catch-up: opened {int(late.total_seconds())} s after start_time (no sweep ran in between)", True
     return "start time reached", True
+
+
+# --- policy versions (classroom.policies) -----------------------------------------------------------------------------
+
+
+def repin_batch(scope, rules, *, now: dt.datetime, limit: int) -> int:
+    """Up to ``limit`` scheduled classes in ``scope`` (a Q) not yet pinned to ``rules``' version are re-pinned to
+    it, with a history row each, in one transaction. Returns how many moved (0: none left)."""
+    with transaction.atomic():
+        rows = list(
+            Meeting.objects.select_for_update(no_key=True)
+            .filter(scope, state=State.SCHEDULED)
+            .exclude(policy_id=rules.version)
+            .values_list("pk", "policy_id", "start_time", "end_time")[:limit]
+        )
+        if not rows:
+            return 0
+        ids = [row[0] for row in rows]
+        Meeting.objects.filter(pk__in=ids, state=State.SCHEDULED).update(policy_id=rules.version)
+        booking_transitions.retime_pending_links([(pk, start, end) for pk, _, start, end in rows], rules)
+        _record_repins(
+            [(pk, old) for pk, old, _, _ in rows],
+            rules,
+            now=now,
+            reason=f"policy v{rules.version} took effect before the class opened",
+        )
+    return len(rows)
+
+
+def _record_repins(rows, rules, *, now: dt.datetime, reason: str) -> None:
+    """The history of ``(meeting id, old version)`` pairs moved to ``rules``' version."""
+    audit.write(
+        [
+            entry
+            for pk, old in rows
+            for entry in audit.entries(
+                Meeting,
+                [(pk, f"v{old}" if old else "", pk)],
+                to_state=f"v{rules.version}",
+                at=now,
+                field="policy",
+                reason=reason,
+                data={"policy": rules.version},
+            )
+        ]
+    )
+
+
+def _pin_at_open(meetings: list[Meeting], *, now: dt.datetime) -> None:
+    """Opening pins the version in force at ``now`` (normally the class has it already: ``repin_batch`` ran in the
+    tick it took effect); from now on the class keeps it."""
+    moved: dict = {}
+    for meeting in meetings:
+        rules = policies.current(now, meeting.course_id)
+        if meeting.policy_id != rules.version:
+            moved.setdefault(rules, []).append((meeting.pk, meeting.policy_id))
+            meeting.policy_id = rules.version
+    for rules, rows in moved.items():
+        Meeting.objects.filter(pk__in=[pk for pk, _ in rows]).update(policy_id=rules.version)
+        _record_repins(rows, rules, now=now, reason=f"opened under policy v{rules.version}, in force at the opening")
 
 
 def open_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
@@ -238,6 +301,7 @@ def open_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
     )
     if updated != len(ids):
         raise IllegalTransition(f"{len(ids) - updated} of {len(ids)} meetings were no longer scheduled")
+    _pin_at_open(meetings, now=now)
     history, notify, quiet = [], [], []
     for meeting in meetings:
         reason, tell = _open_reason(meeting, now, None)
@@ -262,6 +326,11 @@ def open_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str 
     """Open one meeting now (staff, API, ``manage.py open_meeting``). Already open or in progress: "already"."""
     meeting = Meeting.objects.select_related("teacher", "course").get(pk=meeting.pk)
     default_reason, notify = _open_reason(meeting, now, actor)
+
+    def effects(_from):
+        _pin_at_open([meeting], now=now)
+        _after_open([_reread(meeting)], now=now, notify=notify)
+
     outcome = transition(
         meeting,
         to=State.OPEN,
@@ -273,7 +342,7 @@ def open_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str 
         meeting_id=meeting.pk,
         updates={"opened_at": now, "auto_opened": actor is None},
         data={"lateness_seconds": (now - meeting.start_time).total_seconds()},
-        in_transaction=lambda _from: _after_open([_reread(meeting)], now=now, notify=notify),
+        in_transaction=effects,
     )
     if outcome.already:
         return Outcome(False, outcome.from_state, outcome.to_state, f"meeting {meeting.pk} is already open")
@@ -370,15 +439,29 @@ def close_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str
 # --- cancel ----------------------------------------------------------------------------------------------------------
 
 
+LATE_TEACHER_CANCELLATION = "late teacher cancellation"
+
+
+def _by_the_teacher(meeting: Meeting, actor) -> bool:
+    return actor is not None and not isinstance(actor, str) and actor.pk == meeting.teacher.user_id
+
+
 def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str) -> Outcome:
-    """Cancel: confirmed bookings are refunded, everyone is told, the room (if any) is ended after commit."""
+    """Cancel: confirmed bookings are refunded in full, everyone is told, the room (if any) is ended after commit.
+    The class's teacher cancelling inside the policy's cancellation cutoff also puts the class in the review queue
+    ("late teacher cancellation"), for staff to decide as for a no-show."""
     meeting = Meeting.objects.select_related("teacher").get(pk=meeting.pk)
 
     def effects(_from):
         locked = _reread(meeting)
+        rules = locked.rules_at(now)
         refunded = booking_transitions.release_bookings_of_cancelled_meeting(
-            locked.pk, now=now, actor=actor, reason=reason
+            locked.pk, now=now, actor=actor, reason=reason, policy_id=rules.version
         )
+        if _by_the_teacher(locked, actor) and now >= locked.start_time - rules.cancellation_cutoff:
+            review.enter_review(
+                locked.pk, reason=f"{LATE_TEACHER_CANCELLATION} (policy v{rules.version})", now=now, actor=actor
+            )
         context = {"reason": reason}
         outbox.enqueue(
             [

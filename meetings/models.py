@@ -8,6 +8,9 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
+
+from classroom import policies
 
 # StateGuardMixin is also named here by the migrations that made the models using it (meetings 0001, bookings 0001).
 from core.models import StateGuardMixin, choice_check
@@ -57,6 +60,11 @@ class Meeting(StateGuardMixin, models.Model):
     auto_opened = models.BooleanField(null=True, editable=False, help_text="True: by the sweep; False: by staff.")
     auto_closed = models.BooleanField(null=True, editable=False, help_text="True: by the sweep; False: by staff.")
     min_participants_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The policy version whose windows and money rules apply (classroom.policies): the one in force when the class was
+    # scheduled, re-pinned while it has not opened, kept from the moment it opens.
+    policy = models.ForeignKey(
+        "classroom.Policy", on_delete=models.PROTECT, null=True, editable=False, related_name="+"
+    )
 
     # Attendance verdict and settlement (the close path's second step; retried until settled_at is set).
     attendance_verdict = models.CharField(
@@ -185,18 +193,43 @@ class Meeting(StateGuardMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.title} ({self.start_time:%Y-%m-%d %H:%M} UTC)"
 
-    # --- windows (DESIGN.md "Time"): computed from the clock, never from what a sweep has done ------------------------
+    def save(self, *args, **kwargs):
+        # Every creation path pins a version (schedule_meeting passes its ``now``); this covers the others (series
+        # expansion, fixtures) with the version in force as the row is written.
+        if self.policy_id is None:
+            self.policy_id = policies.current(timezone.now(), self.course_id).version
+        super().save(*args, **kwargs)
+
+    # --- policy and windows (DESIGN.md "Time"): computed from the clock, never from what a sweep has done ------------
+    @property
+    def rules(self) -> policies.Rules:
+        """The pinned version's rules (``classroom.policies``). A row made without ``save()`` (a bulk insert) and
+        not pinned yet by the re-pin sweep: the version in force now."""
+        if self.policy_id is None:
+            return policies.current(timezone.now(), self.course_id)
+        return policies.version(self.policy_id)
+
+    def rules_at(self, now: dt.datetime) -> policies.Rules:
+        """The rules that decide for this class at ``now``: before it opens, the version in force now (re-pinning
+        follows within a tick); once it has opened, the version it opened with."""
+        if self.state == MeetingState.SCHEDULED:
+            return policies.current(now, self.course_id)
+        return self.rules
+
+    def close_at_under(self, rules: policies.Rules) -> dt.datetime:
+        return self.end_time + rules.close_delay
+
     @property
     def close_at(self) -> dt.datetime:
-        return self.end_time + dt.timedelta(minutes=settings.MEETING_AUTO_CLOSE_DELAY_MINUTES)
+        return self.close_at_under(self.rules)
 
     @property
     def teacher_may_join_from(self) -> dt.datetime:
-        return self.start_time - dt.timedelta(minutes=settings.TEACHER_EARLY_JOIN_MINUTES)
+        return self.start_time - self.rules.early_entry
 
     @property
     def student_may_join_until(self) -> dt.datetime:
-        return self.start_time + dt.timedelta(minutes=settings.STUDENT_LATE_JOIN_GRACE_MINUTES)
+        return self.start_time + self.rules.late_join_grace
 
     @property
     def open_lateness(self) -> dt.timedelta | None:

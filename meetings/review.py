@@ -2,7 +2,9 @@
 
     review_state:  "" -> awaiting -> released | no_show | excused
 
-A meeting enters the queue at settlement (``meetings.settlement.settle``: teacher not seen, too short, provider
+A meeting enters the queue when its teacher cancels it inside the cancellation cutoff
+(``meetings.lifecycle.cancel_meeting``: "late teacher cancellation", every student refunded in full), at settlement
+(``meetings.settlement.settle``: teacher not seen, too short, provider
 unreachable, a complaint before settlement), when a student complains inside the dispute window
 (:func:`record_complaint`), or when staff hold a pending payout (:func:`hold_for_review`). Its payout is then held.
 
@@ -79,7 +81,8 @@ def _decide(
         meeting_id=meeting.pk,
         updates={"requires_manual_review": False, "reviewed_by": actor, "reviewed_at": now, "review_note": note},
         in_transaction=effects,
-        data=data,
+        # The decision cites the class's policy version (the payout it moves cites the same one).
+        data={**(data or {}), "policy": meeting.policy_id},
     )
 
 
@@ -97,8 +100,12 @@ def confirm_no_show(meeting: Meeting, *, now: dt.datetime, actor, note: str) -> 
 
     def refund_paid_bookings():
         refunded = []
-        for booking in Booking.objects.filter(meeting_id=meeting.pk, status__in=Booking.PAID).select_related("student"):
-            booking_transitions.refund_booking(booking, now=now, actor=actor, reason=f"teacher no-show: {note}")
+        bookings = Booking.objects.filter(meeting_id=meeting.pk, status__in=[*Booking.PAID, *Booking.CHARGED_ABSENT])
+        for booking in bookings.select_related("student"):
+            if booking.status in Booking.CHARGED_ABSENT:  # a late cancel's charge for a class that did not happen
+                booking_transitions.excuse_absence(booking, now=now, actor=actor, note=f"teacher no-show: {note}")
+            else:
+                booking_transitions.refund_booking(booking, now=now, actor=actor, reason=f"teacher no-show: {note}")
             refunded.append(booking)
         outbox.enqueue(
             row
@@ -153,8 +160,9 @@ def decide(meeting: Meeting, decision: str, *, now: dt.datetime, actor, note: st
 # --- entering the queue after settlement ------------------------------------------------------------------------------
 
 
-def _enter_review(meeting_id: int, *, reason: str, now: dt.datetime, actor) -> bool:
-    """Put a settled meeting in the queue (in the caller's transaction). False when it is already there or was
+def enter_review(meeting_id: int, *, reason: str, now: dt.datetime, actor) -> bool:
+    """Put a settled (or cancelled: a late teacher cancellation) meeting in the queue (in the caller's
+    transaction). False when it is already there or was
     reviewed: a decision stands; a later complaint is recorded on its booking for staff to see."""
     changed = Meeting.objects.filter(pk=meeting_id, review_state=Review.NONE).update(
         requires_manual_review=True, review_state=Review.AWAITING, review_reason=reason[:200]
@@ -183,7 +191,7 @@ def hold_for_review(payout: Payout, *, now: dt.datetime, actor=None, reason: str
     with transaction.atomic():
         outcome = booking_transitions.hold_payout(payout, now=now, actor=actor, reason=reason)
         if outcome.changed:
-            _enter_review(payout.meeting_id, reason=reason, now=now, actor=actor)
+            enter_review(payout.meeting_id, reason=reason, now=now, actor=actor)
     return outcome
 
 

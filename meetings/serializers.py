@@ -79,6 +79,7 @@ class MeetingSerializer(serializers.ModelSerializer):
             "seats_taken",
             "seats_left",
             "cancellation_cutoff",
+            "policy",
             "my_booking",
             "series",
             "original_local_start",
@@ -89,6 +90,7 @@ class MeetingSerializer(serializers.ModelSerializer):
             "series": {"help_text": "The weekly class this is an occurrence of, or null."},
             "original_local_start": {"help_text": "Its start as the series' rule gives it (wall clock, series zone)."},
             "series_note": {"help_text": "What the rule did with a wall time the clocks skip or show twice."},
+            "policy": {"help_text": "The policy version whose windows and money rules apply to this class."},
         }
 
     @extend_schema_field(OpenApiTypes.DATETIME)

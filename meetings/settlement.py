@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count
 
 from bookings import transitions as booking_transitions
 from bookings.models import Booking
@@ -102,26 +102,35 @@ def _settle_locked(meetings: list, *, now: dt.datetime, verdicts: dict | None, s
             return outcomes
         if verdicts is None:
             verdicts = verify_attendance_many(meetings, now=now)
-        # Per meeting: the gross of its completed bookings and whether any of them carries a complaint.
-        completed = {
-            meeting_id: (gross, complaints)
-            for meeting_id, gross, complaints in Booking.objects.filter(
-                meeting_id__in=[m.pk for m in meetings], status=Booking.Status.COMPLETED
+        for meeting in meetings:
+            if isinstance(verdicts[meeting.pk], Exception):
+                raise verdicts[
+                    meeting.pk
+                ]  # its provider call failed (not as unreachable): the caller retries one by one
+        held = [m for m in meetings if verdicts[m.pk].verdict == Meeting.Verdict.PRESENT]
+        no_shows = booking_transitions.mark_student_no_shows(held, now=now)
+        # Per meeting: what its payout is computed on (completed bookings, absent students' share) and complaints.
+        gross_of = booking_transitions.payable_gross(meetings)
+        complaints_of = dict(
+            Booking.objects.filter(
+                meeting_id__in=[m.pk for m in meetings],
+                has_complaint=True,
+                status__in=[Booking.Status.COMPLETED, *Booking.CHARGED_ABSENT],
             )
             .order_by()
             .values("meeting_id")
-            .annotate(gross=Sum("amount"), complaints=Count("pk", filter=Q(has_complaint=True)))
-            .values_list("meeting_id", "gross", "complaints")
-        }
+            .annotate(complaints=Count("pk"))
+            .values_list("meeting_id", "complaints")
+        )
         payouts, history, alerts = [], [], []
         for meeting in meetings:
             found = verdicts[meeting.pk]
-            if isinstance(found, Exception):
-                raise found  # its provider call failed (not as unreachable): the caller retries one by one
-            gross, complaints = completed.get(meeting.pk, (None, 0))
+            gross, complaints = gross_of.get(meeting.pk), complaints_of.get(meeting.pk, 0)
             review_reason = found.review_reason or ("student complaint" if complaints else "")
             seconds = "?" if found.seconds is None else f"{found.seconds} s"
-            summary = f"teacher {found.verdict} ({seconds}, {found.source})"
+            summary = f"teacher {found.verdict} ({seconds}, {found.source}; policy v{meeting.policy_id})"
+            if no_shows.get(meeting.pk):
+                summary += f"; {no_shows[meeting.pk]} student no-show(s)"
             meeting.attendance_verdict = found.verdict
             meeting.teacher_attended_seconds = found.seconds
             meeting.attendance_source = found.source
@@ -135,7 +144,7 @@ def _settle_locked(meetings: list, *, now: dt.datetime, verdicts: dict | None, s
                 outcome = found.verdict
                 payouts.append(
                     booking_transitions.PayoutOrder(
-                        meeting, gross, meeting.teacher.effective_commission_rate, review_reason
+                        meeting, gross, meeting.teacher.commission_rate_under(meeting.rules), review_reason
                     )
                 )
             history += audit.entries(

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from bookings.models import Appointment
+from classroom import policies
 from meetings.models import Meeting
 
 State = Meeting.State
@@ -78,7 +79,6 @@ class Upcoming:
 
 def what_fires_next(now: dt.datetime, limit: int = 20) -> list[Upcoming]:
     """The next ``limit`` things the system will do by itself, soonest first (each read from its due index)."""
-    delay = dt.timedelta(minutes=settings.MEETING_AUTO_CLOSE_DELAY_MINUTES)
     lookahead = dt.timedelta(minutes=settings.ROOM_PROVISION_LOOKAHEAD_MINUTES)
     check = dt.timedelta(minutes=settings.MIN_PARTICIPANTS_CHECK_MINUTES)
     items: list[Upcoming] = []
@@ -88,9 +88,10 @@ def what_fires_next(now: dt.datetime, limit: int = 20) -> list[Upcoming]:
     for m in (
         Meeting.objects.filter(state__in=Meeting.ACTIVE_STATES)
         .order_by("end_time")
-        .values("pk", "title", "end_time")[:limit]
+        .values("pk", "title", "end_time", "policy_id", "course_id")[:limit]
     ):
-        items.append(Upcoming(m["end_time"] + delay, "close", m["pk"], m["title"]))
+        rules = policies.version(m["policy_id"]) if m["policy_id"] else policies.current(now, m["course_id"])
+        items.append(Upcoming(m["end_time"] + rules.close_delay, "close", m["pk"], m["title"]))
     for m in scheduled.filter(room_provisioned_at__isnull=True).values("pk", "title", "start_time")[:limit]:
         items.append(Upcoming(max(now, m["start_time"] - lookahead), "provision room", m["pk"], m["title"]))
     for m in scheduled.filter(min_participants_checked_at__isnull=True).values("pk", "title", "start_time")[:limit]:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 
 from bookings.models import Booking
+from classroom import policies
 from core import audit
 from core.sweeping import claim_batches
 from integrations.http import ProviderError
@@ -40,15 +41,38 @@ def due_to_open(now: dt.datetime):
 
 
 def due_to_close(now: dt.datetime):
-    """Open or running meetings whose close moment has come (partial index ``meeting_due_close``)."""
-    close_before = now - dt.timedelta(minutes=settings.MEETING_AUTO_CLOSE_DELAY_MINUTES)
+    """Open or running meetings whose close moment has come (partial index ``meeting_due_close``): each by the
+    close delay of the policy version it opened with."""
+    close_moment_passed = policies.by_rule(
+        "meeting_auto_close_delay_minutes", lambda minutes: Q(end_time__lte=now - dt.timedelta(minutes=minutes)), now
+    )
     return (
-        not_backing_off(
-            Meeting.objects.filter(state__in=Meeting.ACTIVE_STATES, end_time__lte=close_before), now, "close"
-        )
+        not_backing_off(Meeting.objects.filter(close_moment_passed, state__in=Meeting.ACTIVE_STATES), now, "close")
         .select_related("teacher")
         .order_by("end_time")
     )
+
+
+# What this process last re-pinned every scheduled class to: (school version, ((course, version), ...)).
+_pinned_to: dict = {}
+
+
+def repin_policies(now: dt.datetime) -> Counter:
+    """A policy version that has taken effect applies to every class that has not opened yet: re-pin them, each
+    with a history row ("policy v3 -> v5"). Costs nothing while the versions in force are the ones this process
+    last applied (a new class is pinned when it is scheduled), so it can run every tick of the clock."""
+    school = policies.current(now)
+    courses = {course_id: policies.current(now, course_id) for course_id in policies.override_course_ids()}
+    in_force = (school.version, tuple(sorted((course_id, r.version) for course_id, r in courses.items())))
+    if _pinned_to.get("in_force") == in_force:
+        return Counter()
+    targets = [(~Q(course_id__in=list(courses)), school)] + [(Q(course_id=c), r) for c, r in courses.items()]
+    counts: Counter = Counter()
+    for scope, rules in targets:
+        while moved := lifecycle.repin_batch(scope, rules, now=now, limit=settings.SWEEP_BATCH_SIZE):
+            counts["repinned"] += moved
+    _pinned_to["in_force"] = in_force
+    return counts
 
 
 def open_due_meetings(now: dt.datetime) -> Counter:
@@ -144,9 +168,11 @@ def poll_room_attendance(now: dt.datetime) -> Counter:
         )
         .filter(
             Q(state__in=Meeting.ACTIVE_STATES)
-            | Q(
-                state=State.SCHEDULED,
-                start_time__lte=now + dt.timedelta(minutes=settings.TEACHER_EARLY_JOIN_MINUTES),
+            | Q(state=State.SCHEDULED)
+            & policies.by_rule(
+                "teacher_early_join_minutes",
+                lambda minutes: Q(start_time__lte=now + dt.timedelta(minutes=minutes)),
+                now,
             )
         )
         .select_related("teacher")

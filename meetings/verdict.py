@@ -18,8 +18,6 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from django.conf import settings
-
 from integrations.http import ProviderError
 from integrations.video import get_provider
 from meetings.access import identity_of
@@ -182,11 +180,12 @@ def verify_attendance_many(meetings, *, now: dt.datetime) -> dict[int, Attendanc
 def _judge(meeting: Meeting, recorded: list[Stretch], reported, *, now: dt.datetime) -> AttendanceVerdict:
     """The verdict from our ``recorded`` stretches and what the provider ``reported`` (see ``_reported``)."""
     since, until = meeting.start_time, meeting.closed_at or now
-    threshold = settings.TEACHER_MIN_ATTENDANCE_SECONDS
+    threshold = meeting.rules.teacher_min_attendance_seconds
     evidence: dict = {
         "counted_from": since.isoformat(),
         "counted_until": until.isoformat(),
         "threshold_seconds": threshold,
+        "policy": meeting.policy_id,
     }
     stretches, source = None, RECORDED
     if meeting.room_provider:

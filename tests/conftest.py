@@ -1,4 +1,5 @@
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -139,6 +140,51 @@ def fast_password_hashing(settings):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_policy_cache(monkeypatch):
+    """Each test reads the policy versions of its own database once: cleared before and after, and kept for the
+    whole test rather than half a second, so the one query that reads them never lands in one statement count and
+    not another. Versions made in the test clear it themselves; the subprocess test keeps the real lifetime."""
+    from classroom import policies
+    from meetings import sweeps
+
+    monkeypatch.setattr(policies, "CACHE_SECONDS", 3600)
+    policies.clear_cache()
+    sweeps._pinned_to.clear()
+    yield
+    policies.clear_cache()
+    sweeps._pinned_to.clear()
+
+
+@pytest.fixture
+def set_policy(db):
+    """``set_policy(key=value, ...)``: a newer school version with those values, every class pinned to it (a test's
+    shortcut for "the school's rules are these"; the real path, with its validation, is policies.create_version)."""
+    from classroom import policies
+    from classroom.models import Policy
+    from meetings.models import Meeting
+
+    def apply(**changes):
+        policies.clear_cache()
+        newest = Policy.objects.filter(course__isnull=True).order_by("-effective_from", "-id").first()
+        base = policies.version(newest.pk) if newest else None
+        values = {**(base.values() if base else policies.defaults_from_settings())}
+        values.update({key: str(value) if isinstance(value, Decimal) else value for key, value in changes.items()})
+        created = Policy.objects.create(
+            values=values,
+            effective_from=(newest.effective_from if newest else policies.FIRST_EFFECTIVE_FROM)
+            + dt.timedelta(seconds=1),
+            created_at=policies.FIRST_EFFECTIVE_FROM,
+            author_name="test",
+            note="test rules",
+        )
+        Meeting.objects.update(policy=created)
+        policies.clear_cache()
+        return policies.version(created.pk)
+
+    return apply
 
 
 @pytest.fixture

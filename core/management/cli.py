@@ -10,15 +10,15 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 
-def parse_now(value: str | None) -> dt.datetime:
+def parse_now(value: str | None, *, option: str = "--now") -> dt.datetime:
     if not value:
         return timezone.now()
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise CommandError(f"--now {value!r} is not an ISO 8601 time, e.g. 2026-07-01T12:00:00Z") from None
+        raise CommandError(f"{option} {value!r} is not an ISO 8601 time, e.g. 2026-07-01T12:00:00Z") from None
     if parsed.tzinfo is None:
-        raise CommandError(f"--now {value!r} has no offset; add Z or +07:00 so the moment is unambiguous")
+        raise CommandError(f"{option} {value!r} has no offset; add Z or +07:00 so the moment is unambiguous")
     return parsed.astimezone(dt.UTC)
 
 

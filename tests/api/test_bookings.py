@@ -115,7 +115,7 @@ def test_a_student_cancels_before_the_cutoff(as_alice, alice, teacher, now):
 def test_the_cutoff_is_exact(as_alice, alice, teacher, now, frozen_clock, before_cutoff, allowed, settings):
     meeting = factories.MeetingFactory(teacher=teacher, start_time=now + dt.timedelta(hours=3))
     booking = factories.book(alice, meeting, now=now)
-    cutoff = meeting.start_time - dt.timedelta(minutes=settings.BOOKING_CANCELLATION_CUTOFF_MINUTES)
+    cutoff = meeting.start_time - meeting.rules.cancellation_cutoff
     frozen_clock.move_to(cutoff - before_cutoff)
     assert as_alice.get(f"/api/v1/bookings/{booking.pk}/").json()["cancellable"] is allowed
     response = as_alice.post(f"/api/v1/bookings/{booking.pk}/cancel/", {})
@@ -166,7 +166,8 @@ def test_the_cutoff_refusal_is_in_the_students_zone(as_alice, alice, meeting, no
     booking = Booking.objects.get(student=alice)
     error = assert_error(as_alice.post(f"/api/v1/bookings/{booking.pk}/cancel/", {}), 409, "cancellation_too_late")
     assert error["message"] == (
-        "bookings can be cancelled until 120 minutes before the class starts (2026-07-01 18:00 Asia/Ho_Chi_Minh)"
+        "bookings can be cancelled until 120 minutes before the class starts (2026-07-01 18:00 Asia/Ho_Chi_Minh); "
+        "cancelling now is a late cancel charged at 100% of the price: confirm it to go ahead"
     )
 
 
@@ -205,3 +206,13 @@ def test_listing_bookings_does_not_ask_for_each_ones_history(
         )
     with django_assert_max_num_queries(6):
         assert as_alice.get("/api/v1/bookings/").json()["count"] == 5
+
+
+def test_after_the_cutoff_a_student_late_cancels_by_accepting_the_charge(as_alice, alice, meeting, now, frozen_clock):
+    booking = factories.book(alice, meeting, now=now)
+    assert as_alice.get(f"/api/v1/bookings/{booking.pk}/").json()["policy"] is None  # no money decided yet
+    body = as_alice.post(f"/api/v1/bookings/{booking.pk}/cancel/", {"accept_late_cancel": True}).json()
+    assert body["changed"] is True
+    assert body["booking"]["status"] == "late_cancelled" and body["booking"]["charged_amount"] == "10.00"
+    assert body["booking"]["policy"] == meeting.policy_id == body["booking"]["meeting"]["policy"]
+    assert Meeting.objects.get(pk=meeting.pk).seats_taken == 0

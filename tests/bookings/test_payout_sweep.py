@@ -31,8 +31,8 @@ def test_it_is_registered_with_the_sweeps():
     assert SWEEPS["approve_payouts"] is approve_payouts
 
 
-def test_it_approves_at_the_end_of_the_dispute_window_not_a_second_before_and_twice_is_a_no_op(now, settings):
-    settings.PAYOUT_DISPUTE_HOURS = 24
+def test_it_approves_at_the_end_of_the_dispute_window_not_a_second_before_and_twice_is_a_no_op(now, set_policy):
+    set_policy(payout_dispute_hours=24)
     payout = present_class(now)
     window_end = payout.approve_after
     assert window_end == payout.meeting.closed_at + 24 * HOUR

@@ -17,7 +17,7 @@ from meetings.settlement import settle
 from meetings.sweeps import close_due_meetings
 from tests.concurrency import race
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book
-from tests.meetings.closing import MINUTE, run_and_close, teacher_session
+from tests.meetings.closing import MINUTE, run_and_close, students_came, teacher_session
 
 pytestmark = pytest.mark.django_db
 
@@ -211,6 +211,7 @@ class TestRaces:
         book(StudentFactory(display_name="Bob"), meeting, now=now)
         lifecycle.open_meeting(meeting, now=meeting.start_time)
         teacher_session(meeting, 0 * MINUTE, 50 * MINUTE)
+        students_came(meeting)
         close_due_meetings(meeting.close_at)  # closed by the clock: settlement is left to its sweep (here, below)
         meeting = Meeting.objects.select_related("teacher", "course").get(pk=meeting.pk)
         summed, refunded = threading.Event(), threading.Event()

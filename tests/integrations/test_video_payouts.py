@@ -13,7 +13,7 @@ from tests.factories import book
 from tests.integrations.test_video_lifecycle import enter, video  # noqa: F401  (the provider fixture)
 
 
-def provision_and_open(client, video, meeting, teacher):  # noqa: F811
+def provision_and_open(client, video, meeting, teacher, students=()):  # noqa: F811
     start = meeting.start_time
     with time_machine.travel(start - dt.timedelta(minutes=60), tick=False):
         run_sweeps(start - dt.timedelta(minutes=60))
@@ -23,6 +23,11 @@ def provision_and_open(client, video, meeting, teacher):  # noqa: F811
         enter(credentials_for(meeting, teacher, "teacher", start).url)
         video.deliver_webhooks(client, seen)
         run_sweeps(start)
+        meeting.refresh_from_db()
+        for student in students:  # in the room too: a student who never comes is a no-show
+            seen = len(video.fake.events)
+            enter(credentials_for(meeting, student, "student", start).url)
+            video.deliver_webhooks(client, seen)
     meeting.refresh_from_db()
     return start
 
@@ -30,7 +35,7 @@ def provision_and_open(client, video, meeting, teacher):  # noqa: F811
 def test_a_present_teacher_is_paid_from_the_providers_evidence(client, video, meeting, teacher, alice, bob, now):  # noqa: F811
     book(alice, meeting, now=now)
     book(bob, meeting, now=now)
-    provision_and_open(client, video, meeting, teacher)
+    provision_and_open(client, video, meeting, teacher, students=(alice, bob))
     close = meeting.close_at
     with time_machine.travel(close, tick=False):
         seen = len(video.fake.events)

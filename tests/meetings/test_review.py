@@ -115,7 +115,7 @@ def test_excuse_pays_a_percentage_rounded_once(now, staff):
     meeting.refresh_from_db()
     assert meeting.review_state == "excused" and meeting.review_note == "Internet cut after 4 minutes (50%)"
     entry = StateChange.objects.get(meeting=meeting, field="review_state", to_state="excused")
-    assert entry.data == {"percent": 50} and entry.actor == staff
+    assert entry.data == {"percent": 50, "policy": meeting.policy_id} and entry.actor == staff
     assert set(Booking.objects.filter(meeting=meeting).values_list("status", flat=True)) == {"completed"}
 
 

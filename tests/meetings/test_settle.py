@@ -40,8 +40,8 @@ def history(meeting, field):
 
 
 class TestPresent:
-    def test_it_stores_the_verdict_and_creates_one_pending_payout(self, now, settings):
-        settings.PLATFORM_COMMISSION_RATE = Decimal("0.20")
+    def test_it_stores_the_verdict_and_creates_one_pending_payout(self, now, set_policy):
+        set_policy(platform_commission_percent=20)
         meeting = run_and_close(class_of(now, price="15.00"), (0 * MINUTE, 50 * MINUTE))
         assert settle(meeting, now=meeting.closed_at) == "present"
         meeting.refresh_from_db()
@@ -51,14 +51,14 @@ class TestPresent:
         payout = Payout.objects.get(meeting=meeting)
         assert (payout.gross, payout.commission, payout.net) == (Decimal("45.00"), Decimal("9.00"), Decimal("36.00"))
         assert payout.state == "pending" and payout.commission_rate == Decimal("0.20")
-        assert payout.approve_after == meeting.closed_at + dt.timedelta(hours=settings.PAYOUT_DISPUTE_HOURS)
+        assert payout.approve_after == meeting.closed_at + dt.timedelta(hours=meeting.rules.payout_dispute_hours)
         assert history(meeting, "attendance") == [
-            ("unverified", "present", "teacher present (3000 s, recorded sessions)")
+            ("unverified", "present", f"teacher present (3000 s, recorded sessions; policy v{meeting.policy_id})")
         ]
         assert not Notification.objects.filter(kind="teacher_no_show").exists()
 
-    def test_three_bookings_of_9_99_at_the_teachers_17_5_percent(self, now, settings):
-        settings.PLATFORM_COMMISSION_RATE = Decimal("0.30")  # the teacher's own rate wins
+    def test_three_bookings_of_9_99_at_the_teachers_17_5_percent(self, now, set_policy):
+        set_policy(platform_commission_percent=30)  # the teacher's own rate wins
         meeting = run_and_close(class_of(now, rate="0.175"), (0 * MINUTE, 50 * MINUTE))
         settle(meeting, now=meeting.closed_at)
         payout = Payout.objects.get(meeting=meeting)

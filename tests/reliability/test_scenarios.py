@@ -31,7 +31,7 @@ SIZE = (
     }
 )
 
-FAST_CLOSE = {"MEETING_AUTO_CLOSE_DELAY_MINUTES": "0", "SWEEP_BATCH_SIZE": "5"}
+FAST_CLOSE = {"SWEEP_BATCH_SIZE": "5"}  # the close delay is the policy's: set_policy(...) in each test
 
 
 def sweep_processes(workers, start, until, step=3, env=None):
@@ -55,9 +55,9 @@ def sweep_processes(workers, start, until, step=3, env=None):
     return outputs
 
 
-def test_r1_racing_workers_apply_each_transition_once(now, is_postgres, settings):
+def test_r1_racing_workers_apply_each_transition_once(now, is_postgres, settings, set_policy):
     """4 processes (2 on SQLite) sweep the same minute on a simulated clock; every meeting starts and ends in it."""
-    settings.MEETING_AUTO_CLOSE_DELAY_MINUTES = 0
+    set_policy(meeting_auto_close_delay_minutes=0)  # in the database: the sweeping processes read it there
     count = SIZE["R1"]
     ids = build(count, first_start=now, spread_seconds=40, length=dt.timedelta(seconds=15))
     sweep_processes(4 if is_postgres else 2, now - dt.timedelta(seconds=5), now + dt.timedelta(seconds=70))
@@ -67,9 +67,9 @@ def test_r1_racing_workers_apply_each_transition_once(now, is_postgres, settings
     assert tally.details["messages"] == count * (4 + 3 + 3 + 1 + 1) and tally.details["messages undelivered"] == 0
 
 
-def test_r2_a_sweep_killed_at_random_moments_leaves_nothing_half_done(now, settings):
+def test_r2_a_sweep_killed_at_random_moments_leaves_nothing_half_done(now, settings, set_policy):
     """SIGKILL a sweeping process mid-run, again and again; then one clean run finishes everything exactly once."""
-    settings.MEETING_AUTO_CLOSE_DELAY_MINUTES = 0
+    set_policy(meeting_auto_close_delay_minutes=0)  # in the database: the sweeping processes read it there
     ids = build(SIZE["R2"], first_start=now, spread_seconds=30, length=dt.timedelta(seconds=10))
     rng = random.Random(3)
     connection.close()
@@ -100,10 +100,10 @@ def test_r2_a_sweep_killed_at_random_moments_leaves_nothing_half_done(now, setti
 
 
 @pytest.mark.postgres
-def test_r4_losing_the_database_mid_sweep_fails_cleanly_and_the_next_sweep_completes(now, settings):
+def test_r4_losing_the_database_mid_sweep_fails_cleanly_and_the_next_sweep_completes(now, settings, set_policy):
     """Every connection of the sweeping process is terminated while it works (what a PostgreSQL restart looks like
     from the client); that run fails, nothing is half-applied, and the next run completes."""
-    settings.MEETING_AUTO_CLOSE_DELAY_MINUTES = 0
+    set_policy(meeting_auto_close_delay_minutes=0)  # in the database: the sweeping processes read it there
     ids = build(SIZE["R4"], first_start=now, spread_seconds=20, length=dt.timedelta(seconds=10))
     connection.close()
     process = manage(
