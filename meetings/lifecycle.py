@@ -399,14 +399,16 @@ def close_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
         )
         if updated != len(group):
             raise IllegalTransition(f"{len(group) - updated} meetings changed state while being closed")
-        history += audit.entries(
-            Meeting,
-            [(m.pk, from_state, m.pk) for m in group],
-            to_state=State.CLOSED,
-            at=now,
-            reason=gettext("closed %(minutes)s minutes after the end")
-            % {"minutes": settings.MEETING_AUTO_CLOSE_DELAY_MINUTES},
-        )
+        # Each class closes by its own policy version's delay: the history says the one that applied to it.
+        delays = {m.pk: m.rules.meeting_auto_close_delay_minutes for m in group}
+        for delay in sorted(set(delays.values())):
+            history += audit.entries(
+                Meeting,
+                [(m.pk, from_state, m.pk) for m in group if delays[m.pk] == delay],
+                to_state=State.CLOSED,
+                at=now,
+                reason=gettext("closed %(minutes)s minutes after the end") % {"minutes": delay},
+            )
     audit.write(history)
     written = _after_close(meetings, now=now, actor=None)
     for meeting in meetings:

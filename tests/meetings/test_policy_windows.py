@@ -111,3 +111,15 @@ def test_a_new_join_link_lead_time_moves_the_links_not_sent_yet(meeting, alice, 
     appointment.refresh_from_db()
     assert appointment.join_link_due_at == meeting.start_time - 30 * MINUTE
     assert appointment.feedback_link_due_at == meeting.end_time - 5 * MINUTE
+
+
+def test_the_close_history_names_the_delay_of_the_classes_own_version(meeting, now):
+    """A class pinned to a version with a 7-minute close delay closes 7 minutes after its end, and its history says
+    so: not the environment's default of 5 (which the wording once read)."""
+    policies.create_version({"meeting_auto_close_delay_minutes": 7}, note="longer goodbyes", now=now)
+    run_sweeps(meeting.start_time, names=["repin_policies", "open_due_meetings"])
+    run_sweeps(meeting.end_time + 6 * MINUTE, names=["close_due_meetings"])
+    assert Meeting.objects.get(pk=meeting.pk).state == "open"
+    run_sweeps(meeting.end_time + 7 * MINUTE, names=["close_due_meetings"])
+    closed = StateChange.objects.get(object_id=meeting.pk, to_state="closed")
+    assert closed.reason == "closed 7 minutes after the end"
