@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bookings import exports, transitions
@@ -132,7 +133,7 @@ class PayoutExportForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("start") and data.get("end") and data["end"] < data["start"]:
-            raise forms.ValidationError("The period ends before it starts.")
+            raise forms.ValidationError(_("The period ends before it starts."))
         return data
 
 
