@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from core.models import choice_check
 from core.money import CURRENCY_CHOICES, CURRENCY_PLACES
@@ -17,16 +18,17 @@ def default_time_zone() -> str:
 
 
 class Person(models.Model):
-    display_name = models.CharField(max_length=120)
-    email = models.EmailField(blank=True)
+    display_name = models.CharField(max_length=120, verbose_name=_("display name"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
     time_zone = models.CharField(
         max_length=64,
         default=default_time_zone,
         validators=[validate_time_zone],
-        help_text="IANA zone used to show and enter times, e.g. Asia/Ho_Chi_Minh. Stored times are always UTC.",
+        help_text=_("IANA zone used to show and enter times, e.g. Asia/Ho_Chi_Minh. Stored times are always UTC."),
+        verbose_name=_("time zone"),
     )
-    language = models.CharField(max_length=10, choices=settings.LANGUAGES, default="en")
-    created_at = models.DateTimeField(auto_now_add=True)
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, default="en", verbose_name=_("language"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         abstract = True
@@ -36,14 +38,17 @@ class Person(models.Model):
 
 
 class Teacher(Person):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="teacher")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="teacher", verbose_name=_("user")
+    )
     commission_rate = models.DecimalField(
         max_digits=5,
         decimal_places=4,
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
-        help_text="Platform commission for this teacher (0.175 = 17.5%). Empty: PLATFORM_COMMISSION_RATE.",
+        help_text=_("Platform commission for this teacher (0.175 = 17.5%). Empty: PLATFORM_COMMISSION_RATE."),
+        verbose_name=_("commission rate"),
     )
 
     class Meta:
@@ -64,15 +69,29 @@ class Teacher(Person):
 class Student(Person):
     # A student who arrived through a LINE follow event has no login yet.
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="student"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="student",
+        verbose_name=_("user"),
     )
     line_channel = models.ForeignKey(
-        "integrations.LineChannel", on_delete=models.PROTECT, null=True, blank=True, related_name="students"
+        "integrations.LineChannel",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="students",
+        verbose_name=_("line channel"),
     )
-    line_user_id = models.CharField(max_length=64, null=True, blank=True)
-    line_following = models.BooleanField(default=False, help_text="False after the student blocked the LINE account.")
+    line_user_id = models.CharField(max_length=64, null=True, blank=True, verbose_name=_("line user id"))
+    line_following = models.BooleanField(
+        default=False,
+        help_text=_("False after the student blocked the LINE account."),
+        verbose_name=_("line following"),
+    )
     # Timestamp of the newest follow/unfollow event applied: an older event arriving late must not undo it.
-    line_status_changed_at = models.DateTimeField(null=True, blank=True)
+    line_status_changed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("line status changed at"))
 
     class Meta:
         ordering = ["display_name"]
@@ -87,16 +106,22 @@ class Student(Person):
 
 
 class Course(models.Model):
-    title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
-    capacity = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1)])
-    min_participants = models.PositiveIntegerField(
-        default=0, help_text="A class with fewer confirmed bookings at the check time is cancelled and refunded."
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    description = models.TextField(blank=True, verbose_name=_("description"))
+    price = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))], verbose_name=_("price")
     )
-    default_duration_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
-    created_at = models.DateTimeField(auto_now_add=True)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD", verbose_name=_("currency"))
+    capacity = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1)], verbose_name=_("capacity"))
+    min_participants = models.PositiveIntegerField(
+        default=0,
+        help_text=_("A class with fewer confirmed bookings at the check time is cancelled and refunded."),
+        verbose_name=_("min participants"),
+    )
+    default_duration_minutes = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1)], verbose_name=_("default duration minutes")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["title"]
@@ -127,15 +152,21 @@ class IdempotencyKey(models.Model):
     """The first answer to a POST sent with an ``Idempotency-Key`` header, replayed when the same client sends the same
     request with the same key again (a retry after a timeout must not book twice). See ``classroom.idempotency``."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    endpoint = models.CharField(max_length=200, help_text="The method and route, e.g. 'POST bookings-list'.")
-    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and JSON body.")
-    response_status = models.PositiveSmallIntegerField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    key = models.CharField(max_length=255, verbose_name=_("key"))
+    endpoint = models.CharField(
+        max_length=200, help_text=_("The method and route, e.g. 'POST bookings-list'."), verbose_name=_("endpoint")
+    )
+    fingerprint = models.CharField(
+        max_length=64, help_text=_("SHA-256 of the method, path and JSON body."), verbose_name=_("fingerprint")
+    )
+    response_status = models.PositiveSmallIntegerField(verbose_name=_("response status"))
     # The rendered JSON as text, not a JSONField: PostgreSQL's jsonb would reorder the keys of the replayed answer.
-    response_body = models.TextField(blank=True)
-    created_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
+    response_body = models.TextField(blank=True, verbose_name=_("response body"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
 
     class Meta:
         constraints = [
@@ -156,10 +187,12 @@ class ApiToken(models.Model):
     response. See classroom.tokens.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    digest = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user")
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False, verbose_name=_("digest"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
 
     class Meta:
         indexes = [models.Index(fields=["expires_at"], name="api_token_expiry")]

@@ -54,20 +54,29 @@ class StateChange(models.Model):
     its own transitions, its bookings', appointments' and payout's.
     """
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
-    object_id = models.PositiveBigIntegerField()
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, verbose_name=_("content type"))
+    object_id = models.PositiveBigIntegerField(verbose_name=_("object id"))
     obj = GenericForeignKey("content_type", "object_id")
     meeting = models.ForeignKey(
-        "meetings.Meeting", on_delete=models.CASCADE, null=True, blank=True, related_name="history"
+        "meetings.Meeting",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="history",
+        verbose_name=_("meeting"),
     )
-    field = models.CharField(max_length=32, default="state")
-    from_state = models.CharField(max_length=32, blank=True)
-    to_state = models.CharField(max_length=32)
-    at = models.DateTimeField(help_text="UTC, the `now` of the operation")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    actor_name = models.CharField(max_length=150, help_text="'system' or the staff user's name at the time")
-    reason = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
+    field = models.CharField(max_length=32, default="state", verbose_name=_("field"))
+    from_state = models.CharField(max_length=32, blank=True, verbose_name=_("from state"))
+    to_state = models.CharField(max_length=32, verbose_name=_("to state"))
+    at = models.DateTimeField(help_text=_("UTC, the `now` of the operation"), verbose_name=_("at"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("actor")
+    )
+    actor_name = models.CharField(
+        max_length=150, help_text=_("'system' or the staff user's name at the time"), verbose_name=_("actor name")
+    )
+    reason = models.TextField(blank=True, verbose_name=_("reason"))
+    data = models.JSONField(default=dict, blank=True, verbose_name=_("data"))
 
     class Meta:
         # The table it has had since it lived in meetings (moved without copying a row: core 0001, meetings 0005).
@@ -77,8 +86,8 @@ class StateChange(models.Model):
             models.Index(fields=["content_type", "object_id", "at"], name="history_object"),
             models.Index(fields=["meeting", "at"], name="history_meeting"),
         ]
-        verbose_name = "history entry"
-        verbose_name_plural = "history"
+        verbose_name = _("history entry")
+        verbose_name_plural = _("history")
 
     def __str__(self) -> str:
         return f"{self.content_type.model} {self.object_id}: {self.from_state or '∅'} → {self.to_state}"
@@ -131,11 +140,11 @@ HISTORY_FIELD_WORDS = {
 class SweepHeartbeat(models.Model):
     """When each runner (the clock, the maintenance pass, a manual run) last completed, for /healthz and the admin."""
 
-    name = models.CharField(max_length=64, unique=True)
-    last_started_at = models.DateTimeField(null=True, blank=True)
-    last_completed_at = models.DateTimeField(null=True, blank=True)
-    last_counts = models.JSONField(default=dict, blank=True)
-    last_error = models.TextField(blank=True)
+    name = models.CharField(max_length=64, unique=True, verbose_name=_("name"))
+    last_started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last started at"))
+    last_completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last completed at"))
+    last_counts = models.JSONField(default=dict, blank=True, verbose_name=_("last counts"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
 
     class Meta:
         db_table = "meetings_sweepheartbeat"

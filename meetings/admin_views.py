@@ -96,7 +96,7 @@ def attendance_timeline(meeting) -> list[dict]:
     rows.sort(key=lambda row: row["joined_at"])
     for row in rows:
         row["joined_local"] = format_local(row["joined_at"], zone, "%Y-%m-%d %H:%M:%S")
-        row["left_local"] = format_local(row["left_at"], zone, "%Y-%m-%d %H:%M:%S") if row["left_at"] else "still in"
+        row["left_local"] = format_local(row["left_at"], zone, "%Y-%m-%d %H:%M:%S") if row["left_at"] else _("still in")
     return rows
 
 
@@ -134,9 +134,13 @@ def _review_page(request, *, kept: dict | None = None, status: int = 200):
     ]
     context = {
         **admin.site.each_context(request),
-        "title": "Review queue: classes whose teacher was not seen",
+        "title": gettext_lazy("Review queue: classes whose teacher was not seen"),
         "items": items,
-        "decisions": [("release", "Release (teacher attended)"), ("no_show", "Confirm no-show"), ("excuse", "Excuse")],
+        "decisions": [
+            ("release", _("Release (teacher attended)")),
+            ("no_show", _("Confirm no-show")),
+            ("excuse", _("Excuse")),
+        ],
     }
     return TemplateResponse(request, "admin/meetings/review_queue.html", context, status=status)
 

@@ -6,6 +6,7 @@ import datetime as dt
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, ngettext
 
 from core.admin_utils import ReadOnlyAdmin
 from integrations.admin_forms import WriteOnlySecretsForm, mask
@@ -61,25 +62,25 @@ class LineChannelAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="sent today (UTC)", ordering="sent_today_count")
+    @admin.display(description=gettext_lazy("sent today (UTC)"), ordering="sent_today_count")
     def sent_today(self, obj):
         return obj.sent_today_count
 
-    @admin.display(description="failed today (UTC)", ordering="failed_today_count")
+    @admin.display(description=gettext_lazy("failed today (UTC)"), ordering="failed_today_count")
     def failed_today(self, obj):
         return obj.failed_today_count
 
-    @admin.display(description="token refused (401)", ordering="auth_failed_at")
+    @admin.display(description=gettext_lazy("token refused (401)"), ordering="auth_failed_at")
     def token_refused(self, obj):
         if obj.auth_failed_at is None:
             return "—"
         return f"since {obj.auth_failed_at:%Y-%m-%d %H:%M} UTC: replace the access token"
 
-    @admin.display(description="channel secret")
+    @admin.display(description=gettext_lazy("channel secret"))
     def secret_masked(self, obj):
         return mask(obj.channel_secret)
 
-    @admin.display(description="access token")
+    @admin.display(description=gettext_lazy("access token"))
     def token_masked(self, obj):
         return mask(obj.access_token)
 
@@ -89,10 +90,14 @@ class LineChannelAdmin(admin.ModelAdmin):
             obj.auth_failed_at = None  # a new token deserves a new try
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Clear the 401 flag (the token was fixed)", permissions=["change"])
+    @admin.action(description=gettext_lazy("Clear the 401 flag (the token was fixed)"), permissions=["change"])
     def clear_auth_flag(self, request, queryset):
         count = clear_auth_flags(queryset, now=timezone.now(), actor=request.user)
-        self.message_user(request, f"{count} channels cleared.", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)s channel cleared.", "%(count)s channels cleared.", count) % {"count": count},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(LineWebhookEvent)
