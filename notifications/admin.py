@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 from django.utils import timezone
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext, gettext_lazy
 
 from core.admin_utils import ReadOnlyAdmin, permission_check, short_text
 from notifications import delivery
@@ -52,15 +52,7 @@ class NotificationAdmin(ReadOnlyAdmin):
         ids = list(queryset.values_list("pk", flat=True))
         count = delivery.retry_now(ids, timezone.now(), actor=request.user)
         skipped = len(ids) - count
-        text = ngettext(
-            "%(count)s message will be sent again by the next delivery sweep.",
-            "%(count)s messages will be sent again by the next delivery sweep.",
-            count,
-        ) % {"count": count}
+        text = gettext("%(count)s messages will be sent again by the next delivery sweep.") % {"count": count}
         if skipped > 0:
-            text += " " + ngettext(
-                "%(count)s selected was not failed and is unchanged.",
-                "%(count)s selected were not failed and are unchanged.",
-                skipped,
-            ) % {"count": skipped}
+            text += " " + gettext("%(count)s selected were not failed and are unchanged.") % {"count": skipped}
         self.message_user(request, text, messages.SUCCESS if count else messages.WARNING)

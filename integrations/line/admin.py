@@ -6,7 +6,7 @@ import datetime as dt
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils import timezone
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext, gettext_lazy
 
 from core.admin_utils import ReadOnlyAdmin
 from integrations.admin_forms import WriteOnlySecretsForm, mask
@@ -95,7 +95,7 @@ class LineChannelAdmin(admin.ModelAdmin):
         count = clear_auth_flags(queryset, now=timezone.now(), actor=request.user)
         self.message_user(
             request,
-            ngettext("%(count)s channel cleared.", "%(count)s channels cleared.", count) % {"count": count},
+            gettext("%(count)s channels cleared.") % {"count": count},
             messages.SUCCESS,
         )
 

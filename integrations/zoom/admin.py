@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import admin, messages
 from django.utils import timezone
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext, gettext_lazy
 
 from core.admin_utils import ReadOnlyAdmin
 from integrations.admin_forms import WriteOnlySecretsForm, mask
@@ -73,8 +73,7 @@ class ZoomAccountAdmin(admin.ModelAdmin):
         count = pool.clear_marks(queryset, now=timezone.now(), actor=request.user)
         self.message_user(
             request,
-            ngettext("%(count)s account is back in the pool.", "%(count)s accounts are back in the pool.", count)
-            % {"count": count},
+            gettext("%(count)s accounts are back in the pool.") % {"count": count},
             messages.SUCCESS,
         )
 
