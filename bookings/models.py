@@ -65,6 +65,8 @@ class Booking(StateGuardMixin, models.Model):
     feedback_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("feedback at"))
 
     class Meta:
+        verbose_name = _("booking")
+        verbose_name_plural = _("bookings")
         ordering = ["meeting", "created_at"]
         constraints = [
             models.UniqueConstraint(
@@ -156,6 +158,8 @@ class Appointment(models.Model):
     link_round = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("link round"))
 
     class Meta:
+        verbose_name = _("appointment")
+        verbose_name_plural = _("appointments")
         ordering = ["meeting", "id"]
         indexes = [
             models.Index(
@@ -212,6 +216,8 @@ class Payout(StateGuardMixin, models.Model):
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("payout")
+        verbose_name_plural = _("payouts")
         ordering = ["-created_at"]
         constraints = [
             # one payout per meeting is the OneToOneField's unique index
@@ -277,6 +283,8 @@ class PayoutAdjustment(models.Model):
     )
 
     class Meta:
+        verbose_name = _("payout adjustment")
+        verbose_name_plural = _("payout adjustments")
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(

@@ -52,6 +52,8 @@ class Teacher(Person):
     )
 
     class Meta:
+        verbose_name = _("teacher")
+        verbose_name_plural = _("teachers")
         ordering = ["display_name"]
         constraints = [
             models.CheckConstraint(
@@ -94,6 +96,8 @@ class Student(Person):
     line_status_changed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("line status changed at"))
 
     class Meta:
+        verbose_name = _("student")
+        verbose_name_plural = _("students")
         ordering = ["display_name"]
         constraints = [
             models.UniqueConstraint(
@@ -124,6 +128,8 @@ class Course(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("course")
+        verbose_name_plural = _("courses")
         ordering = ["title"]
         constraints = [
             models.CheckConstraint(
@@ -169,6 +175,8 @@ class IdempotencyKey(models.Model):
     expires_at = models.DateTimeField(verbose_name=_("expires at"))
 
     class Meta:
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
         constraints = [
             # Also what makes a twin request wait: its INSERT blocks on this index until the first one commits.
             models.UniqueConstraint(fields=["user", "endpoint", "key"], name="idempotency_key_once_per_user_endpoint"),
@@ -195,6 +203,8 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(verbose_name=_("expires at"))
 
     class Meta:
+        verbose_name = _("api token")
+        verbose_name_plural = _("api tokens")
         indexes = [models.Index(fields=["expires_at"], name="api_token_expiry")]
 
     def __str__(self) -> str:

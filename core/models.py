@@ -147,6 +147,8 @@ class SweepHeartbeat(models.Model):
     last_error = models.TextField(blank=True, verbose_name=_("last error"))
 
     class Meta:
+        verbose_name = _("sweep heartbeat")
+        verbose_name_plural = _("sweep heartbeats")
         db_table = "meetings_sweepheartbeat"
 
     def __str__(self) -> str:

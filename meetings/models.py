@@ -139,6 +139,8 @@ class Meeting(StateGuardMixin, models.Model):
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("meeting")
+        verbose_name_plural = _("meetings")
         ordering = ["start_time", "id"]
         constraints = [
             models.CheckConstraint(
@@ -269,6 +271,8 @@ class MeetingParticipant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("meeting participant")
+        verbose_name_plural = _("meeting participants")
         ordering = ["meeting", "joined_at"]
         constraints = [
             models.UniqueConstraint(

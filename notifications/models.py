@@ -87,6 +87,8 @@ class Notification(models.Model):
     failed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("failed at"))
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(state="pending"), name="notification_due"),

@@ -21,6 +21,8 @@ class LineChannel(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("line channel")
+        verbose_name_plural = _("line channels")
         app_label = "integrations"
         ordering = ["name"]
 
@@ -46,6 +48,8 @@ class LineWebhookEvent(models.Model):
     received_at = models.DateTimeField(verbose_name=_("received at"))
 
     class Meta:
+        verbose_name = _("line webhook event")
+        verbose_name_plural = _("line webhook events")
         app_label = "integrations"
         ordering = ["-received_at", "-id"]
         constraints = [

@@ -12,6 +12,7 @@ class LiveKitWebhookEvent(MeetingWebhookEvent):
     room_name = models.CharField(max_length=128, verbose_name=_("room name"))
 
     class Meta(MeetingWebhookEvent.Meta):
+        verbose_name_plural = _("LiveKit webhook events")
         verbose_name = _("LiveKit webhook event")
 
     def __str__(self) -> str:

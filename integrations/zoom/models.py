@@ -53,6 +53,8 @@ class ZoomAccount(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("zoom account")
+        verbose_name_plural = _("zoom accounts")
         app_label = "integrations"
         ordering = ["name"]
         constraints = [
@@ -89,6 +91,7 @@ class ZoomWebhookEvent(MeetingWebhookEvent):
     zoom_meeting_id = models.BigIntegerField(verbose_name=_("zoom meeting id"))
 
     class Meta(MeetingWebhookEvent.Meta):
+        verbose_name_plural = _("Zoom webhook events")
         verbose_name = _("Zoom webhook event")
 
     def __str__(self) -> str:
