@@ -97,6 +97,13 @@ def test_the_admin_home_and_the_meeting_list_in_vietnamese(staff_client, meeting
     assert "Công việc hằng ngày" in home and "Hàng đợi xét duyệt" in home and "Daily work" not in home
     listing = get_in_vietnamese(staff_client, reverse("admin:meetings_meeting_changelist"))
     # Column headers, the state of a class, the actions: ours and the model's, from the catalogue.
-    for vietnamese in ("Tiêu đề", "Bắt đầu", "Chọn buổi học để thay đổi", "Đã lên lịch", "Mở ngay", "Hủy (hoàn tiền mọi lượt đặt chỗ)…"):
+    for vietnamese in (
+        "Tiêu đề",
+        "Bắt đầu",
+        "Chọn buổi học để thay đổi",
+        "Đã lên lịch",
+        "Mở ngay",
+        "Hủy (hoàn tiền mọi lượt đặt chỗ)…",
+    ):
         assert vietnamese in listing, vietnamese
     assert "Open now" not in listing and ">Scheduled<" not in listing
