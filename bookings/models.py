@@ -73,20 +73,20 @@ class Booking(StateGuardMixin, models.Model):
                 fields=["student", "meeting"],
                 condition=Q(status__in=["pending", "confirmed", "completed"]),
                 name="booking_one_active_per_student_meeting",
-                violation_error_message="This student already has a seat in this class.",
+                violation_error_message=_("This student already has a seat in this class."),
             ),
             models.CheckConstraint(
                 condition=Q(amount__gte=0),
                 name="booking_amount_not_negative",
-                violation_error_message="The amount cannot be negative.",
+                violation_error_message=_("The amount cannot be negative."),
             ),
             models.CheckConstraint(
                 condition=Q(feedback_rating__isnull=True) | Q(feedback_rating__gte=1, feedback_rating__lte=5),
                 name="booking_feedback_rating_1_to_5",
-                violation_error_message="A rating is from 1 to 5.",
+                violation_error_message=_("A rating is from 1 to 5."),
             ),
             choice_check(
-                "status", BookingStatus.values, name="booking_status_valid", message="Unknown booking status."
+                "status", BookingStatus.values, name="booking_status_valid", message=_("Unknown booking status.")
             ),
         ]
         indexes = [models.Index(fields=["meeting", "status"], name="booking_meeting_status")]
@@ -224,7 +224,7 @@ class Payout(StateGuardMixin, models.Model):
             models.CheckConstraint(
                 condition=Q(gross__gte=0, commission__gte=0, net__gte=0),
                 name="payout_money_not_negative",
-                violation_error_message="Payout amounts cannot be negative.",
+                violation_error_message=_("Payout amounts cannot be negative."),
             ),
             # Within half a minor unit rather than equal: SQLite computes decimals in binary floating point.
             models.CheckConstraint(
@@ -233,9 +233,9 @@ class Payout(StateGuardMixin, models.Model):
                     net__lte=F("gross") - F("commission") + Decimal("0.001"),
                 ),
                 name="payout_net_is_gross_minus_commission",
-                violation_error_message="Net must equal gross minus commission.",
+                violation_error_message=_("Net must equal gross minus commission."),
             ),
-            choice_check("state", PayoutState.values, name="payout_state_valid", message="Unknown payout state."),
+            choice_check("state", PayoutState.values, name="payout_state_valid", message=_("Unknown payout state.")),
         ]
         indexes = [
             models.Index(fields=["approve_after"], condition=Q(state="pending"), name="payout_due_approve"),
@@ -290,12 +290,12 @@ class PayoutAdjustment(models.Model):
             models.UniqueConstraint(
                 fields=["payout", "booking"],
                 name="payout_adjustment_one_per_booking",
-                violation_error_message="This booking already adjusted this payout.",
+                violation_error_message=_("This booking already adjusted this payout."),
             ),
             models.CheckConstraint(
                 condition=Q(amount__lte=0),
                 name="payout_adjustment_takes_back",
-                violation_error_message="An adjustment takes money back: its amount is negative.",
+                violation_error_message=_("An adjustment takes money back: its amount is negative."),
             ),
         ]
 

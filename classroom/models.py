@@ -59,7 +59,7 @@ class Teacher(Person):
             models.CheckConstraint(
                 condition=Q(commission_rate__isnull=True) | Q(commission_rate__gte=0, commission_rate__lte=1),
                 name="teacher_commission_rate_0_to_1",
-                violation_error_message="The commission rate must be between 0 and 1.",
+                violation_error_message=_("The commission rate must be between 0 and 1."),
             ),
         ]
 
@@ -104,7 +104,7 @@ class Student(Person):
                 fields=["line_channel", "line_user_id"],
                 condition=Q(line_user_id__isnull=False),
                 name="student_unique_line_user_per_channel",
-                violation_error_message="This LINE user already belongs to a student of this channel.",
+                violation_error_message=_("This LINE user already belongs to a student of this channel."),
             ),
         ]
 
@@ -135,19 +135,19 @@ class Course(models.Model):
             models.CheckConstraint(
                 condition=Q(price__gte=0),
                 name="course_price_not_negative",
-                violation_error_message="The price cannot be negative.",
+                violation_error_message=_("The price cannot be negative."),
             ),
             models.CheckConstraint(
                 condition=Q(capacity__gte=1),
                 name="course_capacity_at_least_1",
-                violation_error_message="A course needs room for at least one student.",
+                violation_error_message=_("A course needs room for at least one student."),
             ),
             models.CheckConstraint(
                 condition=Q(min_participants__lte=F("capacity")),
                 name="course_min_participants_within_capacity",
-                violation_error_message="The minimum number of participants cannot exceed the capacity.",
+                violation_error_message=_("The minimum number of participants cannot exceed the capacity."),
             ),
-            choice_check("currency", CURRENCY_PLACES, name="course_currency_known", message="Unknown currency."),
+            choice_check("currency", CURRENCY_PLACES, name="course_currency_known", message=_("Unknown currency.")),
         ]
 
     def __str__(self) -> str:

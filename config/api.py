@@ -105,7 +105,7 @@ def exception_handler(exc, context):
         view = context.get("view")
         logger.exception("API request failed", extra={"view": type(view).__name__ if view else ""})
         return Response(
-            error_body("server_error", "Something went wrong on our side; it has been logged."),
+            error_body("server_error", _("Something went wrong on our side; it has been logged.")),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
 
@@ -122,7 +122,7 @@ def exception_handler(exc, context):
         fields = _fields(exc.detail)
         messages = _messages(exc.detail)
         message = "; ".join(messages) if len(messages) <= 3 else "; ".join(messages[:3]) + " …"
-        body = error_body("validation_error", message or "The request is not valid.", fields)
+        body = error_body("validation_error", message or _("The request is not valid."), fields)
     else:
         detail = exc.detail
         code = getattr(detail, "code", None) or exc.default_code

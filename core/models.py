@@ -8,6 +8,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -102,13 +103,37 @@ class StateChange(models.Model):
         """The change in words, as staff say it: "join link sent", "booking confirmed", "start: ... → ...". A field
         that holds a state reads "<what> <new state>"; any other field "<what>: <from> → <to>"."""
         model = self.content_type.model
-        to = self.to_state.replace("_", " ")
+        to = HISTORY_STATE_WORDS.get(self.to_state, self.to_state.replace("_", " "))
         if self.field in ("state", "status"):
-            return f"{HISTORY_OBJECT_WORDS.get(model, model)} {to}"
+            return gettext("%(what)s %(state)s") % {"what": HISTORY_OBJECT_WORDS.get(model, model), "state": to}
         words = HISTORY_FIELD_WORDS.get(self.field, self.field.replace("_", " "))
         if self.field.endswith("_state"):
-            return f"{words} {to}"
+            return gettext("%(what)s %(state)s") % {"what": words, "state": to}
         return f"{words}: {self.from_state} → {self.to_state}" if self.from_state else f"{words}: {self.to_state}"
+
+
+# The states as the history says them ("join link sent"); a state not listed reads as its value.
+HISTORY_STATE_WORDS = {
+    "scheduled": _("scheduled"),
+    "open": _("open"),
+    "in_progress": _("in progress"),
+    "closed": _("closed"),
+    "cancelled": _("cancelled"),
+    "pending": _("pending"),
+    "confirmed": _("confirmed"),
+    "completed": _("completed"),
+    "refunded": _("refunded"),
+    "held": _("held"),
+    "approved": _("approved"),
+    "paid": _("paid"),
+    "sent": _("sent"),
+    "skipped": _("skipped"),
+    "failed": _("failed"),
+    "awaiting": _("awaiting"),
+    "released": _("released"),
+    "no_show": _("no show"),
+    "excused": _("excused"),
+}
 
 
 # The words the history uses for the objects and fields its rows name (StateChange.describe).

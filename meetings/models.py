@@ -146,21 +146,24 @@ class Meeting(StateGuardMixin, models.Model):
             models.CheckConstraint(
                 condition=Q(end_time__gt=F("start_time")),
                 name="meeting_end_after_start",
-                violation_error_message="The end time must be after the start time.",
+                violation_error_message=_("The end time must be after the start time."),
             ),
             models.CheckConstraint(
                 condition=Q(capacity__gte=1),
                 name="meeting_capacity_at_least_1",
-                violation_error_message="A meeting needs room for at least one student.",
+                violation_error_message=_("A meeting needs room for at least one student."),
             ),
             models.CheckConstraint(
                 condition=Q(seats_taken__lte=F("capacity")),
                 name="meeting_seats_within_capacity",
-                violation_error_message="The class is full.",
+                violation_error_message=_("The class is full."),
             ),
-            choice_check("state", MeetingState.values, name="meeting_state_valid", message="Unknown meeting state."),
+            choice_check("state", MeetingState.values, name="meeting_state_valid", message=_("Unknown meeting state.")),
             choice_check(
-                "review_state", ReviewState.values, name="meeting_review_state_valid", message="Unknown review state."
+                "review_state",
+                ReviewState.values,
+                name="meeting_review_state_valid",
+                message=_("Unknown review state."),
             ),
         ]
         # Partial indexes: each sweep's "what is due now" reads only rows in the state it looks at, so its cost
@@ -278,12 +281,12 @@ class MeetingParticipant(models.Model):
             models.UniqueConstraint(
                 fields=["meeting", "source", "session_key"],
                 name="participant_session_once",
-                violation_error_message="This attendance session is already recorded.",
+                violation_error_message=_("This attendance session is already recorded."),
             ),
             models.CheckConstraint(
                 condition=Q(left_at__isnull=True) | Q(left_at__gte=F("joined_at")),
                 name="participant_left_after_joined",
-                violation_error_message="A session cannot end before it starts.",
+                violation_error_message=_("A session cannot end before it starts."),
             ),
         ]
         indexes = [models.Index(fields=["meeting", "role"], name="participant_meeting_role")]
