@@ -106,7 +106,9 @@ class MeetingForm(forms.ModelForm):
             except InvalidTime as exc:
                 raise ValidationError({exc.field: exc.message}) from exc
         if self.instance.pk and data.get("capacity") is not None and data["capacity"] < self.instance.seats_taken:
-            raise ValidationError({"capacity": f"{self.instance.seats_taken} seats are already booked."})
+            raise ValidationError(
+                {"capacity": _("%(seats)s seats are already booked.") % {"seats": self.instance.seats_taken}}
+            )
         return data
 
 
