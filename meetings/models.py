@@ -220,6 +220,8 @@ class Meeting(StateGuardMixin, models.Model):
     def open_lateness(self) -> dt.timedelta | None:
         return None if self.opened_at is None else self.opened_at - self.start_time
 
+    open_lateness.fget.short_description = _("Open lateness")  # the admin's label for it
+
     @property
     def seats_left(self) -> int:
         return self.capacity - self.seats_taken
