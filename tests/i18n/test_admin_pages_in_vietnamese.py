@@ -5,6 +5,7 @@ The request carries ``Accept-Language: vi`` (what LocaleMiddleware reads) and ru
 ``translation.override("vi")`` (what a page renders in without the middleware), so the test holds either way."""
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -64,6 +65,9 @@ def test_the_review_queue_in_vietnamese(staff_client, now):
         assert vietnamese in page, vietnamese
     for english in ("awaiting a decision", "Attendance timeline", "Note (required)", "Confirm no-show"):
         assert english not in page, english
+    # Stored values are shown in words: the booking's status, the role of each session in the timeline.
+    assert re.findall(r'<td class="booking-status">(.*?)</td>', page) == ["đã hoàn thành"]
+    assert "<td>giáo viên</td>" in page
     # The data stays as typed: the class's title, the teacher's name.
     assert "Tiếng Anh giao tiếp" in page and "Charlie" in page
 
