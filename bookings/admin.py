@@ -7,6 +7,7 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from bookings import exports, transitions
@@ -33,7 +34,7 @@ class ObjectHistoryInline(HistoryColumns, GenericTabularInline):
     extra = 0
     can_delete = False
     ordering = ["at", "id"]
-    verbose_name_plural = "history"
+    verbose_name_plural = gettext_lazy("history")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -92,14 +93,14 @@ class BookingAdmin(admin.ModelAdmin):
         ),
         transition_action(
             transitions.refund_booking,
-            description="Refund",
+            description=gettext_lazy("Refund"),
             reason="refunded by {user} in the admin",
             permission="refund_booking",
         ),
         "excuse",
         transition_action(
             _staff_complaint,
-            description="Record a complaint from the student (holds the teacher's payout)",
+            description=gettext_lazy("Record a complaint from the student (holds the teacher's payout)"),
             name="record_complaint",
             permission="change",
         ),
@@ -164,14 +165,18 @@ class ExcuseForm(forms.Form):
 
 
 class PayoutExportForm(forms.Form):
-    teacher = forms.ModelChoiceField(queryset=Teacher.objects.all(), required=False, empty_label="all teachers")
-    start = forms.DateField(label="classes from (UTC date)", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="to (UTC date, included)", widget=forms.DateInput(attrs={"type": "date"}))
+    teacher = forms.ModelChoiceField(
+        queryset=Teacher.objects.all(), required=False, empty_label=gettext_lazy("all teachers")
+    )
+    start = forms.DateField(
+        label=gettext_lazy("classes from (UTC date)"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(label=gettext_lazy("to (UTC date, included)"), widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()
         if data.get("start") and data.get("end") and data["end"] < data["start"]:
-            raise forms.ValidationError("The period ends before it starts.")
+            raise forms.ValidationError(_("The period ends before it starts."))
         return data
 
 
@@ -196,20 +201,20 @@ class PayoutAdmin(ReadOnlyAdmin):
     actions = [
         transition_action(
             transitions.approve_payout,
-            description="Approve (before the dispute window ends)",
+            description=gettext_lazy("Approve (before the dispute window ends)"),
             reason="approved by {user} in the admin",
             name="approve",
             permission="approve_payout",
         ),
         transition_action(
             transitions.mark_payout_paid,
-            description="Mark paid",
+            description=gettext_lazy("Mark paid"),
             reason="paid (marked by {user} in the admin)",
             permission="pay_payout",
         ),
         transition_action(
             hold_for_review,
-            description="Hold for review (puts the class in the review queue)",
+            description=gettext_lazy("Hold for review (puts the class in the review queue)"),
             reason="held by {user} in the admin",
             name="hold",
             permission="hold_payout",
@@ -226,7 +231,10 @@ class PayoutAdmin(ReadOnlyAdmin):
     has_pay_payout_permission = permission_check("bookings.pay_payout")
     has_hold_payout_permission = permission_check("bookings.hold_payout")
 
-    @admin.action(description="Export the selected approved payouts (CSV; others are left out)", permissions=["view"])
+    @admin.action(
+        description=gettext_lazy("Export the selected approved payouts (CSV; others are left out)"),
+        permissions=["view"],
+    )
     def export_selected(self, request, queryset):
         return csv_response(exports.for_export(queryset), "payouts.csv")
 
@@ -245,7 +253,11 @@ class PayoutAdmin(ReadOnlyAdmin):
             payouts = exports.approved_payouts(start=data["start"], end=data["end"], teacher=data["teacher"])
             who = f"teacher-{data['teacher'].pk}" if data["teacher"] else "all"
             return csv_response(payouts, f"payouts-{who}-{data['start']:%Y%m%d}-{data['end']:%Y%m%d}.csv")
-        context = {**self.admin_site.each_context(request), "title": "Export approved payouts", "form": form}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext_lazy("Export approved payouts"),
+            "form": form,
+        }
         return TemplateResponse(request, "admin/bookings/payout/export.html", context)
 
 

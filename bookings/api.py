@@ -207,7 +207,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         booking = self.get_object()
         student = student_of(request.user)
         if student is None or booking.student_id != student.pk:
-            raise PermissionDenied("Only the student who booked can cancel.")
+            raise PermissionDenied(_("Only the student who booked can cancel."))
         body = BookingCancelSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         outcome = transitions.cancel_booking(
@@ -245,5 +245,5 @@ class PayoutViewSet(viewsets.ReadOnlyModelViewSet):
             return payouts
         teacher = teacher_of(user)
         if teacher is None:
-            raise PermissionDenied("Only teachers have payouts.")
+            raise PermissionDenied(_("Only teachers have payouts."))
         return payouts.filter(teacher=teacher)

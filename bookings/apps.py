@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class BookingsConfig(AppConfig):
     name = "bookings"
-    verbose_name = "Bookings and payouts"
+    verbose_name = gettext_lazy("Bookings and payouts")

@@ -5,29 +5,30 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from core.models import StateGuardMixin, choice_check
 from core.money import CURRENCY_CHOICES
 
 
 class BookingStatus(models.TextChoices):
-    PENDING = "pending"
-    CONFIRMED = "confirmed"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    REFUNDED = "refunded"
+    PENDING = "pending", _("Pending")
+    CONFIRMED = "confirmed", _("Confirmed")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+    REFUNDED = "refunded", _("Refunded")
     # The student cancelled after the cutoff: charged the late-cancel percentage, the seat released.
-    LATE_CANCELLED = "late_cancelled", "late cancel (charged)"
+    LATE_CANCELLED = "late_cancelled", _("late cancel (charged)")
     # The teacher held the class and the student never joined: charged in full, not refunded.
-    NO_SHOW = "no_show", "student no-show"
+    NO_SHOW = "no_show", _("student no-show")
 
 
 class PayoutState(models.TextChoices):
-    PENDING = "pending", "pending (dispute window)"
-    HELD = "held", "held for review"
-    APPROVED = "approved"
-    PAID = "paid"
-    CANCELLED = "cancelled"
+    PENDING = "pending", _("pending (dispute window)")
+    HELD = "held", _("held for review")
+    APPROVED = "approved", _("Approved")
+    PAID = "paid", _("Paid")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class Booking(StateGuardMixin, models.Model):
@@ -43,51 +44,69 @@ class Booking(StateGuardMixin, models.Model):
     # The student was charged although they did not take part; staff may excuse it (a full refund).
     CHARGED_ABSENT = (Status.LATE_CANCELLED, Status.NO_SHOW)
 
-    student = models.ForeignKey("classroom.Student", on_delete=models.PROTECT, related_name="bookings")
-    meeting = models.ForeignKey("meetings.Meeting", on_delete=models.PROTECT, related_name="bookings")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, editable=False)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
-    created_at = models.DateTimeField(auto_now_add=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
-    refunded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    student = models.ForeignKey(
+        "classroom.Student", on_delete=models.PROTECT, related_name="bookings", verbose_name=_("student")
+    )
+    meeting = models.ForeignKey(
+        "meetings.Meeting", on_delete=models.PROTECT, related_name="bookings", verbose_name=_("meeting")
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, editable=False, verbose_name=_("status")
+    )
+    amount = models.DecimalField(max_digits=12, decimal_places=2, verbose_name=_("amount"))
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, verbose_name=_("currency"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    confirmed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("confirmed at"))
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("completed at"))
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("cancelled at"))
+    refunded_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("refunded at"))
     # A late cancel or a no-show: what the student was charged (the rest of ``amount`` is refunded), rounded once.
-    charged_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True, editable=False)
+    charged_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, editable=False, verbose_name=_("charged amount")
+    )
     # The policy version that decided the booking's money (its refund, late-cancel charge or no-show).
     policy = models.ForeignKey(
-        "classroom.Policy", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
+        "classroom.Policy",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("policy"),
     )
     # A student's complaint holds the teacher's payout before its dispute window ends.
-    has_complaint = models.BooleanField(default=False)
-    complaint_note = models.TextField(blank=True)
+    has_complaint = models.BooleanField(default=False, verbose_name=_("has complaint"))
+    complaint_note = models.TextField(blank=True, verbose_name=_("complaint note"))
     # What the student said through the feedback link.
-    feedback_rating = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
-    feedback_comment = models.TextField(blank=True, editable=False)
-    feedback_at = models.DateTimeField(null=True, blank=True, editable=False)
+    feedback_rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, editable=False, verbose_name=_("feedback rating")
+    )
+    feedback_comment = models.TextField(blank=True, editable=False, verbose_name=_("feedback comment"))
+    feedback_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("feedback at"))
 
     class Meta:
+        verbose_name = _("booking")
+        verbose_name_plural = _("bookings")
         ordering = ["meeting", "created_at"]
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "meeting"],
                 condition=Q(status__in=["pending", "confirmed", "completed"]),
                 name="booking_one_active_per_student_meeting",
-                violation_error_message="This student already has a seat in this class.",
+                violation_error_message=_("This student already has a seat in this class."),
             ),
             models.CheckConstraint(
                 condition=Q(amount__gte=0),
                 name="booking_amount_not_negative",
-                violation_error_message="The amount cannot be negative.",
+                violation_error_message=_("The amount cannot be negative."),
             ),
             models.CheckConstraint(
                 condition=Q(feedback_rating__isnull=True) | Q(feedback_rating__gte=1, feedback_rating__lte=5),
                 name="booking_feedback_rating_1_to_5",
-                violation_error_message="A rating is from 1 to 5.",
+                violation_error_message=_("A rating is from 1 to 5."),
             ),
             choice_check(
-                "status", BookingStatus.values, name="booking_status_valid", message="Unknown booking status."
+                "status", BookingStatus.values, name="booking_status_valid", message=_("Unknown booking status.")
             ),
         ]
         indexes = [models.Index(fields=["meeting", "status"], name="booking_meeting_status")]
@@ -107,36 +126,60 @@ class Appointment(models.Model):
     """
 
     class LinkState(models.TextChoices):
-        PENDING = "pending"
-        SENT = "sent"
-        SKIPPED = "skipped"
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped")
 
-    booking = models.OneToOneField(Booking, on_delete=models.CASCADE, related_name="appointment")
-    meeting = models.ForeignKey("meetings.Meeting", on_delete=models.CASCADE, related_name="appointments")
-    student = models.ForeignKey("classroom.Student", on_delete=models.PROTECT, related_name="appointments")
+    booking = models.OneToOneField(
+        Booking, on_delete=models.CASCADE, related_name="appointment", verbose_name=_("booking")
+    )
+    meeting = models.ForeignKey(
+        "meetings.Meeting", on_delete=models.CASCADE, related_name="appointments", verbose_name=_("meeting")
+    )
+    student = models.ForeignKey(
+        "classroom.Student", on_delete=models.PROTECT, related_name="appointments", verbose_name=_("student")
+    )
     join_link_state = models.CharField(
-        max_length=16, choices=LinkState.choices, default=LinkState.PENDING, editable=False
+        max_length=16,
+        choices=LinkState.choices,
+        default=LinkState.PENDING,
+        editable=False,
+        verbose_name=_("join link state"),
     )
-    join_link_due_at = models.DateTimeField(editable=False)
-    join_link_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="When it was sent or skipped")
-    join_link_note = models.CharField(max_length=200, blank=True, editable=False)
+    join_link_due_at = models.DateTimeField(editable=False, verbose_name=_("join link due at"))
+    join_link_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("When it was sent or skipped"),
+        verbose_name=_("join link at"),
+    )
+    join_link_note = models.CharField(max_length=200, blank=True, editable=False, verbose_name=_("join link note"))
     feedback_link_state = models.CharField(
-        max_length=16, choices=LinkState.choices, default=LinkState.PENDING, editable=False
+        max_length=16,
+        choices=LinkState.choices,
+        default=LinkState.PENDING,
+        editable=False,
+        verbose_name=_("feedback link state"),
     )
-    feedback_link_due_at = models.DateTimeField(editable=False)
-    feedback_link_at = models.DateTimeField(null=True, blank=True, editable=False)
-    feedback_link_note = models.CharField(max_length=200, blank=True, editable=False)
+    feedback_link_due_at = models.DateTimeField(editable=False, verbose_name=_("feedback link due at"))
+    feedback_link_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("feedback link at"))
+    feedback_link_note = models.CharField(
+        max_length=200, blank=True, editable=False, verbose_name=_("feedback link note")
+    )
     # A link that failed to go out backs off here, on its own appointment: the meeting's sweeps (room, close,
     # settlement) never wait for one student's link. ``link_last_error`` starts with the step ("join link: ..."),
     # so one link waiting out its backoff does not hold back the other.
-    link_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
-    link_failure_count = models.PositiveIntegerField(default=0, editable=False)
-    link_last_error = models.TextField(blank=True, editable=False)
+    link_retry_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("link retry at"))
+    link_failure_count = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("link failure count"))
+    link_last_error = models.TextField(blank=True, editable=False, verbose_name=_("link last error"))
     # How many times a move of the class made a link already sent (or skipped for the old times) due again. It is
     # in the links' outbox key, so each round's link is a new message while two sweeps of one round still write one.
-    link_round = models.PositiveIntegerField(default=0, editable=False)
+    link_round = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("link round"))
 
     class Meta:
+        verbose_name = _("appointment")
+        verbose_name_plural = _("appointments")
         ordering = ["meeting", "id"]
         indexes = [
             models.Index(
@@ -158,37 +201,60 @@ class Payout(StateGuardMixin, models.Model):
 
     State = PayoutState
 
-    teacher = models.ForeignKey("classroom.Teacher", on_delete=models.PROTECT, related_name="payouts")
-    meeting = models.OneToOneField("meetings.Meeting", on_delete=models.PROTECT, related_name="payout")
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
-    gross = models.DecimalField(max_digits=12, decimal_places=2)
-    commission_rate = models.DecimalField(max_digits=5, decimal_places=4)
-    commission = models.DecimalField(max_digits=12, decimal_places=2)
-    net = models.DecimalField(max_digits=12, decimal_places=2)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, editable=False)
-    approve_after = models.DateTimeField(null=True, blank=True, editable=False, help_text="End of the dispute window")
-    approved_at = models.DateTimeField(null=True, blank=True, editable=False)
-    paid_at = models.DateTimeField(null=True, blank=True, editable=False)
-    held_reason = models.CharField(max_length=200, blank=True, editable=False)
+    teacher = models.ForeignKey(
+        "classroom.Teacher", on_delete=models.PROTECT, related_name="payouts", verbose_name=_("teacher")
+    )
+    meeting = models.OneToOneField(
+        "meetings.Meeting", on_delete=models.PROTECT, related_name="payout", verbose_name=_("meeting")
+    )
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, verbose_name=_("currency"))
+    gross = models.DecimalField(max_digits=12, decimal_places=2, verbose_name=_("gross"))
+    commission_rate = models.DecimalField(max_digits=5, decimal_places=4, verbose_name=_("commission rate"))
+    commission = models.DecimalField(max_digits=12, decimal_places=2, verbose_name=_("commission"))
+    net = models.DecimalField(max_digits=12, decimal_places=2, verbose_name=_("net"))
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.PENDING, editable=False, verbose_name=_("state")
+    )
+    approve_after = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text=_("End of the dispute window"), verbose_name=_("approve after")
+    )
+    approved_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("approved at"))
+    paid_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("paid at"))
+    held_reason = models.CharField(max_length=200, blank=True, editable=False, verbose_name=_("held reason"))
     # The policy version that decided it (commission, dispute window, absent students' share): the class's.
     policy = models.ForeignKey(
-        "classroom.Policy", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
+        "classroom.Policy",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("policy"),
     )
-    excused_percent = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    excused_percent = models.PositiveSmallIntegerField(
+        null=True, blank=True, editable=False, verbose_name=_("excused percent")
+    )
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        verbose_name=_("reviewed by"),
     )
-    review_note = models.TextField(blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    review_note = models.TextField(blank=True, editable=False, verbose_name=_("review note"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("payout")
+        verbose_name_plural = _("payouts")
         ordering = ["-created_at"]
         constraints = [
             # one payout per meeting is the OneToOneField's unique index
             models.CheckConstraint(
                 condition=Q(gross__gte=0, commission__gte=0, net__gte=0),
                 name="payout_money_not_negative",
-                violation_error_message="Payout amounts cannot be negative.",
+                violation_error_message=_("Payout amounts cannot be negative."),
             ),
             # Within half a minor unit rather than equal: SQLite computes decimals in binary floating point.
             models.CheckConstraint(
@@ -197,9 +263,9 @@ class Payout(StateGuardMixin, models.Model):
                     net__lte=F("gross") - F("commission") + Decimal("0.001"),
                 ),
                 name="payout_net_is_gross_minus_commission",
-                violation_error_message="Net must equal gross minus commission.",
+                violation_error_message=_("Net must equal gross minus commission."),
             ),
-            choice_check("state", PayoutState.values, name="payout_state_valid", message="Unknown payout state."),
+            choice_check("state", PayoutState.values, name="payout_state_valid", message=_("Unknown payout state.")),
         ]
         indexes = [
             models.Index(fields=["approve_after"], condition=Q(state="pending"), name="payout_due_approve"),
@@ -222,29 +288,44 @@ class PayoutAdjustment(models.Model):
     plus its adjustments. One per payout and booking, so a replayed refund records one. Written only by
     ``bookings.transitions`` (a ledger: never edited)."""
 
-    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="adjustments", editable=False)
-    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payout_adjustments", editable=False)
-    amount = models.DecimalField(max_digits=12, decimal_places=2, editable=False)
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, editable=False)
-    reason = models.TextField(editable=False)
-    created_at = models.DateTimeField(editable=False, help_text="UTC, the `now` of the refund")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False
+    payout = models.ForeignKey(
+        Payout, on_delete=models.PROTECT, related_name="adjustments", editable=False, verbose_name=_("payout")
     )
-    actor_name = models.CharField(max_length=150, editable=False, help_text="'system' or the staff user's name")
+    booking = models.ForeignKey(
+        Booking, on_delete=models.PROTECT, related_name="payout_adjustments", editable=False, verbose_name=_("booking")
+    )
+    amount = models.DecimalField(max_digits=12, decimal_places=2, editable=False, verbose_name=_("amount"))
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, editable=False, verbose_name=_("currency"))
+    reason = models.TextField(editable=False, verbose_name=_("reason"))
+    created_at = models.DateTimeField(
+        editable=False, help_text=_("UTC, the `now` of the refund"), verbose_name=_("created at")
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        verbose_name=_("actor"),
+    )
+    actor_name = models.CharField(
+        max_length=150, editable=False, help_text=_("'system' or the staff user's name"), verbose_name=_("actor name")
+    )
 
     class Meta:
+        verbose_name = _("payout adjustment")
+        verbose_name_plural = _("payout adjustments")
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["payout", "booking"],
                 name="payout_adjustment_one_per_booking",
-                violation_error_message="This booking already adjusted this payout.",
+                violation_error_message=_("This booking already adjusted this payout."),
             ),
             models.CheckConstraint(
                 condition=Q(amount__lte=0),
                 name="payout_adjustment_takes_back",
-                violation_error_message="An adjustment takes money back: its amount is negative.",
+                violation_error_message=_("An adjustment takes money back: its amount is negative."),
             ),
         ]
 

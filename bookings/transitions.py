@@ -90,7 +90,9 @@ def _take_seat(meeting: Meeting) -> None:
         seats_taken=F("seats_taken") + 1
     )
     if not taken:
-        raise ClassFull(f"'{meeting.title}' is full ({meeting.capacity} seats)")
+        raise ClassFull(
+            _("'%(title)s' is full (%(capacity)s seats)") % {"title": meeting.title, "capacity": meeting.capacity}
+        )
 
 
 def _give_back_seats(meeting_id: int, count: int) -> None:
@@ -127,11 +129,17 @@ def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bo
             # Their own money would pay them (and count towards their payout), taking a real student's seat.
             raise OwnClass(_("You teach '%(title)s', so you cannot book a seat in it.") % {"title": locked.title})
         if locked.state not in BOOKABLE_STATES:
-            raise BookingClosed(f"'{locked.title}' is {locked.state}; it cannot be booked")
+            raise BookingClosed(
+                _("'%(title)s' is %(state)s; it cannot be booked") % {"title": locked.title, "state": locked.state}
+            )
         if now >= locked.start_time + locked.rules_at(now).late_join_grace:
-            raise BookingClosed(f"'{locked.title}' can no longer be joined, so it cannot be booked")
+            raise BookingClosed(
+                _("'%(title)s' can no longer be joined, so it cannot be booked") % {"title": locked.title}
+            )
         if Booking.objects.filter(student=student, meeting=locked, status__in=Booking.SEAT_HOLDING).exists():
-            raise AlreadyBooked(f"{student} already has a seat in '{locked.title}'")
+            raise AlreadyBooked(
+                _("%(student)s already has a seat in '%(title)s'") % {"student": student, "title": locked.title}
+            )
         _take_seat(locked)
         try:
             with transaction.atomic():
@@ -139,7 +147,9 @@ def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bo
                     student=student, meeting=locked, amount=locked.course.price, currency=locked.course.currency
                 )
         except IntegrityError as exc:  # the partial unique index, if a twin request slipped past the check above
-            raise AlreadyBooked(f"{student} already has a seat in '{locked.title}'") from exc
+            raise AlreadyBooked(
+                _("%(student)s already has a seat in '%(title)s'") % {"student": student, "title": locked.title}
+            ) from exc
         audit.record(
             Booking,
             [(booking.pk, "", locked.pk)],
@@ -873,7 +883,7 @@ def excuse_payout(payout: Payout, *, percent: int, now: dt.datetime, actor, reas
     """Held -> approved at ``percent`` of the net: staff excused a teacher who was there only in part. The teacher's
     share is rounded once; the platform keeps the rest of the gross, so gross = commission + net still holds."""
     if not isinstance(percent, int) or isinstance(percent, bool) or not 1 <= percent <= 100:
-        raise InvalidDecision("the percentage is a whole number from 1 to 100")
+        raise InvalidDecision(_("the percentage is a whole number from 1 to 100"))
     current = Payout.objects.get(pk=payout.pk)
     net = round_money(current.net * Decimal(percent) / Decimal(100), current.currency)
     return _review_decision(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import generics, status, viewsets
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -115,7 +116,7 @@ class TokenView(APIView):
             password=serializer.validated_data["password"],
         )
         if user is None or not user.is_active:
-            message = "Unable to log in with the username and password given."
+            message = _("Unable to log in with the username and password given.")
             raise ApiError(message, code="invalid_credentials", status_code=400, fields={"password": [message]})
         record, token = tokens.issue(user, now=timezone.now())
         return Response({"token": token, "expires_at": utc_iso(record.expires_at), "user": MeSerializer(user).data})

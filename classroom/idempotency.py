@@ -23,6 +23,7 @@ from collections import Counter
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -96,10 +97,10 @@ def idempotent(handler):
 def _replay(record: IdempotencyKey, print_: str) -> Response:
     if record.fingerprint != print_:
         raise ApiError(
-            "This Idempotency-Key was used with a different request; use a new key for a new request.",
+            _("This Idempotency-Key was used with a different request; use a new key for a new request."),
             code="idempotency_key_reused",
             status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
-            fields={HEADER: ["already used with a different request"]},
+            fields={HEADER: [_("already used with a different request")]},
         )
     body = json.loads(record.response_body) if record.response_body else None
     return Response(body, status=record.response_status, headers={REPLAYED_HEADER: "true"})

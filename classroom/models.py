@@ -7,6 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from core.models import choice_check
 from core.money import CURRENCY_CHOICES, CURRENCY_PLACES
@@ -18,16 +19,17 @@ def default_time_zone() -> str:
 
 
 class Person(models.Model):
-    display_name = models.CharField(max_length=120)
-    email = models.EmailField(blank=True)
+    display_name = models.CharField(max_length=120, verbose_name=_("display name"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
     time_zone = models.CharField(
         max_length=64,
         default=default_time_zone,
         validators=[validate_time_zone],
-        help_text="IANA zone used to show and enter times, e.g. Asia/Ho_Chi_Minh. Stored times are always UTC.",
+        help_text=_("IANA zone used to show and enter times, e.g. Asia/Ho_Chi_Minh. Stored times are always UTC."),
+        verbose_name=_("time zone"),
     )
-    language = models.CharField(max_length=10, choices=settings.LANGUAGES, default="en")
-    created_at = models.DateTimeField(auto_now_add=True)
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, default="en", verbose_name=_("language"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         abstract = True
@@ -37,23 +39,28 @@ class Person(models.Model):
 
 
 class Teacher(Person):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="teacher")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="teacher", verbose_name=_("user")
+    )
     commission_rate = models.DecimalField(
         max_digits=5,
         decimal_places=4,
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
-        help_text="Platform commission for this teacher (0.175 = 17.5%). Empty: the policy's commission.",
+        help_text=_("Platform commission for this teacher (0.175 = 17.5%). Empty: the policy's commission."),
+        verbose_name=_("commission rate"),
     )
 
     class Meta:
+        verbose_name = _("teacher")
+        verbose_name_plural = _("teachers")
         ordering = ["display_name"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(commission_rate__isnull=True) | Q(commission_rate__gte=0, commission_rate__lte=1),
                 name="teacher_commission_rate_0_to_1",
-                violation_error_message="The commission rate must be between 0 and 1.",
+                violation_error_message=_("The commission rate must be between 0 and 1."),
             ),
         ]
 
@@ -67,44 +74,59 @@ class Student(Person):
     (``integrations.LineContact``, ``student.line_contacts``): their own and their guardians'."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="student"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="student",
+        verbose_name=_("user"),
     )
 
     class Meta:
+        verbose_name = _("student")
+        verbose_name_plural = _("students")
         ordering = ["display_name"]
 
 
 class Course(models.Model):
-    title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    price = models.DecimalField(max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
-    capacity = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1)])
-    min_participants = models.PositiveIntegerField(
-        default=0, help_text="A class with fewer confirmed bookings at the check time is cancelled and refunded."
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    description = models.TextField(blank=True, verbose_name=_("description"))
+    price = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))], verbose_name=_("price")
     )
-    default_duration_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
-    created_at = models.DateTimeField(auto_now_add=True)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD", verbose_name=_("currency"))
+    capacity = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1)], verbose_name=_("capacity"))
+    min_participants = models.PositiveIntegerField(
+        default=0,
+        help_text=_("A class with fewer confirmed bookings at the check time is cancelled and refunded."),
+        verbose_name=_("min participants"),
+    )
+    default_duration_minutes = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(1)], verbose_name=_("default duration minutes")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("course")
+        verbose_name_plural = _("courses")
         ordering = ["title"]
         constraints = [
             models.CheckConstraint(
                 condition=Q(price__gte=0),
                 name="course_price_not_negative",
-                violation_error_message="The price cannot be negative.",
+                violation_error_message=_("The price cannot be negative."),
             ),
             models.CheckConstraint(
                 condition=Q(capacity__gte=1),
                 name="course_capacity_at_least_1",
-                violation_error_message="A course needs room for at least one student.",
+                violation_error_message=_("A course needs room for at least one student."),
             ),
             models.CheckConstraint(
                 condition=Q(min_participants__lte=F("capacity")),
                 name="course_min_participants_within_capacity",
-                violation_error_message="The minimum number of participants cannot exceed the capacity.",
+                violation_error_message=_("The minimum number of participants cannot exceed the capacity."),
             ),
-            choice_check("currency", CURRENCY_PLACES, name="course_currency_known", message="Unknown currency."),
+            choice_check("currency", CURRENCY_PLACES, name="course_currency_known", message=_("Unknown currency.")),
         ]
 
     def __str__(self) -> str:
@@ -115,17 +137,25 @@ class IdempotencyKey(models.Model):
     """The first answer to a POST sent with an ``Idempotency-Key`` header, replayed when the same client sends the same
     request with the same key again (a retry after a timeout must not book twice). See ``classroom.idempotency``."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    endpoint = models.CharField(max_length=200, help_text="The method and route, e.g. 'POST bookings-list'.")
-    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and JSON body.")
-    response_status = models.PositiveSmallIntegerField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    key = models.CharField(max_length=255, verbose_name=_("key"))
+    endpoint = models.CharField(
+        max_length=200, help_text=_("The method and route, e.g. 'POST bookings-list'."), verbose_name=_("endpoint")
+    )
+    fingerprint = models.CharField(
+        max_length=64, help_text=_("SHA-256 of the method, path and JSON body."), verbose_name=_("fingerprint")
+    )
+    response_status = models.PositiveSmallIntegerField(verbose_name=_("response status"))
     # The rendered JSON as text, not a JSONField: PostgreSQL's jsonb would reorder the keys of the replayed answer.
-    response_body = models.TextField(blank=True)
-    created_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
+    response_body = models.TextField(blank=True, verbose_name=_("response body"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
 
     class Meta:
+        verbose_name = _("idempotency key")
+        verbose_name_plural = _("idempotency keys")
         constraints = [
             # Also what makes a twin request wait: its INSERT blocks on this index until the first one commits.
             models.UniqueConstraint(fields=["user", "endpoint", "key"], name="idempotency_key_once_per_user_endpoint"),
@@ -144,12 +174,16 @@ class ApiToken(models.Model):
     response. See classroom.tokens.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    digest = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user")
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False, verbose_name=_("digest"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
 
     class Meta:
+        verbose_name = _("api token")
+        verbose_name_plural = _("api tokens")
         indexes = [models.Index(fields=["expires_at"], name="api_token_expiry")]
 
     def __str__(self) -> str:

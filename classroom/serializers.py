@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -169,8 +170,8 @@ class MeSerializer(serializers.Serializer):
         user = self.instance
         if teacher_of(user) is None and student_of(user) is None:
             raise serializers.ValidationError(
-                "this account has no teacher or student profile to keep a time zone on; times are shown in "
-                f"{settings.DEFAULT_USER_TIME_ZONE}"
+                _("this account has no teacher or student profile to keep a time zone on; times are shown in %(zone)s")
+                % {"zone": settings.DEFAULT_USER_TIME_ZONE}
             )
         return value
 

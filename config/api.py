@@ -14,6 +14,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -104,7 +105,7 @@ def exception_handler(exc, context):
         view = context.get("view")
         logger.exception("API request failed", extra={"view": type(view).__name__ if view else ""})
         return Response(
-            error_body("server_error", "Something went wrong on our side; it has been logged."),
+            error_body("server_error", _("Something went wrong on our side; it has been logged.")),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
 
@@ -121,7 +122,7 @@ def exception_handler(exc, context):
         fields = _fields(exc.detail)
         messages = _messages(exc.detail)
         message = "; ".join(messages) if len(messages) <= 3 else "; ".join(messages[:3]) + " …"
-        body = error_body("validation_error", message or "The request is not valid.", fields)
+        body = error_body("validation_error", message or _("The request is not valid."), fields)
     else:
         detail = exc.detail
         code = getattr(detail, "code", None) or exc.default_code
@@ -142,7 +143,7 @@ class Pagination(PageNumberPagination):
         if raw is None:
             return 1
         if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-            raise exceptions.ValidationError({self.page_query_param: ["must be a whole number from 1"]})
+            raise exceptions.ValidationError({self.page_query_param: [_("must be a whole number from 1")]})
         return raw
 
     def get_page_size(self, request):
@@ -150,7 +151,7 @@ class Pagination(PageNumberPagination):
         if raw is None:
             return self.page_size
         if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
-            message = f"must be a whole number from 1 to {self.max_page_size}"
+            message = _("must be a whole number from 1 to %(max)s") % {"max": self.max_page_size}
             raise exceptions.ValidationError({self.page_size_query_param: [message]})
         return int(raw)
 

@@ -2,6 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
+from django.utils.translation import gettext as _
 from drf_spectacular.renderers import OpenApiJsonRenderer, OpenApiYamlRenderer
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -33,8 +34,9 @@ class UnknownEndpoint(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        hint = "" if request.path.endswith("/") else f" (did you mean {request.path}/ ?)"
-        raise NotFound(f"No API endpoint at {request.path}{hint}")
+        if request.path.endswith("/"):
+            raise NotFound(_("No API endpoint at %(path)s") % {"path": request.path})
+        raise NotFound(_("No API endpoint at %(path)s (did you mean %(path)s/ ?)") % {"path": request.path})
 
 
 @extend_schema_view(get=extend_schema(exclude=True))

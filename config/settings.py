@@ -119,6 +119,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("vi", "Tiếng Việt"), ("zh-hant", "繁體中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 # Each language's own date formats with the zone added ("July 1, 2026, 1 p.m. UTC"): see config/formats/.
 FORMAT_MODULE_PATH = ["config.formats"]
 # The zone given to a new teacher or student when none is known.

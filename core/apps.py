@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class CoreConfig(AppConfig):
@@ -6,7 +7,7 @@ class CoreConfig(AppConfig):
     errors, money, time zones and the admin's building blocks. It imports no other app of the project."""
 
     name = "core"
-    verbose_name = "Core: history and sweeps"
+    verbose_name = gettext_lazy("Core: history and sweeps")
 
     def ready(self):
         # System checks register when their module is imported; these modules read models or settings that need

@@ -30,7 +30,7 @@ class DomainError(Exception):
             self.code = code
 
     def __str__(self) -> str:
-        return self.message
+        return str(self.message)
 
     @property
     def fields(self) -> dict[str, list[str]]:

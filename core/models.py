@@ -8,6 +8,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -54,20 +55,29 @@ class StateChange(models.Model):
     its own transitions, its bookings', appointments' and payout's.
     """
 
-    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
-    object_id = models.PositiveBigIntegerField()
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, verbose_name=_("content type"))
+    object_id = models.PositiveBigIntegerField(verbose_name=_("object id"))
     obj = GenericForeignKey("content_type", "object_id")
     meeting = models.ForeignKey(
-        "meetings.Meeting", on_delete=models.CASCADE, null=True, blank=True, related_name="history"
+        "meetings.Meeting",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="history",
+        verbose_name=_("meeting"),
     )
-    field = models.CharField(max_length=32, default="state")
-    from_state = models.CharField(max_length=32, blank=True)
-    to_state = models.CharField(max_length=32)
-    at = models.DateTimeField(help_text="UTC, the `now` of the operation")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    actor_name = models.CharField(max_length=150, help_text="'system' or the staff user's name at the time")
-    reason = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
+    field = models.CharField(max_length=32, default="state", verbose_name=_("field"))
+    from_state = models.CharField(max_length=32, blank=True, verbose_name=_("from state"))
+    to_state = models.CharField(max_length=32, verbose_name=_("to state"))
+    at = models.DateTimeField(help_text=_("UTC, the `now` of the operation"), verbose_name=_("at"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("actor")
+    )
+    actor_name = models.CharField(
+        max_length=150, help_text=_("'system' or the staff user's name at the time"), verbose_name=_("actor name")
+    )
+    reason = models.TextField(blank=True, verbose_name=_("reason"))
+    data = models.JSONField(default=dict, blank=True, verbose_name=_("data"))
 
     class Meta:
         # The table it has had since it lived in meetings (moved without copying a row: core 0001, meetings 0005).
@@ -77,8 +87,8 @@ class StateChange(models.Model):
             models.Index(fields=["content_type", "object_id", "at"], name="history_object"),
             models.Index(fields=["meeting", "at"], name="history_meeting"),
         ]
-        verbose_name = "history entry"
-        verbose_name_plural = "history"
+        verbose_name = _("history entry")
+        verbose_name_plural = _("history")
 
     def __str__(self) -> str:
         return f"{self.content_type.model} {self.object_id}: {self.from_state or '∅'} → {self.to_state}"
@@ -93,13 +103,37 @@ class StateChange(models.Model):
         """The change in words, as staff say it: "join link sent", "booking confirmed", "start: ... → ...". A field
         that holds a state reads "<what> <new state>"; any other field "<what>: <from> → <to>"."""
         model = self.content_type.model
-        to = self.to_state.replace("_", " ")
+        to = HISTORY_STATE_WORDS.get(self.to_state, self.to_state.replace("_", " "))
         if self.field in ("state", "status"):
-            return f"{HISTORY_OBJECT_WORDS.get(model, model)} {to}"
+            return gettext("%(what)s %(state)s") % {"what": HISTORY_OBJECT_WORDS.get(model, model), "state": to}
         words = HISTORY_FIELD_WORDS.get(self.field, self.field.replace("_", " "))
         if self.field.endswith("_state"):
-            return f"{words} {to}"
+            return gettext("%(what)s %(state)s") % {"what": words, "state": to}
         return f"{words}: {self.from_state} → {self.to_state}" if self.from_state else f"{words}: {self.to_state}"
+
+
+# The states as the history says them ("join link sent"); a state not listed reads as its value.
+HISTORY_STATE_WORDS = {
+    "scheduled": _("scheduled"),
+    "open": _("open"),
+    "in_progress": _("in progress"),
+    "closed": _("closed"),
+    "cancelled": _("cancelled"),
+    "pending": _("pending"),
+    "confirmed": _("confirmed"),
+    "completed": _("completed"),
+    "refunded": _("refunded"),
+    "held": _("held"),
+    "approved": _("approved"),
+    "paid": _("paid"),
+    "sent": _("sent"),
+    "skipped": _("skipped"),
+    "failed": _("failed"),
+    "awaiting": _("awaiting"),
+    "released": _("released"),
+    "no_show": _("no show"),
+    "excused": _("excused"),
+}
 
 
 # The words the history uses for the objects and fields its rows name (StateChange.describe).
@@ -131,13 +165,15 @@ HISTORY_FIELD_WORDS = {
 class SweepHeartbeat(models.Model):
     """When each runner (the clock, the maintenance pass, a manual run) last completed, for /healthz and the admin."""
 
-    name = models.CharField(max_length=64, unique=True)
-    last_started_at = models.DateTimeField(null=True, blank=True)
-    last_completed_at = models.DateTimeField(null=True, blank=True)
-    last_counts = models.JSONField(default=dict, blank=True)
-    last_error = models.TextField(blank=True)
+    name = models.CharField(max_length=64, unique=True, verbose_name=_("name"))
+    last_started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last started at"))
+    last_completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last completed at"))
+    last_counts = models.JSONField(default=dict, blank=True, verbose_name=_("last counts"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
 
     class Meta:
+        verbose_name = _("sweep heartbeat")
+        verbose_name_plural = _("sweep heartbeats")
         db_table = "meetings_sweepheartbeat"
 
     def __str__(self) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.db import models, transaction
+from django.utils.translation import gettext as _
 
 from core import audit
 from core.errors import IllegalTransition, NotFound
@@ -73,15 +74,25 @@ def transition(
             .first()
         )
         if current is None:
-            raise NotFound(f"{label} {obj.pk} does not exist")
+            raise NotFound(_("%(object)s %(id)s does not exist") % {"object": label, "id": obj.pk})
         if current in done:
             setattr(obj, field, current)
-            return Outcome(False, current, current, f"{label} {obj.pk} is already {current}")
+            return Outcome(
+                False,
+                current,
+                current,
+                _("%(object)s %(id)s is already %(state)s") % {"object": label, "id": obj.pk, "state": current},
+            )
         if current not in allowed:
-            raise IllegalTransition(f"{label} {obj.pk} is {current}; it cannot become {to}")
+            raise IllegalTransition(
+                _("%(object)s %(id)s is %(state)s; it cannot become %(to)s")
+                % {"object": label, "id": obj.pk, "state": current, "to": to}
+            )
         changed = model.objects.filter(pk=obj.pk, **{field: current}).update(**{field: to}, **updates)
         if changed != 1:  # cannot happen under the row lock; kept as the compare-and-set's own guarantee
-            raise IllegalTransition(f"{label} {obj.pk} changed while we looked at it; try again")
+            raise IllegalTransition(
+                _("%(object)s %(id)s changed while we looked at it; try again") % {"object": label, "id": obj.pk}
+            )
         audit.record(
             model,
             [(obj.pk, current, meeting_id)],

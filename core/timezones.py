@@ -17,7 +17,7 @@ UTC = dt.UTC
 def validate_time_zone(value: str) -> None:
     if value not in available_time_zones():
         raise ValidationError(
-            "%(value)s is not an IANA time zone (for example Asia/Ho_Chi_Minh).",
+            _("%(value)s is not an IANA time zone (for example Asia/Ho_Chi_Minh)."),
             code="invalid_tz",
             params={"value": value},
         )
@@ -32,7 +32,8 @@ def require_aware(value: dt.datetime, *, field: str = "time") -> dt.datetime:
     """Refuse a naive datetime: we never guess whose wall clock it was on."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidTime(
-            f"{field} has no time zone offset; give an ISO 8601 time with an offset or a zone", field=field
+            _("%(field)s has no time zone offset; give an ISO 8601 time with an offset or a zone") % {"field": field},
+            field=field,
         )
     return value.astimezone(UTC)
 
@@ -69,11 +70,15 @@ def local_to_utc(wall: dt.datetime, tz_name: str, *, field: str = "time") -> dt.
     that picks one: guessing would silently change a class's length by an hour.
     """
     if wall.tzinfo is not None:
-        raise InvalidTime(f"{field} must be a wall-clock time without an offset when a zone is given", field=field)
+        raise InvalidTime(
+            _("%(field)s must be a wall-clock time without an offset when a zone is given") % {"field": field},
+            field=field,
+        )
     found = readings(wall, tz_name)
     if not found:
         raise InvalidTime(
-            f"{field} {wall:%Y-%m-%d %H:%M} does not exist in {tz_name} (the clocks skip it for daylight saving)",
+            _("%(field)s %(wall)s does not exist in %(zone)s (the clocks skip it for daylight saving)")
+            % {"field": field, "wall": f"{wall:%Y-%m-%d %H:%M}", "zone": tz_name},
             field=field,
         )
     if len(found) > 1:

@@ -21,6 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from bookings.models import Booking
 from core.errors import DomainError
@@ -94,21 +95,25 @@ def check_join(
     ``identity``: the person's (``identity_of``), to let a student who has been in the room back in after the
     late-join grace; without it, the grace ends every student's entry."""
     if meeting.state == Meeting.State.CANCELLED:
-        raise JoinRefused("this class was cancelled")
+        raise JoinRefused(_("this class was cancelled"))
     if meeting.state == Meeting.State.CLOSED:
-        raise JoinRefused("this class has ended")
+        raise JoinRefused(_("this class has ended"))
     window = window_for(meeting, role, now)
     if now < window.opens_at:
         local = to_local(window.opens_at, tz_name)
-        raise JoinRefused(f"joining opens at {local:%H:%M} {tz_name} ({local:%Y-%m-%d})", opens_at=window.opens_at)
+        raise JoinRefused(
+            _("joining opens at %(time)s %(zone)s (%(date)s)")
+            % {"time": f"{local:%H:%M}", "zone": tz_name, "date": f"{local:%Y-%m-%d}"},
+            opens_at=window.opens_at,
+        )
     if now >= window.closes_at:
-        raise JoinRefused("this class has ended")
+        raise JoinRefused(_("this class has ended"))
     first_entry_until = window.first_entry_until
     late = first_entry_until is not None and now >= first_entry_until
     if late and not (identity and has_been_in_room(meeting, identity)):
         raise JoinRefused(
-            f"joining closed at {to_local(first_entry_until, tz_name):%H:%M} {tz_name} "
-            "(the late-join grace period is over)"
+            _("joining closed at %(time)s %(zone)s (the late-join grace period is over)")
+            % {"time": f"{to_local(first_entry_until, tz_name):%H:%M}", "zone": tz_name}
         )
     return window
 
@@ -135,7 +140,7 @@ def join(meeting: Meeting, *, teacher, student, now: dt.datetime):
         seats = PARTICIPATED if finished else (Booking.Status.CONFIRMED,)
         if Booking.objects.filter(meeting=meeting, student=student, status__in=seats).exists():
             return "student", credentials_for(meeting, student, "student", now)
-    raise NotAParticipant("Only the meeting's teacher and students with a confirmed seat can join.")
+    raise NotAParticipant(_("Only the meeting's teacher and students with a confirmed seat can join."))
 
 
 def credentials_for(meeting: Meeting, person, role: str, now: dt.datetime):
@@ -143,7 +148,7 @@ def credentials_for(meeting: Meeting, person, role: str, now: dt.datetime):
     they may not enter now."""
     window = check_join(meeting, role, now, tz_name=person.time_zone, identity=identity_of(person))
     if not meeting.room_provisioned_at:
-        raise RoomNotReady("the room is not ready yet; try again in a minute")
+        raise RoomNotReady(_("the room is not ready yet; try again in a minute"))
     return get_provider(meeting.room_provider).join_credentials(
         meeting,
         identity=identity_of(person),

@@ -36,14 +36,14 @@ class HistoryInline(HistoryColumns, ReadOnlyInline):
     readonly_fields = fields
     ordering = ["at", "id"]
     show_change_link = False
-    verbose_name_plural = "history (this meeting, its bookings, appointments and payout)"
+    verbose_name_plural = gettext_lazy("history (this meeting, its bookings, appointments and payout)")
 
 
 class ParticipantInline(ReadOnlyInline):
     model = MeetingParticipant
     fields = ["role", "display_name", "identity", "joined_at", "left_at", "source"]
     readonly_fields = fields
-    verbose_name_plural = "attendance sessions"
+    verbose_name_plural = gettext_lazy("attendance sessions")
 
 
 class BookingInline(ReadOnlyInline):
@@ -106,7 +106,9 @@ class MeetingForm(forms.ModelForm):
             except InvalidTime as exc:
                 raise ValidationError({exc.field: exc.message}) from exc
         if self.instance.pk and data.get("capacity") is not None and data["capacity"] < self.instance.seats_taken:
-            raise ValidationError({"capacity": f"{self.instance.seats_taken} seats are already booked."})
+            raise ValidationError(
+                {"capacity": _("%(seats)s seats are already booked.") % {"seats": self.instance.seats_taken}}
+            )
         return data
 
 
@@ -188,15 +190,17 @@ class MeetingAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Lifecycle", {"fields": LIFECYCLE_FIELDS}),
-        ("Attendance and review", {"fields": REVIEW_FIELDS}),
-        ("Video room", {"fields": ROOM_FIELDS}),
-        ("Failures", {"fields": FAILURE_FIELDS}),
+        (gettext_lazy("Lifecycle"), {"fields": LIFECYCLE_FIELDS}),
+        (gettext_lazy("Attendance and review"), {"fields": REVIEW_FIELDS}),
+        (gettext_lazy("Video room"), {"fields": ROOM_FIELDS}),
+        (gettext_lazy("Failures"), {"fields": FAILURE_FIELDS}),
     ]
     actions = [
-        transition_action(lifecycle.open_meeting, description="Open now", permission="change"),
+        transition_action(lifecycle.open_meeting, description=gettext_lazy("Open now"), permission="change"),
         transition_action(
-            lifecycle.close_meeting, description="Close now (ends the room for everyone)", permission="change"
+            lifecycle.close_meeting,
+            description=gettext_lazy("Close now (ends the room for everyone)"),
+            permission="change",
         ),
         confirmed_transition_action(
             lifecycle.cancel_meeting,
@@ -226,7 +230,7 @@ class MeetingAdmin(admin.ModelAdmin):
     start_utc = local_time("start_time", lambda _m: "UTC", description=gettext_lazy("start, stored in UTC"))
     end_utc = local_time("end_time", lambda _m: "UTC", description=gettext_lazy("end, stored in UTC"))
 
-    @admin.display(description="seats")
+    @admin.display(description=gettext_lazy("seats"))
     def seats(self, obj):
         return f"{obj.seats_taken}/{obj.capacity}"
 

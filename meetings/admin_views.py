@@ -15,7 +15,7 @@ from bookings.models import Booking
 from classroom.models import Student
 from core.admin_utils import requires_permission
 from core.errors import DomainError
-from core.models import SweepHeartbeat
+from core.models import HISTORY_STATE_WORDS, SweepHeartbeat
 from core.money import format_money
 from core.timezones import format_local
 from meetings import review, stats
@@ -65,6 +65,10 @@ def _parse(value):
     return dt.datetime.fromisoformat(value) if value else None
 
 
+# A session's role in the timeline, in the reader's language (the stored value in English).
+ROLE_WORDS = {"teacher": gettext_lazy("teacher"), "student": gettext_lazy("student"), "other": gettext_lazy("other")}
+
+
 def attendance_timeline(meeting) -> list[dict]:
     """Every recorded session of the meeting, plus the teacher sessions the verdict took from the provider's own
     report when we never recorded them, each with its join and leave in UTC and in the teacher's zone."""
@@ -72,7 +76,7 @@ def attendance_timeline(meeting) -> list[dict]:
     rows = [
         {
             "who": p.display_name or p.identity,
-            "role": p.role,
+            "role": ROLE_WORDS.get(p.role, p.role),
             "joined_at": p.joined_at,
             "left_at": p.left_at,
             "source": p.get_source_display(),
@@ -86,7 +90,7 @@ def attendance_timeline(meeting) -> list[dict]:
             rows.append(
                 {
                     "who": meeting.teacher.display_name,
-                    "role": "teacher",
+                    "role": ROLE_WORDS["teacher"],
                     "joined_at": _parse(session["joined_at"]),
                     "left_at": _parse(session.get("left_at")),
                     "source": session.get("source", ""),
@@ -96,7 +100,7 @@ def attendance_timeline(meeting) -> list[dict]:
     rows.sort(key=lambda row: row["joined_at"])
     for row in rows:
         row["joined_local"] = format_local(row["joined_at"], zone, "%Y-%m-%d %H:%M:%S")
-        row["left_local"] = format_local(row["left_at"], zone, "%Y-%m-%d %H:%M:%S") if row["left_at"] else "still in"
+        row["left_local"] = format_local(row["left_at"], zone, "%Y-%m-%d %H:%M:%S") if row["left_at"] else _("still in")
     return rows
 
 
@@ -119,6 +123,7 @@ def _review_page(request, *, kept: dict | None = None, status: int = 200):
     bookings: dict[int, list] = {}
     for booking in Booking.objects.filter(meeting__in=meetings).select_related("student").order_by("id"):
         booking.amount_shown = format_money(booking.amount, booking.currency)
+        booking.status_words = HISTORY_STATE_WORDS.get(booking.status, booking.status)
         bookings.setdefault(booking.meeting_id, []).append(booking)
     items = [
         {
@@ -134,9 +139,13 @@ def _review_page(request, *, kept: dict | None = None, status: int = 200):
     ]
     context = {
         **admin.site.each_context(request),
-        "title": "Review queue: classes whose teacher was not seen",
+        "title": gettext_lazy("Review queue: classes whose teacher was not seen"),
         "items": items,
-        "decisions": [("release", "Release (teacher attended)"), ("no_show", "Confirm no-show"), ("excuse", "Excuse")],
+        "decisions": [
+            ("release", _("Release (teacher attended)")),
+            ("no_show", _("Confirm no-show")),
+            ("excuse", _("Excuse")),
+        ],
     }
     return TemplateResponse(request, "admin/meetings/review_queue.html", context, status=status)
 

@@ -263,7 +263,7 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def _own(self, meeting: Meeting):
         teacher = teacher_of(self.request.user)
         if teacher is None or meeting.teacher_id != teacher.pk:
-            raise PermissionDenied("Only the meeting's teacher may change it.")
+            raise PermissionDenied(_("Only the meeting's teacher may change it."))
         return teacher
 
     def create(self, request):

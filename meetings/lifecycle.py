@@ -54,12 +54,16 @@ def validate_times(
     start_time = require_aware(start_time, field="start_time")
     end_time = require_aware(end_time, field="end_time")
     if end_time <= start_time:
-        raise InvalidTime("end_time must be after start_time", field="end_time")
+        raise InvalidTime(gettext("end_time must be after start_time"), field="end_time")
     if start_time <= now:
-        raise InvalidTime("start_time is in the past", field="start_time")
+        raise InvalidTime(gettext("start_time is in the past"), field="start_time")
     longest = dt.timedelta(minutes=settings.MAX_MEETING_DURATION_MINUTES)
     if end_time - start_time > longest:
-        raise InvalidTime(f"a class may last at most {settings.MAX_MEETING_DURATION_MINUTES} minutes", field="end_time")
+        raise InvalidTime(
+            gettext("a class may last at most %(minutes)s minutes")
+            % {"minutes": settings.MAX_MEETING_DURATION_MINUTES},
+            field="end_time",
+        )
     return start_time, end_time
 
 
@@ -125,7 +129,10 @@ def edit_meeting(
     with transaction.atomic():
         locked = Meeting.objects.select_for_update(no_key=True).get(pk=meeting.pk)
         if locked.state != State.SCHEDULED:
-            raise IllegalTransition(f"meeting {locked.pk} is {locked.state}; only a scheduled meeting can be edited")
+            raise IllegalTransition(
+                gettext("meeting %(id)s is %(state)s; only a scheduled meeting can be edited")
+                % {"id": locked.pk, "state": locked.state}
+            )
         old = (locked.start_time, locked.end_time)
         old_title, old_capacity = locked.title, locked.capacity
         new_start, new_end = validate_times(start_time or locked.start_time, end_time or locked.end_time, now=now)
@@ -134,7 +141,10 @@ def edit_meeting(
             locked.title = title
         if capacity is not None:
             if capacity < max(1, locked.seats_taken):
-                raise IllegalTransition(f"capacity cannot go below the {locked.seats_taken} seats already booked")
+                raise IllegalTransition(
+                    gettext("capacity cannot go below the %(seats)s seats already booked")
+                    % {"seats": locked.seats_taken}
+                )
             locked.capacity = capacity
         if (old, old_title, old_capacity) != ((new_start, new_end), locked.title, locked.capacity):
             locked.sequence += 1
@@ -300,7 +310,10 @@ def open_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
         state=State.OPEN, opened_at=now, auto_opened=True
     )
     if updated != len(ids):
-        raise IllegalTransition(f"{len(ids) - updated} of {len(ids)} meetings were no longer scheduled")
+        raise IllegalTransition(
+            gettext("%(changed)s of %(total)s meetings were no longer scheduled")
+            % {"changed": len(ids) - updated, "total": len(ids)}
+        )
     _pin_at_open(meetings, now=now)
     history, notify, quiet = [], [], []
     for meeting in meetings:
@@ -398,7 +411,9 @@ def close_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
             state=State.CLOSED, closed_at=now, auto_closed=True
         )
         if updated != len(group):
-            raise IllegalTransition(f"{len(group) - updated} meetings changed state while being closed")
+            raise IllegalTransition(
+                gettext("%(changed)s meetings changed state while being closed") % {"changed": len(group) - updated}
+            )
         # Each class closes by its own policy version's delay: the history says the one that applied to it.
         delays = {m.pk: m.rules.meeting_auto_close_delay_minutes for m in group}
         for delay in sorted(set(delays.values())):

@@ -9,6 +9,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from classroom import policies
 
@@ -17,19 +18,19 @@ from core.models import StateGuardMixin, choice_check
 
 
 class MeetingState(models.TextChoices):
-    SCHEDULED = "scheduled"
-    OPEN = "open"
-    IN_PROGRESS = "in_progress"
-    CLOSED = "closed"
-    CANCELLED = "cancelled"
+    SCHEDULED = "scheduled", _("Scheduled")
+    OPEN = "open", _("Open")
+    IN_PROGRESS = "in_progress", _("In Progress")
+    CLOSED = "closed", _("Closed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class ReviewState(models.TextChoices):
-    NONE = "", "not needed"
-    AWAITING = "awaiting", "awaiting review"
-    RELEASED = "released", "released (teacher attended)"
-    NO_SHOW = "no_show", "no-show confirmed"
-    EXCUSED = "excused", "excused (partly paid)"
+    NONE = "", _("not needed")
+    AWAITING = "awaiting", _("awaiting review")
+    RELEASED = "released", _("released (teacher attended)")
+    NO_SHOW = "no_show", _("no-show confirmed")
+    EXCUSED = "excused", _("excused (partly paid)")
 
 
 class Meeting(StateGuardMixin, models.Model):
@@ -37,48 +38,80 @@ class Meeting(StateGuardMixin, models.Model):
     ReviewState = ReviewState
 
     class Verdict(models.TextChoices):
-        UNVERIFIED = "unverified", "attendance not yet verified"
-        PRESENT = "present"
-        ABSENT = "absent"
-        UNKNOWN = "unknown", "unknown (evidence unavailable)"
+        UNVERIFIED = "unverified", _("attendance not yet verified")
+        PRESENT = "present", _("Present")
+        ABSENT = "absent", _("Absent")
+        UNKNOWN = "unknown", _("unknown (evidence unavailable)")
 
     ACTIVE_STATES = (State.OPEN, State.IN_PROGRESS)
 
-    teacher = models.ForeignKey("classroom.Teacher", on_delete=models.PROTECT, related_name="meetings")
-    course = models.ForeignKey("classroom.Course", on_delete=models.PROTECT, related_name="meetings")
-    title = models.CharField(max_length=200)
-    start_time = models.DateTimeField(help_text="UTC")
-    end_time = models.DateTimeField(help_text="UTC")
-    capacity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    teacher = models.ForeignKey(
+        "classroom.Teacher", on_delete=models.PROTECT, related_name="meetings", verbose_name=_("teacher")
+    )
+    course = models.ForeignKey(
+        "classroom.Course", on_delete=models.PROTECT, related_name="meetings", verbose_name=_("course")
+    )
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    start_time = models.DateTimeField(help_text=_("UTC"), verbose_name=_("start time"))
+    end_time = models.DateTimeField(help_text=_("UTC"), verbose_name=_("end time"))
+    capacity = models.PositiveIntegerField(validators=[MinValueValidator(1)], verbose_name=_("capacity"))
     # Maintained by the booking transitions under a conditional UPDATE; the CHECK below is the last line of defence.
-    seats_taken = models.PositiveIntegerField(default=0, editable=False)
+    seats_taken = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("seats taken"))
 
-    state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED, editable=False)
-    opened_at = models.DateTimeField(null=True, blank=True, editable=False)
-    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
-    auto_opened = models.BooleanField(null=True, editable=False, help_text="True: by the sweep; False: by staff.")
-    auto_closed = models.BooleanField(null=True, editable=False, help_text="True: by the sweep; False: by staff.")
-    min_participants_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.SCHEDULED, editable=False, verbose_name=_("state")
+    )
+    opened_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("opened at"))
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("closed at"))
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("cancelled at"))
+    auto_opened = models.BooleanField(
+        null=True, editable=False, help_text=_("True: by the sweep; False: by staff."), verbose_name=_("auto opened")
+    )
+    auto_closed = models.BooleanField(
+        null=True, editable=False, help_text=_("True: by the sweep; False: by staff."), verbose_name=_("auto closed")
+    )
+    min_participants_checked_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("min participants checked at")
+    )
     # The policy version whose windows and money rules apply (classroom.policies): the one in force when the class was
     # scheduled, re-pinned while it has not opened, kept from the moment it opens.
     policy = models.ForeignKey(
-        "classroom.Policy", on_delete=models.PROTECT, null=True, editable=False, related_name="+"
+        "classroom.Policy",
+        on_delete=models.PROTECT,
+        null=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("policy"),
     )
 
     # Attendance verdict and settlement (the close path's second step; retried until settled_at is set).
     attendance_verdict = models.CharField(
-        max_length=16, choices=Verdict.choices, default=Verdict.UNVERIFIED, editable=False
+        max_length=16,
+        choices=Verdict.choices,
+        default=Verdict.UNVERIFIED,
+        editable=False,
+        verbose_name=_("attendance verdict"),
     )
-    teacher_attended_seconds = models.PositiveIntegerField(null=True, blank=True, editable=False)
-    attendance_source = models.CharField(max_length=32, blank=True, editable=False)
-    attendance_evidence = models.JSONField(default=dict, blank=True, editable=False)
-    settled_at = models.DateTimeField(null=True, blank=True, editable=False)
-    requires_manual_review = models.BooleanField(default=False, editable=False)
-    review_reason = models.CharField(max_length=200, blank=True, editable=False)
+    teacher_attended_seconds = models.PositiveIntegerField(
+        null=True, blank=True, editable=False, verbose_name=_("teacher attended seconds")
+    )
+    attendance_source = models.CharField(max_length=32, blank=True, editable=False, verbose_name=_("attendance source"))
+    attendance_evidence = models.JSONField(
+        default=dict, blank=True, editable=False, verbose_name=_("attendance evidence")
+    )
+    settled_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("settled at"))
+    requires_manual_review = models.BooleanField(
+        default=False, editable=False, verbose_name=_("requires manual review")
+    )
+    review_reason = models.CharField(max_length=200, blank=True, editable=False, verbose_name=_("review reason"))
     # The review's own small machine (meetings.review): "" -> awaiting -> released | no_show | excused.
     review_state = models.CharField(
-        max_length=16, choices=ReviewState.choices, default=ReviewState.NONE, blank=True, editable=False
+        max_length=16,
+        choices=ReviewState.choices,
+        default=ReviewState.NONE,
+        blank=True,
+        editable=False,
+        verbose_name=_("review state"),
     )
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -87,28 +120,33 @@ class Meeting(StateGuardMixin, models.Model):
         blank=True,
         editable=False,
         related_name="reviewed_meetings",
+        verbose_name=_("reviewed by"),
     )
-    reviewed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    review_note = models.TextField(blank=True, editable=False)
+    reviewed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("reviewed at"))
+    review_note = models.TextField(blank=True, editable=False, verbose_name=_("review note"))
 
     # Video room, filled by the provider at provisioning.
-    room_provider = models.CharField(max_length=16, blank=True, editable=False)
-    room_name = models.CharField(max_length=128, blank=True, editable=False)
-    room_external_id = models.BigIntegerField(null=True, blank=True, editable=False, help_text="e.g. the Zoom id")
-    room_join_url = models.URLField(max_length=1000, blank=True, editable=False)
-    room_host_url = models.TextField(blank=True, editable=False)
-    room_password = models.CharField(max_length=32, blank=True, editable=False)
-    room_data = models.JSONField(default=dict, blank=True, editable=False)
-    room_provisioned_at = models.DateTimeField(null=True, blank=True, editable=False)
-    room_ended_at = models.DateTimeField(null=True, blank=True, editable=False)
+    room_provider = models.CharField(max_length=16, blank=True, editable=False, verbose_name=_("room provider"))
+    room_name = models.CharField(max_length=128, blank=True, editable=False, verbose_name=_("room name"))
+    room_external_id = models.BigIntegerField(
+        null=True, blank=True, editable=False, help_text=_("e.g. the Zoom id"), verbose_name=_("room external id")
+    )
+    room_join_url = models.URLField(max_length=1000, blank=True, editable=False, verbose_name=_("room join url"))
+    room_host_url = models.TextField(blank=True, editable=False, verbose_name=_("room host url"))
+    room_password = models.CharField(max_length=32, blank=True, editable=False, verbose_name=_("room password"))
+    room_data = models.JSONField(default=dict, blank=True, editable=False, verbose_name=_("room data"))
+    room_provisioned_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("room provisioned at")
+    )
+    room_ended_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("room ended at"))
 
     # The last failure of an outside call or a sweep step for this meeting, and when to try again.
-    last_error = models.TextField(blank=True, editable=False)
-    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
-    retry_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False, verbose_name=_("last error"))
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("last error at"))
+    retry_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("retry at"))
     # A worker calling the video provider for this meeting holds it until then; a crashed worker's lease expires.
-    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
-    failure_count = models.PositiveIntegerField(default=0, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("lease until"))
+    failure_count = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("failure count"))
 
     # A weekly class's occurrence (meetings.series): its series and the wall-clock start the rule gave it, in the
     # series' zone ("2027-03-14T02:30", RFC 5545's RECURRENCE-ID). The key never changes when the occurrence is moved,
@@ -116,18 +154,28 @@ class Meeting(StateGuardMixin, models.Model):
     # whole series and re-expansion leave it alone. ``series_note``: what the rule did with a wall time that does not
     # exist or happens twice that day.
     series = models.ForeignKey(
-        "meetings.Series", on_delete=models.PROTECT, null=True, blank=True, related_name="occurrences", editable=False
+        "meetings.Series",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="occurrences",
+        editable=False,
+        verbose_name=_("series"),
     )
-    original_local_start = models.CharField(max_length=16, blank=True, editable=False)
-    series_detached = models.BooleanField(default=False, editable=False)
-    series_note = models.CharField(max_length=300, blank=True, editable=False)
+    original_local_start = models.CharField(
+        max_length=16, blank=True, editable=False, verbose_name=_("original local start")
+    )
+    series_detached = models.BooleanField(default=False, editable=False, verbose_name=_("series detached"))
+    series_note = models.CharField(max_length=300, blank=True, editable=False, verbose_name=_("series note"))
     # The iCalendar SEQUENCE: one more on every change calendars must see (moved, cancelled, retitled).
-    sequence = models.PositiveIntegerField(default=0, editable=False)
+    sequence = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("sequence"))
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("meeting")
+        verbose_name_plural = _("meetings")
         ordering = ["start_time", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -139,21 +187,24 @@ class Meeting(StateGuardMixin, models.Model):
             models.CheckConstraint(
                 condition=Q(end_time__gt=F("start_time")),
                 name="meeting_end_after_start",
-                violation_error_message="The end time must be after the start time.",
+                violation_error_message=_("The end time must be after the start time."),
             ),
             models.CheckConstraint(
                 condition=Q(capacity__gte=1),
                 name="meeting_capacity_at_least_1",
-                violation_error_message="A meeting needs room for at least one student.",
+                violation_error_message=_("A meeting needs room for at least one student."),
             ),
             models.CheckConstraint(
                 condition=Q(seats_taken__lte=F("capacity")),
                 name="meeting_seats_within_capacity",
-                violation_error_message="The class is full.",
+                violation_error_message=_("The class is full."),
             ),
-            choice_check("state", MeetingState.values, name="meeting_state_valid", message="Unknown meeting state."),
+            choice_check("state", MeetingState.values, name="meeting_state_valid", message=_("Unknown meeting state.")),
             choice_check(
-                "review_state", ReviewState.values, name="meeting_review_state_valid", message="Unknown review state."
+                "review_state",
+                ReviewState.values,
+                name="meeting_review_state_valid",
+                message=_("Unknown review state."),
             ),
         ]
         # Partial indexes: each sweep's "what is due now" reads only rows in the state it looks at, so its cost
@@ -235,6 +286,8 @@ class Meeting(StateGuardMixin, models.Model):
     def open_lateness(self) -> dt.timedelta | None:
         return None if self.opened_at is None else self.opened_at - self.start_time
 
+    open_lateness.fget.short_description = _("Open lateness")  # the admin's label for it
+
     @property
     def seats_left(self) -> int:
         return self.capacity - self.seats_taken
@@ -249,46 +302,59 @@ class MeetingParticipant(models.Model):
     """
 
     class Role(models.TextChoices):
-        TEACHER = "teacher"
-        STUDENT = "student"
-        OTHER = "other"
+        TEACHER = "teacher", _("Teacher")
+        STUDENT = "student", _("Student")
+        OTHER = "other", _("Other")
 
     class Source(models.TextChoices):
-        LOCAL = "local", "local room page"
-        LIVEKIT_WEBHOOK = "livekit_webhook"
-        LIVEKIT_POLL = "livekit_poll"
-        ZOOM_WEBHOOK = "zoom_webhook"
-        ZOOM_REPORT = "zoom_report"
-        MANUAL = "manual", "entered by staff"
+        LOCAL = "local", _("local room page")
+        LIVEKIT_WEBHOOK = "livekit_webhook", _("Livekit Webhook")
+        LIVEKIT_POLL = "livekit_poll", _("Livekit Poll")
+        ZOOM_WEBHOOK = "zoom_webhook", _("Zoom Webhook")
+        ZOOM_REPORT = "zoom_report", _("Zoom Report")
+        MANUAL = "manual", _("entered by staff")
 
-    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="participants")
-    role = models.CharField(max_length=16, choices=Role.choices)
-    teacher = models.ForeignKey("classroom.Teacher", on_delete=models.PROTECT, null=True, blank=True)
-    student = models.ForeignKey("classroom.Student", on_delete=models.PROTECT, null=True, blank=True)
-    identity = models.CharField(max_length=128, help_text="The provider's identity for this person.")
-    display_name = models.CharField(max_length=200, blank=True)
-    joined_at = models.DateTimeField()
-    left_at = models.DateTimeField(null=True, blank=True)
-    last_seen_at = models.DateTimeField(
-        null=True, blank=True, help_text="The last heartbeat from the local room page (empty for other sources)."
+    meeting = models.ForeignKey(
+        Meeting, on_delete=models.CASCADE, related_name="participants", verbose_name=_("meeting")
     )
-    source = models.CharField(max_length=32, choices=Source.choices)
+    role = models.CharField(max_length=16, choices=Role.choices, verbose_name=_("role"))
+    teacher = models.ForeignKey(
+        "classroom.Teacher", on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("teacher")
+    )
+    student = models.ForeignKey(
+        "classroom.Student", on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("student")
+    )
+    identity = models.CharField(
+        max_length=128, help_text=_("The provider's identity for this person."), verbose_name=_("identity")
+    )
+    display_name = models.CharField(max_length=200, blank=True, verbose_name=_("display name"))
+    joined_at = models.DateTimeField(verbose_name=_("joined at"))
+    left_at = models.DateTimeField(null=True, blank=True, verbose_name=_("left at"))
+    last_seen_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_("The last heartbeat from the local room page (empty for other sources)."),
+        verbose_name=_("last seen at"),
+    )
+    source = models.CharField(max_length=32, choices=Source.choices, verbose_name=_("source"))
     # The provider's id for this session (e.g. LiveKit participant sid + join time): replays update, never duplicate.
-    session_key = models.CharField(max_length=200)
-    created_at = models.DateTimeField(auto_now_add=True)
+    session_key = models.CharField(max_length=200, verbose_name=_("session key"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("meeting participant")
+        verbose_name_plural = _("meeting participants")
         ordering = ["meeting", "joined_at"]
         constraints = [
             models.UniqueConstraint(
                 fields=["meeting", "source", "session_key"],
                 name="participant_session_once",
-                violation_error_message="This attendance session is already recorded.",
+                violation_error_message=_("This attendance session is already recorded."),
             ),
             models.CheckConstraint(
                 condition=Q(left_at__isnull=True) | Q(left_at__gte=F("joined_at")),
                 name="participant_left_after_joined",
-                violation_error_message="A session cannot end before it starts.",
+                violation_error_message=_("A session cannot end before it starts."),
             ),
         ]
         indexes = [models.Index(fields=["meeting", "role"], name="participant_meeting_role")]

@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from bookings import transitions as booking_transitions
 from bookings.errors import InvalidDecision
@@ -47,13 +48,13 @@ def awaiting_review():
 def _note(note: str | None) -> str:
     note = (note or "").strip()
     if not note:
-        raise InvalidDecision("a note is required: say why (it is kept in the meeting's history)")
+        raise InvalidDecision(_("a note is required: say why (it is kept in the meeting's history)"))
     return note
 
 
 def _reviewer(actor):
     if actor is None or isinstance(actor, str):
-        raise InvalidDecision("a review decision is made by a staff user, who is recorded as the reviewer")
+        raise InvalidDecision(_("a review decision is made by a staff user, who is recorded as the reviewer"))
     return actor
 
 
@@ -128,9 +129,9 @@ def excuse(meeting: Meeting, *, now: dt.datetime, actor, note: str, percent) -> 
     try:
         percent = int(str(percent).strip())
     except ValueError:
-        raise InvalidDecision("the percentage is a whole number from 1 to 100") from None
+        raise InvalidDecision(_("the percentage is a whole number from 1 to 100")) from None
     if not 1 <= percent <= 100:
-        raise InvalidDecision("the percentage is a whole number from 1 to 100")
+        raise InvalidDecision(_("the percentage is a whole number from 1 to 100"))
     move_payout = functools.partial(
         booking_transitions.excuse_payout, percent=percent, reason=f"excused at {percent}%: {note}"
     )
@@ -151,7 +152,10 @@ DECISIONS = {"release": release, "no_show": confirm_no_show, "excuse": excuse}
 def decide(meeting: Meeting, decision: str, *, now: dt.datetime, actor, note: str, percent=None) -> Outcome:
     """One entry point for the admin's form."""
     if decision not in DECISIONS:
-        raise InvalidDecision(f"unknown decision {decision!r}; choose one of {', '.join(DECISIONS)}")
+        raise InvalidDecision(
+            _("unknown decision %(decision)r; choose one of %(choices)s")
+            % {"decision": decision, "choices": ", ".join(DECISIONS)}
+        )
     if decision == "excuse":
         return excuse(meeting, now=now, actor=actor, note=note, percent=percent)
     return DECISIONS[decision](meeting, now=now, actor=actor, note=note)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -140,12 +141,17 @@ def read_time(value: str, *, field: str) -> dt.datetime:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise InvalidTime(
-            f"{field} is not an ISO 8601 date and time (e.g. 2026-07-01T20:00:00+07:00)", field=field
+            _("%(field)s is not an ISO 8601 date and time (e.g. 2026-07-01T20:00:00+07:00)") % {"field": field},
+            field=field,
         ) from exc
     if "T" not in value and " " not in value.strip():
-        raise InvalidTime(f"{field} needs a time of day, not only a date", field=field)
+        raise InvalidTime(_("%(field)s needs a time of day, not only a date") % {"field": field}, field=field)
     if not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        raise InvalidTime(f"{field} must be between the years {MIN_YEAR} and {MAX_YEAR}", field=field)
+        raise InvalidTime(
+            _("%(field)s must be between the years %(min)s and %(max)s")
+            % {"field": field, "min": MIN_YEAR, "max": MAX_YEAR},
+            field=field,
+        )
     return parsed
 
 

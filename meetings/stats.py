@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from bookings.models import Appointment
 from classroom import policies
@@ -84,19 +85,21 @@ def what_fires_next(now: dt.datetime, limit: int = 20) -> list[Upcoming]:
     items: list[Upcoming] = []
     scheduled = Meeting.objects.filter(state=State.SCHEDULED).order_by("start_time")
     for m in scheduled.values("pk", "title", "start_time")[:limit]:
-        items.append(Upcoming(m["start_time"], "open", m["pk"], m["title"]))
+        items.append(Upcoming(m["start_time"], gettext("open"), m["pk"], m["title"]))
     for m in (
         Meeting.objects.filter(state__in=Meeting.ACTIVE_STATES)
         .order_by("end_time")
         .values("pk", "title", "end_time", "policy_id", "course_id")[:limit]
     ):
         rules = policies.version(m["policy_id"]) if m["policy_id"] else policies.current(now, m["course_id"])
-        items.append(Upcoming(m["end_time"] + rules.close_delay, "close", m["pk"], m["title"]))
+        items.append(Upcoming(m["end_time"] + rules.close_delay, gettext("close"), m["pk"], m["title"]))
     for m in scheduled.filter(room_provisioned_at__isnull=True).values("pk", "title", "start_time")[:limit]:
-        items.append(Upcoming(max(now, m["start_time"] - lookahead), "provision room", m["pk"], m["title"]))
+        items.append(Upcoming(max(now, m["start_time"] - lookahead), gettext("provision room"), m["pk"], m["title"]))
     for m in scheduled.filter(min_participants_checked_at__isnull=True).values("pk", "title", "start_time")[:limit]:
-        items.append(Upcoming(max(now, m["start_time"] - check), "minimum-participants check", m["pk"], m["title"]))
-    for which, label in (("join_link", "send join links"), ("feedback_link", "send feedback links")):
+        items.append(
+            Upcoming(max(now, m["start_time"] - check), gettext("minimum-participants check"), m["pk"], m["title"])
+        )
+    for which, label in (("join_link", gettext("send join links")), ("feedback_link", gettext("send feedback links"))):
         pending = Appointment.objects.filter(**{f"{which}_state": "pending"}).order_by(f"{which}_due_at")
         seen = set()
         for a in pending.values(f"{which}_due_at", "meeting_id", "meeting__title")[: limit * 5]:

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from core.admin_utils import ReadOnlyAdmin, permission_check, short_text
 from notifications import delivery
@@ -47,12 +47,12 @@ class NotificationAdmin(ReadOnlyAdmin):
     def error(self, notification):
         return short_text(notification.last_error, 40)
 
-    @admin.action(description="Retry now (failed messages only)", permissions=["retry"])
+    @admin.action(description=gettext_lazy("Retry now (failed messages only)"), permissions=["retry"])
     def retry_now(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         count = delivery.retry_now(ids, timezone.now(), actor=request.user)
         skipped = len(ids) - count
-        text = f"{count} messages will be sent again by the next delivery sweep."
+        text = gettext("%(count)s messages will be sent again by the next delivery sweep.") % {"count": count}
         if skipped > 0:
-            text += f" {skipped} selected were not failed and are unchanged."
+            text += " " + gettext("%(count)s selected were not failed and are unchanged.") % {"count": skipped}
         self.message_user(request, text, messages.SUCCESS if count else messages.WARNING)

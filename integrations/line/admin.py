@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from classroom.admin import StudentAdmin
 from classroom.models import Student
@@ -88,37 +89,37 @@ class LineChannelAdmin(admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="followers", ordering="followers_count")
+    @admin.display(description=gettext_lazy("followers"), ordering="followers_count")
     def followers(self, obj):
         return obj.followers_count
 
-    @admin.display(description="linked", ordering="linked_count")
+    @admin.display(description=gettext_lazy("linked"), ordering="linked_count")
     def linked(self, obj):
         return obj.linked_count
 
-    @admin.display(description="reachable (linked and following)", ordering="reachable_count")
+    @admin.display(description=gettext_lazy("reachable (linked and following)"), ordering="reachable_count")
     def reachable(self, obj):
         return obj.reachable_count
 
-    @admin.display(description="sent today (UTC)", ordering="sent_today_count")
+    @admin.display(description=gettext_lazy("sent today (UTC)"), ordering="sent_today_count")
     def sent_today(self, obj):
         return obj.sent_today_count
 
-    @admin.display(description="failed today (UTC)", ordering="failed_today_count")
+    @admin.display(description=gettext_lazy("failed today (UTC)"), ordering="failed_today_count")
     def failed_today(self, obj):
         return obj.failed_today_count
 
-    @admin.display(description="token refused (401)", ordering="auth_failed_at")
+    @admin.display(description=gettext_lazy("token refused (401)"), ordering="auth_failed_at")
     def token_refused(self, obj):
         if obj.auth_failed_at is None:
             return "—"
         return f"since {obj.auth_failed_at:%Y-%m-%d %H:%M} UTC: replace the access token"
 
-    @admin.display(description="channel secret")
+    @admin.display(description=gettext_lazy("channel secret"))
     def secret_masked(self, obj):
         return mask(obj.channel_secret)
 
-    @admin.display(description="access token")
+    @admin.display(description=gettext_lazy("access token"))
     def token_masked(self, obj):
         return mask(obj.access_token)
 
@@ -128,10 +129,14 @@ class LineChannelAdmin(admin.ModelAdmin):
             obj.auth_failed_at = None  # a new token deserves a new try
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Clear the 401 flag (the token was fixed)", permissions=["change"])
+    @admin.action(description=gettext_lazy("Clear the 401 flag (the token was fixed)"), permissions=["change"])
     def clear_auth_flag(self, request, queryset):
         count = clear_auth_flags(queryset, now=timezone.now(), actor=request.user)
-        self.message_user(request, f"{count} channels cleared.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("%(count)s channels cleared.") % {"count": count},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(LineWebhookEvent)

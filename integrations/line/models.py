@@ -17,17 +17,19 @@ class LineChannel(models.Model):
     """One LINE Official Account. Each has its own webhook URL (/integrations/line/webhook/<slug>/) so the right
     secret is known before the body is parsed."""
 
-    name = models.CharField(max_length=120)
-    slug = models.SlugField(unique=True)
-    channel_id = models.CharField(max_length=64)
-    channel_secret = models.CharField(max_length=128)
-    access_token = models.TextField()
-    enabled = models.BooleanField(default=True)
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    slug = models.SlugField(unique=True, verbose_name=_("slug"))
+    channel_id = models.CharField(max_length=64, verbose_name=_("channel id"))
+    channel_secret = models.CharField(max_length=128, verbose_name=_("channel secret"))
+    access_token = models.TextField(verbose_name=_("access token"))
+    enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
     # Set when LINE answered 401: the token is wrong or revoked; the admin shows it until staff fix the token.
-    auth_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    auth_failed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("auth failed at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("line channel")
+        verbose_name_plural = _("line channels")
         app_label = "integrations"
         ordering = ["name"]
 
@@ -40,15 +42,21 @@ class LineWebhookEvent(models.Model):
     with the channel makes a repeat a no-op (stored in the same transaction as its effect). Event ids are LINE's and
     are not promised unique across channels: the same id on another channel is another event."""
 
-    webhook_event_id = models.CharField(max_length=64)
-    line_channel = models.ForeignKey(LineChannel, on_delete=models.CASCADE, related_name="webhook_events")
-    event_type = models.CharField(max_length=32)
-    line_user_id = models.CharField(max_length=64)
-    timestamp = models.DateTimeField(help_text="When LINE says the event happened (events can arrive out of order).")
-    outcome = models.CharField(max_length=64, blank=True)
-    received_at = models.DateTimeField()
+    webhook_event_id = models.CharField(max_length=64, verbose_name=_("webhook event id"))
+    line_channel = models.ForeignKey(
+        LineChannel, on_delete=models.CASCADE, related_name="webhook_events", verbose_name=_("line channel")
+    )
+    event_type = models.CharField(max_length=32, verbose_name=_("event type"))
+    line_user_id = models.CharField(max_length=64, verbose_name=_("line user id"))
+    timestamp = models.DateTimeField(
+        help_text=_("When LINE says the event happened (events can arrive out of order)."), verbose_name=_("timestamp")
+    )
+    outcome = models.CharField(max_length=64, blank=True, verbose_name=_("outcome"))
+    received_at = models.DateTimeField(verbose_name=_("received at"))
 
     class Meta:
+        verbose_name = _("line webhook event")
+        verbose_name_plural = _("line webhook events")
         app_label = "integrations"
         ordering = ["-received_at", "-id"]
         constraints = [

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from core.admin_utils import ReadOnlyAdmin
 from integrations.admin_forms import WriteOnlySecretsForm, mask
@@ -39,15 +40,15 @@ class ZoomAccountAdmin(admin.ModelAdmin):
     ]
     actions = ["clear_marks"]
 
-    @admin.display(description="requests today (UTC)")
+    @admin.display(description=gettext_lazy("requests today (UTC)"))
     def today(self, obj):
         return f"{obj.requests_on(timezone.now().date())} / {settings.ZOOM_DAILY_REQUEST_LIMIT}"
 
-    @admin.display(description="state")
+    @admin.display(description=gettext_lazy("state"))
     def state(self, obj):
         return obj.state_at(timezone.now())
 
-    @admin.display(description="client secret")
+    @admin.display(description=gettext_lazy("client secret"))
     def secret_masked(self, obj):
         return mask(obj.client_secret)
 
@@ -65,10 +66,16 @@ class ZoomAccountAdmin(admin.ModelAdmin):
         if fields:
             obj.save(update_fields=fields)
 
-    @admin.action(description="Clear the daily-limit, rate-limit and refused marks", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Clear the daily-limit, rate-limit and refused marks"), permissions=["change"]
+    )
     def clear_marks(self, request, queryset):
         count = pool.clear_marks(queryset, now=timezone.now(), actor=request.user)
-        self.message_user(request, f"{count} accounts are back in the pool.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("%(count)s accounts are back in the pool.") % {"count": count},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(ZoomWebhookEvent)

@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from integrations.webhooks import MeetingWebhookEvent
 
@@ -16,32 +17,44 @@ class ZoomAccount(models.Model):
     """
 
     class Plan(models.TextChoices):
-        BASIC = "basic", "Basic (free: meetings end at 40 minutes)"
-        PRO = "pro", "Pro"
-        BUSINESS = "business", "Business"
+        BASIC = "basic", _("Basic (free: meetings end at 40 minutes)")
+        PRO = "pro", _("Pro")
+        BUSINESS = "business", _("Business")
 
-    name = models.CharField(max_length=120, unique=True)
-    account_id = models.CharField(max_length=64, help_text="The Zoom account id of the Server-to-Server OAuth app.")
-    client_id = models.CharField(max_length=64)
-    client_secret = models.CharField(max_length=128)
-    host_user_id = models.CharField(max_length=64, help_text="The Zoom user id (or e-mail) meetings are created for.")
-    plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.PRO)
-    enabled = models.BooleanField(default=True)
+    name = models.CharField(max_length=120, unique=True, verbose_name=_("name"))
+    account_id = models.CharField(
+        max_length=64,
+        help_text=_("The Zoom account id of the Server-to-Server OAuth app."),
+        verbose_name=_("account id"),
+    )
+    client_id = models.CharField(max_length=64, verbose_name=_("client id"))
+    client_secret = models.CharField(max_length=128, verbose_name=_("client secret"))
+    host_user_id = models.CharField(
+        max_length=64,
+        help_text=_("The Zoom user id (or e-mail) meetings are created for."),
+        verbose_name=_("host user id"),
+    )
+    plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.PRO, verbose_name=_("plan"))
+    enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
 
     # The daily counter: the number of create/update requests on requests_date (UTC); a new day starts at 0.
-    requests_today = models.PositiveIntegerField(default=0, editable=False)
-    requests_date = models.DateField(null=True, blank=True, editable=False)
+    requests_today = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("requests today"))
+    requests_date = models.DateField(null=True, blank=True, editable=False, verbose_name=_("requests date"))
     # Zoom said the daily limit is reached (a 429): skipped until the next 00:00 UTC.
-    exhausted_until = models.DateTimeField(null=True, blank=True, editable=False)
+    exhausted_until = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("exhausted until"))
     # Zoom answered 429 for its per-second rates: skipped until then.
-    rate_limited_until = models.DateTimeField(null=True, blank=True, editable=False)
+    rate_limited_until = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("rate limited until")
+    )
     # Zoom refused the credentials or the host user: skipped until staff fix the account (saving it clears this).
-    auth_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_error = models.TextField(blank=True, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    auth_failed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("auth failed at"))
+    last_error = models.TextField(blank=True, editable=False, verbose_name=_("last error"))
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("last used at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("zoom account")
+        verbose_name_plural = _("zoom accounts")
         app_label = "integrations"
         ordering = ["name"]
         constraints = [
@@ -73,12 +86,13 @@ class ZoomWebhookEvent(MeetingWebhookEvent):
     """Each Zoom webhook applied. Zoom sends no event id; a retry repeats the same body, so the SHA-256 of the body
     is the key."""
 
-    body_sha256 = models.CharField(max_length=64, unique=True)
-    event = models.CharField(max_length=60)
-    zoom_meeting_id = models.BigIntegerField()
+    body_sha256 = models.CharField(max_length=64, unique=True, verbose_name=_("body sha256"))
+    event = models.CharField(max_length=60, verbose_name=_("event"))
+    zoom_meeting_id = models.BigIntegerField(verbose_name=_("zoom meeting id"))
 
     class Meta(MeetingWebhookEvent.Meta):
-        verbose_name = "Zoom webhook event"
+        verbose_name_plural = _("Zoom webhook events")
+        verbose_name = _("Zoom webhook event")
 
     def __str__(self) -> str:
         return f"{self.event} {self.zoom_meeting_id}"
