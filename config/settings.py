@@ -51,6 +51,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Each request in its reader's language: the admin's language chooser (a session/cookie), else Accept-Language
+    # (the API too). After sessions (it reads the choice there), before CommonMiddleware (README, "Languages").
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -119,6 +122,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("vi", "Tiếng Việt"), ("zh-hant", "繁體中文")]
+# Our catalogues (`make messages`): locale/vi and locale/zh_Hant (Django's name for zh-hant), .po and .mo committed.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 # Each language's own date formats with the zone added ("July 1, 2026, 1 p.m. UTC"): see config/formats/.
 FORMAT_MODULE_PATH = ["config.formats"]
 # The zone given to a new teacher or student when none is known.

@@ -1,93 +1,96 @@
-"""Message templates per kind, role and language, rendered in the recipient's language and time zone.
+"""Message templates per kind and role, from the gettext catalogues, rendered in the recipient's language and zone.
 
 Plain ``str.format`` templates rather than Django templates: an open burst renders ~11 messages per meeting for
-thousands of meetings in one transaction, and these render two orders of magnitude faster.
+thousands of meetings in one transaction, and these render two orders of magnitude faster. Each template is a msgid
+with a context naming its (kind, role); its Vietnamese and Traditional Chinese texts are in ``locale/`` (README,
+"Languages"). A template is translated once per (kind, role, language) and kept (:func:`template`), so a burst pays
+for ``translation.override`` once per language, not once per message.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
+from django.utils import translation
+from django.utils.translation import pgettext_lazy
+
+from core.i18n import Reason
 from core.timezones import to_local
 
-# (kind, role) -> language -> template. Roles: student, teacher, staff. Missing languages fall back to English.
-TEMPLATES: dict[tuple[str, str], dict[str, str]] = {
-    ("class_open", "student"): {
-        "en": "Your class '{title}' is open now. It started at {start} ({zone}).",
-        "vi": "Lớp '{title}' đã mở. Lớp bắt đầu lúc {start} ({zone}).",
-        "zh-hant": "您的課程「{title}」已開放，開始時間 {start}（{zone}）。",
-    },
-    ("class_open", "teacher"): {
-        "en": "Your class '{title}' is open. It started at {start} ({zone}); {students} students are booked.",
-        "vi": "Lớp '{title}' đã mở lúc {start} ({zone}); có {students} học viên đăng ký.",
-        "zh-hant": "您的課程「{title}」已開放（{start}，{zone}），共 {students} 位學生報名。",
-    },
-    ("join_link", "student"): {
-        "en": "Your class '{title}' starts at {start} ({zone}). Join here: {url}",
-        "vi": "Lớp '{title}' bắt đầu lúc {start} ({zone}). Vào lớp tại: {url}",
-        "zh-hant": "您的課程「{title}」將於 {start}（{zone}）開始。加入連結：{url}",
-    },
-    ("feedback_link", "student"): {
-        "en": "Your class '{title}' ends at {end} ({zone}). How was it? Tell us: {url}",
-        "vi": "Lớp '{title}' kết thúc lúc {end} ({zone}). Hãy cho chúng tôi biết cảm nhận: {url}",
-        "zh-hant": "您的課程「{title}」將於 {end}（{zone}）結束。請留下回饋：{url}",
-    },
-    ("class_closed", "teacher"): {
-        "en": "Your class '{title}' ({date} {start}, {zone}) has closed.",
-        "vi": "Lớp '{title}' ({date} {start}, {zone}) đã kết thúc.",
-        "zh-hant": "您的課程「{title}」（{date} {start}，{zone}）已結束。",
-    },
-    ("class_cancelled", "student"): {
-        "en": "Your class '{title}' on {date} at {start} ({zone}) is cancelled: {reason}. Your payment is refunded.",
-        "vi": "Lớp '{title}' ngày {date} lúc {start} ({zone}) đã bị hủy: {reason}. Bạn sẽ được hoàn tiền.",
-        "zh-hant": "您的課程「{title}」（{date} {start}，{zone}）已取消：{reason}。款項將退還。",
-    },
-    ("class_cancelled", "teacher"): {
-        "en": "Your class '{title}' on {date} at {start} ({zone}) is cancelled: {reason}.",
-        "vi": "Lớp '{title}' ngày {date} lúc {start} ({zone}) đã bị hủy: {reason}.",
-        "zh-hant": "您的課程「{title}」（{date} {start}，{zone}）已取消：{reason}。",
-    },
-    ("class_rescheduled", "student"): {
-        "en": "Your class '{title}' has moved: it is now on {date} at {start} ({zone}), until {end}.",
-        "vi": "Lớp '{title}' đã đổi lịch: nay vào ngày {date} lúc {start} ({zone}), đến {end}.",
-        "zh-hant": "您的課程「{title}」已改期：新時間為 {date} {start}（{zone}），至 {end}。",
-    },
-    ("class_rescheduled", "teacher"): {
-        "en": "Your class '{title}' has moved: it is now on {date} at {start} ({zone}), until {end}.",
-        "vi": "Lớp '{title}' của bạn đã đổi lịch: nay vào ngày {date} lúc {start} ({zone}), đến {end}.",
-        "zh-hant": "您的課程「{title}」已改期：新時間為 {date} {start}（{zone}），至 {end}。",
-    },
-    ("booking_cancelled", "student"): {
-        "en": "Your booking for '{title}' on {date} at {start} ({zone}) is cancelled and your payment is refunded.",
-        "vi": "Đăng ký lớp '{title}' ngày {date} lúc {start} ({zone}) đã được hủy và bạn sẽ được hoàn tiền.",
-        "zh-hant": "您在 {date} {start}（{zone}）的課程「{title}」報名已取消，款項將退還。",
-    },
-    ("booking_cancelled", "teacher"): {
-        "en": "{student} cancelled their booking for '{title}' on {date} at {start} ({zone}).",
-        "vi": "{student} đã hủy đăng ký lớp '{title}' ngày {date} lúc {start} ({zone}).",
-        "zh-hant": "{student} 已取消 {date} {start}（{zone}）課程「{title}」的報名。",
-    },
-    ("booking_refunded", "student"): {
-        "en": "Your booking for '{title}' on {date} ({zone}) is refunded: {reason}.",
-        "vi": "Đăng ký lớp '{title}' ngày {date} ({zone}) đã được hoàn tiền: {reason}.",
-        "zh-hant": "您在 {date}（{zone}）的課程「{title}」已退款：{reason}。",
-    },
-    ("teacher_no_show", "staff"): {
-        "en": "Meeting {meeting_id} '{title}' ({date} {start} {zone}) needs review: {reason}.",
-    },
-    ("delivery_failed", "staff"): {
-        "en": "A message could not be delivered after {attempts} attempts ({reason}). Notification {notification_id}.",
-    },
+# (kind, role) -> template. Roles: student, teacher, staff. A language without a translation gets the English.
+TEMPLATES = {
+    ("class_open", "student"): pgettext_lazy(
+        "class_open to a student", "Your class '{title}' is open now. It started at {start} ({zone})."
+    ),
+    ("class_open", "teacher"): pgettext_lazy(
+        "class_open to a teacher",
+        "Your class '{title}' is open. It started at {start} ({zone}); {students} students are booked.",
+    ),
+    ("join_link", "student"): pgettext_lazy(
+        "join_link to a student", "Your class '{title}' starts at {start} ({zone}). Join here: {url}"
+    ),
+    ("feedback_link", "student"): pgettext_lazy(
+        "feedback_link to a student", "Your class '{title}' ends at {end} ({zone}). How was it? Tell us: {url}"
+    ),
+    ("class_closed", "teacher"): pgettext_lazy(
+        "class_closed to a teacher", "Your class '{title}' ({date} {start}, {zone}) has closed."
+    ),
+    ("class_cancelled", "student"): pgettext_lazy(
+        "class_cancelled to a student",
+        "Your class '{title}' on {date} at {start} ({zone}) is cancelled: {reason}. Your payment is refunded.",
+    ),
+    ("class_cancelled", "teacher"): pgettext_lazy(
+        "class_cancelled to a teacher", "Your class '{title}' on {date} at {start} ({zone}) is cancelled: {reason}."
+    ),
+    ("class_rescheduled", "student"): pgettext_lazy(
+        "class_rescheduled to a student",
+        "Your class '{title}' has moved: it is now on {date} at {start} ({zone}), until {end}.",
+    ),
+    ("class_rescheduled", "teacher"): pgettext_lazy(
+        "class_rescheduled to a teacher",
+        "Your class '{title}' has moved: it is now on {date} at {start} ({zone}), until {end}.",
+    ),
+    ("booking_cancelled", "student"): pgettext_lazy(
+        "booking_cancelled to a student",
+        "Your booking for '{title}' on {date} at {start} ({zone}) is cancelled and your payment is refunded.",
+    ),
+    ("booking_cancelled", "teacher"): pgettext_lazy(
+        "booking_cancelled to a teacher",
+        "{student} cancelled their booking for '{title}' on {date} at {start} ({zone}).",
+    ),
+    ("booking_refunded", "student"): pgettext_lazy(
+        "booking_refunded to a student", "Your booking for '{title}' on {date} ({zone}) is refunded: {reason}."
+    ),
+    ("teacher_no_show", "staff"): pgettext_lazy(
+        "teacher_no_show to staff", "Meeting {meeting_id} '{title}' ({date} {start} {zone}) needs review: {reason}."
+    ),
+    ("delivery_failed", "staff"): pgettext_lazy(
+        "delivery_failed to staff",
+        "A message could not be delivered after {attempts} attempts ({reason}). Notification {notification_id}.",
+    ),
 }
 
 
-def render(kind: str, role: str, language: str, context: dict) -> str:
+@functools.lru_cache(maxsize=512)
+def template(kind: str, role: str, language: str) -> str:
+    """The (kind, role) template in ``language``, from the catalogue. Cached: the catalogues are read at start-up
+    and never change while the process runs."""
     try:
-        by_language = TEMPLATES[(kind, role)]
+        lazy = TEMPLATES[(kind, role)]
     except KeyError:
         raise LookupError(f"no template for {kind} to a {role}") from None
-    template = by_language.get(language) or by_language["en"]
-    return template.format(**context)
+    with translation.override(language):
+        return str(lazy)
+
+
+def render(kind: str, role: str, language: str, context: dict) -> str:
+    """The message in ``language``. A :class:`core.i18n.Reason` in the context is translated into the same
+    language; any other value (a title, a reason staff typed) is shown as it is."""
+    if any(isinstance(value, Reason) for value in context.values()):
+        with translation.override(language):
+            context = {key: str(value) if isinstance(value, Reason) else value for key, value in context.items()}
+    return template(kind, role, language).format(**context)
 
 
 def time_context(start: dt.datetime, end: dt.datetime, tz_name: str) -> dict:
