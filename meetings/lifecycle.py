@@ -25,6 +25,7 @@ from bookings import transitions as booking_transitions
 from bookings.models import Booking
 from core import audit
 from core.errors import IllegalTransition, InvalidTime
+from core.i18n import Reason, source_text
 from core.statemachine import Outcome, transition
 from core.timezones import require_aware
 from meetings.attendance import present_at
@@ -331,16 +332,20 @@ def close_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str
 # --- cancel ----------------------------------------------------------------------------------------------------------
 
 
-def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str) -> Outcome:
-    """Cancel: confirmed bookings are refunded, everyone is told, the room (if any) is ended after commit."""
+def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str | Reason) -> Outcome:
+    """Cancel: confirmed bookings are refunded, everyone is told, the room (if any) is ended after commit.
+
+    ``reason``: a :class:`core.i18n.Reason` is told to each person in their language; a ``str`` (typed by staff
+    or the teacher) as typed. The history keeps the English text."""
     meeting = Meeting.objects.select_related("teacher").get(pk=meeting.pk)
+    told, reason = reason, source_text(reason)
 
     def effects(_from):
         locked = _reread(meeting)
         refunded = booking_transitions.release_bookings_of_cancelled_meeting(
             locked.pk, now=now, actor=actor, reason=reason
         )
-        context = {"reason": reason}
+        context = {"reason": told}
         outbox.enqueue(
             [
                 outbox.message(
