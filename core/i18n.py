@@ -9,6 +9,8 @@ as typed; only the words around it are translated (the message template).
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext
 
 
@@ -46,3 +48,29 @@ class Reason:
 def source_text(reason: str | Reason) -> str:
     """The reason as written to the history: the English text of a :class:`Reason`, a typed reason as typed."""
     return reason.source() if isinstance(reason, Reason) else reason
+
+
+class PersonLanguageMiddleware:
+    """The admin in its user's own language: a staff member who is also a teacher or student sees the admin in that
+    record's language, unless they picked one with the admin's language chooser (its cookie wins). Everyone else
+    keeps LocaleMiddleware's choice (the chooser's cookie, else the browser's Accept-Language). Only admin pages:
+    an API client says what it wants with Accept-Language on every request.
+
+    After AuthenticationMiddleware (it reads ``request.user``); LocaleMiddleware still sets Content-Language and
+    Vary on the way out from the active language."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            request.path.startswith("/admin/")
+            and settings.LANGUAGE_COOKIE_NAME not in request.COOKIES
+            and request.user.is_authenticated
+        ):
+            # The records by their reverse accessors (core imports no app): a teacher's first, as for time zones.
+            person = getattr(request.user, "teacher", None) or getattr(request.user, "student", None)
+            if person is not None and person.language:
+                translation.activate(person.language)
+                request.LANGUAGE_CODE = translation.get_language()
+        return self.get_response(request)
