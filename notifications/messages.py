@@ -71,6 +71,27 @@ TEMPLATES = {
     ),
 }
 
+# The e-mail subject of each kind (LINE messages have none).
+SUBJECTS = {
+    "class_open": pgettext_lazy("e-mail subject", "Your class is open"),
+    "join_link": pgettext_lazy("e-mail subject", "Your join link"),
+    "feedback_link": pgettext_lazy("e-mail subject", "How was your class?"),
+    "class_closed": pgettext_lazy("e-mail subject", "Your class has closed"),
+    "class_cancelled": pgettext_lazy("e-mail subject", "Your class is cancelled"),
+    "class_rescheduled": pgettext_lazy("e-mail subject", "Your class has moved"),
+    "booking_cancelled": pgettext_lazy("e-mail subject", "Your booking is cancelled"),
+    "booking_refunded": pgettext_lazy("e-mail subject", "Your booking is refunded"),
+    "teacher_no_show": pgettext_lazy("e-mail subject", "A class needs review"),
+    "delivery_failed": pgettext_lazy("e-mail subject", "A message could not be delivered"),
+}
+
+
+@functools.lru_cache(maxsize=512)
+def subject(kind: str, language: str) -> str:
+    """The e-mail subject of ``kind`` in ``language`` (cached like :func:`template`)."""
+    with translation.override(language):
+        return str(SUBJECTS[kind])
+
 
 @functools.lru_cache(maxsize=512)
 def template(kind: str, role: str, language: str) -> str:

@@ -6,6 +6,7 @@ import datetime as dt
 import string
 
 import pytest
+from django.core import mail
 from django.utils import translation
 
 from bookings.sweeps import send_join_links
@@ -13,6 +14,7 @@ from core.i18n import Reason
 from core.models import StateChange
 from meetings import lifecycle, review, sweeps
 from notifications import messages
+from notifications.delivery import deliver_notifications
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, TeacherFactory, book
 
@@ -115,3 +117,23 @@ def _fields(template):
 def test_an_unknown_template_is_a_lookup_error():
     with pytest.raises(LookupError, match="no template for nothing to a student"):
         messages.render("nothing", "student", "vi", {})
+
+
+def test_an_email_is_sent_with_its_subject_and_text_in_the_readers_language(meeting, mei, now, settings):
+    """A student without LINE gets e-mail: the subject is written with the text, in their language (delivery runs
+    in no one's language)."""
+    settings.NOTIFICATION_CHANNEL = "live"
+    book(mei, meeting, now=now)
+    lifecycle.cancel_meeting(meeting, now=now, reason=Reason(translation.gettext_noop("the teacher did not attend")))
+    row = Notification.objects.get(kind="class_cancelled", student=mei)
+    assert row.channel == "email" and row.payload["subject"] == "您的課程已取消"
+    deliver_notifications(now)
+    [email] = [m for m in mail.outbox if m.to == [mei.email]]
+    assert email.subject == "您的課程已取消"
+    assert email.body.endswith("已取消：老師未出席。款項將退還。")
+
+
+def test_every_kind_has_a_subject_in_every_language():
+    for kind in Notification.Kind.values:
+        assert messages.subject(kind, "en")
+    assert messages.subject("join_link", "vi") != messages.subject("join_link", "en")
