@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv run test lint format bench reliability clean
+.PHONY: venv run test lint format bench reliability clean messages
 
 # The demo and the benchmarks ask for the development settings explicitly (DEBUG on, the published SECRET_KEY:
 # config/settings_dev.py; the tests do the same in pyproject.toml). Without them, DEBUG is off and start-up stops
@@ -52,3 +52,11 @@ reliability: venv
 # Benchmarks on PostgreSQL (DATABASE_URL, default the local server): its own database, created and dropped.
 bench: venv
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The catalogues (README, "Languages"): collect every marked string into locale/<lang>/LC_MESSAGES/django.po, keeping
+# the translations already there, then compile the .mo files Django reads. Both are committed, so a fresh machine needs
+# no gettext tools; tests/core/test_catalogues.py fails when a .mo is older than its .po. Needs GNU gettext.
+messages: venv
+	DJANGO_SETTINGS_MODULE=config.settings_dev $(BIN)/python manage.py makemessages -l vi -l zh_Hant \
+		--ignore '.venv/*' --ignore 'bench/*' --ignore 'tests/*' --ignore 'staticfiles/*' --add-location file
+	DJANGO_SETTINGS_MODULE=config.settings_dev $(BIN)/python manage.py compilemessages -l vi -l zh_Hant --ignore '.venv/*'

@@ -37,6 +37,7 @@ ME_EXAMPLE = {
             "linked_at": "2026-06-30T09:20:00Z",
         }
     ],
+    "language": "vi",
 }
 COURSE_EXAMPLE = {
     "id": 1,
@@ -145,11 +146,16 @@ class TokenView(APIView):
     ),
     patch=extend_schema(
         tags=["me"],
-        summary="Change your time zone",
-        description="Every local time in the API is then given in this zone.",
+        summary="Change your time zone or language",
+        description="Every local time in the API is then given in this zone; your messages are written in this "
+        "language (the API's own texts follow the request's Accept-Language header).",
         examples=[
-            OpenApiExample("move to Taipei", value={"time_zone": "Asia/Taipei"}, request_only=True),
-            OpenApiExample("moved", value={**ME_EXAMPLE, "time_zone": "Asia/Taipei"}, response_only=True),
+            OpenApiExample(
+                "move to Taipei", value={"time_zone": "Asia/Taipei", "language": "zh-hant"}, request_only=True
+            ),
+            OpenApiExample(
+                "moved", value={**ME_EXAMPLE, "time_zone": "Asia/Taipei", "language": "zh-hant"}, response_only=True
+            ),
         ],
         responses={
             200: MeSerializer,

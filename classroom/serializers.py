@@ -7,6 +7,7 @@ import datetime as dt
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -42,6 +43,13 @@ def zone_of(user) -> str:
     """The zone a user's times are shown in: their teacher record's, else their student record's, else the default."""
     person = teacher_of(user) or student_of(user)
     return person.time_zone if person is not None else settings.DEFAULT_USER_TIME_ZONE
+
+
+def language_of(user) -> str:
+    """The language a user is written to in: their teacher record's, else their student record's, else the default
+    (then a request's own language applies: Accept-Language, the admin's chooser)."""
+    person = teacher_of(user) or student_of(user)
+    return person.language if person is not None else settings.LANGUAGE_CODE
 
 
 def utc_iso(value: dt.datetime | None) -> str | None:
@@ -114,6 +122,26 @@ class LineContactSerializer(serializers.Serializer):
     linked_at = serializers.DateTimeField()
 
 
+class UserLanguageField(serializers.ChoiceField):
+    """A user's language: read from their teacher/student record (see :func:`language_of`), written by MeSerializer."""
+
+    default_error_messages = {
+        # DRF's own message has no Vietnamese; ours names the languages there are.
+        "invalid_choice": gettext_lazy('"{input}" is not one of our languages: en, vi, zh-hant.'),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=settings.LANGUAGES, **kwargs)
+
+    def get_attribute(self, user):
+        return language_of(user)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):  # a ChoiceField would take 7 as "7"
+            self.fail("invalid_choice", input=data)
+        return super().to_internal_value(data)
+
+
 class MeSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(read_only=True)
@@ -128,6 +156,10 @@ class MeSerializer(serializers.Serializer):
     line_contacts = serializers.SerializerMethodField(
         help_text="The LINE accounts linked to you: yours and your guardians'. Link more with POST "
         "/api/v1/me/line-code/."
+    )
+    language = UserLanguageField(
+        help_text="The language your messages (LINE, e-mail) are written in: en, vi or zh-hant. Change it with PATCH. "
+        "The API's own texts follow the request's Accept-Language header.",
     )
 
     def get_roles(self, user) -> list[str]:
@@ -175,13 +207,25 @@ class MeSerializer(serializers.Serializer):
             )
         return value
 
+    def validate_language(self, value):
+        user = self.instance
+        if teacher_of(user) is None and student_of(user) is None:
+            raise serializers.ValidationError(
+                _(
+                    "this account has no teacher or student profile to keep a language on; send Accept-Language "
+                    "with each request instead"
+                )
+            )
+        return value
+
     def update(self, user, validated_data):
-        zone = validated_data.get("time_zone")
-        if zone:
+        changes = {name: validated_data[name] for name in ("time_zone", "language") if validated_data.get(name)}
+        if changes:
             for person in (teacher_of(user), student_of(user)):
                 if person is not None:
-                    person.time_zone = zone
-                    person.save(update_fields=["time_zone"])
+                    for name, value in changes.items():
+                        setattr(person, name, value)
+                    person.save(update_fields=list(changes))
         return user
 
 

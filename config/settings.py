@@ -51,9 +51,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Each request in its reader's language: the admin's language chooser (a session/cookie), else Accept-Language
+    # (the API too). After sessions (it reads the choice there), before CommonMiddleware (README, "Languages").
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A staff member's teacher/student record's language in the admin, unless they chose one (core/i18n.py).
+    "core.i18n.PersonLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -119,6 +124,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("vi", "Tiếng Việt"), ("zh-hant", "繁體中文")]
+# Our catalogues (`make messages`): locale/vi and locale/zh_Hant (Django's name for zh-hant), .po and .mo committed.
 LOCALE_PATHS = [BASE_DIR / "locale"]
 # Each language's own date formats with the zone added ("July 1, 2026, 1 p.m. UTC"): see config/formats/.
 FORMAT_MODULE_PATH = ["config.formats"]

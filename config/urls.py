@@ -9,6 +9,8 @@ from meetings import feed_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("admin/", admin.site.urls),
+    # POST /i18n/setlang/: the admin's language chooser (templates/admin/base_site.html) keeps the choice in a cookie.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("config.api_urls")),  # /api/v1/, /api/schema/, /api/docs/, /api/auth/
     path("healthz", core_views.healthz, name="healthz"),
     path("j/<str:token>/", booking_views.join_link, name="join-link"),

@@ -2,6 +2,8 @@
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.formats import number_format
+
 # ISO 4217 minor units. Adding a currency here is all it takes (the database stores two decimal places for all).
 CURRENCY_PLACES = {
     "USD": 2,
@@ -28,7 +30,11 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
 
 
 def format_money(amount: Decimal, currency: str) -> str:
-    """An amount for people: thousands separators and the currency's places, then its code (240,000 VND;
-    1,200.00 TWD). The one formatting helper: admin pages, the review queue and history reasons all use it."""
+    """An amount for people: thousands separators and the currency's places, then its code, in the active
+    language's separators (English 240,000 VND and 1,200.00 TWD; Vietnamese 240.000 VND and 1.200,00 TWD). The one
+    formatting helper: admin pages, the review queue and history reasons all use it.
+
+    Grouping is forced here rather than with USE_THOUSAND_SEPARATOR, which would also group ids and years."""
     places = CURRENCY_PLACES[currency]
-    return f"{round_money(amount, currency):,.{places}f} {currency}"
+    shown = number_format(round_money(amount, currency), decimal_pos=places, use_l10n=True, force_grouping=True)
+    return f"{shown} {currency}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
@@ -26,6 +27,7 @@ from bookings.transitions import bookable
 from classroom.idempotency import HEADER, idempotent
 from classroom.serializers import student_of, teacher_of
 from config.api import error_response, example
+from core.i18n import Reason
 from meetings import access, lifecycle
 from meetings.models import Meeting
 from meetings.serializers import (
@@ -333,7 +335,10 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         teacher = self._own(meeting)
         body = CancelSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        reason = body.validated_data.get("reason") or f"cancelled by {teacher.display_name}"
+        # A typed reason is told as typed; ours is translated into each student's language (core/i18n.py).
+        reason = body.validated_data.get("reason") or Reason(
+            gettext_noop("cancelled by %(name)s"), name=teacher.display_name
+        )
         outcome = lifecycle.cancel_meeting(meeting, now=timezone.now(), actor=request.user, reason=reason)
         return Response(result(outcome, self.get_object(), self.get_serializer_context()))
 

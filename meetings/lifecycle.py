@@ -27,6 +27,7 @@ from bookings.models import Booking
 from classroom import policies
 from core import audit
 from core.errors import IllegalTransition, InvalidTime
+from core.i18n import Reason, source_text
 from core.statemachine import Outcome, transition
 from core.timezones import require_aware
 from meetings import review
@@ -463,11 +464,15 @@ def _by_the_teacher(meeting: Meeting, actor) -> bool:
     return actor is not None and not isinstance(actor, str) and actor.pk == meeting.teacher.user_id
 
 
-def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str) -> Outcome:
+def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: str | Reason) -> Outcome:
     """Cancel: confirmed bookings are refunded in full, everyone is told, the room (if any) is ended after commit.
     The class's teacher cancelling inside the policy's cancellation cutoff also puts the class in the review queue
-    ("late teacher cancellation"), for staff to decide as for a no-show."""
+    ("late teacher cancellation"), for staff to decide as for a no-show.
+
+    ``reason``: a :class:`core.i18n.Reason` is told to each person in their language; a ``str`` (typed by staff
+    or the teacher) as typed. The history keeps the English text."""
     meeting = Meeting.objects.select_related("teacher").get(pk=meeting.pk)
+    told, reason = reason, source_text(reason)
 
     def effects(_from):
         locked = _reread(meeting)
@@ -479,7 +484,7 @@ def cancel_meeting(meeting: Meeting, *, now: dt.datetime, actor=None, reason: st
             review.enter_review(
                 locked.pk, reason=f"{LATE_TEACHER_CANCELLATION} (policy v{rules.version})", now=now, actor=actor
             )
-        context = {"reason": reason}
+        context = {"reason": told}
         outbox.enqueue(
             [
                 outbox.message(

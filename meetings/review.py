@@ -20,11 +20,13 @@ import functools
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from bookings import transitions as booking_transitions
 from bookings.errors import InvalidDecision
 from bookings.models import Booking, Payout
 from core import audit
+from core.i18n import Reason
 from core.statemachine import Outcome, transition
 from meetings.models import Meeting
 from notifications import outbox
@@ -33,7 +35,7 @@ Review = Meeting.ReviewState
 PayoutState = Payout.State
 # What a student is told when their booking is refunded because the teacher did not come (the staff note is
 # internal and stays in the history).
-NO_SHOW_REFUND_REASON = "the teacher did not attend"
+NO_SHOW_REFUND_REASON = Reason(gettext_noop("the teacher did not attend"))
 
 
 def awaiting_review():

@@ -15,10 +15,12 @@ from collections import Counter
 
 from django.conf import settings
 from django.db.models import Count, Q
+from django.utils.translation import gettext_noop
 
 from bookings.models import Booking
 from classroom import policies
 from core import audit
+from core.i18n import Reason
 from core.sweeping import claim_batches
 from integrations.http import ProviderError
 from integrations.video import get_provider, polling_providers
@@ -135,9 +137,12 @@ def check_minimum_participants(now: dt.datetime) -> Counter:
                 )
                 counts["skipped"] += 1
             elif booked < minimum:
-                lifecycle.cancel_meeting(
-                    meeting, now=now, reason=f"only {booked} of the minimum {minimum} students booked"
+                reason = Reason(
+                    gettext_noop("only %(booked)s of the minimum %(minimum)s students booked"),
+                    booked=booked,
+                    minimum=minimum,
                 )
+                lifecycle.cancel_meeting(meeting, now=now, reason=reason)
                 counts["cancelled"] += 1
             else:
                 passed.append(meeting.pk)

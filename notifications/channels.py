@@ -68,7 +68,8 @@ class EmailChannel:
         results = {}
         for row in rows:
             try:
-                subject = row.get_kind_display().capitalize()
+                # Rows written before subjects were translated have none: the kind's name then.
+                subject = row.payload.get("subject") or row.get_kind_display().capitalize()
                 send_mail(subject, row.payload.get("text", ""), settings.DEFAULT_FROM_EMAIL, [row.address])
                 results[row.pk] = Result(ok=True)
             except Exception as exc:  # SMTP errors are many types; all are worth retrying

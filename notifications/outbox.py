@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 
 from classroom.models import Student
-from notifications.messages import render, time_context
+from notifications.messages import render, subject, time_context
 from notifications.models import NO_CONTACT, Notification
 
 Channel = Notification.Channel
@@ -198,6 +198,9 @@ def _rendered(kind, role, language, time_zone, channel, line_channel_id, url, me
     if url:
         values["url"] = url
     payload = {"text": render(kind, role, language, values)}
+    if channel == Channel.EMAIL:
+        # Written now, in the reader's language: delivery runs in no one's language.
+        payload["subject"] = subject(kind, language)
     if url:
         payload["url"] = url
     return payload, payload_hash(channel, line_channel_id, payload)

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import translation
 
 from tests import factories
 
@@ -129,6 +130,14 @@ def _commits_without_waiting_for_the_disk():
 
 
 # --- end of real commits ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _back_to_the_default_language():
+    """A request through LocaleMiddleware leaves its language active in the thread (each real request sets its own
+    first); a test after a Vietnamese request must not run in Vietnamese."""
+    yield
+    translation.deactivate()  # back to LANGUAGE_CODE
 
 
 @pytest.fixture(autouse=True)

@@ -23,6 +23,7 @@ def test_roles_come_from_the_account(as_staff, as_charlie, as_alice, alice, teac
         "student_id": alice.pk,
         "time_zone": "Asia/Ho_Chi_Minh",
         "line_contacts": [],
+        "language": "en",
     }
 
 
@@ -72,3 +73,49 @@ def test_a_teacher_who_also_studies_changes_both_zones(db):
     teacher.refresh_from_db()
     student.refresh_from_db()
     assert teacher.time_zone == student.time_zone == "Asia/Tokyo"
+
+
+def test_changing_the_language_and_the_zone_together(as_alice, alice):
+    response = as_alice.patch("/api/v1/me/", {"language": "zh-hant", "time_zone": "Asia/Taipei"})
+    assert response.status_code == 200
+    assert (response.json()["language"], response.json()["time_zone"]) == ("zh-hant", "Asia/Taipei")
+    alice.refresh_from_db()
+    assert (alice.language, alice.time_zone) == ("zh-hant", "Asia/Taipei")
+    assert as_alice.get("/api/v1/me/").json()["language"] == "zh-hant"
+
+
+def test_a_teacher_changes_their_language(as_charlie, teacher):
+    assert as_charlie.patch("/api/v1/me/", {"language": "vi"}).json()["language"] == "vi"
+    teacher.refresh_from_db()
+    assert teacher.language == "vi"
+
+
+@pytest.mark.parametrize("language", ["klingon", "", "zh-Hans", "VI", 7, None])
+def test_a_language_we_do_not_write_in_is_refused_naming_the_field(as_alice, alice, language):
+    response = as_alice.patch("/api/v1/me/", {"language": language}, format="json")
+    assert_error(response, 400, "validation_error", "language")
+    alice.refresh_from_db()
+    assert alice.language == "en"
+
+
+def test_staff_without_a_profile_cannot_store_a_language(as_staff):
+    assert_error(as_staff.patch("/api/v1/me/", {"language": "vi"}), 400, "validation_error", "language")
+
+
+def test_errors_follow_accept_language(as_alice):
+    """The API speaks the request's Accept-Language (LocaleMiddleware): our messages and DRF's own."""
+    response = as_alice.patch("/api/v1/me/", {"language": "klingon"}, HTTP_ACCEPT_LANGUAGE="vi")
+    assert response.status_code == 400 and response["Content-Language"] == "vi"
+    assert response.json()["error"]["fields"]["language"] == [
+        '"klingon" không phải là ngôn ngữ được hỗ trợ: en, vi, zh-hant.'
+    ]
+    chinese = as_alice.patch("/api/v1/me/", {"language": "klingon"}, HTTP_ACCEPT_LANGUAGE="zh-TW,zh;q=0.9")
+    assert chinese.json()["error"]["fields"]["language"] == ["「klingon」不是支援的語言：en、vi、zh-hant。"]
+    english = as_alice.patch("/api/v1/me/", {"language": "klingon"})
+    assert english.json()["error"]["fields"]["language"] == ['"klingon" is not one of our languages: en, vi, zh-hant.']
+
+
+def test_drfs_own_messages_follow_accept_language_too(anon):
+    response = anon.post("/api/v1/auth/token/", {}, format="json", HTTP_ACCEPT_LANGUAGE="vi")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["username"] == ["Trường này là bắt buộc."]

@@ -1,9 +1,10 @@
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
 from bookings.transitions import split_revenue
-from core.money import round_money
+from core.money import format_money, round_money
 
 
 def test_it_rounds_half_up_to_the_currency_minor_unit():
@@ -31,9 +32,23 @@ def test_a_zero_gross_splits_into_zeros():
 
 
 def test_amounts_for_people_have_thousands_separators_and_the_currencys_places():
-    from core.money import format_money
-
     assert format_money(Decimal("240000"), "VND") == "240,000 VND"
     assert format_money(Decimal("1200"), "TWD") == "1,200.00 TWD"
     assert format_money(Decimal("-82499.33"), "VND") == "-82,499 VND"
     assert format_money(Decimal("9.995"), "USD") == "10.00 USD"
+
+
+@pytest.mark.parametrize(
+    ("language", "vnd", "twd", "negative"),
+    [
+        ("en", "240,000 VND", "1,200.00 TWD", "-82,499 VND"),
+        ("vi", "240.000 VND", "1.200,00 TWD", "-82.499 VND"),
+        ("zh-hant", "240,000 VND", "1,200.00 TWD", "-82,499 VND"),
+    ],
+)
+def test_amounts_follow_the_active_languages_separators(language, vnd, twd, negative):
+    with translation.override(language):
+        assert format_money(Decimal("240000"), "VND") == vnd
+        assert format_money(Decimal("1200"), "TWD") == twd
+        assert format_money(Decimal("-82499.33"), "VND") == negative
+        assert format_money(Decimal("1234567.891"), "USD").endswith(" USD")
