@@ -29,7 +29,9 @@ from dateutil.rrule import rrulestr
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import formats, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from bookings import transitions as booking_transitions
 from bookings.errors import AlreadyBooked, BookingClosed, CancellationTooLate, ClassFull, OwnClass
@@ -449,6 +451,13 @@ def _book_occurrence(student, meeting: Meeting, *, now: dt.datetime) -> str:
     return "booked"
 
 
+def _reader_day(moment: dt.datetime, language: str) -> str:
+    """A day of a month as the reader's language writes it in a message: "29 March", "29/3", "3月29日" (the format
+    itself is in the catalogue)."""
+    with translation.override(language):
+        return formats.date_format(moment, pgettext("date format of a day of a month in a message", "j F"))
+
+
 def _city(tz_name: str) -> str:
     return tz_name.rpartition("/")[2].replace("_", " ")
 
@@ -492,7 +501,7 @@ def _time_change_notices(series: Series, *, now: dt.datetime) -> int:
             if (old.hour, old.minute) == (new.hour, new.minute):
                 continue
             context = {
-                "day": f"{new.day} {new:%B}",
+                "day": _reader_day(new, recipient.language),
                 "old_start": f"{old:%H:%M}",
                 "city": _city(recipient.time_zone),
                 "series_zone": series.time_zone,
