@@ -5,6 +5,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from classroom import policies
 from classroom.models import Course, Policy, Student, Teacher
@@ -46,13 +48,18 @@ class PolicyVersionForm(forms.Form):
     course = forms.ModelChoiceField(
         queryset=Course.objects.all(),
         required=False,
-        empty_label="the whole school",
-        help_text="A course: the values you change become that course's own (an override).",
+        empty_label=_("the whole school"),
+        help_text=_("A course: the values you change become that course's own (an override)."),
+        label=_("Course"),
     )
     effective_from = forms.DateTimeField(
-        required=False, help_text="UTC, e.g. 2026-03-25 00:00. Empty: now. Classes not yet open are re-pinned then."
+        required=False,
+        help_text=_("UTC, e.g. 2026-03-25 00:00. Empty: now. Classes not yet open are re-pinned then."),
+        label=_("Effective from"),
     )
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why the rules change (required).")
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), help_text=_("Why the rules change (required)."), label=_("Note")
+    )
 
     def __init__(self, *args, now, **kwargs):
         super().__init__(*args, **kwargs)
@@ -61,7 +68,10 @@ class PolicyVersionForm(forms.Form):
         in_force = policies.current(now).values()
         for rule in policies.RULES:
             field_class = forms.DecimalField if rule.kind == "percent" else forms.IntegerField
-            self.fields[rule.key] = field_class(initial=in_force[rule.key], help_text=f"{rule.help} ({rule.kind})")
+            self.fields[rule.key] = field_class(
+                initial=in_force[rule.key],
+                help_text=gettext("%(help)s (%(kind)s)") % {"help": rule.help, "kind": policies.KIND_WORDS[rule.kind]},
+            )
 
     def changes(self) -> dict:
         """The values that differ from the version in force (for a course: those become its own)."""
@@ -115,33 +125,38 @@ class PolicyAdmin(admin.ModelAdmin):
         "all_values",
     ]
 
-    @admin.display(description="version", ordering="id")
+    @admin.display(description=_("version"), ordering="id")
     def version(self, obj):
         return f"v{obj.pk}"
 
-    @admin.display(description="changed from the previous version")
+    @admin.display(description=_("changed from the previous version"))
     def changed(self, obj):
         previous = policies.previous_of(obj)
         if previous is None:
-            return "first version"
+            return gettext("first version")
         changes = policies.diff(previous.values, obj.values)
-        return ", ".join(f"{key} {old} → {new}" for key, (old, new) in changes.items()) or "no value changed"
+        return ", ".join(f"{key} {old} → {new}" for key, (old, new) in changes.items()) or gettext("no value changed")
 
-    @admin.display(description="diff against the previous version")
+    @admin.display(description=_("diff against the previous version"))
     def diff_against_previous(self, obj):
         previous = policies.previous_of(obj)
         if previous is None:
-            return "first version"
+            return gettext("first version")
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             ((key, old, new) for key, (old, new) in policies.diff(previous.values, obj.values).items()),
         )
         return format_html(
-            "<p>against v{}</p><table><tr><th>value</th><th>before</th><th>now</th></tr>{}</table>", previous.pk, rows
+            "<p>{}</p><table><tr><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            gettext("against v%(version)s") % {"version": previous.pk},
+            gettext("value"),
+            gettext("before"),
+            gettext("now"),
+            rows,
         )
 
-    @admin.display(description="values")
+    @admin.display(description=_("values"))
     def all_values(self, obj):
         return format_html(
             "<table>{}</table>",
@@ -171,12 +186,14 @@ class PolicyAdmin(admin.ModelAdmin):
             )
             for warning in made.warnings:
                 messages.warning(request, warning)
-            changed = ", ".join(f"{k} {old} → {new}" for k, (old, new) in made.changes.items()) or "no value changed"
+            changed = ", ".join(f"{k} {old} → {new}" for k, (old, new) in made.changes.items()) or gettext(
+                "no value changed"
+            )
             messages.success(request, f"{made.policy}: {changed}")
             return redirect("admin:classroom_policy_change", made.policy.pk)
         context = {
             **self.admin_site.each_context(request),
-            "title": "New policy version",
+            "title": gettext("New policy version"),
             "form": form,
             "opts": self.model._meta,
             "in_force": policies.current(now),

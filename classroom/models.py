@@ -201,7 +201,13 @@ class Policy(models.Model):
     """
 
     course = models.ForeignKey(
-        Course, on_delete=models.PROTECT, null=True, blank=True, related_name="policy_versions", editable=False
+        Course,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="policy_versions",
+        editable=False,
+        verbose_name=_("course"),
     )
     based_on = models.ForeignKey(
         "self",
@@ -210,21 +216,37 @@ class Policy(models.Model):
         blank=True,
         related_name="+",
         editable=False,
-        help_text="A course override: the school's version its other values come from.",
+        help_text=_("A course override: the school's version its other values come from."),
+        verbose_name=_("based on"),
     )
-    values = models.JSONField(encoder=DjangoJSONEncoder, editable=False)
-    overrides = models.JSONField(default=list, blank=True, editable=False, help_text="A course override's own keys.")
-    effective_from = models.DateTimeField(editable=False, help_text="UTC; the version applies from then on.")
-    created_at = models.DateTimeField(editable=False)
+    values = models.JSONField(encoder=DjangoJSONEncoder, editable=False, verbose_name=_("values"))
+    overrides = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text=_("A course override's own keys."),
+        verbose_name=_("overrides"),
+    )
+    effective_from = models.DateTimeField(
+        editable=False, help_text=_("UTC; the version applies from then on."), verbose_name=_("effective from")
+    )
+    created_at = models.DateTimeField(editable=False, verbose_name=_("created at"))
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("author"),
     )
-    author_name = models.CharField(max_length=150, editable=False)
-    note = models.TextField(editable=False)
+    author_name = models.CharField(max_length=150, editable=False, verbose_name=_("author name"))
+    note = models.TextField(editable=False, verbose_name=_("note"))
 
     class Meta:
         ordering = ["-effective_from", "-id"]
-        verbose_name = "policy version"
+        verbose_name = _("policy version")
+        verbose_name_plural = _("policy versions")
         indexes = [models.Index(fields=["course", "effective_from"], name="policy_course_effective")]
 
     def __str__(self) -> str:

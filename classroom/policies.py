@@ -28,6 +28,8 @@ from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.db.models import DurationField, ExpressionWrapper, F, Min, Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from classroom.models import Course, Policy
 from core.audit import actor_name
@@ -51,40 +53,45 @@ class PolicyInvalid(DomainError, code="policy_invalid", http_status=400):
 class Rule:
     key: str
     kind: str  # "minutes", "seconds", "hours" (whole numbers, never negative) or "percent" (0-100, Decimal)
-    help: str
+    help: str  # shown in the admin form, translated
 
 
 RULES = (
-    Rule("teacher_early_join_minutes", "minutes", "The teacher may enter this many minutes before the start."),
+    Rule("teacher_early_join_minutes", "minutes", _("The teacher may enter this many minutes before the start.")),
     Rule(
         "student_late_join_grace_minutes",
         "minutes",
-        "Students may enter for the first time until this many minutes after the start.",
+        _("Students may enter for the first time until this many minutes after the start."),
     ),
-    Rule("meeting_auto_close_delay_minutes", "minutes", "The room closes this many minutes after the end."),
-    Rule("join_link_lead_minutes", "minutes", "The join link goes out this many minutes before the start."),
-    Rule("feedback_link_lead_minutes", "minutes", "The feedback link goes out this many minutes before the end."),
-    Rule("teacher_min_attendance_seconds", "seconds", "The teacher counts as present after this long in the room."),
-    Rule("payout_dispute_hours", "hours", "A clean payout is approved this many hours after the class closed."),
+    Rule("meeting_auto_close_delay_minutes", "minutes", _("The room closes this many minutes after the end.")),
+    Rule("join_link_lead_minutes", "minutes", _("The join link goes out this many minutes before the start.")),
+    Rule("feedback_link_lead_minutes", "minutes", _("The feedback link goes out this many minutes before the end.")),
+    Rule("teacher_min_attendance_seconds", "seconds", _("The teacher counts as present after this long in the room.")),
+    Rule("payout_dispute_hours", "hours", _("A clean payout is approved this many hours after the class closed.")),
     Rule(
         "booking_cancellation_cutoff_minutes",
         "minutes",
-        "A student cancelling until this many minutes before the start is refunded in full; later is a late cancel.",
+        _("A student cancelling until this many minutes before the start is refunded in full; later is a late cancel."),
     ),
     Rule(
         "platform_commission_percent",
         "percent",
-        "The school's share of a payout's gross, unless the teacher has their own rate.",
+        _("The school's share of a payout's gross, unless the teacher has their own rate."),
     ),
-    Rule("late_cancel_percent", "percent", "What a student who cancels after the cutoff is charged (of the price)."),
+    Rule("late_cancel_percent", "percent", _("What a student who cancels after the cutoff is charged (of the price).")),
     Rule(
         "student_absence_share_percent",
         "percent",
-        "The teacher's share of what a late-cancelled or no-show student was charged, if the teacher held the class.",
+        _(
+            "The teacher's share of what a late-cancelled or no-show student was charged, "
+            "if the teacher held the class."
+        ),
     ),
 )
 RULE_BY_KEY = {rule.key: rule for rule in RULES}
 KEYS = tuple(RULE_BY_KEY)
+# The unit of a rule, in words (the admin form's help text).
+KIND_WORDS = {"minutes": _("minutes"), "seconds": _("seconds"), "hours": _("hours"), "percent": _("percent")}
 
 # The first version applies to everything before it, too (classes scheduled before policies existed).
 FIRST_EFFECTIVE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -325,20 +332,23 @@ def clean_values(values: dict) -> dict:
             try:
                 number = Decimal(str(raw).strip())
             except InvalidOperation:
-                errors[key] = f"{raw!r} is not a number"
+                errors[key] = gettext("%(value)s is not a number") % {"value": repr(raw)}
                 continue
             if not number.is_finite() or not Decimal(0) <= number <= Decimal(100):
-                errors[key] = f"a percentage is from 0 to 100, got {raw}"
+                errors[key] = gettext("a percentage is from 0 to 100, got %(value)s") % {"value": raw}
                 continue
             cleaned[key] = str(number)
         else:
             try:
                 number = int(str(raw).strip())
             except ValueError:
-                errors[key] = f"{raw!r} is not a whole number of {rule.kind}"
+                errors[key] = gettext("%(value)s is not a whole number of %(unit)s") % {
+                    "value": repr(raw),
+                    "unit": KIND_WORDS[rule.kind],
+                }
                 continue
             if number < 0:
-                errors[key] = f"a window cannot be negative, got {number}"
+                errors[key] = gettext("a window cannot be negative, got %(value)s") % {"value": number}
                 continue
             cleaned[key] = number
     if errors:
@@ -382,8 +392,11 @@ def overlap_warnings(values: dict, now: dt.datetime, course_id: int | None = Non
     if not overlapping:
         return []
     return [
-        f"teacher_early_join_minutes={values['teacher_early_join_minutes']}: {overlapping} upcoming class(es) start "
-        "less than that after the same teacher's previous class ends; the teacher may enter while still teaching"
+        gettext(
+            "teacher_early_join_minutes=%(minutes)s: %(count)s upcoming class(es) start less than that after the same "
+            "teacher's previous class ends; the teacher may enter while still teaching"
+        )
+        % {"minutes": values["teacher_early_join_minutes"], "count": overlapping}
     ]
 
 
@@ -393,13 +406,13 @@ def validate(values: dict, *, now: dt.datetime, course_id: int | None = None) ->
     grace = values["student_late_join_grace_minutes"]
     shortest = shortest_class_minutes(now, course_id)
     if shortest is not None and grace > shortest:
-        errors["student_late_join_grace_minutes"] = (
-            f"a late-join grace of {grace} min is longer than the shortest class ({shortest} min)"
-        )
+        errors["student_late_join_grace_minutes"] = gettext(
+            "a late-join grace of %(grace)s min is longer than the shortest class (%(shortest)s min)"
+        ) % {"grace": grace, "shortest": shortest}
     if values["meeting_auto_close_delay_minutes"] > MAX_CLOSE_DELAY_MINUTES:
-        errors["meeting_auto_close_delay_minutes"] = (
-            f"a close delay of {values['meeting_auto_close_delay_minutes']} min is more than a day"
-        )
+        errors["meeting_auto_close_delay_minutes"] = gettext("a close delay of %(minutes)s min is more than a day") % {
+            "minutes": values["meeting_auto_close_delay_minutes"]
+        }
     if errors:
         raise PolicyInvalid(errors)
     return overlap_warnings(values, now, course_id)
@@ -471,10 +484,14 @@ def create_version(
 
     note = (note or "").strip()
     if not note:
-        raise PolicyInvalid({"note": "a note is required: say why the rules change (it is kept with the version)"})
+        raise PolicyInvalid(
+            {"note": gettext("a note is required: say why the rules change (it is kept with the version)")}
+        )
     effective_from = effective_from or now
     if effective_from < now - dt.timedelta(minutes=1):
-        raise PolicyInvalid({"effective_from": "a version cannot start in the past: classes already decided on"})
+        raise PolicyInvalid(
+            {"effective_from": gettext("a version cannot start in the past: classes already decided on")}
+        )
     cleaned = clean_values(changes)
     user = None if author is None or isinstance(author, str) else author
     with transaction.atomic():

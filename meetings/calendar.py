@@ -20,6 +20,8 @@ import icalendar
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils import translation
+from django.utils.translation import gettext
 
 from bookings.models import Booking
 from core import audit
@@ -109,13 +111,19 @@ def uid(meeting: Meeting) -> str:
 
 
 def build(feed: CalendarFeed, *, now: dt.datetime) -> bytes:
+    """The feed in its owner's language (a calendar app sends no useful Accept-Language)."""
     person = feed.teacher or feed.student
+    with translation.override(person.language):
+        return _build(feed, person, now=now)
+
+
+def _build(feed: CalendarFeed, person, *, now: dt.datetime) -> bytes:
     calendar = icalendar.Calendar()
     calendar.add("prodid", FEED_PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("method", "PUBLISH")
-    calendar.add("x-wr-calname", f"Classes of {person.display_name}")
+    calendar.add("x-wr-calname", gettext("Classes of %(name)s") % {"name": person.display_name})
     calendar.add("x-wr-timezone", person.time_zone)
     refresh = dt.timedelta(minutes=settings.CALENDAR_REFRESH_MINUTES)
     calendar.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
@@ -131,7 +139,11 @@ def build(feed: CalendarFeed, *, now: dt.datetime) -> bytes:
         event.add("dtstart", meeting.start_time.astimezone(UTC))
         event.add("dtend", meeting.end_time.astimezone(UTC))
         event.add("url", class_url(meeting))
-        description = [f"{meeting.course.title} with {meeting.teacher.display_name}.", class_url(meeting)]
+        description = [
+            gettext("%(course)s with %(teacher)s.")
+            % {"course": meeting.course.title, "teacher": meeting.teacher.display_name},
+            class_url(meeting),
+        ]
         if meeting.series_note:
             description.insert(1, meeting.series_note)
         event.add("description", "\n".join(description))

@@ -371,26 +371,48 @@ class Series(models.Model):
     horizon by the ``materialise_series`` sweep.
     """
 
-    teacher = models.ForeignKey("classroom.Teacher", on_delete=models.PROTECT, related_name="series")
-    course = models.ForeignKey("classroom.Course", on_delete=models.PROTECT, related_name="series")
-    title = models.CharField(max_length=200)
-    capacity = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
-    local_start = models.CharField(
-        max_length=16, help_text="The first occurrence's wall-clock start in time_zone, e.g. 2027-03-01T19:30."
+    teacher = models.ForeignKey(
+        "classroom.Teacher", on_delete=models.PROTECT, related_name="series", verbose_name=_("teacher")
     )
-    time_zone = models.CharField(max_length=64, help_text="IANA zone of the wall-clock times (the teacher's).")
-    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    rrule = models.CharField(max_length=500, help_text="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=20.")
-    exdates = models.JSONField(default=list, blank=True, help_text="Wall-clock starts left out, e.g. 2027-04-05T19:30.")
+    course = models.ForeignKey(
+        "classroom.Course", on_delete=models.PROTECT, related_name="series", verbose_name=_("course")
+    )
+    title = models.CharField(max_length=200, verbose_name=_("title"))
+    capacity = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], verbose_name=_("capacity")
+    )
+    local_start = models.CharField(
+        max_length=16,
+        help_text=_("The first occurrence's wall-clock start in time_zone, e.g. 2027-03-01T19:30."),
+        verbose_name=_("local start"),
+    )
+    time_zone = models.CharField(
+        max_length=64, help_text=_("IANA zone of the wall-clock times (the teacher's)."), verbose_name=_("time zone")
+    )
+    duration_minutes = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)], verbose_name=_("duration minutes")
+    )
+    rrule = models.CharField(
+        max_length=500, help_text=_("RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=20."), verbose_name=_("rrule")
+    )
+    exdates = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_("Wall-clock starts left out, e.g. 2027-04-05T19:30."),
+        verbose_name=_("exdates"),
+    )
     # "This and following" ends a series here (exclusive, a wall-clock start) and continues it as a new one.
-    ends_before = models.CharField(max_length=16, blank=True, editable=False)
-    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    ends_before = models.CharField(max_length=16, blank=True, editable=False, verbose_name=_("ends before"))
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, editable=False, verbose_name=_("parent")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["id"]
-        verbose_name_plural = "series"
+        verbose_name = _("series")
+        verbose_name_plural = _("series")
 
     def __str__(self) -> str:
         return f"{self.title} ({self.rrule} from {self.local_start} {self.time_zone})"
@@ -399,18 +421,22 @@ class Series(models.Model):
 class SeriesSubscription(models.Model):
     """A student's seat in every future occurrence of a series; bookings are made as occurrences are made."""
 
-    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="subscriptions")
-    student = models.ForeignKey("classroom.Student", on_delete=models.PROTECT, related_name="series_subscriptions")
-    created_at = models.DateTimeField()
-    cancelled_at = models.DateTimeField(null=True, blank=True)
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="subscriptions", verbose_name=_("series"))
+    student = models.ForeignKey(
+        "classroom.Student", on_delete=models.PROTECT, related_name="series_subscriptions", verbose_name=_("student")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    cancelled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("cancelled at"))
 
     class Meta:
+        verbose_name = _("series subscription")
+        verbose_name_plural = _("series subscriptions")
         constraints = [
             models.UniqueConstraint(
                 fields=["series", "student"],
                 condition=Q(cancelled_at__isnull=True),
                 name="series_subscription_once",
-                violation_error_message="This student already follows this series.",
+                violation_error_message=_("This student already follows this series."),
             ),
         ]
 
@@ -422,18 +448,24 @@ class CalendarFeed(models.Model):
     """A secret calendar URL (``/calendar/<token>.ics``) of one teacher or one student. Only the token's SHA-256 is
     kept (like ``classroom.ApiToken``); regenerating revokes the previous one."""
 
-    teacher = models.ForeignKey("classroom.Teacher", on_delete=models.CASCADE, null=True, blank=True)
-    student = models.ForeignKey("classroom.Student", on_delete=models.CASCADE, null=True, blank=True)
-    digest = models.CharField(max_length=64, unique=True, editable=False)
-    created_at = models.DateTimeField(editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    teacher = models.ForeignKey(
+        "classroom.Teacher", on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("teacher")
+    )
+    student = models.ForeignKey(
+        "classroom.Student", on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("student")
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False, verbose_name=_("digest"))
+    created_at = models.DateTimeField(editable=False, verbose_name=_("created at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("revoked at"))
 
     class Meta:
+        verbose_name = _("calendar feed")
+        verbose_name_plural = _("calendar feeds")
         constraints = [
             models.CheckConstraint(
                 condition=Q(teacher__isnull=True) ^ Q(student__isnull=True),
                 name="calendar_feed_one_owner",
-                violation_error_message="A calendar feed belongs to one teacher or one student.",
+                violation_error_message=_("A calendar feed belongs to one teacher or one student."),
             ),
         ]
 

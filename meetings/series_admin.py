@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from core.admin_utils import ReadOnlyAdmin
@@ -111,9 +112,15 @@ def cancel_all(modeladmin, request, queryset):
                 reason=f"cancelled by {request.user.get_username()} in the admin",
             )
         except DomainError as exc:
-            modeladmin.message_user(request, f"{series}: {exc}", messages.ERROR)
+            modeladmin.message_user(
+                request, gettext("%(series)s: %(error)s") % {"series": series, "error": exc}, messages.ERROR
+            )
             continue
-        modeladmin.message_user(request, f"{series}: {len(cancelled)} future occurrences cancelled", messages.SUCCESS)
+        modeladmin.message_user(
+            request,
+            gettext("%(series)s: %(count)s future occurrences cancelled") % {"series": series, "count": len(cancelled)},
+            messages.SUCCESS,
+        )
 
 
 cancel_all.short_description = _("Cancel every future occurrence (refunds their bookings)")
@@ -195,7 +202,9 @@ def regenerate_feeds(modeladmin, request, queryset):
             now=timezone.now(), teacher=feed.teacher, student=feed.student, actor=request.user
         )
         modeladmin.message_user(
-            request, f"{feed}: new URL (shown once; the old one stopped working): {calendar.feed_url(token)}"
+            request,
+            gettext("%(feed)s: new URL (shown once; the old one stopped working): %(url)s")
+            % {"feed": feed, "url": calendar.feed_url(token)},
         )
 
 
@@ -205,7 +214,7 @@ regenerate_feeds.allowed_permissions = ("change",)
 
 def revoke_feeds(modeladmin, request, queryset):
     revoked = sum(calendar.revoke(feed, now=timezone.now(), actor=request.user) for feed in queryset)
-    modeladmin.message_user(request, f"{revoked} feeds revoked")
+    modeladmin.message_user(request, gettext("%(count)s feeds revoked") % {"count": revoked})
 
 
 revoke_feeds.short_description = _("Revoke")
@@ -235,4 +244,4 @@ class CalendarFeedAdmin(ReadOnlyAdmin):
             now=timezone.now(), teacher=data.get("teacher"), student=data.get("student"), actor=request.user
         )
         obj.pk = feed.pk
-        self.message_user(request, f"The feed's URL (shown once): {calendar.feed_url(token)}")
+        self.message_user(request, gettext("The feed's URL (shown once): %(url)s") % {"url": calendar.feed_url(token)})

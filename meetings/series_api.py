@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -239,7 +240,7 @@ class SeriesViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def _may_change(self, series: Series) -> None:
         teacher = teacher_of(self.request.user)
         if not self.request.user.is_staff and (teacher is None or series.teacher_id != teacher.pk):
-            raise PermissionDenied("Only the series' teacher or staff may change it.")
+            raise PermissionDenied(_("Only the series' teacher or staff may change it."))
 
     def create(self, request):
         write = SeriesCreateSerializer(data=request.data)
@@ -247,7 +248,7 @@ class SeriesViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         data = write.validated_data
         teacher = data.get("teacher") if request.user.is_staff else teacher_of(request.user)
         if teacher is None:
-            raise PermissionDenied("Only teachers (or staff, naming the teacher) create weekly classes.")
+            raise PermissionDenied(_("Only teachers (or staff, naming the teacher) create weekly classes."))
         series = series_domain.create_series(
             teacher=teacher,
             course=data["course"],
@@ -341,7 +342,7 @@ class SeriesViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         series = self.get_object()
         student = student_of(request.user)
         if student is None:
-            raise PermissionDenied("Only students subscribe.")
+            raise PermissionDenied(_("Only students subscribe."))
         subscription, counts = series_domain.subscribe(series, student, now=timezone.now(), actor=request.user)
         return Response(
             {"id": subscription.pk, "series": series.pk, "counts": dict(counts)}, status=status.HTTP_201_CREATED
@@ -372,7 +373,7 @@ class SeriesViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             else None
         )
         if subscription is None:
-            raise NotFound("You do not follow this series.")
+            raise NotFound(_("You do not follow this series."))
         counts = series_domain.cancel_subscription(subscription, now=timezone.now(), actor=request.user)
         return Response({"id": subscription.pk, "series": series.pk, "counts": dict(counts)})
 
@@ -399,7 +400,7 @@ class CalendarTokenView(APIView):
     def post(self, request):
         teacher, student = teacher_of(request.user), student_of(request.user)
         if teacher is None and student is None:
-            raise PermissionDenied("Only teachers and students have a calendar.")
+            raise PermissionDenied(_("Only teachers and students have a calendar."))
         _feed, token = calendar.regenerate(
             now=timezone.now(), teacher=teacher, student=None if teacher else student, actor=request.user
         )

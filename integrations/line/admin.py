@@ -153,14 +153,21 @@ class LineContactForm(forms.ModelForm):
     link_to_student = forms.ModelChoiceField(
         queryset=Student.objects.order_by("display_name"),
         required=False,
-        help_text="Link this LINE contact to a student (it must be unlinked first).",
+        help_text=gettext_lazy("Link this LINE contact to a student (it must be unlinked first)."),
+        label=gettext_lazy("Link to student"),
     )
-    link_role = forms.ChoiceField(choices=LineContact.Role.choices, initial=LineContact.Role.STUDENT, required=False)
+    link_role = forms.ChoiceField(
+        choices=LineContact.Role.choices,
+        initial=LineContact.Role.STUDENT,
+        required=False,
+        label=gettext_lazy("Link role"),
+    )
     guardian_kinds = forms.MultipleChoiceField(
         choices=[(kind, kind.replace("_", " ")) for kind in GUARDIAN_KINDS],
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="What a guardian gets about their student (the join link by default).",
+        help_text=gettext_lazy("What a guardian gets about their student (the join link by default)."),
+        label=gettext_lazy("Guardian kinds"),
     )
 
     class Meta:
@@ -173,7 +180,8 @@ class LineContactForm(forms.ModelForm):
         contact = self.instance
         if student is not None and contact.student_id not in (None, student.pk):
             raise forms.ValidationError(
-                f'This contact is linked to {contact.student}; unlink it first (action "Unlink").'
+                gettext('This contact is linked to %(student)s; unlink it first (action "Unlink").')
+                % {"student": contact.student}
             )
         return cleaned
 
@@ -182,8 +190,8 @@ class ContactInline(ReadOnlyInline):
     model = LineContact
     fields = ["line_user_id", "line_channel", "role", "following", "linked_at", "guardian_kinds"]
     readonly_fields = fields
-    verbose_name = "LINE contact"
-    verbose_name_plural = "LINE contacts (the student's own and guardians')"
+    verbose_name = gettext_lazy("LINE contact")
+    verbose_name_plural = gettext_lazy("LINE contacts (the student's own and guardians')")
 
 
 @admin.register(LineContact)
@@ -231,16 +239,25 @@ class LineContactAdmin(admin.ModelAdmin):
             except DomainError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
-                self.message_user(request, f"{obj}: {outcome} to {student}.", messages.SUCCESS)
+                self.message_user(
+                    request,
+                    gettext("%(contact)s: %(outcome)s to %(student)s.")
+                    % {"contact": obj, "outcome": linking.OUTCOME_WORDS.get(outcome, outcome), "student": student},
+                    messages.SUCCESS,
+                )
 
-    @admin.action(description="Unlink (nothing more is sent to them)", permissions=["change"])
+    @admin.action(description=gettext_lazy("Unlink (nothing more is sent to them)"), permissions=["change"])
     def unlink(self, request, queryset):
         now = timezone.now()
         outcomes = [
             linking.unlink_contact(pk, now=now, actor=request.user, how="staff in the admin")
             for pk in queryset.values_list("pk", flat=True)
         ]
-        self.message_user(request, f"{outcomes.count(linking.UNLINKED)} contacts unlinked.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("%(count)s contacts unlinked.") % {"count": outcomes.count(linking.UNLINKED)},
+            messages.SUCCESS,
+        )
 
 
 admin.site.unregister(Student)
@@ -259,19 +276,30 @@ class StudentWithContactsAdmin(StudentAdmin):
             try:
                 code, expires_at, channel = linking.issue_code(student, role=role, now=now, actor=request.user)
             except DomainError as exc:
-                self.message_user(request, f"{student}: {exc}", messages.ERROR)
+                self.message_user(
+                    request, gettext("%(student)s: %(error)s") % {"student": student, "error": exc}, messages.ERROR
+                )
                 continue
             self.message_user(
                 request,
-                f"{student} ({role}): LINE code {code} for channel {channel.slug}, valid until "
-                f"{expires_at:%Y-%m-%d %H:%M} UTC. Give it to them; it is shown only now.",
+                gettext(
+                    "%(student)s (%(role)s): LINE code %(code)s for channel %(channel)s, valid until %(until)s UTC. "
+                    "Give it to them; it is shown only now."
+                )
+                % {
+                    "student": student,
+                    "role": LineContact.Role(role).label,
+                    "code": code,
+                    "channel": channel.slug,
+                    "until": f"{expires_at:%Y-%m-%d %H:%M}",
+                },
                 messages.SUCCESS,
             )
 
-    @admin.action(description="Generate a LINE code for the student", permissions=["change"])
+    @admin.action(description=gettext_lazy("Generate a LINE code for the student"), permissions=["change"])
     def line_code_student(self, request, queryset):
         self._codes(request, queryset, LineContact.Role.STUDENT)
 
-    @admin.action(description="Generate a LINE code for a parent or guardian", permissions=["change"])
+    @admin.action(description=gettext_lazy("Generate a LINE code for a parent or guardian"), permissions=["change"])
     def line_code_guardian(self, request, queryset):
         self._codes(request, queryset, LineContact.Role.GUARDIAN)

@@ -5,6 +5,7 @@ caller's contacts are listed in ``GET /api/v1/me/`` (``line_contacts``)."""
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
@@ -73,7 +74,7 @@ class LineCodeView(APIView):
     def post(self, request):
         student = student_of(request.user)
         if student is None:
-            raise PermissionDenied("Only a student account can link LINE accounts.")
+            raise PermissionDenied(_("Only a student account can link LINE accounts."))
         serializer = LineCodeRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         code, expires_at, channel = linking.issue_code(

@@ -33,6 +33,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils.translation import gettext, gettext_lazy
 
 from core import audit
 from core.errors import DomainError, NotFound
@@ -61,6 +62,8 @@ THROTTLED = "throttled"
 LINK_FAILED = "link failed"
 UNLINKED = "unlinked"
 NOT_LINKED = "not linked"
+# The outcomes staff read in the admin after linking (the constants stay English: they are recorded in the history).
+OUTCOME_WORDS = {LINKED: gettext_lazy("linked"), ALREADY_LINKED: gettext_lazy("already linked")}
 
 
 class LinkedElsewhere(DomainError, code="line_contact_linked"):
@@ -106,15 +109,18 @@ def link_contact(contact_id: int, student, *, role: str, now: dt.datetime, actor
     """Link the contact to ``student`` as ``role``: LINKED, or ALREADY_LINKED when it already is exactly that.
     LinkedElsewhere when it is linked to anyone else or in another role (never re-linked silently)."""
     if role not in Role.values:
-        raise DomainError(f"unknown role {role!r}; one of {', '.join(Role.values)}", code="validation_error")
+        raise DomainError(
+            gettext("unknown role %(role)s; one of %(roles)s") % {"role": repr(role), "roles": ", ".join(Role.values)},
+            code="validation_error",
+        )
     with transaction.atomic():
         contact = LineContact.objects.select_for_update(no_key=True).get(pk=contact_id)  # its student: after
         if contact.student_id == student.pk and contact.role == role:
             return ALREADY_LINKED
         if contact.student_id is not None:
             raise LinkedElsewhere(
-                f"This LINE contact is already linked to {contact.student} as {contact.get_role_display()}; "
-                "unlink it first."
+                gettext("This LINE contact is already linked to %(student)s as %(role)s; unlink it first.")
+                % {"student": contact.student, "role": contact.get_role_display()}
             )
         LineContact.objects.filter(pk=contact.pk, student__isnull=True).update(
             student=student, role=role, linked_at=now, unlinked_at=None
@@ -156,7 +162,7 @@ def unlink_my_contact(user, contact_id: int, *, now: dt.datetime) -> str:
     """The API's DELETE: only a contact linked to the caller's student; any other is "not found" (not leaked)."""
     student = getattr(user, "student", None)
     if student is None or not LineContact.objects.filter(pk=contact_id, student=student).exists():
-        raise NotFound("You have no LINE contact with this id.")
+        raise NotFound(gettext("You have no LINE contact with this id."))
     return unlink_contact(contact_id, now=now, actor=user, how="unlinked by the student (API)")
 
 
@@ -231,7 +237,10 @@ def channel_for(student, slug: str | None = None) -> LineChannel:
     if slug:
         channel = enabled.filter(slug=slug).first()
         if channel is None:
-            raise ChannelRequired(f"No enabled LINE channel {slug!r}; one of: {_slugs(enabled)}.")
+            raise ChannelRequired(
+                gettext("No enabled LINE channel %(slug)s; one of: %(slugs)s.")
+                % {"slug": repr(slug), "slugs": _slugs(enabled)}
+            )
         return channel
     theirs = enabled.filter(contacts__student=student).distinct()
     for candidates in (theirs, enabled):
@@ -239,8 +248,10 @@ def channel_for(student, slug: str | None = None) -> LineChannel:
         if len(found) == 1:
             return found[0]
     if not enabled.exists():
-        raise ChannelRequired("There is no enabled LINE channel to link to.")
-    raise ChannelRequired(f"Say which LINE channel the code is for; one of: {_slugs(enabled)}.")
+        raise ChannelRequired(gettext("There is no enabled LINE channel to link to."))
+    raise ChannelRequired(
+        gettext("Say which LINE channel the code is for; one of: %(slugs)s.") % {"slugs": _slugs(enabled)}
+    )
 
 
 def _slugs(channels) -> str:
@@ -253,7 +264,9 @@ def issue_code(
     """A new binding code for ``student`` (as the student or a guardian): (code as shown, expiry, channel). Only
     its keyed hash is stored; the code is shown this once."""
     if role not in Role.values:
-        raise DomainError(f"role must be one of {', '.join(Role.values)}", code="validation_error")
+        raise DomainError(
+            gettext("role must be one of %(roles)s") % {"roles": ", ".join(Role.values)}, code="validation_error"
+        )
     channel = channel_for(student, channel_slug)
     code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     expires_at = now + CODE_TTL
@@ -336,14 +349,16 @@ def start_account_link(user, channel_slug: str, link_token: str, *, role: str, n
     LINE's account-link dialog to send the browser to."""
     student = getattr(user, "student", None)
     if student is None:
-        raise NotAStudent("This login has no student profile: log in with the student's account to link LINE.")
+        raise NotAStudent(gettext("This login has no student profile: log in with the student's account to link LINE."))
     if role not in Role.values:
-        raise DomainError(f"role must be one of {', '.join(Role.values)}", code="validation_error")
+        raise DomainError(
+            gettext("role must be one of %(roles)s") % {"roles": ", ".join(Role.values)}, code="validation_error"
+        )
     if not link_token or len(link_token) > 255:
-        raise DomainError('The link has no LINE link token; send "link" in the chat again.', code="bad_link")
+        raise DomainError(gettext('The link has no LINE link token; send "link" in the chat again.'), code="bad_link")
     channel = LineChannel.objects.filter(slug=channel_slug, enabled=True).first()
     if channel is None:
-        raise NotFound(f"No enabled LINE channel {channel_slug!r}.")
+        raise NotFound(gettext("No enabled LINE channel %(slug)s.") % {"slug": repr(channel_slug)})
     nonce = secrets.token_urlsafe(32)  # 256 random bits, 43 characters (LINE: 10 to 255, unpredictable)
     LineLinkNonce.objects.create(
         digest=hashlib.sha256(nonce.encode()).hexdigest(),

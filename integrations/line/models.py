@@ -99,12 +99,16 @@ class LineContact(models.Model):
         STUDENT = "student", _("student")
         GUARDIAN = "guardian", _("guardian")
 
-    line_channel = models.ForeignKey(LineChannel, on_delete=models.PROTECT, related_name="contacts")
-    line_user_id = models.CharField(max_length=64)
-    following = models.BooleanField(default=True, help_text=_("False after the user blocked the LINE account."))
+    line_channel = models.ForeignKey(
+        LineChannel, on_delete=models.PROTECT, related_name="contacts", verbose_name=_("line channel")
+    )
+    line_user_id = models.CharField(max_length=64, verbose_name=_("line user id"))
+    following = models.BooleanField(
+        default=True, help_text=_("False after the user blocked the LINE account."), verbose_name=_("following")
+    )
     # Timestamp of the newest follow/unfollow event applied: an older event arriving late must not undo it.
-    status_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
-    display_name = models.CharField(max_length=120, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("status changed at"))
+    display_name = models.CharField(max_length=120, blank=True, verbose_name=_("display name"))
     # PROTECT: a student with linked contacts is deleted only after they are unlinked (a SET_NULL would leave a
     # half-linked row, which the check below refuses).
     student = models.ForeignKey(
@@ -114,18 +118,23 @@ class LineContact(models.Model):
         blank=True,
         related_name="line_contacts",
         editable=False,
+        verbose_name=_("student"),
     )
-    role = models.CharField(max_length=16, choices=Role.choices, blank=True, editable=False)
-    linked_at = models.DateTimeField(null=True, blank=True, editable=False)
-    unlinked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    role = models.CharField(max_length=16, choices=Role.choices, blank=True, editable=False, verbose_name=_("role"))
+    linked_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("linked at"))
+    unlinked_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("unlinked at"))
     # The message kinds a guardian receives about their student (a student's own contact receives every kind).
-    guardian_kinds = models.JSONField(default=default_guardian_kinds, blank=True)
+    guardian_kinds = models.JSONField(default=default_guardian_kinds, blank=True, verbose_name=_("guardian kinds"))
     # Wrong binding codes sent by this contact in the hour from ``code_failures_since`` (at most CODE_TRIES_PER_HOUR).
-    code_failures = models.PositiveSmallIntegerField(default=0, editable=False)
-    code_failures_since = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    code_failures = models.PositiveSmallIntegerField(default=0, editable=False, verbose_name=_("code failures"))
+    code_failures_since = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("code failures since")
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("line contact")
+        verbose_name_plural = _("line contacts")
         app_label = "integrations"
         ordering = ["line_channel", "-linked_at", "pk"]
         constraints = [
@@ -135,7 +144,9 @@ class LineContact(models.Model):
                 condition=(Q(student__isnull=False) & Q(linked_at__isnull=False) & ~Q(role=""))
                 | (Q(student__isnull=True) & Q(linked_at__isnull=True) & Q(role="")),
                 name="line_contact_linked_whole",
-                violation_error_message="A linked contact has a student, a role and a link time; an unlinked one none.",
+                violation_error_message=_(
+                    "A linked contact has a student, a role and a link time; an unlinked one none."
+                ),
             ),
         ]
         indexes = [models.Index(fields=["student"], name="line_contact_student")]
@@ -157,15 +168,21 @@ class LineLinkNonce(models.Model):
     ``accountLink`` event that brings it back links that contact to them. Single use (``used_at``, set by
     compare-and-set), valid for NONCE_TTL; the nonce itself is stored as its SHA-256 digest."""
 
-    digest = models.CharField(max_length=64, unique=True)
-    line_channel = models.ForeignKey(LineChannel, on_delete=models.CASCADE, related_name="+")
-    student = models.ForeignKey("classroom.Student", on_delete=models.CASCADE, related_name="+")
-    role = models.CharField(max_length=16, choices=LineContact.Role.choices)
-    created_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
+    digest = models.CharField(max_length=64, unique=True, verbose_name=_("digest"))
+    line_channel = models.ForeignKey(
+        LineChannel, on_delete=models.CASCADE, related_name="+", verbose_name=_("line channel")
+    )
+    student = models.ForeignKey(
+        "classroom.Student", on_delete=models.CASCADE, related_name="+", verbose_name=_("student")
+    )
+    role = models.CharField(max_length=16, choices=LineContact.Role.choices, verbose_name=_("role"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("used at"))
 
     class Meta:
+        verbose_name = _("line link nonce")
+        verbose_name_plural = _("line link nonces")
         app_label = "integrations"
         indexes = [models.Index(fields=["expires_at"], name="line_link_nonce_expiry")]
 
@@ -178,17 +195,30 @@ class LineLinkCode(models.Model):
     Stored as a keyed hash (HMAC with SECRET_KEY: a code is short, so a plain hash of a copied table could be
     reversed by trying them all); single use; valid for CODE_TTL; for one channel."""
 
-    digest = models.CharField(max_length=64, unique=True)
-    line_channel = models.ForeignKey(LineChannel, on_delete=models.CASCADE, related_name="+")
-    student = models.ForeignKey("classroom.Student", on_delete=models.CASCADE, related_name="+")
-    role = models.CharField(max_length=16, choices=LineContact.Role.choices)
-    created_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
-    used_by = models.ForeignKey(LineContact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_by = models.CharField(max_length=150, blank=True, help_text="Who asked for it (the student, or staff).")
+    digest = models.CharField(max_length=64, unique=True, verbose_name=_("digest"))
+    line_channel = models.ForeignKey(
+        LineChannel, on_delete=models.CASCADE, related_name="+", verbose_name=_("line channel")
+    )
+    student = models.ForeignKey(
+        "classroom.Student", on_delete=models.CASCADE, related_name="+", verbose_name=_("student")
+    )
+    role = models.CharField(max_length=16, choices=LineContact.Role.choices, verbose_name=_("role"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("used at"))
+    used_by = models.ForeignKey(
+        LineContact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("used by")
+    )
+    created_by = models.CharField(
+        max_length=150,
+        blank=True,
+        help_text=_("Who asked for it (the student, or staff)."),
+        verbose_name=_("created by"),
+    )
 
     class Meta:
+        verbose_name = _("line link code")
+        verbose_name_plural = _("line link codes")
         app_label = "integrations"
         indexes = [models.Index(fields=["expires_at"], name="line_link_code_expiry")]
 
