@@ -155,8 +155,7 @@ def test_london_1930_across_both_changes_of_2027():
         "in Europe/London."
     ]
     assert texts("series_time_change", student=an) == [
-        "Từ ngày 29/3, lớp 'IELTS Speaking' bắt đầu lúc 01:30 giờ Ho Chi Minh (trước đây 02:30): "
-        "Europe/London đổi giờ."
+        "Từ ngày 29/3, lớp 'IELTS Speaking' bắt đầu lúc 01:30 giờ Ho Chi Minh (trước đây 02:30): Europe/London đổi giờ."
     ]
     assert texts("series_time_change", teacher=teacher) == []  # 19:30 stays 19:30 in London
 
