@@ -163,10 +163,9 @@ class LineContact(models.Model):
         return self.linked and self.following
 
 
-class LineLinkNonce(models.Model):
-    """The nonce of one LINE account link (after a login on our page): it names who is linking, and the
-    ``accountLink`` event that brings it back links that contact to them. Single use (``used_at``, set by
-    compare-and-set), valid for NONCE_TTL; the nonce itself is stored as its SHA-256 digest."""
+class SingleUseLink(models.Model):
+    """What a nonce and a code share: a secret kept only as its digest, naming the student (and role) a contact will
+    be linked to on one channel, valid until ``expires_at``, used once (``used_at``, set by compare-and-set)."""
 
     digest = models.CharField(max_length=64, unique=True, verbose_name=_("digest"))
     line_channel = models.ForeignKey(
@@ -181,6 +180,15 @@ class LineLinkNonce(models.Model):
     used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("used at"))
 
     class Meta:
+        abstract = True
+
+
+class LineLinkNonce(SingleUseLink):
+    """The nonce of one LINE account link (after a login on our page): it names who is linking, and the
+    ``accountLink`` event that brings it back links that contact to them. Single use (``used_at``, set by
+    compare-and-set), valid for NONCE_TTL; the nonce itself is stored as its SHA-256 digest."""
+
+    class Meta:
         verbose_name = _("line link nonce")
         verbose_name_plural = _("line link nonces")
         app_label = "integrations"
@@ -190,22 +198,11 @@ class LineLinkNonce(models.Model):
         return f"account link nonce for {self.student_id} ({self.role})"
 
 
-class LineLinkCode(models.Model):
+class LineLinkCode(SingleUseLink):
     """A binding code: a student (or staff for them) asks for it, a contact sends it in the chat and is linked.
     Stored as a keyed hash (HMAC with SECRET_KEY: a code is short, so a plain hash of a copied table could be
     reversed by trying them all); single use; valid for CODE_TTL; for one channel."""
 
-    digest = models.CharField(max_length=64, unique=True, verbose_name=_("digest"))
-    line_channel = models.ForeignKey(
-        LineChannel, on_delete=models.CASCADE, related_name="+", verbose_name=_("line channel")
-    )
-    student = models.ForeignKey(
-        "classroom.Student", on_delete=models.CASCADE, related_name="+", verbose_name=_("student")
-    )
-    role = models.CharField(max_length=16, choices=LineContact.Role.choices, verbose_name=_("role"))
-    created_at = models.DateTimeField(verbose_name=_("created at"))
-    expires_at = models.DateTimeField(verbose_name=_("expires at"))
-    used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("used at"))
     used_by = models.ForeignKey(
         LineContact, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("used by")
     )
