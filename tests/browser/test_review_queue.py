@@ -84,7 +84,10 @@ def test_staff_confirm_a_no_show_in_the_review_queue(browser, live_server, no_sh
     item = page.locator(f"#review-{no_show.pk}")
     assert "teacher not seen" in item.locator(".review-reason").inner_text()
     assert "24.00 USD net" in item.locator(".held-amount").inner_text()
-    assert "Nobody was seen in the room." in item.locator("table.timeline").inner_text()
+    timeline = item.locator("table.timeline").inner_text()
+    # The students were in the room (run_and_close puts them there, so they are not no-shows); the teacher never was.
+    assert "Alice\tstudent" in timeline and "Bob\tstudent" in timeline
+    assert "Charlie" not in timeline and "\tteacher\t" not in timeline
     item.locator("textarea[name=note]").fill("Teacher confirmed by phone that they missed the class")
     item.get_by_role("button", name="Confirm no-show").click()
     page.wait_for_selector(".messagelist .success")
