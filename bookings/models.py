@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from classroom.models import cited_policy
 from core.models import StateGuardMixin, choice_check
 from core.money import CURRENCY_CHOICES
 
@@ -65,15 +66,7 @@ class Booking(StateGuardMixin, models.Model):
         max_digits=12, decimal_places=2, null=True, blank=True, editable=False, verbose_name=_("charged amount")
     )
     # The policy version that decided the booking's money (its refund, late-cancel charge or no-show).
-    policy = models.ForeignKey(
-        "classroom.Policy",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        verbose_name=_("policy"),
-    )
+    policy = cited_policy(blank=True)
     # A student's complaint holds the teacher's payout before its dispute window ends.
     has_complaint = models.BooleanField(default=False, verbose_name=_("has complaint"))
     complaint_note = models.TextField(blank=True, verbose_name=_("complaint note"))
@@ -222,15 +215,7 @@ class Payout(StateGuardMixin, models.Model):
     paid_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("paid at"))
     held_reason = models.CharField(max_length=200, blank=True, editable=False, verbose_name=_("held reason"))
     # The policy version that decided it (commission, dispute window, absent students' share): the class's.
-    policy = models.ForeignKey(
-        "classroom.Policy",
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-        verbose_name=_("policy"),
-    )
+    policy = cited_policy(blank=True)
     excused_percent = models.PositiveSmallIntegerField(
         null=True, blank=True, editable=False, verbose_name=_("excused percent")
     )

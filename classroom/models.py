@@ -190,6 +190,20 @@ class ApiToken(models.Model):
         return f"API token of {self.user} (until {self.expires_at:%Y-%m-%d %H:%M} UTC)"
 
 
+def cited_policy(**options) -> models.ForeignKey:
+    """The column of a row that cites the policy version which decided it (a class, a booking, a payout): never
+    edited by hand, never cascading (a version is never deleted while something cites it)."""
+    return models.ForeignKey(
+        "classroom.Policy",
+        on_delete=models.PROTECT,
+        null=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("policy"),
+        **options,
+    )
+
+
 class Policy(models.Model):
     """One version of the class windows and money rules (``classroom.policies`` names them, reads and validates them).
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from classroom import policies
+from classroom.models import cited_policy
 
 # StateGuardMixin is also named here by the migrations that made the models using it (meetings 0001, bookings 0001).
 from core.models import StateGuardMixin, choice_check
@@ -75,14 +76,7 @@ class Meeting(StateGuardMixin, models.Model):
     )
     # The policy version whose windows and money rules apply (classroom.policies): the one in force when the class was
     # scheduled, re-pinned while it has not opened, kept from the moment it opens.
-    policy = models.ForeignKey(
-        "classroom.Policy",
-        on_delete=models.PROTECT,
-        null=True,
-        editable=False,
-        related_name="+",
-        verbose_name=_("policy"),
-    )
+    policy = cited_policy()
 
     # Attendance verdict and settlement (the close path's second step; retried until settled_at is set).
     attendance_verdict = models.CharField(
