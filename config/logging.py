@@ -39,6 +39,10 @@ class JsonFormatter(logging.Formatter):
 _LINK_TOKEN = re.compile(r"""(?P<head>/(?:j|feedback|calendar)/)(?P<token>[^/\s"'?#&]+)""")
 # The ``t`` query parameter of a local room page.
 _ROOM_TOKEN = re.compile(r"""(?P<head>/rooms/[^\s"'?#]*\?(?:[^\s"'#]*?&)?t=)(?P<token>[^&\s"'#]+)""")
+# LINE's link token on our account-link page (plain, or inside a login's ?next=): with it and a login of one's own,
+# someone could link that LINE user to their account within its 10 minutes.
+_LINE_LINK_TOKEN = re.compile(r"""(?P<head>linkToken(?:=|%3D))(?P<token>[^&\s"'#%]+)""")
+_MARKERS = ("/j/", "/feedback/", "/calendar/", "t=", "linkToken")
 REDACTED = "…[redacted]"
 SHOWN = 4
 
@@ -52,10 +56,11 @@ def _shorten(match: re.Match) -> str:
 
 
 def redact(text: str) -> str:
-    """``text`` with the token part of every join, feedback and room link replaced (``/j/eyJh…[redacted]/``)."""
-    if "/j/" not in text and "/feedback/" not in text and "/calendar/" not in text and "t=" not in text:
+    """``text`` with the token part of every join, feedback, room, calendar and LINE account link replaced
+    (``/j/eyJh…[redacted]/``)."""
+    if not any(marker in text for marker in _MARKERS):  # most lines: no regular expression at all
         return text
-    return _ROOM_TOKEN.sub(_shorten, _LINK_TOKEN.sub(_shorten, text))
+    return _LINE_LINK_TOKEN.sub(_shorten, _ROOM_TOKEN.sub(_shorten, _LINK_TOKEN.sub(_shorten, text)))
 
 
 def _redacted(value):

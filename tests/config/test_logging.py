@@ -36,6 +36,14 @@ TOKEN = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.SIGNATURE-part_1234567890"
         ("/j/abc/", "/j/…[redacted]/"),  # too short to show any of it
         ("GET /api/v1/meetings/?t=1 HTTP/1.1", "GET /api/v1/meetings/?t=1 HTTP/1.1"),  # not a room: left alone
         ("/admin/j/", "/admin/j/"),
+        (
+            f'"GET /integrations/line/link/demo/?linkToken={TOKEN}&role=guardian HTTP/1.1" 302 0',
+            '"GET /integrations/line/link/demo/?linkToken=eyJh…[redacted]&role=guardian HTTP/1.1" 302 0',
+        ),
+        (  # the same page behind the login: the token is inside ?next=, URL-encoded
+            f"/admin/login/?next=/integrations/line/link/demo/%3FlinkToken%3D{TOKEN}%26role%3Dstudent",
+            "/admin/login/?next=/integrations/line/link/demo/%3FlinkToken%3DeyJh…[redacted]%26role%3Dstudent",
+        ),
     ],
 )
 def test_it_redacts_the_token_part_only(text, expected):
