@@ -119,26 +119,24 @@ def _created(model, joined: dt.datetime, **lookup):
     return row
 
 
+def _logins_of(model, rows, joined: dt.datetime) -> dict:
+    """A login and a ``model`` (Teacher or Student) record for each (username, name, zone, language) row."""
+    made = {}
+    for username, name, zone, language in rows:
+        user = _user(username, PEOPLE_PASSWORD, joined, email=f"{username}@example.com")
+        made[username] = _created(
+            model,
+            joined,
+            user=user,
+            defaults={"display_name": name, "time_zone": zone, "language": language, "email": user.email},
+        )
+    return made
+
+
 def _people(joined: dt.datetime):
     _user(STAFF_USERNAME, STAFF_PASSWORD, joined, is_staff=True, is_superuser=True, email="admin@example.com")
-    teachers = {}
-    for username, name, zone, language in TEACHERS:
-        user = _user(username, PEOPLE_PASSWORD, joined, email=f"{username}@example.com")
-        teachers[username] = _created(
-            Teacher,
-            joined,
-            user=user,
-            defaults={"display_name": name, "time_zone": zone, "language": language, "email": user.email},
-        )
-    students = {}
-    for username, name, zone, language in STUDENTS:
-        user = _user(username, PEOPLE_PASSWORD, joined, email=f"{username}@example.com")
-        students[username] = _created(
-            Student,
-            joined,
-            user=user,
-            defaults={"display_name": name, "time_zone": zone, "language": language, "email": user.email},
-        )
+    teachers = _logins_of(Teacher, TEACHERS, joined)
+    students = _logins_of(Student, STUDENTS, joined)
     courses = {}
     for title, price, currency, capacity, minimum in COURSES:
         courses[title] = _created(
