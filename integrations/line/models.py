@@ -69,20 +69,24 @@ class LineWebhookEvent(models.Model):
         return f"{self.event_type} {self.line_user_id} ({self.outcome})"
 
 
-def clear_auth_flags(channels, *, now: dt.datetime, actor) -> int:
-    """Staff fixed the channels' tokens: they are tried again (the flag set on LINE's 401 is cleared), each with a
-    history entry naming who did it. Returns how many were flagged."""
+def clear_auth_flags(
+    channels, *, now: dt.datetime, actor, was: str = "token refused", reason: str = "the token was fixed", **also
+) -> int:
+    """Staff fixed the channels' credentials (LINE's or Zalo's; ``channels`` is a queryset of either): they are tried
+    again (the flag set when the service refused them is cleared, with the columns in ``also``), each with a history
+    entry naming who did it. Returns how many were flagged."""
+    model = channels.model
     with transaction.atomic():
         flagged = list(channels.filter(auth_failed_at__isnull=False).values_list("pk", flat=True))
-        LineChannel.objects.filter(pk__in=flagged).update(auth_failed_at=None)
+        model.objects.filter(pk__in=flagged).update(auth_failed_at=None, **also)
         audit.record(
-            LineChannel,
-            [(pk, "token refused", None) for pk in flagged],
+            model,
+            [(pk, was, None) for pk in flagged],
             to_state="cleared",
             at=now,
             actor=actor,
             field="auth_failed_at",
-            reason="the token was fixed",
+            reason=reason,
         )
     return len(flagged)
 
