@@ -9,7 +9,8 @@ Per row:
 
 Answers (integrations/zalo/client.py): accepted -> sent; Zalo's refusal (a negative code) -> failed for good with
 its code and message; 429 -> retried after its Retry-After (the channel's limiter pauses too); no answer or 5xx ->
-retried with backoff, as "unknown" (below); -124 (the access token expired or was revoked mid-run) -> the token is
+retried with backoff, as "unknown" (below); a Retry-After longer than HTTP_RETRY_AFTER_MAX_SECONDS is not slept
+through (the sweep holds a lease): the pass's remaining rows are not sent and wait as long; -124 (the access token expired or was revoked mid-run) -> the token is
 refreshed once (one refresher at a time, integrations/zalo/tokens.py) and the row resent in the same pass: -124 means
 nothing was sent, so nothing is lost and nothing doubled.
 
@@ -144,12 +145,19 @@ class ZaloNotificationChannel:
         limiter = limiter_for(f"zalo:{channel.pk}", settings.ZALO_RATE_PER_SECOND)
         http = client.client()
 
+        halted: dict = {}  # Zalo asked for a longer wait than a sweep may sleep: the rest of this pass waits too
+
         def one_call(item) -> client.Answer:
             row, template, data = item
+            if halted:
+                return client.Answer("refused", error=halted["error"], retry_after=halted["retry_after"])
             limiter.acquire()
             answer = client.send(http, token, row.address, template.template_id, data, str(row.retry_key))
             if answer.retry_after:
-                limiter.pause(answer.retry_after)
+                if answer.retry_after > settings.HTTP_RETRY_AFTER_MAX_SECONDS:
+                    halted.update(error=f"not sent: {answer.error}", retry_after=answer.retry_after)
+                else:
+                    limiter.pause(answer.retry_after)
             return answer
 
         answers = map_bounded(one_call, items, max_workers=settings.ZALO_MAX_CONCURRENCY)

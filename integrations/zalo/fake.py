@@ -4,7 +4,7 @@
 * Tokens: it issues and accepts access tokens as Zalo does. A refresh needs the app's ``secret_key`` header, the
   ``app_id``, ``grant_type=refresh_token`` and the *current* refresh token; it answers a new access token (valid
   ``token_seconds``) and a new refresh token, and the old refresh token stops working. ``expire_tokens()`` ends every
-  access token now (a token that expires mid-run); a send with a dead token gets ``-124 Access token invalid``.
+  access token now, ``expire_after(n)`` after n more messages (a token that expires mid-run); a send with a dead token gets ``-124 Access token invalid``.
   ``refreshes`` counts the refresh calls.
 * Templates: ``template(id, params, approved=True)`` registers one; a send must name a known, approved template and
   give exactly its parameters, each a non-empty string (else -109 / the refusal of an unapproved one / -112).
@@ -94,6 +94,7 @@ class ZaloFake(FakeService):
         self.sent: list[Sent] = []
         self.refreshes = 0
         self.receipts = receipts
+        self._expire_after: int | None = None  # access tokens end after this many more accepted messages
 
     def configure(self, args) -> None:
         pass
@@ -110,6 +111,11 @@ class ZaloFake(FakeService):
     def expire_tokens(self) -> None:
         with self.lock:
             self.access_tokens.clear()
+
+    def expire_after(self, sends: int) -> None:
+        """Every access token issued so far ends after ``sends`` more accepted messages (mid-run)."""
+        with self.lock:
+            self._expire_after = sends
 
     def copies(self) -> Counter:
         """(phone, template id) -> how many times Zalo sent it."""
@@ -185,6 +191,11 @@ class ZaloFake(FakeService):
             return Reply(200, {"error": code, "message": message})
         sent = Sent(uuid.uuid4().hex, phone, body["template_id"], data, str(body.get("tracking_id", "")), token)
         self.sent.append(sent)
+        if self._expire_after is not None:
+            self._expire_after -= 1
+            if self._expire_after <= 0:
+                self._expire_after = None
+                self.access_tokens.clear()
         if self.receipts:
             self.send_webhook(self.receipt(sent))
         quota = {"dailyQuota": "1000", "remainingQuota": str(1000 - len(self.sent))}

@@ -65,4 +65,7 @@ def receive(channel: ZaloChannel, body: bytes, signed: str, *, now: dt.datetime)
     updated = ZaloMessage.objects.filter(match, zalo_channel=channel, received_at__isnull=True).update(
         received_at=received
     )
+    if updated and msg_id and tracking_id:
+        # A send whose answer was lost has no msg_id yet: the receipt gives it.
+        ZaloMessage.objects.filter(zalo_channel=channel, tracking_id=tracking_id, msg_id="").update(msg_id=msg_id)
     return "received" if updated else "already recorded or unknown"
