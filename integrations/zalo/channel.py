@@ -10,7 +10,8 @@ Per row:
 Answers (integrations/zalo/client.py): accepted -> sent; Zalo's refusal (a negative code) -> failed for good with
 its code and message; 429 -> retried after its Retry-After (the channel's limiter pauses too); no answer or 5xx ->
 retried with backoff, as "unknown" (below); a Retry-After longer than HTTP_RETRY_AFTER_MAX_SECONDS is not slept
-through (the sweep holds a lease): the pass's remaining rows are not sent and wait as long; -124 (the access token expired or was revoked mid-run) -> the token is
+through (the sweep holds a lease): the pass's remaining rows are not sent and wait as long; -124 (the access token
+expired or was revoked mid-run) -> the token is
 refreshed once (one refresher at a time, integrations/zalo/tokens.py) and the row resent in the same pass: -124 means
 nothing was sent, so nothing is lost and nothing doubled.
 

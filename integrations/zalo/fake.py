@@ -4,7 +4,8 @@
 * Tokens: it issues and accepts access tokens as Zalo does. A refresh needs the app's ``secret_key`` header, the
   ``app_id``, ``grant_type=refresh_token`` and the *current* refresh token; it answers a new access token (valid
   ``token_seconds``) and a new refresh token, and the old refresh token stops working. ``expire_tokens()`` ends every
-  access token now, ``expire_after(n)`` after n more messages (a token that expires mid-run); a send with a dead token gets ``-124 Access token invalid``.
+  access token now, ``expire_after(n)`` after n more messages (a token that expires mid-run); a send with a dead token
+  gets ``-124 Access token invalid``.
   ``refreshes`` counts the refresh calls.
 * Templates: ``template(id, params, approved=True)`` registers one; a send must name a known, approved template and
   give exactly its parameters, each a non-empty string (else -109 / the refusal of an unapproved one / -112).
