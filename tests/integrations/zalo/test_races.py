@@ -24,7 +24,8 @@ def test_two_workers_refreshing_at_once_make_one_refresh_call_and_both_use_the_n
         for _ in range(1000):
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
                 )
                 if cursor.fetchone()[0]:
                     break
