@@ -1,6 +1,7 @@
 """What the providers' admin pages share: secrets are write-only and never shown whole."""
 
 from django import forms
+from django.contrib import admin
 
 
 def mask(secret: str) -> str:
@@ -20,6 +21,8 @@ class WriteOnlySecretsForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in self.secrets:
+            if name not in self.fields:
+                continue  # not on this form (a view-only page: see WriteOnlySecretsAdmin)
             label = self.fields[name].label
             self.fields[name] = forms.CharField(
                 label=label,
@@ -31,8 +34,19 @@ class WriteOnlySecretsForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         for name in self.secrets:
-            if not data.get(name):
+            if name in self.fields and not data.get(name):
                 if not self.instance.pk:
                     self.add_error(name, f"Required for a new {self.new_row}.")
                 data[name] = getattr(self.instance, name)
         return data
+
+
+class WriteOnlySecretsAdmin(admin.ModelAdmin):
+    """A model admin whose form is a WriteOnlySecretsForm: a staff member who may only view the row gets a page
+    without the secret fields (Django would show every field of a view-only page as read-only text, in full)."""
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if self.has_change_permission(request, obj):
+            return fields
+        return [name for name in fields if name not in self.form.secrets]

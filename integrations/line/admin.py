@@ -15,7 +15,7 @@ from classroom.admin import StudentAdmin
 from classroom.models import Student
 from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline
 from core.errors import DomainError
-from integrations.admin_forms import WriteOnlySecretsForm, mask
+from integrations.admin_forms import WriteOnlySecretsAdmin, WriteOnlySecretsForm, mask
 from integrations.line import linking
 from integrations.line.models import LineChannel, LineContact, LineWebhookEvent, clear_auth_flags
 from notifications.messages import GUARDIAN_KINDS
@@ -50,7 +50,7 @@ def today_start() -> dt.datetime:
 
 
 @admin.register(LineChannel)
-class LineChannelAdmin(admin.ModelAdmin):
+class LineChannelAdmin(WriteOnlySecretsAdmin):
     form = LineChannelForm
     list_display = [
         "name",

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from core.admin_utils import ReadOnlyAdmin
-from integrations.admin_forms import WriteOnlySecretsForm, mask
+from integrations.admin_forms import WriteOnlySecretsAdmin, WriteOnlySecretsForm, mask
 from integrations.line.admin import today_start
 from integrations.zalo.models import ZaloChannel, ZaloMessage, ZaloTemplate, clear_auth_flags
 
@@ -26,7 +26,10 @@ class ZaloChannelForm(WriteOnlySecretsForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # The access token may be left empty on a new channel: it is refreshed before the first message.
-        self.fields["access_token"].help_text = gettext_lazy("Optional: refreshed from the refresh token when empty.")
+        if "access_token" in self.fields:
+            self.fields["access_token"].help_text = gettext_lazy(
+                "Optional: refreshed from the refresh token when empty."
+            )
 
     def clean(self):
         data = super().clean()
@@ -43,7 +46,7 @@ class ZaloTemplateInline(admin.TabularInline):
 
 
 @admin.register(ZaloChannel)
-class ZaloChannelAdmin(admin.ModelAdmin):
+class ZaloChannelAdmin(WriteOnlySecretsAdmin):
     form = ZaloChannelForm
     inlines = [ZaloTemplateInline]
     list_display = [
