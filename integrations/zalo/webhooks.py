@@ -14,21 +14,15 @@ changes nothing. Other events are acknowledged and ignored.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 
 from django.db.models import Q
 
 from integrations.webhooks import BadWebhook, json_body
 from integrations.zalo.models import ZaloChannel, ZaloMessage
+from integrations.zalo.signing import signature
 
 RECEIVED = "user_received_message"
-
-
-def signature(app_id: str, body: bytes, timestamp: str, oa_secret_key: str) -> str:
-    """The value of X-ZEvent-Signature for ``body`` (as Zalo computes it)."""
-    signed = app_id.encode() + body + timestamp.encode() + oa_secret_key.encode()
-    return "mac=" + hashlib.sha256(signed).hexdigest()
 
 
 def _moment(value, default: dt.datetime) -> dt.datetime:

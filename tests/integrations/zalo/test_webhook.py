@@ -5,7 +5,7 @@ import json
 import pytest
 
 from integrations.zalo.models import ZaloMessage
-from integrations.zalo.webhooks import signature
+from integrations.zalo.signing import signature
 from notifications.delivery import deliver_notifications
 from tests.integrations.zalo.conftest import APP_ID, OA_SECRET_KEY, enqueue, vietnamese_students
 
