@@ -89,7 +89,10 @@ class ZaloTemplate(models.Model):
     parameters = models.JSONField(
         default=dict,
         blank=True,
-        help_text=_("Template parameter -> our value (one of: %(values)s).") % {"values": ", ".join(ZALO_VALUES)},
+        help_text=_(
+            'Template parameter -> our value, e.g. {"ten": "name"}; values: message, name, student, title, date, '
+            "start, end, zone, reason (a link goes in the button parameter)."
+        ),
         verbose_name=_("parameters"),
     )
     button_parameter = models.CharField(
