@@ -1,7 +1,12 @@
 """What the providers' admin pages share: secrets are write-only and never shown whole."""
 
+import datetime as dt
+
 from django import forms
 from django.contrib import admin
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 
 def mask(secret: str) -> str:
@@ -50,3 +55,34 @@ class WriteOnlySecretsAdmin(admin.ModelAdmin):
         if self.has_change_permission(request, obj):
             return fields
         return [name for name in fields if name not in self.form.secrets]
+
+
+def today_start() -> dt.datetime:
+    return timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class TodaysMessagesAdmin(admin.ModelAdmin):
+    """A channel list with today's sent and failed messages: ``messages_path`` is the path from the channel to its
+    notifications (``notification`` for LINE, ``messages__notification`` for Zalo)."""
+
+    messages_path = "notification"
+
+    def todays_counts(self) -> dict:
+        path, since = self.messages_path, today_start()
+        return {
+            "sent_today_count": Count(path, filter=Q(**{f"{path}__state": "sent", f"{path}__sent_at__gte": since})),
+            "failed_today_count": Count(
+                path, filter=Q(**{f"{path}__state": "failed", f"{path}__failed_at__gte": since})
+            ),
+        }
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(**self.todays_counts())
+
+    @admin.display(description=gettext_lazy("sent today (UTC)"), ordering="sent_today_count")
+    def sent_today(self, obj):
+        return obj.sent_today_count
+
+    @admin.display(description=gettext_lazy("failed today (UTC)"), ordering="failed_today_count")
+    def failed_today(self, obj):
+        return obj.failed_today_count

@@ -13,28 +13,38 @@ def default_guardian_kinds() -> list[str]:
     return ["join_link"]
 
 
-class LineChannel(models.Model):
-    """One LINE Official Account. Each has its own webhook URL (/integrations/line/webhook/<slug>/) so the right
-    secret is known before the body is parsed."""
+class MessagingChannel(models.Model):
+    """What a messaging service's account (a LINE channel, a Zalo OA) has in the admin: a name, a slug naming its
+    webhook URL, an on/off switch, and the flag set when the service refused its credentials (shown until staff fix
+    them; :func:`clear_auth_flags`)."""
 
     name = models.CharField(max_length=120, verbose_name=_("name"))
     slug = models.SlugField(unique=True, verbose_name=_("slug"))
-    channel_id = models.CharField(max_length=64, verbose_name=_("channel id"))
-    channel_secret = models.CharField(max_length=128, verbose_name=_("channel secret"))
-    access_token = models.TextField(verbose_name=_("access token"))
     enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
-    # Set when LINE answered 401: the token is wrong or revoked; the admin shows it until staff fix the token.
     auth_failed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("auth failed at"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
-        verbose_name = _("line channel")
-        verbose_name_plural = _("line channels")
+        abstract = True
         app_label = "integrations"
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class LineChannel(MessagingChannel):
+    """One LINE Official Account. Each has its own webhook URL (/integrations/line/webhook/<slug>/) so the right
+    secret is known before the body is parsed. ``auth_failed_at`` is set when LINE answered 401: the token is wrong
+    or revoked."""
+
+    channel_id = models.CharField(max_length=64, verbose_name=_("channel id"))
+    channel_secret = models.CharField(max_length=128, verbose_name=_("channel secret"))
+    access_token = models.TextField(verbose_name=_("access token"))
+
+    class Meta(MessagingChannel.Meta):
+        verbose_name = _("line channel")
+        verbose_name_plural = _("line channels")
 
 
 class LineWebhookEvent(models.Model):

@@ -3,13 +3,11 @@ keys and tokens write-only and never shown whole), each with its templates per m
 their receipts (read only)."""
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from core.admin_utils import ReadOnlyAdmin
-from integrations.admin_forms import WriteOnlySecretsAdmin, WriteOnlySecretsForm, mask
-from integrations.line.admin import today_start
+from integrations.admin_forms import TodaysMessagesAdmin, WriteOnlySecretsAdmin, WriteOnlySecretsForm, mask
 from integrations.zalo.models import ZaloChannel, ZaloMessage, ZaloTemplate, clear_auth_flags
 
 SECRETS = ("app_id", "oa_id", "secret_key", "oa_secret_key", "access_token", "refresh_token")
@@ -46,7 +44,8 @@ class ZaloTemplateInline(admin.TabularInline):
 
 
 @admin.register(ZaloChannel)
-class ZaloChannelAdmin(WriteOnlySecretsAdmin):
+class ZaloChannelAdmin(WriteOnlySecretsAdmin, TodaysMessagesAdmin):
+    messages_path = "messages__notification"
     form = ZaloChannelForm
     inlines = [ZaloTemplateInline]
     list_display = [
@@ -64,31 +63,6 @@ class ZaloChannelAdmin(WriteOnlySecretsAdmin):
     search_fields = ["name", "slug"]
     readonly_fields = ["token_expires_at", "auth_failed_at", "auth_error"]
     actions = ["clear_auth_flag"]
-
-    def get_queryset(self, request):
-        since = today_start()
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                sent_today_count=Count(
-                    "messages",
-                    filter=Q(messages__notification__state="sent", messages__notification__sent_at__gte=since),
-                ),
-                failed_today_count=Count(
-                    "messages",
-                    filter=Q(messages__notification__state="failed", messages__notification__failed_at__gte=since),
-                ),
-            )
-        )
-
-    @admin.display(description=gettext_lazy("sent today (UTC)"), ordering="sent_today_count")
-    def sent_today(self, obj):
-        return obj.sent_today_count
-
-    @admin.display(description=gettext_lazy("failed today (UTC)"), ordering="failed_today_count")
-    def failed_today(self, obj):
-        return obj.failed_today_count
 
     @admin.display(description=gettext_lazy("token refresh refused"), ordering="auth_failed_at")
     def refresh_refused(self, obj):

@@ -28,7 +28,7 @@ TEMPLATE_KINDS = (
 )
 
 
-class ZaloChannel(models.Model):
+class ZaloChannel(line_models.MessagingChannel):
     """One Zalo Official Account and the Zalo app that sends ZNS for it. The webhook URL is per channel
     (/integrations/zalo/webhook/<slug>/), so the right secret is known before the body is read.
 
@@ -36,8 +36,6 @@ class ZaloChannel(models.Model):
     refresh returns a new refresh token, stored at once (the old one is dead). A refresh Zalo refuses sets
     ``auth_failed_at`` (shown in the admin, as LINE's 401): staff paste a fresh refresh token to clear it."""
 
-    name = models.CharField(max_length=120, verbose_name=_("name"))
-    slug = models.SlugField(unique=True, verbose_name=_("slug"))
     app_id = models.CharField(max_length=64, verbose_name=_("app id"))
     oa_id = models.CharField(max_length=64, verbose_name=_("OA id"))
     secret_key = models.CharField(
@@ -57,19 +55,11 @@ class ZaloChannel(models.Model):
         help_text=_("Empty: refreshed before the first message."),
         verbose_name=_("token expires at"),
     )
-    enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
-    auth_failed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("auth failed at"))
     auth_error = models.CharField(max_length=300, blank=True, editable=False, verbose_name=_("auth error"))
-    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
-    class Meta:
+    class Meta(line_models.MessagingChannel.Meta):
         verbose_name = _("Zalo channel")
         verbose_name_plural = _("Zalo channels")
-        app_label = "integrations"
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class ZaloTemplate(models.Model):

@@ -3,12 +3,11 @@ signature (or an event of another app); 400 not JSON; 413 too big (nothing writt
 
 from __future__ import annotations
 
-from django.http import Http404, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from integrations.webhooks import BadWebhook, webhook_body, webhook_error
+from integrations.webhooks import serve
 from integrations.zalo import webhooks
 from integrations.zalo.models import ZaloChannel
 
@@ -16,12 +15,13 @@ from integrations.zalo.models import ZaloChannel
 @csrf_exempt
 @require_POST
 def webhook(request, slug: str):
-    channel = ZaloChannel.objects.filter(slug=slug).first()
-    if channel is None:
-        raise Http404("no Zalo channel with this slug")
-    try:
-        body = webhook_body(request)
-        outcome = webhooks.receive(channel, body, request.headers.get("x-zevent-signature", ""), now=timezone.now())
-    except BadWebhook as exc:
-        return webhook_error(exc, "zalo")
-    return JsonResponse({"status": "ok", "outcome": outcome})
+    return serve(
+        request,
+        "zalo",
+        ZaloChannel.objects.filter(slug=slug).first(),
+        lambda channel, body: {
+            "outcome": webhooks.receive(
+                channel, body, request.headers.get("x-zevent-signature", ""), now=timezone.now()
+            )
+        },
+    )
