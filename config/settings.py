@@ -422,6 +422,14 @@ NOTIFICATION_CHANNEL_ORDER_BY_COUNTRY = {
         if "=" in item
     )
 }
+for _name, _orders in (
+    ("NOTIFICATION_CHANNEL_ORDER", [NOTIFICATION_CHANNEL_ORDER]),
+    ("NOTIFICATION_CHANNEL_ORDER_BY_COUNTRY", list(NOTIFICATION_CHANNEL_ORDER_BY_COUNTRY.values())),
+):
+    for _order in _orders:
+        _names = [part.strip() for part in _order.split(",") if part.strip()]
+        if not _names or set(_names) - {"zalo", "line", "email"} or len(set(_names)) != len(_names):
+            env.error(_name, f"each order names zalo, line and email at most once, comma separated; got {_order!r}")
 # ZNS (business.openapi.zalo.me/message/template) and the OA's OAuth v4 token refresh (oauth.zaloapp.com); tests and
 # the demo point both at the local fake (integrations/zalo/fake.py).
 ZALO_API_BASE_URL = env.url("ZALO_API_BASE_URL", "https://business.openapi.zalo.me")

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 
 from django.conf import settings
 from django.db import transaction
@@ -144,7 +145,7 @@ class ZaloNotificationChannel:
 
     def _call(self, channel: ZaloChannel, token: str, items) -> list[client.Answer]:
         limiter = limiter_for(f"zalo:{channel.pk}", settings.ZALO_RATE_PER_SECOND)
-        http = client.client()
+        local = threading.local()  # one HTTP session per thread (a requests.Session is not thread-safe)
 
         halted: dict = {}  # Zalo asked for a longer wait than a sweep may sleep: the rest of this pass waits too
 
@@ -153,7 +154,9 @@ class ZaloNotificationChannel:
             if halted:
                 return client.Answer("refused", error=halted["error"], retry_after=halted["retry_after"])
             limiter.acquire()
-            answer = client.send(http, token, row.address, template.template_id, data, str(row.retry_key))
+            if not hasattr(local, "http"):
+                local.http = client.client()
+            answer = client.send(local.http, token, row.address, template.template_id, data, str(row.retry_key))
             if answer.retry_after:
                 if answer.retry_after > settings.HTTP_RETRY_AFTER_MAX_SECONDS:
                     halted.update(error=f"not sent: {answer.error}", retry_after=answer.retry_after)
