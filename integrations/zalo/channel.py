@@ -11,9 +11,8 @@ Answers (integrations/zalo/client.py): accepted -> sent; Zalo's refusal (a negat
 its code and message; 429 -> retried after its Retry-After (the channel's limiter pauses too); no answer or 5xx ->
 retried with backoff, as "unknown" (below); a Retry-After longer than HTTP_RETRY_AFTER_MAX_SECONDS is not slept
 through (the sweep holds a lease): the pass's remaining rows are not sent and wait as long; -124 (the access token
-expired or was revoked mid-run) -> the token is
-refreshed once (one refresher at a time, integrations/zalo/tokens.py) and the row resent in the same pass: -124 means
-nothing was sent, so nothing is lost and nothing doubled.
+expired or was revoked mid-run) -> the token is refreshed once (one refresher at a time, integrations/zalo/tokens.py)
+and the row resent in the same pass: -124 means nothing was sent, so nothing is lost and nothing doubled.
 
 Exactly once, honestly. ZNS has no retry key: ``tracking_id`` is only echoed back for reconciliation (in the answer
 and the receipt), Zalo does not refuse or merge a second request with the same one, and the status query

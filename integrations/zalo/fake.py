@@ -5,8 +5,7 @@
   ``app_id``, ``grant_type=refresh_token`` and the *current* refresh token; it answers a new access token (valid
   ``token_seconds``) and a new refresh token, and the old refresh token stops working. ``expire_tokens()`` ends every
   access token now, ``expire_after(n)`` after n more messages (a token that expires mid-run); a send with a dead token
-  gets ``-124 Access token invalid``.
-  ``refreshes`` counts the refresh calls.
+  gets ``-124 Access token invalid``. ``refreshes`` counts the refresh calls.
 * Templates: ``template(id, params, approved=True)`` registers one; a send must name a known, approved template and
   give exactly its parameters, each a non-empty string (else -109 / the refusal of an unapproved one / -112).
 * Phones: ``84`` and 9–10 digits, else -108; ``fail_phone(phone, code, message)`` makes every send to that number
