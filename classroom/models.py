@@ -3,15 +3,31 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core import phones
 from core.models import choice_check
 from core.money import CURRENCY_CHOICES, CURRENCY_PLACES
 from core.timezones import validate_time_zone
+
+CHANNEL_NAMES = ("zalo", "line", "email")
+
+
+def validate_channel_order(value: str) -> None:
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CHANNEL_NAMES]
+    if unknown or len(set(names)) != len(names):
+        raise ValidationError(
+            _("%(value)s is not an order of channels: name each of %(names)s at most once, comma separated."),
+            code="invalid_channel_order",
+            params={"value": value, "names": ", ".join(CHANNEL_NAMES)},
+        )
 
 
 def default_time_zone() -> str:
@@ -82,10 +98,59 @@ class Student(Person):
         verbose_name=_("user"),
     )
 
+    # Zalo (ZNS) sends to a phone number: stored in E.164, normalised on save (core.phones).
+    phone = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text=_("With its country code, e.g. +84 912 345 678; stored as +84912345678."),
+        verbose_name=_("phone"),
+    )
+    # ZNS needs the person's consent: recorded explicitly, with when and how it was given.
+    zalo_consent = models.BooleanField(
+        default=False, help_text=_("The student agreed to get notices on Zalo."), verbose_name=_("Zalo consent")
+    )
+    zalo_consent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("Zalo consent at"))
+    zalo_consent_source = models.CharField(
+        max_length=120,
+        blank=True,
+        help_text=_("How consent was given, e.g. 'signed enrolment form' or 'booking page checkbox'."),
+        verbose_name=_("Zalo consent source"),
+    )
+    # The channels to try, in order ("zalo,line,email"); empty: the school's default for the person's country.
+    channel_order = models.CharField(
+        max_length=60,
+        blank=True,
+        validators=[validate_channel_order],
+        help_text=_("e.g. zalo,line,email (the first reachable is used). Empty: the school default."),
+        verbose_name=_("channel order"),
+    )
+
     class Meta:
         verbose_name = _("student")
         verbose_name_plural = _("students")
         ordering = ["display_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(zalo_consent=False) | Q(zalo_consent_at__isnull=False),
+                name="student_zalo_consent_has_a_time",
+                violation_error_message=_("Zalo consent needs the time it was given."),
+            ),
+        ]
+
+    def save(self, *args, **kwargs):
+        self.phone = phones.normalise(self.phone)  # one stored form, whoever writes the row
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        super().clean()
+        try:
+            self.phone = phones.normalise(self.phone)
+        except ValidationError as exc:
+            raise ValidationError({"phone": exc.messages}) from None
+        if self.zalo_consent and not self.zalo_consent_source:
+            raise ValidationError({"zalo_consent_source": _("Say how the student gave Zalo consent.")})
+        if self.zalo_consent and self.zalo_consent_at is None:
+            self.zalo_consent_at = timezone.now()  # ticked by staff now: consent recorded now
 
 
 class Course(models.Model):

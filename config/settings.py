@@ -406,6 +406,40 @@ LINE_READ_TIMEOUT_MS = env.int("LINE_READ_TIMEOUT_MS", 10_000, minimum=10, maxim
 LINE_ACCESS_BASE_URL = env.url("LINE_ACCESS_BASE_URL", "https://access.line.me").rstrip("/")
 LINE_IMAGEMAP_BASE_URL = env.url("LINE_IMAGEMAP_BASE_URL", PUBLIC_BASE_URL.rstrip("/") + "/integrations/line/imagemap")
 
+# --- Zalo notifications (ZNS) and the per-person channel order (issue 20) ------------------------------------------
+# A phone number typed without a country code is read in this country (ISO 3166 alpha-2); stored in E.164.
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", "VN").upper()
+# The school's country: a person without a phone number gets this country's channel order.
+SCHOOL_COUNTRY = env.str("SCHOOL_COUNTRY", "TW").upper()
+# The default channel order per country ("VN=zalo,line,email;TW=line,email"); a person's own order wins; a country
+# not named gets NOTIFICATION_CHANNEL_ORDER.
+NOTIFICATION_CHANNEL_ORDER = env.str("NOTIFICATION_CHANNEL_ORDER", "line,email")
+NOTIFICATION_CHANNEL_ORDER_BY_COUNTRY = {
+    country.strip().upper(): order.strip()
+    for country, _sep, order in (
+        item.partition("=")
+        for item in env.str("NOTIFICATION_CHANNEL_ORDER_BY_COUNTRY", "VN=zalo,line,email;TW=line,email").split(";")
+        if "=" in item
+    )
+}
+for _name, _orders in (
+    ("NOTIFICATION_CHANNEL_ORDER", [NOTIFICATION_CHANNEL_ORDER]),
+    ("NOTIFICATION_CHANNEL_ORDER_BY_COUNTRY", list(NOTIFICATION_CHANNEL_ORDER_BY_COUNTRY.values())),
+):
+    for _order in _orders:
+        _names = [part.strip() for part in _order.split(",") if part.strip()]
+        if not _names or set(_names) - {"zalo", "line", "email"} or len(set(_names)) != len(_names):
+            env.error(_name, f"each order names zalo, line and email at most once, comma separated; got {_order!r}")
+# ZNS (business.openapi.zalo.me/message/template) and the OA's OAuth v4 token refresh (oauth.zaloapp.com); tests and
+# the demo point both at the local fake (integrations/zalo/fake.py).
+ZALO_API_BASE_URL = env.url("ZALO_API_BASE_URL", "https://business.openapi.zalo.me")
+ZALO_OAUTH_BASE_URL = env.url("ZALO_OAUTH_BASE_URL", "https://oauth.zaloapp.com")
+# Calls to ZNS in flight at once per process, and the calls a second per OA (within Zalo's rate limit).
+ZALO_MAX_CONCURRENCY = env.int("ZALO_MAX_CONCURRENCY", 4, minimum=1, maximum=64)
+ZALO_RATE_PER_SECOND = env.int("ZALO_RATE_PER_SECOND", 10, minimum=1, maximum=1000)
+# The access token (about 25 h) is refreshed this long before it expires.
+ZALO_REFRESH_MARGIN_SECONDS = env.int("ZALO_REFRESH_MARGIN_SECONDS", 600, minimum=0, maximum=86_400)
+
 # --- REST API for frontends (issue 7) ---------------------------------------------------------------------------------
 INSTALLED_APPS += ["drf_spectacular_sidecar"]  # Swagger UI served from our own static files: no CDN needed
 _api_auth_rate = env.str("API_AUTH_THROTTLE_RATE", "10/minute")

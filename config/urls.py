@@ -20,4 +20,5 @@ urlpatterns = [
     path("integrations/livekit/", include("integrations.livekit.urls")),
     path("integrations/zoom/", include("integrations.zoom.urls")),
     path("integrations/line/", include("integrations.line.urls")),
+    path("integrations/zalo/", include("integrations.zalo.urls")),
 ]

@@ -9,7 +9,7 @@ import logging
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 
 logger = logging.getLogger("classroom.webhooks")
 
@@ -76,6 +76,18 @@ def storable(value) -> bool:
 def webhook_error(exc: BadWebhook, service: str):
     logger.warning("webhook refused", extra={"service": service, "status": exc.status, "reason": str(exc)})
     return JsonResponse({"error": str(exc)}, status=exc.status)
+
+
+def serve(request, service: str, channel, receive):
+    """A signed webhook to one channel of ``service`` (its row, or None: 404): the body read within its limit, then
+    ``receive(channel, body)``'s answer as JSON (200), or a BadWebhook's status (nothing written)."""
+    if channel is None:
+        raise Http404(f"no {service} channel with this slug")
+    try:
+        answer = receive(channel, webhook_body(request))
+    except BadWebhook as exc:
+        return webhook_error(exc, service)
+    return JsonResponse({"status": "ok", **answer})
 
 
 def first_delivery(model, **fields) -> bool:

@@ -28,6 +28,7 @@ CHANNELS = {
     Channel.EMAIL: "notifications.channels.EmailChannel",
     Channel.NONE: "notifications.channels.NoContactChannel",
     Channel.LINE: "integrations.line.channel.LineMessagingChannel",
+    Channel.ZALO: "integrations.zalo.channel.ZaloNotificationChannel",
 }
 
 

@@ -164,6 +164,32 @@ def render(kind: str, role: str, language: str, context: dict) -> str:
     return template(kind, role, language).format(**context)
 
 
+# The values a ZNS template's parameters may name (the admin maps each parameter to one of them).
+ZALO_VALUES = ("message", "name", "student", "title", "date", "start", "end", "zone", "reason", "url")
+
+
+def zalo_values(kind: str, role: str, context: dict, start, end, tz_name: str) -> dict:
+    """A message's values for a ZNS template, in Vietnamese whatever the reader's language (ZNS templates are
+    approved in Vietnamese): dates as 01/12/2026 and times as 19:00, in the reader's zone; ``message`` is the whole
+    text of the kind in Vietnamese."""
+    values = dict(context)
+    if start is not None:
+        local_start, local_end = to_local(start, tz_name), to_local(end, tz_name)
+        values.update(
+            date=local_start.strftime("%d/%m/%Y"),
+            start=local_start.strftime("%H:%M"),
+            end=local_end.strftime("%H:%M"),
+            zone=tz_name,
+        )
+    with translation.override("vi"):
+        values = {key: str(value) if isinstance(value, Reason) else value for key, value in values.items()}
+    try:
+        values["message"] = render(kind, role, "vi", values)
+    except (LookupError, KeyError, IndexError):
+        values["message"] = ""  # a kind with no text for this role: its template's own wording carries it
+    return {key: str(values[key]) for key in ZALO_VALUES if values.get(key) not in (None, "")}
+
+
 def time_context(start: dt.datetime, end: dt.datetime, tz_name: str) -> dict:
     local_start, local_end = to_local(start, tz_name), to_local(end, tz_name)
     return {

@@ -28,6 +28,7 @@ class Notification(models.Model):
 
     class Channel(models.TextChoices):
         LINE = "line", _("LINE")
+        ZALO = "zalo", _("Zalo")
         EMAIL = "email", _("Email")
         LOG = "log", _("Log")
         NONE = "none", _("no contact")
@@ -60,7 +61,10 @@ class Notification(models.Model):
         "classroom.Teacher", on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("teacher")
     )
     address = models.CharField(
-        max_length=254, blank=True, help_text=_("LINE user id or e-mail address"), verbose_name=_("address")
+        max_length=254,
+        blank=True,
+        help_text=_("LINE user id, e-mail address or phone number (Zalo)"),
+        verbose_name=_("address"),
     )
     line_channel = models.ForeignKey(
         "integrations.LineChannel", on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("line channel")

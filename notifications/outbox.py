@@ -19,7 +19,8 @@ from django.conf import settings
 from django.db import connection, models, transaction
 
 from classroom.models import Student
-from notifications.messages import render, subject, time_context
+from core import phones
+from notifications.messages import render, subject, time_context, zalo_values
 from notifications.models import NO_CONTACT, Notification
 
 Channel = Notification.Channel
@@ -79,10 +80,13 @@ class StudentContact(NamedTuple):
     time_zone: str
     email: str
     display_name: str
+    phone: str = ""
+    zalo_consent: bool = False
+    channel_order: str = ""
     line: tuple[LineRoute, ...] = ()
 
 
-STUDENT_FIELDS = ("id", "language", "time_zone", "email", "display_name")
+STUDENT_FIELDS = ("id", "language", "time_zone", "email", "display_name", "phone", "zalo_consent", "channel_order")
 LINE_FIELDS = ("id", "line_user_id", "line_channel_id", "role", "following", "guardian_kinds", "student_id")
 
 
@@ -105,11 +109,23 @@ def reach(students) -> dict[int, StudentContact]:
     }
 
 
+def channel_order(student) -> list[str]:
+    """The channels to try for this student, in order: their own ``channel_order``, else the school's default for
+    the country of their phone number (or the school's country): NOTIFICATION_CHANNEL_ORDER_BY_COUNTRY."""
+    order = student.channel_order
+    if not order:
+        country = phones.region(student.phone) or settings.SCHOOL_COUNTRY
+        order = settings.NOTIFICATION_CHANNEL_ORDER_BY_COUNTRY.get(country, settings.NOTIFICATION_CHANNEL_ORDER)
+    return [name.strip() for name in order.split(",") if name.strip()]
+
+
 def for_student(student, kind: str) -> list[Recipient]:
     """Who hears about ``kind`` for this student (a Student or a StudentContact from :func:`reach`):
 
-    * each of the student's own linked LINE contacts that follows;
-    * else their e-mail address; else, if nobody at all is told, one row written skipped: "no contact";
+    * the first reachable channel of the student's order (:func:`channel_order`, e.g. zalo, line, email):
+      Zalo when they have a Vietnamese phone number and gave Zalo consent (ZNS, to the number); LINE when one of
+      their own linked LINE contacts follows (each such contact); e-mail when they have an address;
+    * if none is reachable and nobody at all is told, one row written skipped: "no contact";
     * and each linked, following guardian who opted in to ``kind`` (the join link by default), in the student's
       language and zone, the message naming the student.
 
@@ -119,11 +135,14 @@ def for_student(student, kind: str) -> list[Recipient]:
         values = [getattr(student, name) for name in ("pk", *STUDENT_FIELDS[1:])]
         student = StudentContact(*values, line=_line_routes([student.pk]).get(student.pk, ()))
     log = settings.NOTIFICATION_CHANNEL == "log"
-    line_channel = Channel.LOG if log else Channel.LINE
     base = {"language": student.language, "time_zone": student.time_zone, "student_id": student.pk}
     reachable = [route for route in student.line if route.following]
     own = [r for r in reachable if r.role == "student"]
     guardians = [r for r in reachable if r.role == "guardian" and kind in (r.guardian_kinds or ())]
+    zalo_number = phones.zns_number(student.phone) if student.zalo_consent else ""
+    available = {"zalo": bool(zalo_number), "line": bool(own), "email": bool(student.email)}
+    chosen = next((name for name in channel_order(student) if available.get(name)), None)
+    line_channel = Channel.LOG if log else Channel.LINE
     recipients = [
         Recipient(
             key=f"line:{route.contact_id}",
@@ -134,12 +153,25 @@ def for_student(student, kind: str) -> list[Recipient]:
             context=(("student", student.display_name),) if route.role == "guardian" else (),
             **base,
         )
-        for route in own + guardians
+        for route in (own if chosen == "line" else []) + guardians
     ]
-    if not own and (student.email or not guardians or log):
-        channel = Channel.LOG if log else (Channel.EMAIL if student.email else Channel.NONE)
+    if chosen == "zalo":
         recipients.insert(
-            0, Recipient(key=f"student:{student.pk}", role="student", channel=channel, address=student.email, **base)
+            0,
+            Recipient(
+                key=f"zalo:{student.pk}",
+                role="student",
+                channel=Channel.LOG if log else Channel.ZALO,
+                address=zalo_number,
+                context=(("name", student.display_name),),
+                **base,
+            ),
+        )
+    elif chosen != "line" and (chosen == "email" or not guardians or log):
+        channel = Channel.LOG if log else (Channel.EMAIL if chosen == "email" else Channel.NONE)
+        address = student.email if chosen == "email" or log else ""
+        recipients.insert(
+            0, Recipient(key=f"student:{student.pk}", role="student", channel=channel, address=address, **base)
         )
     return recipients
 
@@ -203,6 +235,10 @@ def _rendered(kind, role, language, time_zone, channel, line_channel_id, url, me
         payload["subject"] = subject(kind, language)
     if url:
         payload["url"] = url
+    if channel == Channel.ZALO:
+        # The values of the kind's approved ZNS template, in Vietnamese (integrations/zalo/channel.py fills them in).
+        start, end = (meeting_key[2], meeting_key[3]) if meeting_key is not None else (None, None)
+        payload["zalo"] = zalo_values(kind, role, values, start, end, time_zone)
     return payload, payload_hash(channel, line_channel_id, payload)
 
 

@@ -2,11 +2,9 @@
 contacts; secrets write-only and never shown whole), contacts (link to a student, unlink, guardians' message kinds;
 each link and unlink in the contact's history), the students' contacts and their "generate code" actions."""
 
-import datetime as dt
-
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
@@ -15,7 +13,7 @@ from classroom.admin import StudentAdmin
 from classroom.models import Student
 from core.admin_utils import ReadOnlyAdmin, ReadOnlyInline
 from core.errors import DomainError
-from integrations.admin_forms import WriteOnlySecretsForm, mask
+from integrations.admin_forms import TodaysMessagesAdmin, WriteOnlySecretsAdmin, WriteOnlySecretsForm, mask
 from integrations.line import linking
 from integrations.line.models import LineChannel, LineContact, LineWebhookEvent, clear_auth_flags
 from notifications.messages import GUARDIAN_KINDS
@@ -45,12 +43,8 @@ def _contacts(**conditions):
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def today_start() -> dt.datetime:
-    return timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 @admin.register(LineChannel)
-class LineChannelAdmin(admin.ModelAdmin):
+class LineChannelAdmin(WriteOnlySecretsAdmin, TodaysMessagesAdmin):
     form = LineChannelForm
     list_display = [
         "name",
@@ -72,17 +66,10 @@ class LineChannelAdmin(admin.ModelAdmin):
     actions = ["clear_auth_flag"]
 
     def get_queryset(self, request):
-        since = today_start()
         return (
             super()
             .get_queryset(request)
             .annotate(
-                sent_today_count=Count(
-                    "notification", filter=Q(notification__state="sent", notification__sent_at__gte=since)
-                ),
-                failed_today_count=Count(
-                    "notification", filter=Q(notification__state="failed", notification__failed_at__gte=since)
-                ),
                 followers_count=_contacts(following=True),
                 linked_count=_contacts(student__isnull=False),
                 reachable_count=_contacts(following=True, student__isnull=False),
@@ -100,14 +87,6 @@ class LineChannelAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("reachable (linked and following)"), ordering="reachable_count")
     def reachable(self, obj):
         return obj.reachable_count
-
-    @admin.display(description=gettext_lazy("sent today (UTC)"), ordering="sent_today_count")
-    def sent_today(self, obj):
-        return obj.sent_today_count
-
-    @admin.display(description=gettext_lazy("failed today (UTC)"), ordering="failed_today_count")
-    def failed_today(self, obj):
-        return obj.failed_today_count
 
     @admin.display(description=gettext_lazy("token refused (401)"), ordering="auth_failed_at")
     def token_refused(self, obj):

@@ -13,28 +13,38 @@ def default_guardian_kinds() -> list[str]:
     return ["join_link"]
 
 
-class LineChannel(models.Model):
-    """One LINE Official Account. Each has its own webhook URL (/integrations/line/webhook/<slug>/) so the right
-    secret is known before the body is parsed."""
+class MessagingChannel(models.Model):
+    """What a messaging service's account (a LINE channel, a Zalo OA) has in the admin: a name, a slug naming its
+    webhook URL, an on/off switch, and the flag set when the service refused its credentials (shown until staff fix
+    them; :func:`clear_auth_flags`)."""
 
     name = models.CharField(max_length=120, verbose_name=_("name"))
     slug = models.SlugField(unique=True, verbose_name=_("slug"))
-    channel_id = models.CharField(max_length=64, verbose_name=_("channel id"))
-    channel_secret = models.CharField(max_length=128, verbose_name=_("channel secret"))
-    access_token = models.TextField(verbose_name=_("access token"))
     enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
-    # Set when LINE answered 401: the token is wrong or revoked; the admin shows it until staff fix the token.
     auth_failed_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("auth failed at"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
-        verbose_name = _("line channel")
-        verbose_name_plural = _("line channels")
+        abstract = True
         app_label = "integrations"
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class LineChannel(MessagingChannel):
+    """One LINE Official Account. Each has its own webhook URL (/integrations/line/webhook/<slug>/) so the right
+    secret is known before the body is parsed. ``auth_failed_at`` is set when LINE answered 401: the token is wrong
+    or revoked."""
+
+    channel_id = models.CharField(max_length=64, verbose_name=_("channel id"))
+    channel_secret = models.CharField(max_length=128, verbose_name=_("channel secret"))
+    access_token = models.TextField(verbose_name=_("access token"))
+
+    class Meta(MessagingChannel.Meta):
+        verbose_name = _("line channel")
+        verbose_name_plural = _("line channels")
 
 
 class LineWebhookEvent(models.Model):
@@ -69,20 +79,24 @@ class LineWebhookEvent(models.Model):
         return f"{self.event_type} {self.line_user_id} ({self.outcome})"
 
 
-def clear_auth_flags(channels, *, now: dt.datetime, actor) -> int:
-    """Staff fixed the channels' tokens: they are tried again (the flag set on LINE's 401 is cleared), each with a
-    history entry naming who did it. Returns how many were flagged."""
+def clear_auth_flags(
+    channels, *, now: dt.datetime, actor, was: str = "token refused", reason: str = "the token was fixed", **also
+) -> int:
+    """Staff fixed the channels' credentials (LINE's or Zalo's; ``channels`` is a queryset of either): they are tried
+    again (the flag set when the service refused them is cleared, with the columns in ``also``), each with a history
+    entry naming who did it. Returns how many were flagged."""
+    model = channels.model
     with transaction.atomic():
         flagged = list(channels.filter(auth_failed_at__isnull=False).values_list("pk", flat=True))
-        LineChannel.objects.filter(pk__in=flagged).update(auth_failed_at=None)
+        model.objects.filter(pk__in=flagged).update(auth_failed_at=None, **also)
         audit.record(
-            LineChannel,
-            [(pk, "token refused", None) for pk in flagged],
+            model,
+            [(pk, was, None) for pk in flagged],
             to_state="cleared",
             at=now,
             actor=actor,
             field="auth_failed_at",
-            reason="the token was fixed",
+            reason=reason,
         )
     return len(flagged)
 

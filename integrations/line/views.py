@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -19,21 +19,20 @@ from django.views.decorators.http import require_GET, require_POST
 from core.errors import DomainError
 from integrations.line import imagemap, linking, webhooks
 from integrations.line.models import LineChannel
-from integrations.webhooks import BadWebhook, webhook_body, webhook_error
+from integrations.webhooks import serve
 
 
 @csrf_exempt
 @require_POST
 def webhook(request, slug: str):
-    channel = LineChannel.objects.filter(slug=slug).first()
-    if channel is None:
-        raise Http404("no LINE channel with this slug")
-    try:
-        body = webhook_body(request)
-        outcomes = webhooks.receive(channel, body, request.headers.get("x-line-signature", ""), now=timezone.now())
-    except BadWebhook as exc:
-        return webhook_error(exc, "line")
-    return JsonResponse({"status": "ok", "events": outcomes})
+    return serve(
+        request,
+        "line",
+        LineChannel.objects.filter(slug=slug).first(),
+        lambda channel, body: {
+            "events": webhooks.receive(channel, body, request.headers.get("x-line-signature", ""), now=timezone.now())
+        },
+    )
 
 
 @require_GET

@@ -93,3 +93,15 @@ def test_env_example_lists_every_variable_settings_read():
     assert read, "settings.py reads variables through env.<type>(NAME, ...)"
     assert read - example == set(), "add these to .env.example with a default and an explanation"
     assert example - read - {"ENV_FILE"} == set(), "these are in .env.example but settings.py never reads them"
+
+
+def test_a_channel_order_naming_an_unknown_channel_stops_start_up(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ENV_FILE": str(tmp_path / "none"),
+        "NOTIFICATION_CHANNEL_ORDER_BY_COUNTRY": "VN=zalo,fax;TW=line,email",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+    }
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "NOTIFICATION_CHANNEL_ORDER_BY_COUNTRY" in result.stderr and "'zalo,fax'" in result.stderr

@@ -81,3 +81,14 @@ def test_retry_now_puts_failed_rows_back_and_leaves_the_others(admin_client, lin
     assert "1 messages will be sent again" in reply.content.decode()
     assert dict(Notification.objects.values_list("pk", "state")) == {rows[0].pk: "pending", rows[1].pk: "sent"}
     assert Notification.objects.get(pk=rows[0].pk).attempts == 0
+
+
+def test_a_view_only_staff_member_sees_the_channel_without_its_secrets(client, line_channel):
+    """Failed before the fix with a KeyError (500): the write-only form had no secret fields to replace on a
+    view-only page, where Django would otherwise show every field, the secrets included, as text."""
+    from tests.admin_users import staff_with
+
+    client.force_login(staff_with("viewer", "integrations.view_linechannel"))
+    page = client.get(f"/admin/integrations/linechannel/{line_channel.pk}/change/")
+    assert page.status_code == 200
+    assert LINE_SECRET not in page.content.decode() and LINE_TOKEN not in page.content.decode()
