@@ -69,6 +69,9 @@ class Reply:
     status: int = 200
     body: dict | list | bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # A body cut off: the whole body's Content-Length is announced, only this many bytes are sent, then the
+    # connection is closed (a download that dropped half-way).
+    truncate_at: int | None = None
 
 
 @dataclass
@@ -281,6 +284,10 @@ class FakeService:
                         self.send_header(key, value)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
+                    if reply.truncate_at is not None:
+                        self.wfile.write(payload[: reply.truncate_at])
+                        self.close_connection = True
+                        return
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out and hung up
                     pass

@@ -34,7 +34,7 @@ from core.sweeping import claim_batches
 from integrations.http import ProviderError
 from integrations.video import get_provider
 from meetings import recordings
-from meetings.models import Meeting, Recording, recordings_storage
+from meetings.models import Meeting, Recording
 
 logger = logging.getLogger("classroom.recordings")
 State = Recording.State
@@ -128,6 +128,12 @@ def poll_recordings(now: dt.datetime) -> Counter:
                     recordings.poll_later(recording, now=now)
                     counts["nothing yet"] += 1
     return counts
+
+
+def recordings_storage():
+    """The storage the recordings' file field writes to (``STORAGES["recordings"]``, read once when the model
+    loads): the copies are saved, sized and deleted where the field reads them."""
+    return Recording._meta.get_field("file").storage
 
 
 def stored_name(recording: Recording) -> str:
