@@ -399,24 +399,6 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             ),
         },
     )
-    @extend_schema(
-        tags=["meetings"],
-        summary="Recordings of a class (its teacher, its booked students, staff)",
-        description="Each file of the class's recording (video, audio, chat) with its state; a ready one has a "
-        "`play_url` signed for you that works for RECORDING_PLAY_URL_MINUTES (ask again for a new one). The person "
-        "is checked again when the link is opened. Someone who may not play the class's recordings gets 404.",
-        request=None,
-        responses={200: RecordingSerializer(many=True), 404: error_response(404)},
-    )
-    @action(detail=True, methods=["get"])
-    def recordings(self, request, pk=None):
-        meeting = self.get_object()
-        if not recording_rules.entitled(meeting, request.user):
-            raise NotFound()
-        now = timezone.now()
-        rows = [recording_row(r, request.user, now) for r in meeting.recordings.order_by("pk")]
-        return Response(RecordingSerializer(rows, many=True).data)
-
     @action(detail=True, methods=["get"])
     def join(self, request, pk=None):
         meeting = self.get_object()
@@ -434,6 +416,45 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 }
             ).data
         )
+
+    @extend_schema(
+        tags=["meetings"],
+        summary="Recordings of a class (its teacher, its booked students, staff)",
+        description="Each file of the class's recording (video, audio, chat) with its state; a ready one has a "
+        "`play_url` signed for you that works for RECORDING_PLAY_URL_MINUTES (ask again for a new one). The person "
+        "is checked again when the link is opened. Someone who may not play the class's recordings gets 404.",
+        request=None,
+        examples=[
+            OpenApiExample(
+                "a ready video",
+                value=[
+                    {
+                        "id": 4,
+                        "kind": "video",
+                        "state": "ready",
+                        "file_type": "MP4",
+                        "size_bytes": 48213377,
+                        "duration_seconds": 3540,
+                        "ready_at": "2026-07-01T15:40:00Z",
+                        "retention_until": "2026-07-31T15:40:00Z",
+                        "reason": "",
+                        "play_url": "https://classroom.example/recordings/play/eyJyIjo0LCJ1Ijo5fQ:1wew:sig/",
+                        "play_url_expires_at": "2026-07-01T16:10:00Z",
+                    }
+                ],
+                response_only=True,
+            )
+        ],
+        responses={200: RecordingSerializer(many=True), 404: error_response(404)},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def recordings(self, request, pk=None):
+        meeting = self.get_object()
+        if not recording_rules.entitled(meeting, request.user):
+            raise NotFound()
+        now = timezone.now()
+        rows = [recording_row(r, request.user, now) for r in meeting.recordings.order_by("pk")]
+        return Response(RecordingSerializer(rows, many=True).data)
 
 
 def recording_row(recording: Recording, user, now) -> dict:

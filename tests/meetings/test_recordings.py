@@ -13,7 +13,6 @@ from core.models import StateChange
 from core.runner import run_sweeps
 from integrations.zoom.client import uuid_path
 from integrations.zoom.models import ZoomAccount, ZoomWebhookEvent
-from meetings import recording_sweeps
 from meetings.models import Meeting, Recording
 from notifications.models import Notification
 from tests.factories import StaffFactory, StudentFactory, TeacherFactory, UserFactory, book
