@@ -40,6 +40,7 @@ REAL_COMMITS = (
     "bookings/test_payout_sweep.py",  # payout approval
     "integrations/livekit/test_poll.py",  # room attendance polling
     "integrations/test_video_lifecycle.py",  # provisioning and ending rooms, every provider
+    "meetings/test_recordings.py",  # the recording webhook and sweeps (expect, poll, download, expire)
     "api/test_idempotency.py::test_the_expiry_sweep",  # idempotency key expiry
 )
 _with_real_commits: set[str] = set()  # the node ids pytest_itemcollected marked
