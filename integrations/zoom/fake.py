@@ -58,7 +58,6 @@ PAGE_PATH = re.compile(r"^/(j|s|leave)(?:/(\d+))?$")
 RECORDINGS_PATH = re.compile(r"^/v2/meetings/([^/]+)/recordings(?:/([^/]+))?$")
 DOWNLOAD_PATH = re.compile(r"^/rec/download/([^/]+)$")
 DOWNLOAD_TOKEN_HOURS = 24
-DOWNLOAD_FAULTS = ("500", "truncated", "stall")
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -86,6 +85,7 @@ class ZoomFake(FakeService):
 
     name = "zoom"
     webhook_path = "/integrations/zoom/webhook/"
+    download_path = "/rec/download/"
 
     def __init__(self, webhook_secret_token: str = "", webhook_url: str = "", daily_limit: int = 100):
         super().__init__(webhook_url)
@@ -99,12 +99,11 @@ class ZoomFake(FakeService):
         self._next_id = 81_234_567_890  # Zoom ids are beyond 32 bits: a bigint is needed
         self._fail_after_create: list[int] = []  # statuses the next creates answer after creating
         # Cloud recordings: uuid -> {meeting_id, uuid, account_id, completed_at, files: [...]}; file id -> bytes;
-        # download token -> expiry (time.time()); faults of the next downloads.
+        # download token -> expiry (time.time()) (download faults: fakeserver.fail_downloads).
         self.recordings: dict[str, dict] = {}
         self.file_bytes: dict[str, bytes] = {}
         self.download_tokens: dict[str, float] = {}
         self.recording_size = 48 * 1024
-        self._download_faults: list[str] = []
 
     def configure(self, args) -> None:
         self.webhook_secret_token = args.webhook_secret_token
@@ -132,15 +131,6 @@ class ZoomFake(FakeService):
         """The next ``n`` creates make the meeting (and count against the host's day), then answer ``status``."""
         with self.lock:
             self._fail_after_create += [status] * n
-
-    def fail_downloads(self, mode: str, n: int = 1) -> None:
-        if mode not in DOWNLOAD_FAULTS:
-            raise ValueError(f"unknown download fault {mode!r}; one of {DOWNLOAD_FAULTS}")
-        if mode == "stall":  # waits outside the fake's lock (fakeserver's "timeout" mode), then answers 500
-            self.fail_next_with("timeout", n, path="/rec/download/")
-            return
-        with self.lock:
-            self._download_faults += [mode] * n
 
     def recording_of(self, meeting_id: int) -> dict | None:
         with self.lock:
@@ -501,13 +491,7 @@ class ZoomFake(FakeService):
         content = self.file_bytes.get(file_id)
         if content is None:
             raise zoom_error(404, 3301, "File does not exist.")
-        fault = self._download_faults.pop(0) if self._download_faults else None
-        if fault:
-            self.injected[f"download_{fault}"] += 1
-        if fault == "500":
-            raise zoom_error(500, 500, "injected failure 500")
-        headers = {"Content-Type": "video/mp4" if content.startswith(b"MP4") else "application/octet-stream"}
-        return Reply(200, content, headers, truncate_at=len(content) // 2 if fault == "truncated" else None)
+        return self.download_reply(content, "video/mp4" if content.startswith(b"MP4") else "application/octet-stream")
 
     def _report(self, request: Request, account_id: str, meeting_id: int) -> Reply:
         if self.accounts[account_id]["plan"] == "basic":
