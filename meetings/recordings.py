@@ -51,6 +51,11 @@ RETRY_BASE_SECONDS = 60
 RETRY_CAP_SECONDS = 3600
 
 
+def is_recorded(meeting: Meeting) -> bool:
+    """Whether the class is to be recorded: recordings are on and its course says so."""
+    return settings.RECORDINGS_ENABLED and meeting.course.record_classes
+
+
 def _change(recording: Recording, *, to: str, allowed_from, now: dt.datetime, reason="", updates=None, then=None):
     return transition(
         recording,
@@ -253,6 +258,22 @@ def token_expired(recording: Recording, error, *, now: dt.datetime) -> str:
         needs_poll=True, download_token="", last_error=str(error)[:2000], lease_until=None
     )
     return "token expired"
+
+
+def provider_failed(meeting: Meeting, *, provider, reason: str, now: dt.datetime) -> bool:
+    """The provider says the recording failed (LiveKit's Egress ended with an error): the expected row (made now if
+    the close has not made it yet) -> failed with the provider's reason."""
+    expect(meeting, provider=provider, now=now)
+    recording = meeting.recordings.filter(state=State.EXPECTED).order_by("pk").first()
+    if recording is None:
+        return False
+    return _change(
+        recording,
+        to=State.FAILED,
+        allowed_from=[State.EXPECTED],
+        now=now,
+        reason=f"the provider failed: {reason}"[:500],
+    ).changed
 
 
 def nothing_arrived(recording: Recording, *, now: dt.datetime) -> bool:

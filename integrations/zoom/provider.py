@@ -47,6 +47,7 @@ from integrations.zoom.models import ZoomAccount
 from meetings.access import identity_of
 from meetings.attendance import end_open_sessions
 from meetings.models import MeetingParticipant
+from meetings.recordings import is_recorded
 
 logger = logging.getLogger("classroom.zoom")
 
@@ -93,10 +94,6 @@ def parse_zoom_time(value) -> dt.datetime | None:
 
 # Zoom's file types we keep, as our kinds (transcripts, captions, timelines and summaries are left out).
 KINDS = {"MP4": "video", "M4A": "audio", "CHAT": "chat"}
-
-
-def is_recorded(meeting) -> bool:
-    return settings.RECORDINGS_ENABLED and meeting.course.record_classes
 
 
 def recording_files(obj: dict, *, token: str, sent_at: dt.datetime) -> list[RecordingFile]:

@@ -26,7 +26,7 @@ from django.db import transaction
 from integrations.video import Session
 from integrations.webhooks import BadWebhook, first_delivery, webhook_json
 from integrations.zoom.models import ZoomWebhookEvent
-from integrations.zoom.provider import identify, is_recorded, parse_zoom_time, recording_files
+from integrations.zoom.provider import identify, parse_zoom_time, recording_files
 from meetings import recordings
 from meetings.attendance import end_open_sessions
 from meetings.models import Meeting, MeetingParticipant
@@ -139,7 +139,7 @@ def apply_event(event: dict, *, body: bytes, now: dt.datetime) -> str:
     if meeting is None:
         logger.warning("zoom webhook for an unknown meeting", extra={"zoom_meeting_id": zoom_id, "webhook_event": kind})
         return "unknown meeting"
-    if kind == RECORDING_COMPLETED and not is_recorded(meeting):
+    if kind == RECORDING_COMPLETED and not recordings.is_recorded(meeting):
         return "not recorded"
     source = MeetingParticipant.Source.ZOOM_WEBHOOK
     with transaction.atomic():
