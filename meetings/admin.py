@@ -183,6 +183,14 @@ class MeetingAdmin(admin.ModelAdmin):
     list_select_related = ["teacher", "course"]
     raw_id_fields = ["teacher", "course"]
     inlines = [BookingInline, ParticipantInline, RecordingInline, HistoryInline]
+
+    def get_inline_instances(self, request, obj=None):
+        # The recordings are only shown (never posted back): a save of the meeting does not carry their formset.
+        inlines = super().get_inline_instances(request, obj)
+        if request.method == "POST":
+            inlines = [inline for inline in inlines if not isinstance(inline, RecordingInline)]
+        return inlines
+
     # Read-only: the transitions and the sweeps write these.
     readonly_fields = [
         "start_utc",
