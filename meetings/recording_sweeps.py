@@ -99,7 +99,7 @@ def poll_recordings(now: dt.datetime) -> Counter:
         return Counter()
     counts: Counter = Counter()
     due = Recording.objects.filter(
-        Q(state=State.EXPECTED, next_attempt_at__lte=now) | Q(state=State.PROCESSING, needs_poll=True)
+        Q(state=State.EXPECTED) | Q(state=State.PROCESSING, needs_poll=True), next_attempt_at__lte=now
     ).order_by("pk")
     polled: set[int] = set()
     for batch in _lease(due, now, lease=dt.timedelta(minutes=5)):
@@ -120,7 +120,11 @@ def poll_recordings(now: dt.datetime) -> Counter:
                     )
             recording.refresh_from_db()
             Recording.objects.filter(pk=recording.pk).update(lease_until=None)
-            if recording.state == State.EXPECTED:
+            if recording.state == State.PROCESSING and recording.needs_poll:
+                # The provider gave no new link for a file whose token it refused: a failed try, backed off, and
+                # failed for good after RECORDING_MAX_ATTEMPTS like any other.
+                counts[recordings.download_failed(recording, "no fresh download link from the provider", now=now)] += 1
+            elif recording.state == State.EXPECTED:
                 closed = meeting.closed_at or recording.created_at
                 if closed + dt.timedelta(hours=settings.RECORDING_GIVE_UP_HOURS) <= now:
                     counts["given up"] += recordings.nothing_arrived(recording, now=now)

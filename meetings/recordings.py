@@ -255,7 +255,7 @@ def token_expired(recording: Recording, error, *, now: dt.datetime) -> str:
     """The provider refused the download token (Zoom's expires 24 h after the recording completed): the next poll
     fetches a fresh link (``files_known`` clears ``needs_poll``)."""
     Recording.objects.filter(pk=recording.pk, state=State.PROCESSING).update(
-        needs_poll=True, download_token="", last_error=str(error)[:2000], lease_until=None
+        needs_poll=True, download_token="", last_error=str(error)[:2000], lease_until=None, next_attempt_at=now
     )
     return "token expired"
 

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.urls import reverse
 
 from core.models import StateChange
 from core.runner import run_sweeps
@@ -14,6 +15,7 @@ from integrations.zoom.client import uuid_path
 from integrations.zoom.models import ZoomAccount, ZoomWebhookEvent
 from meetings.models import Meeting, Recording
 from notifications.models import Notification
+from tests.admin_users import staff_with
 from tests.factories import StaffFactory, StudentFactory, UserFactory, book
 from tests.meetings import recordings_setup
 from tests.meetings.recordings_setup import (
@@ -314,3 +316,35 @@ def test_expecting_twice_makes_one_row(settings, recorded, zoom):
     assert Recording.objects.filter(meeting=meeting).count() == 1
     assert sweep(meeting.close_at + MINUTE, names=["expect_recordings"])["expect_recordings"] == {}
     assert Recording.objects.filter(meeting=meeting).count() == 1
+
+
+def test_the_admin_lists_a_meetings_recordings_to_staff_who_may_view_them(client, recorded, zoom):
+    meeting = hold_class(zoom, recorded)
+    later = meeting.close_at + HOUR
+    with time_machine.travel(later, tick=False):
+        deliver(client, zoom.complete_recording(meeting.room_external_id)[0])
+    sweep(later)
+    page = reverse("admin:meetings_meeting_change", args=[meeting.pk])
+    client.force_login(staff_with("rita", "meetings.view_meeting", "meetings.view_recording"))
+    shown = client.get(page)
+    recordings = shown.context["inline_admin_formsets"]
+    (inline,) = [i for i in recordings if i.opts.model is Recording]
+    rows = {form.original.kind: form.original for form in inline}
+    assert rows["video"].state == "ready" and rows["video"].retention_until == later + dt.timedelta(days=30)
+    assert "49152" in shown.content.decode()  # the size, on the page
+    client.force_login(staff_with("otto", "meetings.view_meeting"))  # may see the class, not its recordings
+    assert not [i for i in client.get(page).context["inline_admin_formsets"] if i.opts.model is Recording]
+
+
+def test_a_refused_token_and_no_fresh_link_is_retried_then_failed(settings, client, recorded, zoom):
+    settings.RECORDING_MAX_ATTEMPTS = 2
+    meeting = hold_class(zoom, recorded)
+    late = meeting.close_at + 30 * HOUR
+    with time_machine.travel(late, tick=False):
+        deliver(client, zoom.complete_recording(meeting.room_external_id)[0])
+    assert sweep(late, names=["download_recordings"])["download_recordings"] == {"token expired": 3}
+    zoom.recordings.clear()  # Zoom no longer has it (deleted on its side)
+    assert sweep(late + MINUTE)["poll_recordings"] == {"retry": 3}
+    assert sweep(late + MINUTE + dt.timedelta(seconds=59))["poll_recordings"] == {}  # backing off (60 s)
+    assert sweep(late + 2 * MINUTE)["poll_recordings"] == {"failed": 3}
+    assert {r.state for r in Recording.objects.filter(meeting=meeting)} == {"failed"}
