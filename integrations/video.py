@@ -14,6 +14,8 @@ from importlib import import_module
 
 from django.conf import settings
 
+from integrations.http import HttpClient
+
 logger = logging.getLogger("classroom.video")
 
 
@@ -138,6 +140,15 @@ class VideoProvider:
     def delete_recording(self, recording) -> None:
         """Delete the provider's copy (safe to call again: "already gone" is success)."""
         raise NotImplementedError
+
+
+def fetch_recording(service: str, url: str, sink, *, max_bytes: int, headers: dict | None = None):
+    """A provider's recording file streamed into ``sink`` (``HttpClient.download``: bounded reads, at most
+    RECORDING_DOWNLOAD_TIMEOUT_SECONDS in all, at most ``max_bytes``). No retries here: the download sweep retries on
+    its own schedule, with backoff."""
+    return HttpClient(f"{service}-download", "", retries=0).download(
+        url, sink, max_bytes=max_bytes, deadline_seconds=settings.RECORDING_DOWNLOAD_TIMEOUT_SECONDS, headers=headers
+    )
 
 
 PROVIDERS = {

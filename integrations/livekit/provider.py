@@ -25,9 +25,9 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from integrations.http import HttpClient, ProviderError
+from integrations.http import ProviderError
 from integrations.livekit.client import LiveKitClient
-from integrations.video import JoinCredentials, RecordingFile, Room, Session, VideoProvider
+from integrations.video import JoinCredentials, RecordingFile, Room, Session, VideoProvider, fetch_recording
 from meetings.attendance import end_open_sessions
 from meetings.models import MeetingParticipant
 from meetings.recordings import is_recorded
@@ -188,13 +188,7 @@ class LiveKitProvider(VideoProvider):
         return [f for info in self.client.list_egress(meeting.room_name) for f in egress_files(info, sent_at=now)]
 
     def download_recording(self, recording, sink, *, max_bytes: int):
-        http = HttpClient("livekit-download", "", retries=0)  # retried by the sweep, on its own schedule
-        return http.download(
-            recording.download_url,
-            sink,
-            max_bytes=max_bytes,
-            deadline_seconds=settings.RECORDING_DOWNLOAD_TIMEOUT_SECONDS,
-        )
+        return fetch_recording("livekit", recording.download_url, sink, max_bytes=max_bytes)
 
     def delete_recording(self, recording) -> None:
         """Nothing to do: Egress wrote the file to the storage its deployment is set up with, not to LiveKit."""

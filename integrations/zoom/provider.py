@@ -39,8 +39,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from bookings.models import Booking
-from integrations.http import HttpClient, ProviderError
-from integrations.video import JoinCredentials, RecordingFile, Room, Session, VideoProvider
+from integrations.http import ProviderError
+from integrations.video import JoinCredentials, RecordingFile, Room, Session, VideoProvider, fetch_recording
 from integrations.zoom import pool
 from integrations.zoom.client import AccountRefused, ZoomClient
 from integrations.zoom.models import ZoomAccount
@@ -348,13 +348,8 @@ class ZoomProvider(VideoProvider):
 
     def download_recording(self, recording, sink, *, max_bytes: int):
         token = recording.download_token or self._client(recording.meeting).token()
-        http = HttpClient("zoom-download", "", retries=0)  # retried by the sweep, on its own schedule
-        return http.download(
-            recording.download_url,
-            sink,
-            max_bytes=max_bytes,
-            deadline_seconds=settings.RECORDING_DOWNLOAD_TIMEOUT_SECONDS,
-            headers={"Authorization": f"Bearer {token}"},
+        return fetch_recording(
+            "zoom", recording.download_url, sink, max_bytes=max_bytes, headers={"Authorization": f"Bearer {token}"}
         )
 
     def delete_recording(self, recording) -> None:

@@ -36,14 +36,19 @@ def storage(tmp_path, monkeypatch):
     return store
 
 
-@pytest.fixture
-def recorded(settings, storage, zoom, zoom_accounts, meeting, alice, now):
-    """Charlie's class of a recorded course on Zoom, Alice booked."""
+def record_course(settings, meeting, student, now):
+    """Recordings on, the class's course recorded, ``student`` booked."""
     settings.RECORDINGS_ENABLED = True
     meeting.course.record_classes = True
     meeting.course.save()
-    book(alice, meeting, now=now)
+    book(student, meeting, now=now)
     return meeting
+
+
+@pytest.fixture
+def recorded(settings, storage, zoom, zoom_accounts, meeting, alice, now):
+    """Charlie's class of a recorded course on Zoom, Alice booked."""
+    return record_course(settings, meeting, alice, now)
 
 
 def deliver(client, webhook):

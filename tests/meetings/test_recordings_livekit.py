@@ -9,9 +9,8 @@ from core.models import StateChange
 from core.runner import run_sweeps
 from integrations.livekit.models import LiveKitWebhookEvent
 from meetings.models import Recording
-from tests.factories import book
 from tests.meetings import recordings_setup
-from tests.meetings.recordings_setup import HOUR, MINUTE, RECORDING_SWEEPS, states, stored_bytes, sweep
+from tests.meetings.recordings_setup import HOUR, MINUTE, RECORDING_SWEEPS, record_course, states, stored_bytes, sweep
 
 URL = "/integrations/livekit/webhook/"
 alice, teacher, storage = recordings_setup.alice, recordings_setup.teacher, recordings_setup.storage
@@ -19,11 +18,8 @@ alice, teacher, storage = recordings_setup.alice, recordings_setup.teacher, reco
 
 @pytest.fixture
 def recorded(settings, storage, livekit, meeting, alice, now):
-    settings.RECORDINGS_ENABLED = True
-    meeting.course.record_classes = True
-    meeting.course.save()
-    book(alice, meeting, now=now)
-    return meeting
+    """Charlie's class of a recorded course on LiveKit, Alice booked."""
+    return record_course(settings, meeting, alice, now)
 
 
 def deliver(client, webhook):
