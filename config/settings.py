@@ -265,6 +265,10 @@ else:
         "querystring_auth": True,
         "file_overwrite": False,
     }
+    if not _recordings_options["bucket_name"]:
+        env.error(
+            "RECORDINGS_S3_BUCKET", f"is required when RECORDINGS_STORAGE_BACKEND is {RECORDINGS_STORAGE_BACKEND}"
+        )
 
 if VIDEO_PROVIDER == "livekit":
     for _name in ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
