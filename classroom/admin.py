@@ -36,8 +36,16 @@ class StudentAdmin(admin.ModelAdmin):
 
 @admin.register(Course)
 class CourseAdmin(admin.ModelAdmin):
-    list_display = ["title", "price", "currency", "capacity", "min_participants", "default_duration_minutes"]
-    list_filter = ["currency"]
+    list_display = [
+        "title",
+        "price",
+        "currency",
+        "capacity",
+        "min_participants",
+        "default_duration_minutes",
+        "record_classes",
+    ]
+    list_filter = ["currency", "record_classes"]
     search_fields = ["title", "description"]
     date_hierarchy = "created_at"
 

@@ -169,6 +169,13 @@ class Course(models.Model):
     default_duration_minutes = models.PositiveIntegerField(
         default=60, validators=[MinValueValidator(1)], verbose_name=_("default duration minutes")
     )
+    record_classes = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Record this course's classes for replay (when recordings are on and the video provider can record)."
+        ),
+        verbose_name=_("record classes"),
+    )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:

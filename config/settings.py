@@ -228,6 +228,48 @@ ZOOM_BASIC_MAX_MINUTES = env.int("ZOOM_BASIC_MAX_MINUTES", 40, minimum=1, maximu
 ZOOM_START_URL_MAX_AGE_MINUTES = env.int("ZOOM_START_URL_MAX_AGE_MINUTES", 90, minimum=1, maximum=119)
 ZOOM_WEBHOOK_MAX_AGE_SECONDS = env.int("ZOOM_WEBHOOK_MAX_AGE_SECONDS", 300, minimum=10, maximum=3600)
 
+# --- Recordings (meetings/recordings.py, README "Recordings") --------------------------------------------------------
+# Off: nothing is recorded (Zoom meetings are made with auto_recording "none") and the recording sweeps do nothing.
+# On: classes of courses with "record classes" ticked are recorded where the provider can (Zoom cloud recording on
+# licensed hosts); the others get a recording row in state "none" with the reason.
+RECORDINGS_ENABLED = env.bool("RECORDINGS_ENABLED", False)
+# A stored recording is deleted (from our storage and from the provider) this many days after it became ready.
+RECORDING_RETENTION_DAYS = env.int("RECORDING_RETENTION_DAYS", 30, minimum=1, maximum=3650)
+# A download larger than this is stopped and retried, then failed with the reason (bytes; default 4 GiB).
+RECORDING_MAX_BYTES = env.int("RECORDING_MAX_BYTES", 4 * 1024**3, minimum=1024, maximum=1024**4)
+# A download taking longer than this in all is stopped (seconds); each read waits at most HTTP_TIMEOUT_SECONDS.
+RECORDING_DOWNLOAD_TIMEOUT_SECONDS = env.int("RECORDING_DOWNLOAD_TIMEOUT_SECONDS", 1800, minimum=1, maximum=86400)
+# Failed downloads are tried again this many times in all, waiting 60 s, doubling, at most an hour between.
+RECORDING_MAX_ATTEMPTS = env.int("RECORDING_MAX_ATTEMPTS", 5, minimum=1, maximum=50)
+# No recording webhook this long after the close: ask the provider (Zoom: GET /meetings/{uuid}/recordings).
+RECORDING_POLL_AFTER_MINUTES = env.int("RECORDING_POLL_AFTER_MINUTES", 180, minimum=1, maximum=7 * 24 * 60)
+# Still nothing this long after the close: the expected recording is failed ("no recording arrived").
+RECORDING_GIVE_UP_HOURS = env.int("RECORDING_GIVE_UP_HOURS", 72, minimum=1, maximum=30 * 24)
+# A play link (signed, bound to the person) works this many minutes.
+RECORDING_PLAY_URL_MINUTES = env.int("RECORDING_PLAY_URL_MINUTES", 10, minimum=1, maximum=24 * 60)
+# Delete the provider's copy (Zoom cloud recording, to the trash) once ours is verified.
+RECORDING_DELETE_FROM_PROVIDER = env.bool("RECORDING_DELETE_FROM_PROVIDER", False)
+# Where stored recordings live: a private folder never served by the web server (MEDIA_URL is not used for them;
+# every play goes through the signed play view). Another Django storage backend (django-storages S3) by setting:
+# RECORDINGS_STORAGE_BACKEND=storages.backends.s3.S3Storage with RECORDINGS_S3_BUCKET (and _REGION, _ENDPOINT_URL).
+RECORDINGS_ROOT = env.str("RECORDINGS_ROOT", str(BASE_DIR / "private" / "recordings"))
+RECORDINGS_STORAGE_BACKEND = env.str("RECORDINGS_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+if RECORDINGS_STORAGE_BACKEND.endswith("FileSystemStorage"):
+    _recordings_options = {"location": RECORDINGS_ROOT, "base_url": None}
+else:
+    _recordings_options = {
+        "bucket_name": env.str("RECORDINGS_S3_BUCKET", ""),
+        "region_name": env.str("RECORDINGS_S3_REGION", "") or None,
+        "endpoint_url": env.str("RECORDINGS_S3_ENDPOINT_URL", "") or None,
+        "default_acl": "private",
+        "querystring_auth": True,
+        "file_overwrite": False,
+    }
+    if not _recordings_options["bucket_name"]:
+        env.error(
+            "RECORDINGS_S3_BUCKET", f"is required when RECORDINGS_STORAGE_BACKEND is {RECORDINGS_STORAGE_BACKEND}"
+        )
+
 if VIDEO_PROVIDER == "livekit":
     for _name in ("LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"):
         if not globals()[_name]:
@@ -249,6 +291,10 @@ SWEEPS = [
     "meetings.sweeps.close_due_meetings",
     "meetings.rooms.end_rooms",
     "meetings.settlement.settle_closed_meetings",
+    "meetings.recording_sweeps.expect_recordings",
+    "meetings.recording_sweeps.poll_recordings",
+    "meetings.recording_sweeps.download_recordings",
+    "meetings.recording_sweeps.expire_recordings",
     "bookings.sweeps.approve_payouts",
     "notifications.delivery.deliver_notifications",
     "classroom.idempotency.expire_idempotency_keys",
@@ -342,6 +388,8 @@ STORAGES = {
         if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
+    # Recordings (meetings.Recording.file): private, played only through the signed play view.
+    "recordings": {"BACKEND": RECORDINGS_STORAGE_BACKEND, "OPTIONS": _recordings_options},
 }
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

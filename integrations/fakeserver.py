@@ -17,6 +17,9 @@ service's route, i.e. were acted on, also in ``served``) and can be told to misb
   - ``timeout_after_act``: the fake runs the route (the side effect happens: a meeting is created, a message
     accepted), then waits ``hang_seconds`` before answering: the client sees a timeout for something that was done;
 * ``chaos(0.3, seed=7, modes=CHAOS_MODES)``: a seeded share of requests fails in a mode drawn from ``modes``.
+* ``fail_downloads(mode, n)``: the next ``n`` file downloads (a fake's ``download_reply``) answer 500, are cut off
+  half-way (``truncated``: the whole Content-Length announced, half the bytes sent), or stall longer than the
+  client's read timeout (``stall``, the ``timeout`` mode on ``download_path``).
 
 ``injected`` counts the failures injected per mode. The hangs wait on an event that ``stop()`` sets, so no test
 sleeps on them for longer than it asked, and stopping a fake never waits for a hanging request.
@@ -50,6 +53,7 @@ HOLD_LIMIT_SECONDS = 10
 # The failure modes every fake shares, and those chaos draws from by default.
 MODES = ("500", "429", "timeout", "timeout_after_act")
 CHAOS_MODES = MODES
+DOWNLOAD_FAULTS = ("500", "truncated", "stall")
 
 
 @dataclass
@@ -69,6 +73,9 @@ class Reply:
     status: int = 200
     body: dict | list | bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # A body cut off: the whole body's Content-Length is announced, only this many bytes are sent, then the
+    # connection is closed (a download that dropped half-way).
+    truncate_at: int | None = None
 
 
 @dataclass
@@ -108,6 +115,7 @@ class FakeService:
     chaos_modes = CHAOS_MODES  # what chaos() draws from unless told
     late_modes = ("timeout_after_act",)  # the modes that act, then answer too late
     webhook_path = ""  # where our app receives this service's webhooks (for --help)
+    download_path = "/download/"  # where the fake serves files (the requests ``fail_downloads`` applies to)
 
     def __init__(self, webhook_url: str = "", *, hang_seconds: float = 1.0, retry_after: int = 30):
         self.webhook_url = webhook_url
@@ -126,6 +134,7 @@ class FakeService:
         self.lock = threading.RLock()
         self._failures: list[Reply] = []
         self._held: threading.Event | None = None
+        self._download_faults: list[str] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -183,6 +192,25 @@ class FakeService:
             held, self._held = self._held, None
         if held is not None:
             held.set()
+
+    def fail_downloads(self, mode: str, n: int = 1) -> None:
+        if mode not in DOWNLOAD_FAULTS:
+            raise ValueError(f"unknown download fault {mode!r}; one of {DOWNLOAD_FAULTS}")
+        if mode == "stall":  # waits outside the fake's lock (the "timeout" mode), then answers 500
+            self.fail_next_with("timeout", n, path=self.download_path)
+            return
+        with self.lock:
+            self._download_faults += [mode] * n
+
+    def download_reply(self, content: bytes, content_type: str) -> Reply:
+        """A file as the service serves it, or the download fault asked for (under the lock, from ``route``)."""
+        fault = self._download_faults.pop(0) if self._download_faults else None
+        if fault:
+            self.injected[f"download_{fault}"] += 1
+        if fault == "500":
+            return Reply(500, self.failure_body(500))
+        truncate_at = len(content) // 2 if fault == "truncated" else None
+        return Reply(200, content, {"Content-Type": content_type}, truncate_at=truncate_at)
 
     def calls(self, path_part: str = "", method: str | None = None, *, served: bool = False) -> list[Request]:
         """Requests whose path contains ``path_part``; ``served``: only those that reached the service's route
@@ -281,6 +309,10 @@ class FakeService:
                         self.send_header(key, value)
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
+                    if reply.truncate_at is not None:
+                        self.wfile.write(payload[: reply.truncate_at])
+                        self.close_connection = True
+                        return
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out and hung up
                     pass

@@ -21,9 +21,11 @@ Nothing here logs headers or bodies: they carry tokens and secrets.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -99,6 +101,14 @@ def _detail(response: requests.Response) -> str:
             :300
         ]
     return ""
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """What a streamed download wrote: its size in bytes and its SHA-256 (hex)."""
+
+    size: int
+    sha256: str
 
 
 class HttpClient:
@@ -177,6 +187,48 @@ class HttpClient:
                 raise error  # the caller records when to come back; a sweep must not sleep through its lease
             self._wait(label, attempt, error, wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def download(
+        self,
+        path: str,
+        sink,
+        *,
+        max_bytes: int,
+        deadline_seconds: float,
+        chunk_bytes: int = 1024 * 1024,
+        **kwargs,
+    ) -> Downloaded:
+        """Stream ``GET path`` into ``sink`` (a binary file), bounded three ways: every read waits at most the
+        timeout, the whole transfer at most ``deadline_seconds``, and at most ``max_bytes`` are accepted (a larger
+        ``Content-Length`` is refused before reading). A body shorter than its ``Content-Length`` (the connection
+        dropped) is an error, never a short file. Errors are ProviderError (not permanent: the caller retries on
+        its own schedule); the answer's status and retries follow ``request``."""
+        started = time.monotonic()
+        response = self.request("GET", path, stream=True, **kwargs)
+        label = f"{self.service} download {urlsplit(response.url or path).path}"
+        try:
+            declared = response.headers.get("Content-Length")
+            declared = int(declared) if declared and declared.isdigit() else None
+            if declared is not None and declared > max_bytes:
+                raise ProviderError(f"{label}: {declared} bytes is over the {max_bytes} byte cap")
+            digest, size = hashlib.sha256(), 0
+            try:
+                for chunk in response.iter_content(chunk_bytes):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ProviderError(f"{label}: over the {max_bytes} byte cap")
+                    if time.monotonic() - started > deadline_seconds:
+                        raise ProviderError(f"{label}: took longer than {deadline_seconds:g} s")
+                    digest.update(chunk)
+                    sink.write(chunk)
+            except requests.RequestException as exc:
+                kind = "timed out" if isinstance(exc, requests.Timeout) else "was cut off"
+                raise ProviderError(f"{label}: {kind} after {size} bytes ({type(exc).__name__})") from exc
+            if declared is not None and size != declared:
+                raise ProviderError(f"{label}: truncated, {size} of {declared} bytes")
+            return Downloaded(size=size, sha256=digest.hexdigest())
+        finally:
+            response.close()
 
     def _error(self, label: str, response: requests.Response) -> ProviderError:
         status = response.status_code

@@ -14,6 +14,8 @@ from importlib import import_module
 
 from django.conf import settings
 
+from integrations.http import HttpClient
+
 logger = logging.getLogger("classroom.video")
 
 
@@ -59,8 +61,29 @@ class Session:
         )
 
 
+@dataclass
+class RecordingFile:
+    """One recorded file as the provider describes it (a webhook or a poll). ``external_id`` and ``file_id`` are the
+    provider's keys (Zoom: the meeting instance UUID and the recording file id); ``sent_at`` is when the provider
+    issued ``download_url``/``download_token`` (a newer copy of the same file replaces them, an older one not)."""
+
+    external_id: str
+    file_id: str
+    kind: str  # video | audio | chat
+    file_type: str = ""
+    size_bytes: int | None = None
+    duration_seconds: int | None = None
+    download_url: str = ""
+    download_token: str = ""
+    checksum: str = ""
+    sent_at: dt.datetime | None = None
+
+
 class VideoProvider:
     name = ""
+    # True when the provider records classes itself (Zoom cloud recording); others get a recording row in state
+    # "none" with the reason "recording not supported".
+    records = False
     # The MeetingParticipant source of ``live_sessions`` when the provider can say who is in a room right now (the
     # backup for lost webhooks, see meetings.sweeps.poll_room_attendance); empty: it cannot.
     poll_source = ""
@@ -102,6 +125,30 @@ class VideoProvider:
     def live_sessions(self, meeting) -> list[Session]:
         """Everyone in the room right now (``left_at`` None); only for providers with a ``poll_source``."""
         raise NotImplementedError
+
+    # --- recordings (providers with ``records``) -----------------------------------------------------------------
+    def recording_files(self, meeting) -> list[RecordingFile]:
+        """The recorded files of the meeting as the provider lists them now (the backup for a lost webhook), with
+        fresh download links; [] when it has none (yet). Raises ProviderError when unreachable."""
+        raise NotImplementedError
+
+    def download_recording(self, recording, sink, *, max_bytes: int):
+        """Stream the file into ``sink`` (a binary file), at most ``max_bytes``; an ``integrations.http.Downloaded``.
+        ProviderError when it fails (``status`` 401/403: the download token is no longer valid)."""
+        raise NotImplementedError
+
+    def delete_recording(self, recording) -> None:
+        """Delete the provider's copy (safe to call again: "already gone" is success)."""
+        raise NotImplementedError
+
+
+def fetch_recording(service: str, url: str, sink, *, max_bytes: int, headers: dict | None = None):
+    """A provider's recording file streamed into ``sink`` (``HttpClient.download``: bounded reads, at most
+    RECORDING_DOWNLOAD_TIMEOUT_SECONDS in all, at most ``max_bytes``). No retries here: the download sweep retries on
+    its own schedule, with backoff."""
+    return HttpClient(f"{service}-download", "", retries=0).download(
+        url, sink, max_bytes=max_bytes, deadline_seconds=settings.RECORDING_DOWNLOAD_TIMEOUT_SECONDS, headers=headers
+    )
 
 
 PROVIDERS = {

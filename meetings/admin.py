@@ -25,7 +25,7 @@ from core.models import StateChange
 from core.timezones import check_wall_interval, local_to_utc, to_local
 from meetings import lifecycle, series_admin  # noqa: F401  (series_admin: importing it registers its admins)
 from meetings.admin_views import book_student, lifecycle_dashboard, review_decide, review_queue
-from meetings.models import Meeting, MeetingParticipant
+from meetings.models import Meeting, MeetingParticipant, Recording
 from meetings.settlement import SETTLED_FIELDS
 
 
@@ -44,6 +44,26 @@ class ParticipantInline(ReadOnlyInline):
     fields = ["role", "display_name", "identity", "joined_at", "left_at", "source"]
     readonly_fields = fields
     verbose_name_plural = gettext_lazy("attendance sessions")
+
+
+class RecordingInline(ReadOnlyInline):
+    """The class's recordings: shown to staff who may view recordings (the inline checks ``view_recording``); the
+    files themselves are played only through the signed play view."""
+
+    model = Recording
+    fields = [
+        "kind",
+        "file_type",
+        "state",
+        "size_bytes",
+        "duration_seconds",
+        "ready_at",
+        "retention_until",
+        "last_error",
+    ]
+    readonly_fields = fields
+    show_change_link = False
+    verbose_name_plural = gettext_lazy("recordings")
 
 
 class BookingInline(ReadOnlyInline):
@@ -162,7 +182,15 @@ class MeetingAdmin(admin.ModelAdmin):
     date_hierarchy = "start_time"
     list_select_related = ["teacher", "course"]
     raw_id_fields = ["teacher", "course"]
-    inlines = [BookingInline, ParticipantInline, HistoryInline]
+    inlines = [BookingInline, ParticipantInline, RecordingInline, HistoryInline]
+
+    def get_inline_instances(self, request, obj=None):
+        # The recordings are only shown (never posted back): a save of the meeting does not carry their formset.
+        inlines = super().get_inline_instances(request, obj)
+        if request.method == "POST":
+            inlines = [inline for inline in inlines if not isinstance(inline, RecordingInline)]
+        return inlines
+
     # Read-only: the transitions and the sweeps write these.
     readonly_fields = [
         "start_utc",

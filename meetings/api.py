@@ -16,7 +16,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -29,13 +29,15 @@ from classroom.serializers import student_of, teacher_of
 from config.api import error_response, example
 from core.i18n import Reason
 from meetings import access, lifecycle
-from meetings.models import Meeting
+from meetings import recordings as recording_rules
+from meetings.models import Meeting, Recording
 from meetings.serializers import (
     CancelSerializer,
     JoinSerializer,
     MeetingCreateSerializer,
     MeetingEditSerializer,
     MeetingSerializer,
+    RecordingSerializer,
     TransitionResultSerializer,
     TransitionSerializer,
     parse_time,
@@ -414,6 +416,65 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
                 }
             ).data
         )
+
+    @extend_schema(
+        tags=["meetings"],
+        summary="Recordings of a class (its teacher, its booked students, staff)",
+        description="Each file of the class's recording (video, audio, chat) with its state; a ready one has a "
+        "`play_url` signed for you that works for RECORDING_PLAY_URL_MINUTES (ask again for a new one). The person "
+        "is checked again when the link is opened. Someone who may not play the class's recordings gets 404.",
+        request=None,
+        examples=[
+            OpenApiExample(
+                "a ready video",
+                value=[
+                    {
+                        "id": 4,
+                        "kind": "video",
+                        "state": "ready",
+                        "file_type": "MP4",
+                        "size_bytes": 48213377,
+                        "duration_seconds": 3540,
+                        "ready_at": "2026-07-01T15:40:00Z",
+                        "retention_until": "2026-07-31T15:40:00Z",
+                        "reason": "",
+                        "play_url": "https://classroom.example/recordings/play/eyJyIjo0LCJ1Ijo5fQ:1wew:sig/",
+                        "play_url_expires_at": "2026-07-01T16:10:00Z",
+                    }
+                ],
+                response_only=True,
+            )
+        ],
+        responses={200: RecordingSerializer(many=True), 404: error_response(404)},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def recordings(self, request, pk=None):
+        meeting = self.get_object()
+        if not recording_rules.entitled(meeting, request.user):
+            raise NotFound()
+        now = timezone.now()
+        rows = [recording_row(r, request.user, now) for r in meeting.recordings.order_by("pk")]
+        return Response(RecordingSerializer(rows, many=True).data)
+
+
+def recording_row(recording: Recording, user, now) -> dict:
+    play_url = expires = None
+    if recording.state == Recording.State.READY and recording.file.name:
+        play_url, expires = recording_rules.play_url(recording, user, now=now)
+    failed = recording.state in (Recording.State.FAILED, Recording.State.NONE)
+    return {
+        "id": recording.pk,
+        "kind": recording.kind,
+        "state": recording.state,
+        "file_type": recording.file_type,
+        "size_bytes": recording.size_bytes,
+        "duration_seconds": recording.duration_seconds,
+        "ready_at": recording.ready_at,
+        "retention_until": recording.retention_until,
+        "reason": _(recording.last_error) if failed else "",
+        "play_url": play_url,
+        "play_url_expires_at": expires,
+    }
 
 
 def result(outcome, meeting: Meeting, context) -> dict:

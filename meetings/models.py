@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.core.files.storage import storages
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -465,3 +466,105 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"calendar of {self.teacher or self.student}"
+
+
+def recordings_storage():
+    """The storage of stored recordings (``STORAGES["recordings"]``): a private folder by default, S3 through
+    django-storages by setting alone. A callable, so the migration does not freeze the backend."""
+    return storages["recordings"]
+
+
+class RecordingState(models.TextChoices):
+    EXPECTED = "expected", _("expected")
+    PROCESSING = "processing", _("processing")
+    READY = "ready", _("ready")
+    FAILED = "failed", _("failed")
+    NONE = "none", _("not recorded")
+    DELETED = "deleted", _("deleted")
+
+
+class Recording(StateGuardMixin, models.Model):
+    """One recorded file of a class (a video, its audio, its chat), or the one row that says a recording is expected
+    (no file known yet: ``file_id`` empty) or cannot be made (``none``, with the reason).
+
+    ``expected`` → ``processing`` (the provider has the file; ours is to download) → ``ready`` (stored in
+    ``file``, verified) | ``failed`` (with the reason); ``ready`` → ``deleted`` at ``retention_until``. Every change
+    goes through ``meetings.recordings`` (compare-and-set, a history row). The provider's keys (``external_id``: the
+    Zoom meeting instance UUID; ``file_id``: its recording file id) are unique per meeting: a webhook sent twice or
+    a poll after the webhook finds the row it made, never a second one.
+    """
+
+    State = RecordingState
+
+    class Kind(models.TextChoices):
+        VIDEO = "video", _("video")
+        AUDIO = "audio", _("audio")
+        CHAT = "chat", _("chat")
+
+    meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="recordings", verbose_name=_("meeting"))
+    provider = models.CharField(max_length=16, verbose_name=_("provider"))
+    external_id = models.CharField(
+        max_length=200, blank=True, help_text=_("e.g. the Zoom meeting UUID"), verbose_name=_("external id")
+    )
+    file_id = models.CharField(max_length=200, blank=True, verbose_name=_("file id"))
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.VIDEO, verbose_name=_("kind"))
+    file_type = models.CharField(max_length=16, blank=True, verbose_name=_("file type"))
+    state = models.CharField(
+        max_length=16,
+        choices=RecordingState.choices,
+        default=RecordingState.EXPECTED,
+        editable=False,
+        verbose_name=_("state"),
+    )
+    size_bytes = models.BigIntegerField(null=True, blank=True, editable=False, verbose_name=_("size (bytes)"))
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True, editable=False, verbose_name=_("duration"))
+    # The provider's checksum when it gives one (compared after the copy); ours (SHA-256) of the stored copy.
+    provider_checksum = models.CharField(
+        max_length=128, blank=True, editable=False, verbose_name=_("provider checksum")
+    )
+    sha256 = models.CharField(max_length=64, blank=True, editable=False, verbose_name=_("sha256"))
+    # Where and how to fetch it. The token is a secret: never shown, logged or put in history.
+    download_url = models.TextField(blank=True, editable=False, verbose_name=_("download url"))
+    download_token = models.TextField(blank=True, editable=False, verbose_name=_("download token"))
+    # When the provider sent the URL and token we keep (a newer duplicate webhook replaces them, an older one not).
+    token_sent_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("token sent at"))
+    file = models.FileField(
+        storage=recordings_storage, upload_to="", max_length=300, blank=True, editable=False, verbose_name=_("file")
+    )
+    ready_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("ready at"))
+    retention_until = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("retention until"))
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("deleted at"))
+    provider_deleted_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("deleted at the provider")
+    )
+    # The sweeps' bookkeeping: the next try (download, or the poll of an expected row), failures so far, the lease of
+    # the worker downloading it now, the last error, and ``needs_poll`` (the token expired: ask the provider again).
+    next_attempt_at = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("next attempt at"))
+    attempts = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("attempts"))
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("lease until"))
+    needs_poll = models.BooleanField(default=False, editable=False, verbose_name=_("needs poll"))
+    last_error = models.TextField(blank=True, editable=False, verbose_name=_("last error"))
+    created_at = models.DateTimeField(editable=False, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("recording")
+        verbose_name_plural = _("recordings")
+        ordering = ["meeting", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meeting", "external_id", "file_id"],
+                name="recording_file_once",
+                violation_error_message=_("This recording file is already known."),
+            ),
+            choice_check(
+                "state", RecordingState.values, name="recording_state_valid", message=_("Unknown recording state.")
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(state="processing"), name="recording_due_download"),
+            models.Index(fields=["retention_until"], condition=Q(state="ready"), name="recording_due_expiry"),
+            models.Index(fields=["created_at"], condition=Q(state="expected"), name="recording_due_poll"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.file_id or '-'} of {self.meeting_id} ({self.state})"

@@ -255,3 +255,20 @@ class JoinSerializer(serializers.Serializer):
     token = serializers.CharField(allow_blank=True, help_text="Provider token when the room needs one (LiveKit).")
     not_before = serializers.DateTimeField(allow_null=True, help_text="UTC: the credentials work from here…")
     expires_at = serializers.DateTimeField(allow_null=True, help_text="…until here (UTC).")
+
+
+class RecordingSerializer(serializers.Serializer):
+    """One recording of a class as its viewer sees it; ``play_url`` (ready ones only) is signed for the caller and
+    works until ``play_url_expires_at`` (RECORDING_PLAY_URL_MINUTES)."""
+
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["video", "audio", "chat"])
+    state = serializers.ChoiceField(choices=["expected", "processing", "ready", "failed", "none", "deleted"])
+    file_type = serializers.CharField(allow_blank=True)
+    size_bytes = serializers.IntegerField(allow_null=True)
+    duration_seconds = serializers.IntegerField(allow_null=True)
+    ready_at = serializers.DateTimeField(allow_null=True, help_text="UTC")
+    retention_until = serializers.DateTimeField(allow_null=True, help_text="UTC: deleted then")
+    reason = serializers.CharField(allow_blank=True, help_text="Why there is none, or why it failed.")
+    play_url = serializers.URLField(allow_null=True)
+    play_url_expires_at = serializers.DateTimeField(allow_null=True, help_text="UTC")

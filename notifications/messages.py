@@ -107,6 +107,14 @@ TEMPLATES = {
         "The class '{title}' on {date} at {start} ({zone}) of your weekly class is full, so you have no seat "
         "in that one. Your other classes are booked as usual.",
     ),
+    ("recording_ready", "student"): pgettext_lazy(
+        "recording_ready to a student",
+        "The recording of your class '{title}' ({date} {start}, {zone}) is ready. Watch it here: {url}",
+    ),
+    ("recording_ready", "guardian"): pgettext_lazy(
+        "recording_ready to a guardian",
+        "The recording of your child {student}'s class '{title}' ({date} {start}, {zone}) is ready: {url}",
+    ),
     ("teacher_no_show", "staff"): pgettext_lazy(
         "teacher_no_show to staff", "Meeting {meeting_id} '{title}' ({date} {start} {zone}) needs review: {reason}."
     ),
@@ -131,6 +139,7 @@ SUBJECTS = {
     "booking_refunded": pgettext_lazy("e-mail subject", "Your booking is refunded"),
     "series_time_change": pgettext_lazy("e-mail subject", "Your weekly class is at a new local time"),
     "series_occurrence_full": pgettext_lazy("e-mail subject", "One of your weekly classes is full"),
+    "recording_ready": pgettext_lazy("e-mail subject", "Your class recording is ready"),
     "teacher_no_show": pgettext_lazy("e-mail subject", "A class needs review"),
     "delivery_failed": pgettext_lazy("e-mail subject", "A message could not be delivered"),
 }

@@ -23,6 +23,7 @@ class Notification(models.Model):
         BOOKING_REFUNDED = "booking_refunded", _("booking refunded")
         SERIES_TIME_CHANGE = "series_time_change", _("weekly class: local time changes")
         SERIES_OCCURRENCE_FULL = "series_occurrence_full", _("weekly class: occurrence full")
+        RECORDING_READY = "recording_ready", _("recording ready")
         TEACHER_NO_SHOW = "teacher_no_show", _("teacher no-show (staff)")
         DELIVERY_FAILED = "delivery_failed", _("delivery failed (staff)")
 

@@ -42,6 +42,7 @@ REAL_COMMITS = (
     "integrations/test_video_lifecycle.py",  # provisioning and ending rooms, every provider
     "integrations/zalo/test_delivery.py",  # ZNS delivery: token refresh, the ZaloMessage written before each call
     "integrations/zalo/test_channel_order.py",  # a mixed class through Zalo, LINE and e-mail
+    "meetings/test_recordings.py",  # the recording webhook and sweeps (expect, poll, download, expire)
     "api/test_idempotency.py::test_the_expiry_sweep",  # idempotency key expiry
 )
 _with_real_commits: set[str] = set()  # the node ids pytest_itemcollected marked

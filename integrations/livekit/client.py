@@ -2,7 +2,8 @@
 
 Every call carries ``Authorization: Bearer <JWT>``: HS256 with the API secret, ``iss`` = API key, a short ``exp``,
 and the ``video`` grant the method needs (CreateRoom/DeleteRoom: ``roomCreate``; ListParticipants/RemoveParticipant:
-``roomAdmin`` + ``room``). Replies are snake_case with int64 as strings. A Twirp ``not_found`` is HTTP 404.
+``roomAdmin`` + ``room``). Replies are snake_case with int64 as strings. A Twirp ``not_found`` is HTTP 404. The
+Egress service (``/twirp/livekit.Egress/...``: ListEgress) needs ``roomRecord``.
 """
 
 from __future__ import annotations
@@ -123,11 +124,13 @@ class LiveKitClient:
         return claims
 
     # --- RoomService -------------------------------------------------------------------------------------------------
-    def _call(self, method: str, body: dict, *, grants: dict, not_found_ok: bool = False) -> dict | None:
+    def _call(
+        self, method: str, body: dict, *, grants: dict, not_found_ok: bool = False, service: str = "RoomService"
+    ) -> dict | None:
         try:
             response = self.http.request(
                 "POST",
-                f"/twirp/livekit.RoomService/{method}",
+                f"/twirp/livekit.{service}/{method}",
                 json=body,
                 headers={"Authorization": f"Bearer {self._api_token(**grants)}"},
             )
@@ -137,19 +140,33 @@ class LiveKitClient:
             raise
         return response.json() if response.content else {}
 
-    def create_room(self, name: str, *, empty_timeout: int, departure_timeout: int, max_participants: int, metadata=""):
-        """CreateRoom is idempotent on the name: a room that exists is returned as it is."""
-        return self._call(
-            "CreateRoom",
-            {
-                "name": name,
-                "empty_timeout": empty_timeout,
-                "departure_timeout": departure_timeout,
-                "max_participants": max_participants,
-                "metadata": metadata,
-            },
-            grants={"roomCreate": True},
-        )
+    def create_room(
+        self,
+        name: str,
+        *,
+        empty_timeout: int,
+        departure_timeout: int,
+        max_participants: int,
+        metadata="",
+        egress: dict | None = None,
+    ):
+        """CreateRoom is idempotent on the name: a room that exists is returned as it is. ``egress`` (RoomEgress)
+        starts a recording with the room (``{"room": RoomCompositeEgressRequest}``)."""
+        body = {
+            "name": name,
+            "empty_timeout": empty_timeout,
+            "departure_timeout": departure_timeout,
+            "max_participants": max_participants,
+            "metadata": metadata,
+        }
+        if egress:
+            body["egress"] = egress
+        return self._call("CreateRoom", body, grants={"roomCreate": True})
+
+    def list_egress(self, room_name: str) -> list[dict]:
+        """The room's egresses (EgressInfo, snake_case), ended ones included: the backup for a lost egress_ended."""
+        reply = self._call("ListEgress", {"room_name": room_name}, grants={"roomRecord": True}, service="Egress")
+        return (reply or {}).get("items", [])
 
     def delete_room(self, name: str) -> bool:
         """Disconnects everyone. False when the room no longer exists (a retry after a timeout, LiveKit closed it)."""

@@ -10,6 +10,12 @@
   ``sha256`` claim is the base64 SHA-256 of the body). They are kept in ``events`` for tests to deliver, and POSTed
   to ``webhook_url`` when one is set (by hand: ``--webhook-url http://127.0.0.1:8000/integrations/livekit/webhook/``).
 
+* Egress: a room created with the ``egress`` field (RoomEgress ``room``: a room-composite recording) starts its
+  Egress at once (``egress_started``); deleting the room ends it with one MP4 file result (``egress_ended``, with
+  ``fileResults``: filename, size, duration in ns, and a ``location`` this fake serves at ``/egress-files/<name>``).
+  ``fail_next_egress(error)`` makes the next one end EGRESS_FAILED. ``ListEgress`` (Egress service, ``roomRecord``
+  grant) lists them. Downloads of the files can fail on demand (``fail_downloads``: 500, truncated, stall).
+
 By hand: ``python -m integrations.livekit.fake --port 7880 --key devkey --secret devsecret``.
 """
 
@@ -31,6 +37,8 @@ from integrations import fakeserver
 from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_hand
 
 PREFIX = "/twirp/livekit.RoomService/"
+EGRESS_PREFIX = "/twirp/livekit.Egress/"
+FILES_PATH = "/egress-files/"
 LEEWAY_SECONDS = 60
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 
@@ -54,6 +62,7 @@ class LiveKitFake(FakeService):
 
     name = "livekit"
     webhook_path = "/integrations/livekit/webhook/"
+    download_path = FILES_PATH
 
     def __init__(self, api_key: str = "devkey", api_secret: str = "devsecret", webhook_url: str = ""):
         super().__init__(webhook_url)
@@ -63,6 +72,10 @@ class LiveKitFake(FakeService):
         # Rooms actually created / deleted, per name: what "exactly once" is counted on (requests may repeat).
         self.created: Counter = Counter()
         self.deleted: Counter = Counter()
+        self.egresses: dict[str, dict] = {}  # egress id -> EgressInfo (snake_case)
+        self.files: dict[str, bytes] = {}  # file name -> content, served at /egress-files/<name>
+        self.recording_size = 64 * 1024
+        self._egress_errors: list[str] = []
 
     def configure(self, args) -> None:
         self.api_key, self.api_secret = args.key, args.secret
@@ -94,6 +107,20 @@ class LiveKitFake(FakeService):
     def route(self, request: Request) -> Reply:
         if request.method == "GET" and request.path in ("/join", "/leave"):
             return self._page(request)
+        if request.method == "GET" and request.path.startswith(FILES_PATH):
+            content = self.files.get(request.path.removeprefix(FILES_PATH))
+            if content is None:
+                raise twirp_error(404, "not_found", "no such file")
+            return self.download_reply(content, "video/mp4")
+        if request.method == "POST" and request.path.startswith(EGRESS_PREFIX):
+            grants = self._grants(request)
+            if request.path.removeprefix(EGRESS_PREFIX) != "ListEgress":
+                raise twirp_error(404, "bad_route", f"unknown method {request.path}")
+            self._need(grants, "roomRecord")
+            room = (request.json() or {}).get("room_name") or ""
+            return Reply(
+                200, {"items": [dict(e) for e in self.egresses.values() if not room or e["room_name"] == room]}
+            )
         if request.method != "POST" or not request.path.startswith(PREFIX):
             raise twirp_error(404, "bad_route", f"no handler for {request.method} {request.path}")
         if not request.headers.get("content-type", "").startswith("application/json"):
@@ -135,6 +162,8 @@ class LiveKitFake(FakeService):
             }
             self.participants[name] = {}
             self.created[name] += 1
+            if isinstance(body.get("egress"), dict) and isinstance(body["egress"].get("room"), dict):
+                self._start_egress(self.rooms[name], body["egress"]["room"])
         return self._room_info(name)  # an existing room is returned as it is, as LiveKit does
 
     def _twirp_DeleteRoom(self, body: dict, grants: dict) -> dict:
@@ -146,7 +175,69 @@ class LiveKitFake(FakeService):
         del self.rooms[name], self.participants[name]
         self.deleted[name] += 1
         self._emit("room_finished", room)
+        for egress in self.egresses.values():
+            if egress["room_name"] == name and egress["status"] == "EGRESS_ACTIVE":
+                self._end_egress(egress)
         return {}
+
+    # --- Egress ------------------------------------------------------------------------------------------------------
+    def fail_next_egress(self, error: str = "pipeline failed") -> None:
+        with self.lock:
+            self._egress_errors.append(error)
+
+    def _start_egress(self, room: dict, request: dict) -> None:
+        egress_id = f"EG_{secrets.token_hex(6)}"
+        self.egresses[egress_id] = {
+            "egress_id": egress_id,
+            "room_id": room["sid"],
+            "room_name": room["name"],
+            "status": "EGRESS_ACTIVE",
+            "started_at": str(time.time_ns()),
+            "ended_at": "0",
+            "error": "",
+            "file_outputs": request.get("file_outputs") or [],
+            "file_results": [],
+        }
+        self._emit_egress("egress_started", self.egresses[egress_id])
+
+    def _end_egress(self, egress: dict) -> None:
+        ended = time.time_ns()
+        egress["ended_at"] = str(ended)
+        if self._egress_errors:
+            egress["status"], egress["error"] = "EGRESS_FAILED", self._egress_errors.pop(0)
+        else:
+            name = f"{egress['room_name']}-{egress['egress_id']}.mp4"
+            content = (f"MP4 {egress['egress_id']} ".encode() * (self.recording_size // 16 + 1))[: self.recording_size]
+            self.files[name] = content
+            egress["status"] = "EGRESS_COMPLETE"
+            egress["file_results"] = [
+                {
+                    "filename": name,
+                    "started_at": egress["started_at"],
+                    "ended_at": str(ended),
+                    "duration": str(ended - int(egress["started_at"])),
+                    "size": str(len(content)),
+                    "location": f"{self.url}{FILES_PATH}{name}",
+                }
+            ]
+        self._emit_egress("egress_ended", egress)
+
+    def _emit_egress(self, kind: str, egress: dict) -> None:
+        """An egress webhook: protojson camelCase EgressInfo, no room object."""
+
+        def camel(key: str) -> str:
+            head, *rest = key.split("_")
+            return head + "".join(part.title() for part in rest)
+
+        info = {camel(k): v for k, v in egress.items() if k not in ("file_outputs", "file_results")}
+        info["fileResults"] = [{camel(k): v for k, v in row.items()} for row in egress["file_results"]]
+        event = {
+            "event": kind,
+            "egressInfo": info,
+            "id": f"EV_{secrets.token_hex(8)}",
+            "createdAt": str(int(time.time())),
+        }
+        self.send_webhook(self.sign(json.dumps(event).encode()))
 
     def _twirp_ListParticipants(self, body: dict, grants: dict) -> dict:
         name = body.get("room") or ""

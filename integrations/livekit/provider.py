@@ -10,6 +10,11 @@
 * Closing deletes the room (everyone is disconnected) and confirms with ListParticipants that nobody is left.
 * Attendance: sessions come from webhooks (source livekit_webhook) and, as a backup, from polling ListParticipants
   (source livekit_poll, see meetings.sweeps.poll_room_attendance).
+* Recordings (meetings.recordings): a recorded course's room is created with the ``egress`` field of CreateRoom, a
+  room-composite Egress to an MP4 file that starts with the room and stops when it ends. ``egress_ended`` (the
+  webhook) or, as the backup, ``ListEgress`` gives the file result (name, size, duration, ``location``); the file is
+  copied from its location into our recordings storage. Egress writes to the storage its own deployment is set up
+  with, not to LiveKit itself, so there is no provider copy for us to delete.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from django.conf import settings
 
 from integrations.http import ProviderError
 from integrations.livekit.client import LiveKitClient
-from integrations.video import JoinCredentials, Room, Session, VideoProvider
+from integrations.video import JoinCredentials, RecordingFile, Room, Session, VideoProvider, fetch_recording
 from meetings.attendance import end_open_sessions
 from meetings.models import MeetingParticipant
+from meetings.recordings import is_recorded
 
 Source = MeetingParticipant.Source
 # Extra life for a room after the close moment, in case the close sweep runs late; DeleteRoom ends it anyway.
@@ -67,8 +73,48 @@ def participant_session(
     )
 
 
+def egress_files(info: dict, *, sent_at: dt.datetime) -> list[RecordingFile]:
+    """The files of a completed EgressInfo (snake_case from ListEgress, camelCase in webhooks) with a location we
+    can fetch over HTTP."""
+    status = info.get("status")
+    if status not in ("EGRESS_COMPLETE", 3):
+        return []
+    egress_id = str(info.get("egress_id") or info.get("egressId") or "")[:200]
+    files = []
+    for row in info.get("file_results") or info.get("fileResults") or []:
+        if not isinstance(row, dict):
+            continue
+        location, name = str(row.get("location") or ""), str(row.get("filename") or "")
+        if not egress_id or not name or not location.startswith(("http://", "https://")):
+            continue
+        try:
+            size = int(row.get("size") or 0) or None
+            duration = int(row.get("duration") or 0) // 1_000_000_000 or None  # nanoseconds
+        except (TypeError, ValueError):
+            size = duration = None
+        files.append(
+            RecordingFile(
+                external_id=egress_id,
+                file_id=name[:200],
+                kind="video",
+                file_type="MP4",
+                size_bytes=size,
+                duration_seconds=duration,
+                download_url=location,
+                sent_at=sent_at,
+            )
+        )
+    return files
+
+
+def room_egress() -> dict:
+    """CreateRoom's ``egress``: a room-composite recording of the whole room to one MP4 file."""
+    return {"room": {"layout": "grid", "file_outputs": [{"file_type": "MP4", "filepath": "{room_name}-{time}.mp4"}]}}
+
+
 class LiveKitProvider(VideoProvider):
     name = "livekit"
+    records = True
     poll_source = Source.LIVEKIT_POLL
     webhook_source = Source.LIVEKIT_WEBHOOK
 
@@ -88,6 +134,7 @@ class LiveKitProvider(VideoProvider):
             departure_timeout=keep_open,
             max_participants=meeting.capacity + 1,
             metadata=json.dumps({"meeting_id": meeting.pk}),
+            egress=room_egress() if is_recorded(meeting) else None,
         )
         return Room(
             name=name,
@@ -134,3 +181,14 @@ class LiveKitProvider(VideoProvider):
             for session in self.live_sessions(meeting):
                 sessions.setdefault(session.session_key, session)
         return sorted(sessions.values(), key=lambda s: s.joined_at)
+
+    # --- recordings --------------------------------------------------------------------------------------------------
+    def recording_files(self, meeting) -> list[RecordingFile]:
+        now = dt.datetime.now(dt.UTC)
+        return [f for info in self.client.list_egress(meeting.room_name) for f in egress_files(info, sent_at=now)]
+
+    def download_recording(self, recording, sink, *, max_bytes: int):
+        return fetch_recording("livekit", recording.download_url, sink, max_bytes=max_bytes)
+
+    def delete_recording(self, recording) -> None:
+        """Nothing to do: Egress wrote the file to the storage its deployment is set up with, not to LiveKit."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.conf import settings
 
@@ -52,6 +53,14 @@ def is_daily_limit(error_or_response) -> bool:
     if detail is None:
         detail = error_or_response.text
     return "daily" in detail.lower()
+
+
+def uuid_path(uuid: str) -> str:
+    """A meeting UUID as a path segment. Zoom's UUIDs are base64 and may hold ``/``: encoded once, and when it begins
+    with ``/`` or contains ``//``, encoded twice, as Zoom's API reference requires for those (or the request
+    reaches another path)."""
+    once = quote(uuid, safe="")
+    return quote(once, safe="") if uuid.startswith("/") or "//" in uuid else once
 
 
 class ZoomClient:
@@ -129,6 +138,31 @@ class ZoomClient:
     def participants_report(self, meeting_id: int) -> list[dict]:
         """Every session of every participant (a rejoin is another row), all pages."""
         return self._pages(f"/v2/report/meetings/{meeting_id}/participants", "participants", REPORT_PAGE_SIZE)
+
+    # --- cloud recordings ----------------------------------------------------------------------------------------
+    def recordings(self, uuid: str) -> dict | None:
+        """``GET /meetings/{uuid}/recordings`` (the meeting instance's cloud recordings, with a download access token
+        for them); None when Zoom has none for it (404: not recorded, or not processed yet)."""
+        try:
+            return self.call(
+                "GET", f"/v2/meetings/{uuid_path(uuid)}/recordings", params={"include_fields": "download_access_token"}
+            ).json()
+        except ProviderError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def delete_recording(self, uuid: str, file_id: str) -> None:
+        """Move one recording file to Zoom's trash; already gone (404) is fine."""
+        try:
+            self.call(
+                "DELETE",
+                f"/v2/meetings/{uuid_path(uuid)}/recordings/{quote(file_id, safe='')}",
+                params={"action": "trash"},
+            )
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
 
     def _pages(self, path: str, key: str, page_size: int, **params) -> list[dict]:
         """Every row of a list Zoom pages with ``next_page_token``."""

@@ -15,6 +15,16 @@
   answer that is not the whole truth: the client must not conclude that nothing was created).
 * People: ``join(meeting_id, name, email=..., host=...)`` and ``leave(meeting_id, user_id)``; each produces the
   signed webhook Zoom would send (kept in ``events``; POSTed to ``webhook_url`` when set).
+* Cloud recordings: a meeting made with ``settings.auto_recording: cloud`` on a licensed (not Basic) host is
+  recorded while it runs; ending it leaves a video (MP4), an audio (M4A) and a chat file, completed then.
+  ``complete_recording(meeting_id, times=1)`` sends ``recording.completed`` (``times=0``: never; ``2``: twice,
+  the copies differing only in the download URL and token; call it after travelling in time: late). Each event's
+  ``download_token`` expires 24 h after the recording completed, as Zoom's does. ``GET
+  /v2/meetings/{uuid}/recordings`` (UUIDs encoded once, or twice when they begin with ``/`` or contain ``//``)
+  lists the files with a fresh ``download_access_token``; ``DELETE /v2/meetings/{uuid}/recordings/{file id}``
+  moves one to the trash; ``GET /rec/download/{file id}`` serves it to a valid download token or OAuth token.
+  ``fail_downloads(mode, n)``: the next ``n`` downloads answer 500, are cut off half-way (``truncated``), or stall
+  longer than the client's read timeout (``stall``).
 
 By hand: ``python -m integrations.zoom.fake --port 7990 --account-id acc --client-id cid --client-secret csecret
 --host-user-id host1 --webhook-secret-token wsecret`` (then add that account in the admin).
@@ -31,7 +41,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 from integrations import fakeserver
 from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_hand
@@ -45,6 +55,9 @@ MEETING_PATH = re.compile(r"^/v2/meetings/(\d+)(/status)?$")
 REPORT_PATH = re.compile(r"^/v2/report/meetings/(\d+)/participants$")
 CREATE_PATH = re.compile(r"^/v2/users/([^/]+)/meetings$")
 PAGE_PATH = re.compile(r"^/(j|s|leave)(?:/(\d+))?$")
+RECORDINGS_PATH = re.compile(r"^/v2/meetings/([^/]+)/recordings(?:/([^/]+))?$")
+DOWNLOAD_PATH = re.compile(r"^/rec/download/([^/]+)$")
+DOWNLOAD_TOKEN_HOURS = 24
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -72,6 +85,7 @@ class ZoomFake(FakeService):
 
     name = "zoom"
     webhook_path = "/integrations/zoom/webhook/"
+    download_path = "/rec/download/"
 
     def __init__(self, webhook_secret_token: str = "", webhook_url: str = "", daily_limit: int = 100):
         super().__init__(webhook_url)
@@ -84,6 +98,12 @@ class ZoomFake(FakeService):
         self.daily: dict[tuple[str, str], int] = {}  # (host user, UTC date) -> create/update requests
         self._next_id = 81_234_567_890  # Zoom ids are beyond 32 bits: a bigint is needed
         self._fail_after_create: list[int] = []  # statuses the next creates answer after creating
+        # Cloud recordings: uuid -> {meeting_id, uuid, account_id, completed_at, files: [...]}; file id -> bytes;
+        # download token -> expiry (time.time()) (download faults: fakeserver.fail_downloads).
+        self.recordings: dict[str, dict] = {}
+        self.file_bytes: dict[str, bytes] = {}
+        self.download_tokens: dict[str, float] = {}
+        self.recording_size = 48 * 1024
 
     def configure(self, args) -> None:
         self.webhook_secret_token = args.webhook_secret_token
@@ -111,6 +131,93 @@ class ZoomFake(FakeService):
         """The next ``n`` creates make the meeting (and count against the host's day), then answer ``status``."""
         with self.lock:
             self._fail_after_create += [status] * n
+
+    def recording_of(self, meeting_id: int) -> dict | None:
+        with self.lock:
+            return next((r for r in self.recordings.values() if r["meeting_id"] == meeting_id), None)
+
+    def _download_token(self, completed_at: float) -> str:
+        token = "dl-" + secrets.token_urlsafe(24)
+        self.download_tokens[token] = completed_at + DOWNLOAD_TOKEN_HOURS * 3600
+        return token
+
+    def _record(self, meeting: dict) -> None:
+        """A recorded meeting ended: its files, completed now (Zoom takes a while; tests send the webhook later)."""
+        if (
+            meeting["settings"].get("auto_recording") != "cloud"
+            or self.accounts[meeting["account_id"]]["plan"] == "basic"
+        ):
+            return
+        files = []
+        for n, (file_type, recording_type) in enumerate(
+            [("MP4", "shared_screen_with_speaker_view"), ("M4A", "audio_only"), ("CHAT", "chat_file")]
+        ):
+            file_id = f"{meeting['id']}-{secrets.token_hex(6)}-{n}"
+            content = (f"{file_type} of {meeting['id']} ".encode() * (self.recording_size // 16 + 1))[
+                : self.recording_size // (1 if n == 0 else 4)
+            ]
+            self.file_bytes[file_id] = content
+            files.append(
+                {
+                    "id": file_id,
+                    "meeting_id": meeting["uuid"],
+                    "recording_start": meeting["sessions"][0]["join_time"] if meeting["sessions"] else utc(),
+                    "recording_end": utc(),
+                    "file_type": file_type,
+                    "file_extension": file_type,
+                    "file_size": len(content),
+                    "play_url": f"{self.url}/rec/play/{file_id}",
+                    "download_url": f"{self.url}/rec/download/{file_id}",
+                    "status": "completed",
+                    "recording_type": recording_type,
+                }
+            )
+        self.recordings[meeting["uuid"]] = {
+            "meeting_id": meeting["id"],
+            "uuid": meeting["uuid"],
+            "account_id": meeting["account_id"],
+            "completed_at": time.time(),
+            "files": files,
+        }
+
+    def complete_recording(self, meeting_id: int, *, times: int = 1) -> list:
+        """Send ``recording.completed`` for the meeting's recording ``times`` times (Zoom's duplicates: a new download
+        URL and token each time); returns the webhooks."""
+        sent = []
+        with self.lock:
+            recording = self.recording_of(meeting_id)
+            if recording is None:
+                raise KeyError(f"meeting {meeting_id} was not recorded (not cloud, or a Basic host, or never ended)")
+            meeting = self.meetings[meeting_id]
+            for n in range(times):
+                token = self._download_token(recording["completed_at"])
+                files = [
+                    dict(f, download_url=f"{f['download_url']}?copy={len(self.events)}-{n}") for f in recording["files"]
+                ]
+                event = {
+                    "event": "recording.completed",
+                    "event_ts": int(time.time() * 1000) + n,
+                    "download_token": token,
+                    "payload": {
+                        "account_id": recording["account_id"],
+                        "object": {
+                            "uuid": recording["uuid"],
+                            "id": meeting_id,
+                            "host_id": meeting["host_id"],
+                            "topic": meeting["topic"],
+                            "type": 2,
+                            "start_time": meeting["start_time"],
+                            "duration": meeting["duration"],
+                            "total_size": sum(f["file_size"] for f in files),
+                            "recording_count": len(files),
+                            "recording_files": files,
+                        },
+                    },
+                }
+                webhook = self.sign(json.dumps(event).encode())
+                self.send_webhook(webhook)
+                sent.append(webhook)
+        return sent
 
     def expire_tokens(self) -> None:
         with self.lock:
@@ -156,9 +263,13 @@ class ZoomFake(FakeService):
             return self._token(request)
         if request.method == "GET" and (match := PAGE_PATH.match(request.path)):
             return self._page(request, match.group(1), int(match.group(2) or 0))
+        if request.method == "GET" and (match := DOWNLOAD_PATH.match(request.path)):
+            return self._download(request, match.group(1))
         if not request.path.startswith("/v2/"):
             raise zoom_error(404, 404, "Not found")
         account_id = self._bearer(request)
+        if match := RECORDINGS_PATH.match(request.path):
+            return self._recordings(request, account_id, match.group(1), match.group(2))
         if (match := CREATE_PATH.match(request.path)) and request.method == "POST":
             return self._create(request, account_id, match.group(1))
         if (match := CREATE_PATH.match(request.path)) and request.method == "GET":
@@ -330,7 +441,57 @@ class ZoomFake(FakeService):
                 self._leave(meeting, session)
         meeting["status"] = "ended"
         self._emit("meeting.ended", meeting)
+        self._record(meeting)
         return Reply(204)
+
+    # --- cloud recordings ------------------------------------------------------------------------------------------
+    def _recordings(self, request: Request, account_id: str, raw_id: str, file_id: str | None) -> Reply:
+        key = unquote(raw_id)
+        if "%" in key:  # double-encoded, as Zoom requires for a UUID that begins with / or contains //
+            key = unquote(key)
+        recording = self.recordings.get(key)
+        if recording is None and key.isdigit():  # the numeric id: the latest instance
+            recording = self.recording_of(int(key))
+        if recording is None or recording["account_id"] != account_id:
+            raise zoom_error(404, 3301, "There is no recording for this meeting.")
+        if request.method == "DELETE" and file_id:
+            kept = [f for f in recording["files"] if f["id"] != unquote(file_id)]
+            if len(kept) == len(recording["files"]):
+                raise zoom_error(404, 3301, "File does not exist.")
+            recording["files"] = kept
+            self.file_bytes.pop(unquote(file_id), None)
+            return Reply(204)
+        if request.method != "GET" or file_id:
+            raise zoom_error(404, 404, f"No route for {request.method} {request.path}")
+        meeting = self.meetings.get(recording["meeting_id"], {})
+        body = {
+            "uuid": recording["uuid"],
+            "id": recording["meeting_id"],
+            "account_id": account_id,
+            "host_id": meeting.get("host_id", ""),
+            "topic": meeting.get("topic", ""),
+            "recording_count": len(recording["files"]),
+            "recording_files": recording["files"],
+        }
+        if "download_access_token" in request.query.get("include_fields", ""):
+            body["download_access_token"] = self._download_token(time.time())
+        return Reply(200, body)
+
+    def _download(self, request: Request, file_id: str) -> Reply:
+        header = request.headers.get("authorization", "")
+        token = (
+            header.removeprefix("Bearer ") if header.startswith("Bearer ") else request.query.get("access_token", "")
+        )
+        expires = self.download_tokens.get(token)
+        oauth = self.tokens.get(token)
+        if expires is None and oauth is None:
+            raise zoom_error(401, 124, "Invalid access token.")
+        if (expires if expires is not None else oauth["expires_at"]) <= time.time():
+            raise zoom_error(401, 124, "Access token is expired.")
+        content = self.file_bytes.get(file_id)
+        if content is None:
+            raise zoom_error(404, 3301, "File does not exist.")
+        return self.download_reply(content, "video/mp4" if content.startswith(b"MP4") else "application/octet-stream")
 
     def _report(self, request: Request, account_id: str, meeting_id: int) -> Reply:
         if self.accounts[account_id]["plan"] == "basic":

@@ -34,8 +34,9 @@ def next_utc_midnight(now: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(now.astimezone(dt.UTC).date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
-def usable(now: dt.datetime, *, minutes: int):
-    """Accounts that may take one more create request at ``now`` for a class of ``minutes``."""
+def usable(now: dt.datetime, *, minutes: int, licensed: bool = False):
+    """Accounts that may take one more create request at ``now`` for a class of ``minutes``; ``licensed``: only Pro
+    and Business hosts (a recorded class: Basic hosts cannot record to the cloud)."""
     today = now.astimezone(dt.UTC).date()
     accounts = ZoomAccount.objects.filter(
         Q(exhausted_until__isnull=True) | Q(exhausted_until__lte=now),
@@ -45,15 +46,16 @@ def usable(now: dt.datetime, *, minutes: int):
         enabled=True,
         auth_failed_at__isnull=True,
     )
-    if minutes > settings.ZOOM_BASIC_MAX_MINUTES:
-        accounts = accounts.exclude(plan=ZoomAccount.Plan.BASIC)  # a free host's meeting ends at 40 minutes
+    if licensed or minutes > settings.ZOOM_BASIC_MAX_MINUTES:
+        # A free host's meeting ends at 40 minutes, and only licensed hosts record to the cloud.
+        accounts = accounts.exclude(plan=ZoomAccount.Plan.BASIC)
     return accounts
 
 
-def reserve(now: dt.datetime, *, minutes: int, exclude=()) -> ZoomAccount | None:
+def reserve(now: dt.datetime, *, minutes: int, exclude=(), licensed: bool = False) -> ZoomAccount | None:
     """Take one create request from the allowance of the next usable account; None when none can take it."""
     today = now.astimezone(dt.UTC).date()
-    candidates = usable(now, minutes=minutes).exclude(pk__in=list(exclude))
+    candidates = usable(now, minutes=minutes, licensed=licensed).exclude(pk__in=list(exclude))
     used_today = Case(
         When(requests_date=today, then=F("requests_today")), default=Value(0), output_field=IntegerField()
     )

@@ -18,6 +18,11 @@
   ended, so a retry after a timeout is fine.
 * Attendance: webhooks (source zoom_webhook, integrations.zoom.webhooks) and the participants report (all sessions;
   a rejoin is another session).
+* Recordings (meetings.recordings): a recorded course's meeting is made on a licensed (Pro or Business) host with
+  ``auto_recording: cloud`` (only licensed hosts record to the cloud). Its files come with ``recording.completed``
+  (integrations.zoom.webhooks) or, as the backup, from ``GET /meetings/{uuid}/recordings``; each is downloaded
+  with the event's ``download_token`` (valid 24 h) or, after a poll, the OAuth token, and moved to Zoom's trash
+  once our copy is verified if RECORDING_DELETE_FROM_PROVIDER says so.
 """
 
 from __future__ import annotations
@@ -35,13 +40,14 @@ from django.utils import timezone
 
 from bookings.models import Booking
 from integrations.http import ProviderError
-from integrations.video import JoinCredentials, Room, Session, VideoProvider
+from integrations.video import JoinCredentials, RecordingFile, Room, Session, VideoProvider, fetch_recording
 from integrations.zoom import pool
 from integrations.zoom.client import AccountRefused, ZoomClient
 from integrations.zoom.models import ZoomAccount
 from meetings.access import identity_of
 from meetings.attendance import end_open_sessions
 from meetings.models import MeetingParticipant
+from meetings.recordings import is_recorded
 
 logger = logging.getLogger("classroom.zoom")
 
@@ -86,6 +92,42 @@ def parse_zoom_time(value) -> dt.datetime | None:
     return moment.astimezone(dt.UTC)
 
 
+# Zoom's file types we keep, as our kinds (transcripts, captions, timelines and summaries are left out).
+KINDS = {"MP4": "video", "M4A": "audio", "CHAT": "chat"}
+
+
+def recording_files(obj: dict, *, token: str, sent_at: dt.datetime) -> list[RecordingFile]:
+    """The files we keep of a Zoom recording object (the webhook's ``payload.object`` or the poll's answer): the
+    completed video, audio and chat files, each with the download token that came with them."""
+    uuid = str(obj.get("uuid") or "")
+    files = []
+    for row in obj.get("recording_files") or []:
+        if not isinstance(row, dict):
+            continue
+        kind = KINDS.get(str(row.get("file_type") or "").upper())
+        status = row.get("status") or "completed"
+        if kind is None or status != "completed" or not row.get("id") or not row.get("download_url"):
+            continue
+        started, ended = parse_zoom_time(row.get("recording_start")), parse_zoom_time(row.get("recording_end"))
+        size = row.get("file_size")
+        files.append(
+            RecordingFile(
+                external_id=uuid[:200],
+                file_id=str(row["id"])[:200],
+                kind=kind,
+                file_type=str(row.get("file_type"))[:16],
+                size_bytes=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
+                duration_seconds=int((ended - started).total_seconds())
+                if started and ended and ended >= started
+                else None,
+                download_url=str(row["download_url"]),
+                download_token=token,
+                sent_at=sent_at,
+            )
+        )
+    return files
+
+
 def identify(meeting, *, zoom_user_id: str, email: str, name: str) -> str:
     """Our identity for a Zoom participant. The host is the teacher (they start the meeting from the host link); a
     student is matched by e-mail, else by the display name we filled in for them; anyone else stays a Zoom guest."""
@@ -109,6 +151,7 @@ def identify(meeting, *, zoom_user_id: str, email: str, name: str) -> str:
 
 class ZoomProvider(VideoProvider):
     name = "zoom"
+    records = True
     webhook_source = MeetingParticipant.Source.ZOOM_WEBHOOK
 
     def _client(self, meeting) -> ZoomClient:
@@ -123,6 +166,7 @@ class ZoomProvider(VideoProvider):
         if adopted is not None:
             return adopted
         password = new_password()
+        recorded = is_recorded(meeting)
         payload = {
             "topic": meeting.title[:200],
             "type": 2,
@@ -135,11 +179,12 @@ class ZoomProvider(VideoProvider):
                 "join_before_host": True,
                 "jbh_time": JOIN_BEFORE_HOST_MINUTES,
                 "waiting_room": False,
-                "auto_recording": "none",
+                # Only licensed hosts record to the cloud, so a recorded class is made on one (pool.reserve).
+                "auto_recording": "cloud" if recorded else "none",
             },
         }
         tried: list[int] = []
-        while (account := pool.reserve(now, minutes=minutes, exclude=tried)) is not None:
+        while (account := pool.reserve(now, minutes=minutes, exclude=tried, licensed=recorded)) is not None:
             tried.append(account.pk)
             self._remember_attempt(meeting, account)
             started = time.monotonic()
@@ -165,7 +210,7 @@ class ZoomProvider(VideoProvider):
         raise ProviderError(
             f"no Zoom host account can take a {minutes}-minute class now (tried {len(tried)}; disabled, "
             "at the daily limit, rate-limited, refused, or Basic for a class over "
-            f"{settings.ZOOM_BASIC_MAX_MINUTES} minutes)"
+            f"{settings.ZOOM_BASIC_MAX_MINUTES} minutes" + (", or Basic for a recorded class" if recorded else "") + ")"
         )
 
     @staticmethod
@@ -288,3 +333,24 @@ class ZoomProvider(VideoProvider):
                 )
             )
         return sorted(sessions, key=lambda s: s.joined_at)
+
+    # --- recordings --------------------------------------------------------------------------------------------------
+    def recording_files(self, meeting) -> list[RecordingFile]:
+        # The instance we know (a file's UUID, else the one Zoom gave at creation); Zoom answers for the latest
+        # instance when given the numeric id.
+        known = meeting.recordings.exclude(external_id="").values_list("external_id", flat=True).first()
+        uuid = known or meeting.room_data.get("uuid") or str(meeting.room_external_id)
+        body = self._client(meeting).recordings(uuid)
+        if body is None:
+            return []
+        # Zoom gives the poll a download access token; without one the OAuth token downloads (download_recording).
+        return recording_files(body, token=str(body.get("download_access_token") or ""), sent_at=timezone.now())
+
+    def download_recording(self, recording, sink, *, max_bytes: int):
+        token = recording.download_token or self._client(recording.meeting).token()
+        return fetch_recording(
+            "zoom", recording.download_url, sink, max_bytes=max_bytes, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    def delete_recording(self, recording) -> None:
+        self._client(recording.meeting).delete_recording(recording.external_id, recording.file_id)

@@ -6,6 +6,11 @@ captured request cannot be replayed later. Forged headers (a timestamp that is n
 signature with any characters at all) are a 401, never an exception. Zoom sends no event id; a retry repeats the
 body byte for byte, so the body's SHA-256 is stored (ZoomWebhookEvent) in the same transaction as the effect and a
 repeat changes nothing.
+
+``recording.completed`` (Zoom: after processing, about twice the class's length, sometimes a day; retried and
+sometimes duplicated, the copies differing only in the download URL and ``download_token``) records each file once
+per meeting (meetings.recordings.files_known, keyed by the meeting UUID and the file id); a copy sent later only
+brings a newer token. Only for classes of recorded courses (RECORDINGS_ENABLED): anything else is ignored.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from django.db import transaction
 from integrations.video import Session
 from integrations.webhooks import BadWebhook, first_delivery, webhook_json
 from integrations.zoom.models import ZoomWebhookEvent
-from integrations.zoom.provider import identify, parse_zoom_time
+from integrations.zoom.provider import identify, parse_zoom_time, recording_files
+from meetings import recordings
 from meetings.attendance import end_open_sessions
 from meetings.models import Meeting, MeetingParticipant
 from meetings.room_events import store_provider_session
@@ -29,7 +35,8 @@ from meetings.room_events import store_provider_session
 logger = logging.getLogger("classroom.zoom")
 
 PARTICIPANT_EVENTS = ("meeting.participant_joined", "meeting.participant_left")
-HANDLED = (*PARTICIPANT_EVENTS, "meeting.ended")
+RECORDING_COMPLETED = "recording.completed"
+HANDLED = (*PARTICIPANT_EVENTS, "meeting.ended", RECORDING_COMPLETED)
 
 
 def receive(body: bytes, *, timestamp: str, signature: str, now: dt.datetime) -> dict:
@@ -110,16 +117,30 @@ def _meeting_object(event: dict) -> dict:
     return obj
 
 
+def _event_time(event: dict, now: dt.datetime) -> dt.datetime:
+    """When Zoom sent the event (``event_ts``, milliseconds): which of two copies carries the newer token."""
+    stamp = event.get("event_ts")
+    if isinstance(stamp, int) and not isinstance(stamp, bool) and 0 < stamp < 10**14:
+        return dt.datetime.fromtimestamp(stamp / 1000, tz=dt.UTC)
+    return now
+
+
 def apply_event(event: dict, *, body: bytes, now: dt.datetime) -> str:
     kind = event["event"]
     if kind not in HANDLED:
         return "ignored"
     obj = _meeting_object(event)
     zoom_id = int(obj["id"])
-    meeting = Meeting.objects.select_related("teacher").filter(room_provider="zoom", room_external_id=zoom_id).first()
+    meeting = (
+        Meeting.objects.select_related("teacher", "course")
+        .filter(room_provider="zoom", room_external_id=zoom_id)
+        .first()
+    )
     if meeting is None:
         logger.warning("zoom webhook for an unknown meeting", extra={"zoom_meeting_id": zoom_id, "webhook_event": kind})
         return "unknown meeting"
+    if kind == RECORDING_COMPLETED and not recordings.is_recorded(meeting):
+        return "not recorded"
     source = MeetingParticipant.Source.ZOOM_WEBHOOK
     with transaction.atomic():
         if not first_delivery(
@@ -131,7 +152,10 @@ def apply_event(event: dict, *, body: bytes, now: dt.datetime) -> str:
             received_at=now,
         ):
             return "duplicate"
-        if kind == "meeting.ended":
+        if kind == RECORDING_COMPLETED:
+            files = recording_files(obj, token=_text(event.get("download_token")), sent_at=_event_time(event, now))
+            recordings.files_known(meeting, files, provider="zoom", now=now, source="webhook")
+        elif kind == "meeting.ended":
             end_open_sessions(meeting, now=parse_zoom_time(obj.get("end_time")) or now, source=source)
         else:
             participant = obj["participant"]
