@@ -215,7 +215,10 @@ def close_empty_meetings(now: dt.datetime) -> Counter:
         if not empty:
             return {"not empty": len(batch)}
         written = lifecycle.close_batch(empty, now=now, joining_closed_at=joining_closed_at)
-        return {"closed": len(empty), "notifications": written, "not empty": len(batch) - len(empty)}
+        counts = Counter(closed=len(empty), notifications=written)
+        if len(batch) > len(empty):
+            counts["not empty"] = len(batch) - len(empty)
+        return counts
 
     return claim_batches(
         "close_empty_meetings",
