@@ -113,17 +113,20 @@ def enter_room(meeting: Meeting, claims: dict, *, now: dt.datetime) -> MeetingPa
             # class decides under (meetings.sweeps.close_empty_meetings): a student entering in the last second of
             # the grace is either in the room before that decision or finds the class ended, never closed on.
             locked = Meeting.objects.select_for_update(no_key=True).get(pk=meeting.pk)
-            check_join(locked, role, now, tz_name=zone, identity=identity)
-            session = start_presence(
-                meeting,
-                source=source,
-                identity=identity,
-                role=role,
-                now=now,
-                display_name=claims.get("n", ""),
-                teacher=teacher,
-                student=student,
-            )
+            # A twin request (two tabs opened at once) may have started the session while this one waited.
+            session = heartbeat(meeting, source=source, identity=identity, now=now)
+            if session is None:
+                check_join(locked, role, now, tz_name=zone, identity=identity)
+                session = start_presence(
+                    meeting,
+                    source=source,
+                    identity=identity,
+                    role=role,
+                    now=now,
+                    display_name=claims.get("n", ""),
+                    teacher=teacher,
+                    student=student,
+                )
     if role == "teacher":
         teacher_joined(meeting, now=now)
     return session
