@@ -7,9 +7,9 @@ import json
 from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
-from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from classroom import policies

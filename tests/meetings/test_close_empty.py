@@ -18,13 +18,13 @@ from core.clock import run_clock
 from core.models import StateChange
 from core.runner import run_sweeps
 from meetings import sweeps
-from meetings.access import credentials_for, identity_of
+from meetings.access import credentials_for
 from meetings.attendance import record_session
 from meetings.lifecycle import NO_STUDENT_JOINED
 from meetings.models import Meeting, MeetingParticipant
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, TeacherFactory, book
-from tests.integrations.test_video_lifecycle import LIVEKIT_URL, ZOOM_URL, Video, enter
+from tests.integrations.test_video_lifecycle import enter, video  # noqa: F401 (video: the LiveKit/Zoom fixture)
 from tests.meetings.test_clock import FakeTime
 
 SECOND = dt.timedelta(seconds=1)
@@ -66,32 +66,6 @@ def fresh(meeting) -> Meeting:
 def closes(meeting):
     return list(
         StateChange.objects.filter(meeting=meeting, content_type__model="meeting", field="state", to_state="closed")
-    )
-
-
-def teacher_waits(meeting, *, since, until):
-    """The teacher in the local room from ``since`` to ``until`` (their session as the room page records it)."""
-    record_session(
-        meeting,
-        source="local",
-        session_key="teacher-waiting",
-        identity=identity_of(meeting.teacher),
-        role=MeetingParticipant.Role.TEACHER,
-        joined_at=since,
-        left_at=until,
-        teacher=meeting.teacher,
-    )
-
-
-def student_in_room(meeting, student, at):
-    record_session(
-        meeting,
-        source="local",
-        session_key=f"student-{student.pk}",
-        identity=identity_of(student),
-        role=MeetingParticipant.Role.STUDENT,
-        joined_at=at,
-        student=student,
     )
 
 
@@ -275,15 +249,7 @@ def test_the_clock_closes_it_within_a_tick_of_the_grace_end(booked):
     assert Notification.objects.get(kind="class_closed_empty").state == "sent"
 
 
-@pytest.fixture(params=["livekit", "zoom"])
-def video(request):
-    if request.param == "livekit":
-        return Video("livekit", request.getfixturevalue("livekit"), LIVEKIT_URL)
-    request.getfixturevalue("zoom_accounts")
-    return Video("zoom", request.getfixturevalue("zoom"), ZOOM_URL)
-
-
-def test_the_providers_room_is_ended_and_the_waiting_teacher_paid(client, video, booked, vi_teacher):
+def test_the_providers_room_is_ended_and_the_waiting_teacher_paid(client, video, booked, vi_teacher):  # noqa: F811
     """On LiveKit and on Zoom (their fakes): the teacher who waited is removed from the room when it closes early,
     and their attendance, from the provider's evidence, makes them present."""
     start = booked.start_time
