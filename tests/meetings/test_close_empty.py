@@ -130,6 +130,29 @@ class TestEndToEnd:
         assert Payout.objects.get(meeting=meeting).state == Payout.State.HELD
         assert Notification.objects.filter(kind="teacher_no_show").count() == 1
 
+    @pytest.mark.parametrize(("came", "verdict"), [(-5 * MINUTE, "present"), (8 * MINUTE, "absent")])
+    def test_the_teacher_s_minimum_is_at_most_the_time_the_class_could_be_held(self, booked, set_policy, came, verdict):
+        """The policy asks 15 minutes of the teacher, but the class closed 10 minutes after its start: a teacher
+        there from the start is present; one who came 2 minutes before the close is not, and goes to review."""
+        set_policy(teacher_min_attendance_seconds=900)
+        start = booked.start_time
+        run_sweeps(start - 60 * MINUTE)
+        record_session(
+            fresh(booked),
+            source="local",
+            session_key="teacher",
+            identity=f"teacher:{booked.teacher_id}",
+            role=MeetingParticipant.Role.TEACHER,
+            joined_at=start + came,
+            teacher=booked.teacher,
+        )
+        run_sweeps(start)
+        run_sweeps(start + GRACE)
+        meeting = fresh(booked)
+        assert meeting.closed_early and meeting.attendance_verdict == verdict
+        assert meeting.attendance_evidence["threshold_seconds"] == 600
+        assert meeting.requires_manual_review is (verdict == "absent")
+
     def test_running_the_sweep_again_does_nothing(self, booked):
         start = booked.start_time
         for moment in (start - 60 * MINUTE, start, start + GRACE):
