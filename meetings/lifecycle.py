@@ -383,6 +383,10 @@ def mark_in_progress(meeting: Meeting, *, now: dt.datetime, reason: str = "the t
 # --- close -----------------------------------------------------------------------------------------------------------
 
 
+# The history's reason for the early close (meetings.sweeps.close_empty_meetings), followed by the details.
+NO_STUDENT_JOINED = "no student joined"
+
+
 def _after_close(meetings: list[Meeting], *, now: dt.datetime, actor, joining_closed_at: dict | None = None) -> int:
     """In the closing transaction: bookings complete, join links nobody can use any more are skipped, the teacher
     is told. The room is ended and attendance settled after commit (see module docstring).
@@ -420,10 +424,6 @@ def _after_close(meetings: list[Meeting], *, now: dt.datetime, actor, joining_cl
         until = f"{to_local(joining_closed_at[m.pk], teacher.time_zone):%H:%M}"
         rows.append(outbox.message(Kind.CLASS_CLOSED_EMPTY, teacher, now=now, meeting=m, context={"until": until}))
     return outbox.enqueue(rows)
-
-
-# The history's reason for the early close (meetings.sweeps.close_empty_meetings), followed by the details.
-NO_STUDENT_JOINED = "no student joined"
 
 
 def close_batch(meetings: list[Meeting], *, now: dt.datetime, joining_closed_at: dict | None = None) -> int:

@@ -1,7 +1,6 @@
 """The meeting sweeps of the lifecycle: each ``sweep(now) -> counts`` claims what is due at ``now`` and applies one
 transition (the minimum-participants check, opening, closing, closing empty classes early), plus the attendance
-poll. Rooms are made and ended in
-``meetings.rooms``, settlement is ``meetings.settlement``.
+poll. Rooms are made and ended in ``meetings.rooms``, settlement is ``meetings.settlement``.
 
 Run order (settings.SWEEPS) matters only for catch-up inside one run: the minimum-participants check before opening,
 opening before closing (a meeting whose whole slot passed during downtime is opened quietly and then closed by the

@@ -10,6 +10,7 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.urls import reverse
 
 from bookings.links import join_url
 from bookings.models import Appointment, Booking, Payout
@@ -70,7 +71,7 @@ def closes(meeting):
 
 
 class TestEndToEnd:
-    def test_a_class_nobody_joined_is_closed_at_start_plus_grace(self, client, booked, vi_teacher, alice):
+    def test_a_class_nobody_joined_is_closed_at_start_plus_grace(self, client, booked, vi_teacher, alice, staff):
         start = booked.start_time
         sweep_command(start - 60 * MINUTE)  # the room is made
         sweep_command(start)  # the class opens
@@ -118,6 +119,10 @@ class TestEndToEnd:
         assert not Notification.objects.filter(kind="feedback_link").exists()
         reply = client.get(link)
         assert reply.status_code == 410 and "This class has ended." in reply.content.decode()
+        # Staff see the reason in the class's history in the admin.
+        client.force_login(staff)
+        page = client.get(reverse("admin:meetings_meeting_change", args=[meeting.pk])).content.decode()
+        assert "no student joined: joining closed at 13:10 UTC" in page
 
     def test_a_class_the_teacher_and_students_all_missed_goes_to_review(self, booked):
         start = booked.start_time
