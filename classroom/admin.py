@@ -50,6 +50,10 @@ class CourseAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
 
 
+# The form field of each kind of rule (whole numbers otherwise).
+FIELD_OF_KIND = {"percent": forms.DecimalField, "switch": forms.BooleanField}
+
+
 class PolicyVersionForm(forms.Form):
     """A new version, filled in with the values in force now; saving makes a new row (a version is never edited)."""
 
@@ -75,10 +79,12 @@ class PolicyVersionForm(forms.Form):
         self.warnings: list[str] = []
         in_force = policies.current(now).values()
         for rule in policies.RULES:
-            field_class = forms.DecimalField if rule.kind == "percent" else forms.IntegerField
+            field_class = FIELD_OF_KIND.get(rule.kind, forms.IntegerField)
             self.fields[rule.key] = field_class(
                 initial=in_force[rule.key],
                 help_text=gettext("%(help)s (%(kind)s)") % {"help": rule.help, "kind": policies.KIND_WORDS[rule.kind]},
+                # An unticked box is "off", not a missing value.
+                **({"required": False} if rule.kind == "switch" else {}),
             )
 
     def changes(self) -> dict:

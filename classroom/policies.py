@@ -52,7 +52,8 @@ class PolicyInvalid(DomainError, code="policy_invalid", http_status=400):
 @dataclass(frozen=True)
 class Rule:
     key: str
-    kind: str  # "minutes", "seconds", "hours" (whole numbers, never negative) or "percent" (0-100, Decimal)
+    # "minutes", "seconds", "hours" (whole numbers, never negative), "percent" (0-100, Decimal) or "switch" (on/off)
+    kind: str
     help: str  # shown in the admin form, translated
 
 
@@ -87,11 +88,24 @@ RULES = (
             "if the teacher held the class."
         ),
     ),
+    Rule(
+        "close_empty_classes_early",
+        "switch",
+        _("A class no booked student has joined by the end of the late-join grace closes then, not at its end."),
+    ),
 )
 RULE_BY_KEY = {rule.key: rule for rule in RULES}
 KEYS = tuple(RULE_BY_KEY)
 # The unit of a rule, in words (the admin form's help text).
-KIND_WORDS = {"minutes": _("minutes"), "seconds": _("seconds"), "hours": _("hours"), "percent": _("percent")}
+KIND_WORDS = {
+    "minutes": _("minutes"),
+    "seconds": _("seconds"),
+    "hours": _("hours"),
+    "percent": _("percent"),
+    "switch": _("on or off"),
+}
+# How a switch may be written at a terminal (``policy set close_empty_classes_early=off``); JSON stores true/false.
+SWITCH_WORDS = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False, "0": False}
 
 # The first version applies to everything before it, too (classes scheduled before policies existed).
 FIRST_EFFECTIVE_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -113,6 +127,7 @@ def defaults_from_settings() -> dict:
         "platform_commission_percent": str(Decimal(settings.PLATFORM_COMMISSION_RATE) * 100),
         "late_cancel_percent": str(settings.LATE_CANCEL_PERCENT),
         "student_absence_share_percent": str(settings.STUDENT_ABSENCE_SHARE_PERCENT),
+        "close_empty_classes_early": settings.CLOSE_EMPTY_CLASSES_EARLY,
     }
 
 
@@ -137,6 +152,7 @@ class Rules:
     platform_commission_percent: Decimal
     late_cancel_percent: Decimal
     student_absence_share_percent: Decimal
+    close_empty_classes_early: bool
 
     @property
     def early_entry(self) -> dt.timedelta:
@@ -174,7 +190,10 @@ def _rules(row) -> Rules:
 
 
 def _parse(key: str, value):
-    return Decimal(str(value)) if RULE_BY_KEY[key].kind == "percent" else int(value)
+    kind = RULE_BY_KEY[key].kind
+    if kind == "switch":
+        return value if isinstance(value, bool) else SWITCH_WORDS[str(value).strip().lower()]
+    return Decimal(str(value)) if kind == "percent" else int(value)
 
 
 # --- the one read function, cached for at most one tick ---------------------------------------------------------------
@@ -338,6 +357,12 @@ def clean_values(values: dict) -> dict:
                 errors[key] = gettext("a percentage is from 0 to 100, got %(value)s") % {"value": raw}
                 continue
             cleaned[key] = str(number)
+        elif rule.kind == "switch":
+            word = raw if isinstance(raw, bool) else SWITCH_WORDS.get(str(raw).strip().lower())
+            if word is None:
+                errors[key] = gettext("%(value)s is not on or off (say true or false)") % {"value": repr(raw)}
+                continue
+            cleaned[key] = word
         else:
             try:
                 number = int(str(raw).strip())

@@ -153,6 +153,8 @@ if FEEDBACK_LINK_VALID_HOURS < FEEDBACK_LINK_USEFUL_HOURS:
 TEACHER_MIN_ATTENDANCE_SECONDS = env.int("TEACHER_MIN_ATTENDANCE_SECONDS", 300, minimum=0, maximum=24 * 3600)
 ROOM_PROVISION_LOOKAHEAD_MINUTES = env.minutes("ROOM_PROVISION_LOOKAHEAD_MINUTES", 60)
 MIN_PARTICIPANTS_CHECK_MINUTES = env.minutes("MIN_PARTICIPANTS_CHECK_MINUTES", 60)
+# A class no booked student has joined by the end of the late-join grace closes then (meetings.sweeps). (policy)
+CLOSE_EMPTY_CLASSES_EARLY = env.bool("CLOSE_EMPTY_CLASSES_EARLY", True)
 BOOKING_CANCELLATION_CUTOFF_MINUTES = env.minutes("BOOKING_CANCELLATION_CUTOFF_MINUTES", 120)  # (policy)
 MAX_MEETING_DURATION_MINUTES = env.int("MAX_MEETING_DURATION_MINUTES", 240, minimum=1, maximum=24 * 60)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", 500, minimum=1, maximum=10_000)
@@ -288,6 +290,8 @@ SWEEPS = [
     "bookings.sweeps.send_join_links",
     "bookings.sweeps.send_feedback_links",
     "meetings.sweeps.poll_room_attendance",
+    # After the poll (a LiveKit student whose webhook was lost is seen first), before the normal close.
+    "meetings.sweeps.close_empty_meetings",
     "meetings.sweeps.close_due_meetings",
     "meetings.rooms.end_rooms",
     "meetings.settlement.settle_closed_meetings",
@@ -309,6 +313,7 @@ CLOCK_SWEEPS = [
     "open_due_meetings",
     "send_join_links",
     "send_feedback_links",
+    "close_empty_meetings",
     "close_due_meetings",
     "deliver_notifications",
 ]

@@ -29,7 +29,7 @@ from core import audit
 from core.errors import IllegalTransition, InvalidTime
 from core.i18n import Reason, source_text
 from core.statemachine import Outcome, transition
-from core.timezones import require_aware
+from core.timezones import require_aware, to_local
 from meetings import review
 from meetings.attendance import present_at
 from meetings.models import Meeting, MeetingParticipant
@@ -383,26 +383,55 @@ def mark_in_progress(meeting: Meeting, *, now: dt.datetime, reason: str = "the t
 # --- close -----------------------------------------------------------------------------------------------------------
 
 
-def _after_close(meetings: list[Meeting], *, now: dt.datetime, actor) -> int:
+# The history's reason for the early close (meetings.sweeps.close_empty_meetings), followed by the details.
+NO_STUDENT_JOINED = "no student joined"
+
+
+def _after_close(meetings: list[Meeting], *, now: dt.datetime, actor, joining_closed_at: dict | None = None) -> int:
     """In the closing transaction: bookings complete, join links nobody can use any more are skipped, the teacher
-    is told. The room is ended and attendance settled after commit (see module docstring)."""
+    is told. The room is ended and attendance settled after commit (see module docstring).
+
+    ``joining_closed_at`` ({meeting id: when its late-join grace ended}): the early close of classes no student
+    joined. Their teacher is told why (``class_closed_empty``, the moment in their zone, instead of
+    ``class_closed``) and their feedback links, not sent yet, are skipped: nobody came, so nobody is asked how it
+    was."""
     ids = [m.pk for m in meetings]
     booking_transitions.complete_bookings(ids, now=now, actor=actor)
+    appointments = booking_transitions.Appointment.objects.filter(meeting_id__in=ids)
     booking_transitions.mark_links(
-        booking_transitions.Appointment.objects.filter(meeting_id__in=ids),
+        appointments,
         "join_link",
         booking_transitions.LinkState.SKIPPED,
         now=now,
         note="class closed before the join link was sent",
         actor=actor,
     )
-    return outbox.enqueue(
-        outbox.message(Kind.CLASS_CLOSED, outbox.for_teacher(m.teacher), now=now, meeting=m) for m in meetings
+    if not joining_closed_at:
+        return outbox.enqueue(
+            outbox.message(Kind.CLASS_CLOSED, outbox.for_teacher(m.teacher), now=now, meeting=m) for m in meetings
+        )
+    booking_transitions.mark_links(
+        appointments,
+        "feedback_link",
+        booking_transitions.LinkState.SKIPPED,
+        now=now,
+        note=f"class closed early: {NO_STUDENT_JOINED}",
+        actor=actor,
     )
+    rows = []
+    for m in meetings:
+        teacher = outbox.for_teacher(m.teacher)
+        until = f"{to_local(joining_closed_at[m.pk], teacher.time_zone):%H:%M}"
+        rows.append(outbox.message(Kind.CLASS_CLOSED_EMPTY, teacher, now=now, meeting=m, context={"until": until}))
+    return outbox.enqueue(rows)
 
 
-def close_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
-    """The sweep's form: ``meetings`` are open or in progress and locked by the caller's transaction."""
+def close_batch(meetings: list[Meeting], *, now: dt.datetime, joining_closed_at: dict | None = None) -> int:
+    """The sweep's form: ``meetings`` are open or in progress and locked by the caller's transaction.
+
+    ``joining_closed_at`` ({meeting id: when its late-join grace ended}): the early close of classes no booked
+    student joined by then (``meetings.sweeps.close_empty_meetings``). The same close, with the history's reason
+    "no student joined: ..." and the teacher told why (``_after_close``)."""
     history = []
     for from_state in (State.OPEN, State.IN_PROGRESS):
         group = [m for m in meetings if m.state == from_state]
@@ -415,6 +444,19 @@ def close_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
             raise IllegalTransition(
                 gettext("%(changed)s meetings changed state while being closed") % {"changed": len(group) - updated}
             )
+        if joining_closed_at:
+            for m in group:
+                rules = m.rules
+                history += audit.entries(
+                    Meeting,
+                    [(m.pk, from_state, m.pk)],
+                    to_state=State.CLOSED,
+                    at=now,
+                    reason=f"{NO_STUDENT_JOINED}: joining closed at {joining_closed_at[m.pk]:%H:%M} UTC (late-join "
+                    f"grace {rules.student_late_join_grace_minutes} min, policy v{rules.version})",
+                    data={"joining_closed_at": joining_closed_at[m.pk].isoformat(), "policy": rules.version},
+                )
+            continue
         # Each class closes by its own policy version's delay: the history says the one that applied to it.
         delays = {m.pk: m.rules.meeting_auto_close_delay_minutes for m in group}
         for delay in sorted(set(delays.values())):
@@ -426,9 +468,10 @@ def close_batch(meetings: list[Meeting], *, now: dt.datetime) -> int:
                 reason=gettext("closed %(minutes)s minutes after the end") % {"minutes": delay},
             )
     audit.write(history)
-    written = _after_close(meetings, now=now, actor=None)
+    written = _after_close(meetings, now=now, actor=None, joining_closed_at=joining_closed_at)
+    logged = NO_STUDENT_JOINED if joining_closed_at else "close moment reached"
     for meeting in meetings:
-        _log(meeting, meeting.state, State.CLOSED, None, "close moment reached")
+        _log(meeting, meeting.state, State.CLOSED, None, logged)
         meeting.state, meeting.closed_at, meeting._loaded_state = State.CLOSED, now, State.CLOSED
     return written
 

@@ -270,6 +270,12 @@ class Meeting(StateGuardMixin, models.Model):
         return self.close_at_under(self.rules)
 
     @property
+    def closed_early(self) -> bool:
+        """Closed by the clock before its close moment: the early close of a class no student joined
+        (``meetings.sweeps.close_empty_meetings``); the normal close comes at the close moment or later."""
+        return bool(self.auto_closed) and self.closed_at is not None and self.closed_at < self.close_at
+
+    @property
     def teacher_may_join_from(self) -> dt.datetime:
         return self.start_time - self.rules.early_entry
 

@@ -1,10 +1,10 @@
 """The meeting sweeps of the lifecycle: each ``sweep(now) -> counts`` claims what is due at ``now`` and applies one
-transition (the minimum-participants check, opening, closing), plus the attendance poll. Rooms are made and ended in
-``meetings.rooms``, settlement is ``meetings.settlement``.
+transition (the minimum-participants check, opening, closing, closing empty classes early), plus the attendance
+poll. Rooms are made and ended in ``meetings.rooms``, settlement is ``meetings.settlement``.
 
 Run order (settings.SWEEPS) matters only for catch-up inside one run: the minimum-participants check before opening,
 opening before closing (a meeting whose whole slot passed during downtime is opened quietly and then closed by the
-normal close path in the same run).
+normal close path in the same run), the attendance poll before the early close of empty classes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils.translation import gettext_noop
 
 from bookings.models import Booking
@@ -25,7 +25,8 @@ from core.sweeping import claim_batches
 from integrations.http import ProviderError
 from integrations.video import get_provider, polling_providers
 from meetings import lifecycle
-from meetings.models import Meeting
+from meetings.access import window_for
+from meetings.models import Meeting, MeetingParticipant
 from meetings.outside_calls import OUTSIDE_CALL_BATCH, failure_recorder, not_backing_off
 from meetings.room_events import store_room_snapshot
 
@@ -152,6 +153,78 @@ def check_minimum_participants(now: dt.datetime) -> Counter:
         return counts
 
     return claim_batches("check_minimum_participants", due, apply, on_failure=failure_recorder("min_participants", now))
+
+
+def due_to_close_empty(now: dt.datetime):
+    """Open or running classes whose late-join grace is over (each by its own policy version's grace, and only where
+    that version has ``close_empty_classes_early`` on) and whose close moment has not come (the normal close takes
+    those), with nobody but their teacher ever recorded in the room.
+
+    Anyone else counts as someone: a booked student, and also a guest the provider could not match to one (a Zoom
+    guest under another name may well be a booked student), because closing a class on a student who is in it is
+    worse than letting an empty one run."""
+    someone_came = MeetingParticipant.objects.filter(meeting=OuterRef("pk")).exclude(
+        role=MeetingParticipant.Role.TEACHER
+    )
+    switched_on = policies.by_rule("close_empty_classes_early", lambda on: Q() if on else Q(pk__in=[]), now)
+    grace_over = policies.by_rule(
+        "student_late_join_grace_minutes", lambda minutes: Q(start_time__lte=now - dt.timedelta(minutes=minutes)), now
+    )
+    close_moment_ahead = policies.by_rule(
+        "meeting_auto_close_delay_minutes", lambda minutes: Q(end_time__gt=now - dt.timedelta(minutes=minutes)), now
+    )
+    return (
+        not_backing_off(
+            Meeting.objects.filter(switched_on, grace_over, close_moment_ahead, state__in=Meeting.ACTIVE_STATES),
+            now,
+            "close empty",
+        )
+        .exclude(Exists(someone_came))
+        .select_related("teacher")
+        .order_by("start_time")
+    )
+
+
+def close_empty_meetings(now: dt.datetime) -> Counter:
+    """Empty classes end early (issue 17): a class no booked student has joined by the end of its late-join grace,
+    after which nobody can join for the first time (``meetings.access``), closes then through the normal close
+    (``lifecycle.close_batch``) with the reason "no student joined". The teacher is told in their language and zone,
+    the room is ended and attendance settled by the sweeps that follow, as for every close: a teacher who waited in
+    the room is present (and the students no-shows under the policy), a class nobody came to goes to review.
+
+    The claim locks each class (``FOR NO KEY UPDATE``), and the local room page takes the same lock before a
+    student's first entry (``integrations.local.provider.enter_room``), so a student entering in the last second of
+    the grace either is recorded before the decision (the class stays open) or finds it closed ("this class has
+    ended"); never both. Sessions reported later by a provider's webhook cannot be waited for: see README."""
+
+    # Classes found not empty (or not due) under the lock: left out for the rest of this run, so the loop ends.
+    kept: set[int] = set()
+
+    def apply(batch):
+        # The moment joining closed for each, from the join rules themselves, under the lock (re-checked: the claim's
+        # query was read before the lock).
+        joining_closed_at = {m.pk: window_for(m, "student", now).first_entry_until for m in batch}
+        came = set(
+            MeetingParticipant.objects.filter(meeting__in=batch)
+            .exclude(role=MeetingParticipant.Role.TEACHER)
+            .values_list("meeting_id", flat=True)
+        )
+        empty = [m for m in batch if m.pk not in came and joining_closed_at[m.pk] <= now < m.close_at]
+        kept.update({m.pk for m in batch} - {m.pk for m in empty})
+        if not empty:
+            return {"not empty": len(batch)}
+        written = lifecycle.close_batch(empty, now=now, joining_closed_at=joining_closed_at)
+        counts = Counter(closed=len(empty), notifications=written)
+        if len(batch) > len(empty):
+            counts["not empty"] = len(batch) - len(empty)
+        return counts
+
+    return claim_batches(
+        "close_empty_meetings",
+        lambda: due_to_close_empty(now).exclude(pk__in=kept),
+        apply,
+        on_failure=failure_recorder("close empty", now),
+    )
 
 
 # --- sweeps that call the video provider ------------------------------------------------------------------------------

@@ -181,6 +181,10 @@ def _judge(meeting: Meeting, recorded: list[Stretch], reported, *, now: dt.datet
     """The verdict from our ``recorded`` stretches and what the provider ``reported`` (see ``_reported``)."""
     since, until = meeting.start_time, meeting.closed_at or now
     threshold = meeting.rules.teacher_min_attendance_seconds
+    if meeting.closed_early:
+        # Closed when the late-join grace ended because no student came: a teacher who was there all that time is
+        # present even if the policy's minimum is longer than the grace.
+        threshold = min(threshold, int((until - since).total_seconds()))
     evidence: dict = {
         "counted_from": since.isoformat(),
         "counted_until": until.isoformat(),

@@ -36,6 +36,13 @@ TEMPLATES = {
     ("class_closed", "teacher"): pgettext_lazy(
         "class_closed to a teacher", "Your class '{title}' ({date} {start}, {zone}) has closed."
     ),
+    # The early close (meetings.sweeps.close_empty_meetings): {until} is when the late-join grace ended, in the
+    # teacher's zone.
+    ("class_closed_empty", "teacher"): pgettext_lazy(
+        "class_closed_empty to a teacher",
+        "No student had joined your class '{title}' ({date} {start}, {zone}) by {until}, when joining closed, so the "
+        "class has closed and its room has ended.",
+    ),
     ("class_cancelled", "student"): pgettext_lazy(
         "class_cancelled to a student",
         "Your class '{title}' on {date} at {start} ({zone}) is cancelled: {reason}. Your payment is refunded.",
@@ -133,6 +140,7 @@ SUBJECTS = {
     "join_link": pgettext_lazy("e-mail subject", "Your join link"),
     "feedback_link": pgettext_lazy("e-mail subject", "How was your class?"),
     "class_closed": pgettext_lazy("e-mail subject", "Your class has closed"),
+    "class_closed_empty": pgettext_lazy("e-mail subject", "Your class has closed: no student joined"),
     "class_cancelled": pgettext_lazy("e-mail subject", "Your class is cancelled"),
     "class_rescheduled": pgettext_lazy("e-mail subject", "Your class has moved"),
     "booking_cancelled": pgettext_lazy("e-mail subject", "Your booking is cancelled"),

@@ -17,6 +17,7 @@ class Notification(models.Model):
         JOIN_LINK = "join_link", _("join link")
         FEEDBACK_LINK = "feedback_link", _("feedback link")
         CLASS_CLOSED = "class_closed", _("class closed")
+        CLASS_CLOSED_EMPTY = "class_closed_empty", _("class closed early: no student joined")
         CLASS_CANCELLED = "class_cancelled", _("class cancelled")
         CLASS_RESCHEDULED = "class_rescheduled", _("class rescheduled")
         BOOKING_CANCELLED = "booking_cancelled", _("booking cancelled")

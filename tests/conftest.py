@@ -30,6 +30,7 @@ def pytest_collection_modifyitems(config, items):
 REAL_COMMITS = (
     "notifications/",  # the delivery sweep, the outbox, staff alerts
     "meetings/test_sweeps.py",  # minimum participants, open, join and feedback links, close, end rooms
+    "meetings/test_close_empty.py",  # empty classes closed early, end to end
     "meetings/test_settle.py",  # settlement (and run_sweeps)
     "meetings/test_settle_batches.py",
     "meetings/test_settle_races.py",

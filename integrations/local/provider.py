@@ -14,6 +14,7 @@ import secrets
 
 from django.conf import settings
 from django.core import signing
+from django.db import transaction
 from django.urls import reverse
 
 from classroom.models import Student
@@ -107,17 +108,25 @@ def enter_room(meeting: Meeting, claims: dict, *, now: dt.datetime) -> MeetingPa
         teacher = meeting.teacher if kind == "teacher" else None
         student = Student.objects.filter(pk=pk).first() if kind == "student" and pk.isdigit() else None
         zone = (teacher or student).time_zone if (teacher or student) else "UTC"
-        check_join(meeting, role, now, tz_name=zone, identity=identity)
-        session = start_presence(
-            meeting,
-            source=source,
-            identity=identity,
-            role=role,
-            now=now,
-            display_name=claims.get("n", ""),
-            teacher=teacher,
-            student=student,
-        )
+        with transaction.atomic():
+            # A first entry is decided and recorded under the class's row lock, the lock the early close of an empty
+            # class decides under (meetings.sweeps.close_empty_meetings): a student entering in the last second of
+            # the grace is either in the room before that decision or finds the class ended, never closed on.
+            locked = Meeting.objects.select_for_update(no_key=True).get(pk=meeting.pk)
+            # A twin request (two tabs opened at once) may have started the session while this one waited.
+            session = heartbeat(meeting, source=source, identity=identity, now=now)
+            if session is None:
+                check_join(locked, role, now, tz_name=zone, identity=identity)
+                session = start_presence(
+                    meeting,
+                    source=source,
+                    identity=identity,
+                    role=role,
+                    now=now,
+                    display_name=claims.get("n", ""),
+                    teacher=teacher,
+                    student=student,
+                )
     if role == "teacher":
         teacher_joined(meeting, now=now)
     return session

@@ -14,6 +14,7 @@ from meetings import sweeps
 from meetings.models import Meeting
 from notifications.models import Notification
 from tests.factories import CourseFactory, MeetingFactory, StudentFactory, book
+from tests.meetings.closing import students_came
 
 SECOND = dt.timedelta(seconds=1)
 MINUTE = dt.timedelta(minutes=1)
@@ -88,6 +89,8 @@ class TestBoundaries:
             with time_machine.travel(moment, tick=False):
                 call_command("run_sweeps", stdout=open("/dev/null", "w"))  # noqa: SIM115
             assert (state(booked), links("join_link")["sent"]) == (expected, join_links), moment
+            if moment == booked.start_time:
+                students_came(booked)  # else the class closes early, empty (tests/meetings/test_close_empty.py)
 
 
 class TestCatchUp:
@@ -107,10 +110,12 @@ class TestCatchUp:
 
     def test_a_meeting_whose_start_passed_opens_late_and_says_so(self, booked):
         run_sweeps(booked.start_time + 20 * MINUTE)
-        assert state(booked) == "open"
         assert "catch-up: opened 1200 s after start_time" in reasons(booked)[0][1]
         assert Notification.objects.filter(kind="class_open").count() == 3
         assert links("join_link") == {"skipped": 2}  # the late-join grace (10 min) is over
+        # Nobody can enter for the first time any more and nobody had: the same run closes it as empty.
+        assert state(booked) == "closed"
+        assert reasons(booked)[1][1].startswith("no student joined")
 
     def test_a_join_link_is_still_sent_inside_the_grace(self, booked):
         run_sweeps(booked.start_time + 5 * MINUTE)
