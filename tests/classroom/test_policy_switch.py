@@ -64,7 +64,7 @@ def test_the_admin_form_has_a_box_and_unticking_it_makes_a_version(client, staff
 
 
 def test_the_migration_adds_it_to_every_version_and_takes_it_away_again(now):
-    migration = importlib.import_module("classroom.migrations.0009_policy_close_empty_classes_early")
+    migration = importlib.import_module("classroom.migrations.0011_policy_close_empty_classes_early")
     policies.current(now)  # the first version
     older = Policy.objects.create(
         values={k: v for k, v in policies.defaults_from_settings().items() if k != KEY},
@@ -74,7 +74,7 @@ def test_the_migration_adds_it_to_every_version_and_takes_it_away_again(now):
         note="made before the switch existed",
     )
     # The models as the migration sees them (the real Policy refuses to be saved again: versions are never edited).
-    state = MigrationLoader(connection).project_state(("classroom", "0009_policy_close_empty_classes_early"))
+    state = MigrationLoader(connection).project_state(("classroom", "0011_policy_close_empty_classes_early"))
     migration.add_the_switch(state.apps, None)
     older.refresh_from_db()
     assert older.values[KEY] is True
