@@ -111,8 +111,8 @@ class VisibleUnion:
         return first.union(*rest).count() if rest else first.count()
 
     def __getitem__(self, window: slice) -> list[Meeting]:
-        if not self.parts:
-            return []
+        if not self.parts or window.stop <= window.start:
+            return []  # (the empty first page of an empty list; a part cut at 0 would be Django's empty queryset)
         keys = [part.order_by(*LIST_ORDER) for part in self._keys()]
         if len(keys) > 1:
             # SQLite cannot order or cut inside a UNION: there the parts are merged whole (the development database).
@@ -315,6 +315,8 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self):
         meetings = visible_meetings(self.request.user, timezone.now())
+        if self.action == "join":
+            return meetings.prefetch_related(None)  # the answer shows credentials, not the meeting and your seat
         return meetings.filter(self._filters()) if self.action == "list" else meetings
 
     def list(self, request, *args, **kwargs):
