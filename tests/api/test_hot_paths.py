@@ -51,9 +51,8 @@ def test_a_students_list_costs_five_queries_however_many_classes_they_see(
     assert body["count"] == 13 and len(body["results"]) == 13
     assert [row["my_booking"] is not None for row in body["results"]] == [True] * 3 + [False] * 10
     for hours in range(20, 40):
-        factories.book(
-            alice, factories.MeetingFactory(teacher=teacher, start_time=now + dt.timedelta(days=2, hours=hours)), now=now
-        )
+        later = factories.MeetingFactory(teacher=teacher, start_time=now + dt.timedelta(days=2, hours=hours))
+        factories.book(alice, later, now=now)
     with django_assert_num_queries(5):
         body = client.get("/api/v1/meetings/?page=2", **with_token).json()
     assert body["count"] == 33 and len(body["results"]) == 13
