@@ -69,14 +69,20 @@ def visible_parts(user, now) -> list[Q]:
     return parts
 
 
-def visible_meetings(user, now):
-    """The meetings ``user`` may see (the union of :func:`visible_parts`), with what the API shows of each."""
+def shown_meetings(user):
+    """Meetings with what the API shows of each: teacher, course and, for a student, their own seat."""
     meetings = Meeting.objects.select_related("teacher", "course").order_by(*LIST_ORDER)
     student = student_of(user)
     if student is not None:
         # The student's own seat in each meeting (MeetingSerializer.my_booking), in one query for the whole page.
         mine = Booking.objects.filter(student=student).order_by("-created_at", "-id")
         meetings = meetings.prefetch_related(Prefetch("bookings", queryset=mine, to_attr="my_bookings"))
+    return meetings
+
+
+def visible_meetings(user, now):
+    """The meetings ``user`` may see (the union of :func:`visible_parts`), with what the API shows of each."""
+    meetings = shown_meetings(user)
     if user.is_staff:
         return meetings
     visible = Q(pk__in=[])
@@ -86,6 +92,13 @@ def visible_meetings(user, now):
 
 
 LIST_ORDER = ("start_time", "id")
+# What a list row shows (MeetingSerializer, and the policy its windows come from): the rest of the row (rooms,
+# attendance evidence, errors) is neither read from the database nor decoded.
+LIST_COLUMNS = (
+    *("id", "title", "state", "start_time", "end_time", "capacity", "seats_taken", "policy_id", "course_id"),
+    *("series_id", "original_local_start", "series_note", "course__id", "course__title"),
+    *("teacher__id", "teacher__display_name", "teacher__time_zone"),
+)
 
 
 class VisibleUnion:
@@ -94,33 +107,31 @@ class VisibleUnion:
     One OR of the parts over the meetings table costs every class a student may book plus their whole history, on
     every request; each part alone is cheap in list order (``meeting_bookable``, the teacher's index, a student's
     bookings). So a page is the union of each part's first rows up to the page's end, ordered and cut (a row among
-    the first N of the union is among the first N of its own part), and the count is the union's. The rows are then
-    read through ``meetings`` (:func:`visible_meetings`, the rule itself), with what the serializer needs."""
+    the first N of the union is among the first N of its own part), and the count is the union's. Then the page's
+    rows, by id, with what the serializer shows (``meetings``: :func:`shown_meetings`)."""
 
     def __init__(self, meetings, parts: list[Q], filters: Q):
-        self.meetings, self.parts, self.filters = meetings, parts, filters
-
-    def _keys(self) -> list:
-        """Each part's (start_time, id), unordered."""
-        return [Meeting.objects.filter(part, self.filters).order_by().values_list(*LIST_ORDER) for part in self.parts]
+        self.meetings = meetings.only(*LIST_COLUMNS)
+        # Each part's (start_time, id), unordered; built once for the count and the page.
+        self.keys = [Meeting.objects.filter(part, filters).order_by().values_list(*LIST_ORDER) for part in parts]
 
     def count(self) -> int:
-        if not self.parts:
+        if not self.keys:
             return 0
-        first, *rest = self._keys()
+        first, *rest = self.keys
         return first.union(*rest).count() if rest else first.count()
 
     def __getitem__(self, window: slice) -> list[Meeting]:
-        if not self.parts or window.stop <= window.start:
+        if not self.keys or window.stop <= window.start:
             return []  # (the empty first page of an empty list; a part cut at 0 would be Django's empty queryset)
-        keys = [part.order_by(*LIST_ORDER) for part in self._keys()]
+        keys = [part.order_by(*LIST_ORDER) for part in self.keys]
         if len(keys) > 1:
             # SQLite cannot order or cut inside a UNION: there the parts are merged whole (the development database).
             cut = connection.features.supports_slicing_ordering_in_compound
             keys = [part[: window.stop] if cut else part.order_by() for part in keys]
             keys = [keys[0].union(*keys[1:]).order_by(*LIST_ORDER)]
         ids = [pk for _, pk in keys[0][window.start : window.stop]]
-        return list(self.meetings.filter(self.filters, pk__in=ids))
+        return list(self.meetings.filter(pk__in=ids))
 
 
 MAX_ID = 2**63 - 1
@@ -322,9 +333,7 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def list(self, request, *args, **kwargs):
         """ListModelMixin's list, its page read part by part (VisibleUnion) rather than through one OR."""
         now, user = timezone.now(), request.user
-        page = self.paginate_queryset(
-            VisibleUnion(visible_meetings(user, now), visible_parts(user, now), self._filters())
-        )
+        page = self.paginate_queryset(VisibleUnion(shown_meetings(user), visible_parts(user, now), self._filters()))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def _own(self, meeting: Meeting):
