@@ -37,8 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
@@ -59,7 +57,7 @@ from django.utils import timezone
 
 from bench import data
 from bench.http_urls import FLOOR_PATH
-from bench.process import ROOT, run_process, start_group, stop_groups
+from bench.process import ROOT, fetch, run_process, start_group, stop_groups
 from bookings import links
 from bookings.models import Appointment, Booking
 from classroom import policies, tokens
@@ -299,17 +297,7 @@ def _get(port: int, line: str) -> tuple[int, dict, bytes]:
     """One request of a requests file (``path<TAB>token``) as wrk sends it; redirects are not followed."""
     path, _, token = line.partition("\t")
     headers = {"X-Forwarded-Proto": "https", **({"Authorization": f"Token {token}"} if token else {})}
-
-    class NoRedirects(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
-    try:
-        with urllib.request.build_opener(NoRedirects).open(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as answer:
-        return answer.code, dict(answer.headers), answer.read()
+    return fetch(f"http://127.0.0.1:{port}{path}", headers)
 
 
 def _wait_until(ready, *, seconds: float, what: str, processes) -> None:
