@@ -49,7 +49,8 @@ RELIABILITY_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/classroom_reliabi
 reliability: venv
 	RELIABILITY_SCALE=full DATABASE_URL=$(RELIABILITY_DATABASE_URL) $(BIN)/python -m pytest tests/reliability --create-db -q -p no:cacheprovider --timeout=1800
 
-# Benchmarks on PostgreSQL (DATABASE_URL, default the local server): its own database, created and dropped.
+# Benchmarks on PostgreSQL (DATABASE_URL, default the local server): its own database, created and dropped. The HTTP
+# case H1 needs wrk (apt-get install -y wrk; skipped without it); BENCH_ARGS="--only H1" runs it alone.
 bench: venv
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

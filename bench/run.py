@@ -5,6 +5,7 @@ several times, prints a table (median, min, max) with the targets and writes ben
 
     python -m bench.run            # 10k -> 100k -> 1M meetings
     python -m bench.run --quick    # 10k -> 100k (a laptop)
+    python -m bench.run --only H1  # one case alone: H1, the HTTP benchmark (bench/http.py)
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="repetitions of each burst case")
     parser.add_argument("--skip-lateness", action="store_true", help="skip B5 (it needs about five minutes)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--only", choices=["H1"], help="run this case alone (H1: the HTTP benchmark)")
     args = parser.parse_args(argv)
 
     admin_url, bench_url, name = database_urls(
@@ -84,14 +86,18 @@ def main(argv=None) -> int:
     try:
         django.setup()
         # The cases import the apps' models, which need django.setup() (above) to have run first.
-        from bench import cases
-
-        call_command("migrate", verbosity=0)
+        from bench import cases, http
 
         report = Report()
-        results = cases.run_all(
-            report, quick=args.quick, runs=args.runs, lateness=not args.skip_lateness, database_url=bench_url
-        )
+        results = []
+        if not args.only:
+            call_command("migrate", verbosity=0)
+            results = cases.run_all(
+                report, quick=args.quick, runs=args.runs, lateness=not args.skip_lateness, database_url=bench_url
+            )
+        # H1 makes its own database beside this one (bench/http.py).
+        h1 = http.run_h1(report, database_url=bench_url)
+        results += h1["targets"]
         RESULTS.write_text(
             json.dumps(
                 {
@@ -105,6 +111,7 @@ def main(argv=None) -> int:
             )
         )
         print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+        print(h1["summary"])
     finally:
         connections.close_all()
         if not args.keep:

@@ -103,13 +103,14 @@ def _give_back_seats(meeting_id: int, count: int) -> None:
 BOOKABLE_STATES = (Meeting.State.SCHEDULED, Meeting.State.OPEN, Meeting.State.IN_PROGRESS)
 
 
-def bookable(now: dt.datetime) -> dict:
-    """Filter (``Meeting.objects.filter(**bookable(now))``) for the meetings :func:`book` would accept at ``now`` if
-    a seat is left: not over, and still joinable (by each class's own late-join grace)."""
+def bookable(now: dt.datetime) -> Q:
+    """Filter (``Meeting.objects.filter(bookable(now))``) for the meetings :func:`book` would accept at ``now`` if a
+    seat is left: not over, and still joinable (by each class's own late-join grace). Conditions on the meeting's
+    own columns only, so a lookup by id checks one row and a list walks the ``meeting_bookable`` index."""
     still_joinable = policies.by_rule(
         "student_late_join_grace_minutes", lambda minutes: Q(start_time__gt=now - dt.timedelta(minutes=minutes)), now
     )
-    return {"state__in": BOOKABLE_STATES, "pk__in": Meeting.objects.filter(still_joinable).values("pk")}
+    return Q(state__in=BOOKABLE_STATES) & still_joinable
 
 
 def book(student, meeting: Meeting, *, now: dt.datetime, actor=None, confirm: bool = True) -> Booking:

@@ -46,8 +46,13 @@ def issue(user, *, now: dt.datetime) -> tuple[ApiToken, str]:
 
 
 def authenticate(token: str, *, now: dt.datetime) -> ApiToken:
-    """The live token row for ``token`` (with its user); raises :class:`TokenRefused` otherwise."""
-    record = ApiToken.objects.select_related("user").filter(digest=digest_of(token)).first()
+    """The live token row for ``token`` (with its user, and the user's teacher and student records, which every API
+    request asks for: one query instead of three); raises :class:`TokenRefused` otherwise."""
+    record = (
+        ApiToken.objects.select_related("user", "user__teacher", "user__student")
+        .filter(digest=digest_of(token))
+        .first()
+    )
     if record is None:
         raise TokenRefused(gettext("Invalid token."))
     if record.expires_at <= now:

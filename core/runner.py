@@ -92,12 +92,10 @@ def beat(runner: str, *, started: dt.datetime, counts: dict, error: str = "") ->
     )
 
 
-def last_sweep() -> dt.datetime | None:
-    """When any runner last completed a pass."""
-    beat = SweepHeartbeat.objects.filter(last_completed_at__isnull=False).order_by("-last_completed_at").first()
-    return beat.last_completed_at if beat else None
-
-
-def clock_heartbeat() -> dt.datetime | None:
-    """When the clock (the django-q2 cluster's task) last said it was alive."""
-    return SweepHeartbeat.objects.filter(name="clock").values_list("last_completed_at", flat=True).first()
+def heartbeats() -> tuple[dt.datetime | None, dt.datetime | None]:
+    """When any runner last completed a pass, and when the clock (the django-q2 cluster's task) last said it was
+    alive: one query over the few heartbeat rows (one per runner), which /healthz asks on every probe."""
+    beats = dict(
+        SweepHeartbeat.objects.filter(last_completed_at__isnull=False).values_list("name", "last_completed_at")
+    )
+    return max(beats.values(), default=None), beats.get("clock")

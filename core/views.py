@@ -3,7 +3,6 @@ an uptime check)."""
 
 from __future__ import annotations
 
-from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -26,9 +25,7 @@ def healthz(request):
     """200 while the database answers and a sweep completed in the last 3 minutes; 503 otherwise."""
     now = timezone.now()
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        last, clock = runner.last_sweep(), runner.clock_heartbeat()
+        last, clock = runner.heartbeats()  # (answered: the database is up)
     except Exception as exc:
         return JsonResponse({"status": "error", "database": f"unreachable: {type(exc).__name__}"}, status=503)
     age = None if last is None else (now - last).total_seconds()

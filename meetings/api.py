@@ -8,7 +8,8 @@ meeting's existence does not leak. Acting on a visible meeting that is not yours
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db import connection
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
@@ -55,22 +56,84 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-def visible_meetings(user, now):
-    meetings = Meeting.objects.select_related("teacher", "course").order_by("start_time", "id")
+def visible_parts(user, now) -> list[Q]:
+    """Who sees which meetings, as the parts whose union one user sees: staff all; a teacher their own; a student
+    those they may book and those they have booked (any status). Nobody else: none."""
     if user.is_staff:
-        return meetings
-    visible = Q(pk__in=[])
+        return [Q()]
+    parts = []
     teacher = teacher_of(user)
     if teacher is not None:
-        visible |= Q(teacher=teacher)
+        parts.append(Q(teacher=teacher))
     student = student_of(user)
     if student is not None:
-        booked = Booking.objects.filter(meeting=OuterRef("pk"), student=student)
-        visible |= Q(**bookable(now)) | Q(Exists(booked))
+        parts += [bookable(now), Q(pk__in=Booking.objects.filter(student=student).values("meeting_id"))]
+    return parts
+
+
+def shown_meetings(user):
+    """Meetings with what the API shows of each: teacher, course and, for a student, their own seat."""
+    meetings = Meeting.objects.select_related("teacher", "course").order_by(*LIST_ORDER)
+    student = student_of(user)
+    if student is not None:
         # The student's own seat in each meeting (MeetingSerializer.my_booking), in one query for the whole page.
         mine = Booking.objects.filter(student=student).order_by("-created_at", "-id")
         meetings = meetings.prefetch_related(Prefetch("bookings", queryset=mine, to_attr="my_bookings"))
+    return meetings
+
+
+def visible_meetings(user, now):
+    """The meetings ``user`` may see (the union of :func:`visible_parts`), with what the API shows of each."""
+    meetings = shown_meetings(user)
+    if user.is_staff:
+        return meetings
+    visible = Q(pk__in=[])
+    for part in visible_parts(user, now):
+        visible |= part
     return meetings.filter(visible)
+
+
+LIST_ORDER = ("start_time", "id")
+# What a list row shows (MeetingSerializer, and the policy its windows come from): the rest of the row (rooms,
+# attendance evidence, errors) is neither read from the database nor decoded.
+LIST_COLUMNS = (
+    *("id", "title", "state", "start_time", "end_time", "capacity", "seats_taken", "policy_id", "course_id"),
+    *("series_id", "original_local_start", "series_note", "course__id", "course__title"),
+    *("teacher__id", "teacher__display_name", "teacher__time_zone"),
+)
+
+
+class VisibleUnion:
+    """A list of visible meetings as Django's Paginator reads it (``count()``, then one slice), read part by part.
+
+    One OR of the parts over the meetings table costs every class a student may book plus their whole history, on
+    every request; each part alone is cheap in list order (``meeting_bookable``, the teacher's index, a student's
+    bookings). So a page is the union of each part's first rows up to the page's end, ordered and cut (a row among
+    the first N of the union is among the first N of its own part), and the count is the union's. Then the page's
+    rows, by id, with what the serializer shows (``meetings``: :func:`shown_meetings`)."""
+
+    def __init__(self, meetings, parts: list[Q], filters: Q):
+        self.meetings = meetings.only(*LIST_COLUMNS)
+        # Each part's (start_time, id), unordered; built once for the count and the page.
+        self.keys = [Meeting.objects.filter(part, filters).order_by().values_list(*LIST_ORDER) for part in parts]
+
+    def count(self) -> int:
+        if not self.keys:
+            return 0
+        first, *rest = self.keys
+        return first.union(*rest).count() if rest else first.count()
+
+    def __getitem__(self, window: slice) -> list[Meeting]:
+        if not self.keys or window.stop <= window.start:
+            return []  # (the empty first page of an empty list; a part cut at 0 would be Django's empty queryset)
+        keys = [part.order_by(*LIST_ORDER) for part in self.keys]
+        if len(keys) > 1:
+            # SQLite cannot order or cut inside a UNION: there the parts are merged whole (the development database).
+            cut = connection.features.supports_slicing_ordering_in_compound
+            keys = [part[: window.stop] if cut else part.order_by() for part in keys]
+            keys = [keys[0].union(*keys[1:]).order_by(*LIST_ORDER)]
+        ids = [pk for _, pk in keys[0][window.start : window.stop]]
+        return list(self.meetings.filter(pk__in=ids))
 
 
 MAX_ID = 2**63 - 1
@@ -247,22 +310,33 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = MeetingSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
 
-    def get_queryset(self):
-        meetings = visible_meetings(self.request.user, timezone.now())
-        if self.action != "list":
-            return meetings
+    def _filters(self) -> Q:
+        """The list's query parameters, checked (400 naming a bad one), as one condition."""
         # A plain dict, not the QueryDict: DRF reads an empty query value ("?state=") as "not given"; we refuse it.
         params = MeetingFilterSerializer(data=self.request.query_params.dict())
         params.is_valid(raise_exception=True)
         filters = params.validated_data
+        condition = Q()
         if "starts_after" in filters:
-            meetings = meetings.filter(start_time__gte=filters["starts_after"])
+            condition &= Q(start_time__gte=filters["starts_after"])
         if "starts_before" in filters:
-            meetings = meetings.filter(start_time__lt=filters["starts_before"])
+            condition &= Q(start_time__lt=filters["starts_before"])
         for field in ("state", "teacher", "course", "series"):
             if field in filters:
-                meetings = meetings.filter(**{field: filters[field]})
-        return meetings
+                condition &= Q(**{field: filters[field]})
+        return condition
+
+    def get_queryset(self):
+        meetings = visible_meetings(self.request.user, timezone.now())
+        if self.action == "join":
+            return meetings.prefetch_related(None)  # the answer shows credentials, not the meeting and your seat
+        return meetings.filter(self._filters()) if self.action == "list" else meetings
+
+    def list(self, request, *args, **kwargs):
+        """ListModelMixin's list, its page read part by part (VisibleUnion) rather than through one OR."""
+        now, user = timezone.now(), request.user
+        page = self.paginate_queryset(VisibleUnion(shown_meetings(user), visible_parts(user, now), self._filters()))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def _own(self, meeting: Meeting):
         teacher = teacher_of(self.request.user)

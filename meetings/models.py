@@ -229,6 +229,15 @@ class Meeting(StateGuardMixin, models.Model):
             ),
             models.Index(fields=["closed_at"], condition=Q(requires_manual_review=True), name="meeting_review_queue"),
             models.Index(fields=["teacher", "start_time"], name="meeting_teacher_start"),
+            # What a student may book, in list order (meetings.api): not over yet, so proportional to the classes
+            # ahead, not to the history; policy_id too, so counting them needs no table rows.
+            models.Index(
+                fields=["start_time", "id", "policy"],
+                condition=Q(state__in=["scheduled", "open", "in_progress"]),
+                name="meeting_bookable",
+            ),
+            # Staff's list (every meeting, in list order): a page reads its own rows.
+            models.Index(fields=["start_time", "id"], name="meeting_list_order"),
         ]
         # Beyond add/change/delete/view: the steps that move money get their own (the admin checks them).
         permissions = [

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import psycopg
 import pytest
 from django.conf import settings
 
+from bench.process import fetch, stop_groups
 from tests.classroom.test_production_settings import ROOT, production_env, readme_production_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -66,32 +63,8 @@ def _manage(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 def _fetch(port: int, path: str, *, https: bool = True) -> tuple[int, dict, bytes]:
     """GET as the proxy would pass it on (Host and X-Forwarded-Proto set); redirects are not followed."""
-
-    class NoRedirects(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args, **kwargs):
-            return None
-
     headers = {"Host": HOST, **({"X-Forwarded-Proto": "https"} if https else {})}
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
-    try:
-        with urllib.request.build_opener(NoRedirects).open(request, timeout=5) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as answer:
-        return answer.code, dict(answer.headers), answer.read()
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM each process group (gunicorn and qcluster stop their workers), then SIGKILL what is left."""
-    for process in processes:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while any(process.poll() is None for process in processes) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for process in processes:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    return fetch(f"http://127.0.0.1:{port}{path}", headers, timeout=5)
 
 
 def test_gunicorn_and_a_cluster_serve_the_app_with_debug_off(tmp_path):
@@ -191,4 +164,4 @@ def test_gunicorn_and_a_cluster_serve_the_app_with_debug_off(tmp_path):
             assert status == 200, health
             assert health["status"] == "ok" and health["database"] == "ok" and health["last_sweep_age_seconds"] < 20
         finally:
-            _stop(processes)
+            stop_groups(processes, grace=5)

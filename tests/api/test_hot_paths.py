@@ -1,0 +1,85 @@
+"""What the peak minute of an evening costs in queries (issue 22; bench/http.py measures it over HTTP): a student's
+meeting list, the join API and the join link's click, each with an API token as the apps send it. A fixed number
+whatever the size of the school, so a regression (a query per meeting, one more per request) fails here."""
+
+import datetime as dt
+
+import pytest
+
+from bookings import links
+from classroom import policies, tokens
+from meetings.rooms import provision_rooms
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def policies_read_once(monkeypatch):
+    """The policy versions are read once per tick per process; here once per test (the first request reads them)."""
+    monkeypatch.setattr(policies, "CACHE_SECONDS", 3600)
+    policies.clear_cache()
+
+
+@pytest.fixture
+def with_token(alice, now):
+    _, token = tokens.issue(alice.user, now=now)
+    return {"HTTP_AUTHORIZATION": f"Token {token}"}
+
+
+@pytest.fixture
+def school(alice, bob, teacher, now):
+    """Alice booked into three classes of the next days, ten more she may book, Bob in some of them, and her past."""
+    classes = [
+        factories.MeetingFactory(teacher=teacher, start_time=now + dt.timedelta(days=1, hours=hours))
+        for hours in range(13)
+    ]
+    for meeting in classes[:3]:
+        factories.book(alice, meeting, now=now)
+    for meeting in classes[2:6]:
+        factories.book(bob, meeting, now=now)
+    return classes
+
+
+def test_a_students_list_costs_five_queries_however_many_classes_they_see(
+    client, with_token, school, teacher, alice, now, django_assert_num_queries
+):
+    assert client.get("/api/v1/meetings/", **with_token).status_code == 200  # warms the policy and content types
+    # token + user + records, count, the page's ids, its rows, the student's seats in them
+    with django_assert_num_queries(5):
+        body = client.get("/api/v1/meetings/", **with_token).json()
+    assert body["count"] == 13 and len(body["results"]) == 13
+    assert [row["my_booking"] is not None for row in body["results"]] == [True] * 3 + [False] * 10
+    for hours in range(20, 40):
+        later = factories.MeetingFactory(teacher=teacher, start_time=now + dt.timedelta(days=2, hours=hours))
+        factories.book(alice, later, now=now)
+    with django_assert_num_queries(5):
+        body = client.get("/api/v1/meetings/?page=2", **with_token).json()
+    assert body["count"] == 33 and len(body["results"]) == 13
+
+
+@pytest.fixture
+def in_the_room(alice, meeting, now, frozen_clock):
+    """Alice's seat in Charlie's class, its room made, one minute after the start."""
+    booking = factories.book(alice, meeting, now=now)
+    provision_rooms(meeting.start_time - dt.timedelta(minutes=30))
+    frozen_clock.move_to(meeting.start_time + dt.timedelta(minutes=1))
+    return booking
+
+
+def test_the_join_link_click_is_one_query(client, in_the_room, django_assert_num_queries):
+    url = links.join_url(in_the_room.appointment.pk).removeprefix("http://127.0.0.1:8000")
+    assert client.get(url).status_code == 302
+    # the appointment with its booking, student, meeting and teacher; the window is the clock and the policy
+    with django_assert_num_queries(1):
+        response = client.get(url)
+    assert response.status_code == 302 and "/rooms/" in response["Location"]
+
+
+def test_the_join_api_is_three_queries(client, with_token, in_the_room, django_assert_num_queries):
+    url = f"/api/v1/meetings/{in_the_room.meeting_id}/join/"
+    assert client.get(url, **with_token).status_code == 200
+    # token + user + records, the meeting if visible, the confirmed seat
+    with django_assert_num_queries(3):
+        body = client.get(url, **with_token).json()
+    assert body["role"] == "student"

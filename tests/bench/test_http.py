@@ -1,0 +1,49 @@
+"""H1's pieces that can be checked without a load run (bench/http.py; the run itself is ``make bench``): wrk missing
+skips the case, wrk's result line is read with every kind of error, and the floor is routed only in the benchmark."""
+
+import pytest
+from django.urls import Resolver404, resolve
+
+from bench import http
+
+
+def test_without_wrk_the_case_says_so_and_is_skipped(monkeypatch, capsys):
+    monkeypatch.setattr(http.shutil, "which", lambda name: None)
+    result = http.run_h1(report=None, database_url="postgres://nobody@127.0.0.1:1/never")  # nothing is touched
+    assert result["targets"] == [{"target": "H1", "value": "-", "goal": "wrk installed", "result": "SKIP"}]
+    assert "wrk is not installed (apt-get install -y wrk)" in capsys.readouterr().out
+    assert result["summary"] == "H1 skipped: wrk is not installed (apt-get install -y wrk)"
+
+
+def test_wrks_result_line_gives_rates_percentiles_and_every_error():
+    output = (
+        "Running 10s test @ http://127.0.0.1:8000\n"
+        'H1RESULT {"requests": 6000, "duration_us": 10000000, "connect": 0, "read": 2, "write": 0, "status": 3, '
+        '"timeout": 1, "p50_us": 41000, "p99_us": 98500, "max_us": 120000}\n'
+    )
+    run = http.parse_wrk(output)
+    assert run["rps"] == 600 and run["p50_ms"] == 41 and run["p99_ms"] == 98.5
+    assert run["errors"] == 6 and run["error_kinds"] == {"read": 2, "status": 3, "timeout": 1}
+
+
+def test_the_floor_is_routed_only_in_the_benchmark(settings):
+    with pytest.raises(Resolver404):
+        resolve(http.FLOOR_PATH)  # production's URLconf
+    assert resolve(http.FLOOR_PATH, urlconf="bench.http_urls").url_name == "bench-floor"
+    assert resolve("/healthz", urlconf="bench.http_urls").url_name == "healthz"  # and every URL of the app
+
+
+def test_each_target_of_the_issue_is_checked():
+    runs = {key: {"rps": 900.0, "p99_ms": 50.0, "errors": 0} for key, *_ in http.ENDPOINTS}
+    runs["list"] = {"rps": 200.0, "p99_ms": 200.0, "errors": 1}
+    clock = {"lateness_p99": 1.2, "not_opened": 0, "due": 100, "delivered_during_run": 400, "messages": 400}
+    clock |= {"messages_not_sent": 0, "delivery_p99": 0.8}
+    results = {t["target"]: t["result"] for t in http._targets(runs, clock)}
+    assert results["H1 meeting list (student) req/s"] == "MISS"
+    assert results["H1 meeting list (student) p99"] == "MISS"
+    assert results["H1 meeting list (student) errors"] == "MISS"
+    assert results["H1 meeting list (student) vs floor"] == "MISS"  # 900 / 200 = x4.5
+    assert results["H1 join-link click /j/<token>/ req/s"] == "PASS"
+    assert results["H1 join-link click /j/<token>/ vs floor"] == "PASS"
+    assert results["H1 clock: p99 open lateness"] == "PASS"
+    assert results["H1 outbox: delivered during the run"] == "PASS"
