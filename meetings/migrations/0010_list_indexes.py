@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('classroom', '0008_translatable_labels'),
-        ('meetings', '0008_translatable_labels'),
+        ('meetings', '0009_recordings'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
