@@ -108,6 +108,12 @@ def limiter_for(key: str, rate_per_second: float) -> RateLimiter:
         return limiter
 
 
+def set_limiter(key: str, limiter: RateLimiter) -> None:
+    """Use ``limiter`` for ``key`` from now on (tests give a channel a bucket on their own clock)."""
+    with _limiters_lock:
+        _limiters[key] = limiter
+
+
 def reset_limiters() -> None:
     """Forget every limiter (tests start from full buckets)."""
     with _limiters_lock:
