@@ -34,7 +34,11 @@ TOKEN, SECRET = "bench-token", "bench-secret"
 PER_CLASS = 10
 # LINE_MAX_CONCURRENCY for the concurrent runs: ~1,000 calls a second at a 100 ms round trip need ~100 in flight;
 # twice that leaves room for the client's own time per call.
-CONCURRENCY = 200
+CONCURRENCY = 128
+# Delivery worker processes for the concurrent runs: two, as the delivery clocks of two clusters (each process's
+# database work, claim, pin and store, then overlaps the other's calls).
+PROCESSES = 2
+PUSH_RATE = 1600  # LINE_PUSH_RATE_PER_SECOND's default: the whole channel's cap, shared by the processes
 
 
 def free_port() -> int:
@@ -177,33 +181,59 @@ def personal_links(school: data.School, channel: LineChannel, count: int, now) -
     return meetings[0], meetings[-1]
 
 
-def worker(meetings: tuple[int, int], fake: FakeProcess, ctx, *, concurrency: int, timeout: float = 240) -> dict:
-    """Run one delivery worker process over the rows of ``meetings``; its figures plus its peak connections."""
+def workers(
+    meetings: tuple[int, int], fake: FakeProcess, ctx, *, concurrency: int, processes: int = 1, timeout: float = 240
+) -> dict:
+    """Run ``processes`` delivery worker processes together over the rows of ``meetings`` (they share the outbox
+    through the claim); the run's seconds (from their common start to the last one's end), the most RSS and the
+    most database connections any one of them had."""
     env = {
         **os.environ,
         "DATABASE_URL": ctx.database_url,
         "NOTIFICATION_CHANNEL": "live",
         "LINE_API_BASE_URL": fake.url,
         "LINE_MAX_CONCURRENCY": str(concurrency),
+        # The channel's limit is shared: each process gets its part (README "Delivery at scale").
+        "LINE_PUSH_RATE_PER_SECOND": str(PUSH_RATE // processes),
         "DELIVERY_PASS_SECONDS": "600",
         "LOG_LEVEL": "WARNING",
     }
+    start_at = time.time() + 4  # after every process's start-up (Django, ~1-2 s)
+    args = [str(meetings[0]), str(meetings[1]), str(timeout), str(start_at)]
     with ConnectionCounter(ctx.admin_url, ctx.database_name) as connections_seen:
-        try:
-            finished = subprocess.run(
-                [sys.executable, "-m", "bench.delivery_process", str(meetings[0]), str(meetings[1]), str(timeout)],
+        running = [
+            subprocess.Popen(
+                [sys.executable, "-m", "bench.delivery_process", *args],
                 cwd=ROOT,
                 env=env,
-                capture_output=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 text=True,
-                timeout=timeout + 60,
-                check=True,
+                start_new_session=True,
             )
-        except subprocess.CalledProcessError as exc:
-            raise RuntimeError(f"delivery worker failed: {exc.stderr[-2000:]}") from None
-    measured = json.loads(finished.stdout.strip().splitlines()[-1])
-    measured["connections"] = connections_seen.peak
-    return measured
+            for _ in range(processes)
+        ]
+        outputs = []
+        try:
+            for process in running:
+                out, err = process.communicate(timeout=timeout + 60)
+                if process.returncode:
+                    raise RuntimeError(f"delivery worker failed: {err[-2000:]}")
+                outputs.append(json.loads(out.strip().splitlines()[-1]))
+        finally:
+            for process in running:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(10)
+    return {
+        "seconds": max(o["ended_at"] for o in outputs) - start_at,
+        "peak_rss_kb": max(o["peak_rss_kb"] for o in outputs),
+        "cpu_seconds": round(sum(o["cpu_seconds"] for o in outputs), 2),
+        "phases": [o["phases"] for o in outputs],
+        "sent_by": [o["counts"].get("sent", 0) for o in outputs],
+        # Per process: the poll sees them all at once.
+        "connections": connections_seen.peak / processes,
+    }
 
 
 def states(meetings: tuple[int, int]) -> dict:
@@ -216,15 +246,16 @@ def states(meetings: tuple[int, int]) -> dict:
 
 
 def delivery_at_latency(report, ctx, *, case: str, count: int, rate_limit: int = 0, sequential: int = 500) -> dict:
-    """``count`` personal links to the fake at 100 ms +- 20 ms: ours (LINE_MAX_CONCURRENCY=CONCURRENCY) and the
-    sequential sweep (LINE_MAX_CONCURRENCY=1) on ``sequential`` of them, both in this run; then the fake's counts."""
+    """``count`` personal links to the fake at 100 ms +- 20 ms: ours (PROCESSES workers, LINE_MAX_CONCURRENCY=
+    CONCURRENCY each) and the sequential sweep (one worker, LINE_MAX_CONCURRENCY=1) on ``sequential`` of them, both
+    in this run; then the fake's counts."""
     now = dt.datetime.now(dt.UTC)
     channel = line_channel(f"{case.lower()}-{secrets.token_hex(3)}", ctx.school, now)
     out: dict = {}
     with FakeProcess(rate_limit=rate_limit) as fake:
         if sequential:
             small = personal_links(ctx.school, channel, sequential, now)
-            seq = worker(small, fake, ctx, concurrency=1)
+            seq = workers(small, fake, ctx, concurrency=1)
             assert states(small) == {"sent": sequential}, states(small)
             out["sequential_per_s"] = sequential / seq["seconds"]
             report.add(
@@ -235,7 +266,7 @@ def delivery_at_latency(report, ctx, *, case: str, count: int, rate_limit: int =
             )
         before = fake.stats()
         meetings = personal_links(ctx.school, channel, count, now)
-        ours = worker(meetings, fake, ctx, concurrency=CONCURRENCY)
+        ours = workers(meetings, fake, ctx, concurrency=CONCURRENCY, processes=PROCESSES)
         after = fake.stats()
     stored = states(meetings)
     accepted = after["accepted_messages"] - before["accepted_messages"]
@@ -252,7 +283,7 @@ def delivery_at_latency(report, ctx, *, case: str, count: int, rate_limit: int =
     )
     report.add(
         f"{case} {count:,} personal links" + (f", limit {rate_limit}/s" if rate_limit else ""),
-        f"ours, {CONCURRENCY} threads",
+        f"ours, {PROCESSES} x {CONCURRENCY} threads",
         [ours["seconds"]],
         messages_per_s=round(out["messages_per_s"]),
         accepted=accepted,
@@ -262,5 +293,8 @@ def delivery_at_latency(report, ctx, *, case: str, count: int, rate_limit: int =
         got_429=out["rate_limited"],
         peak_rss_mb=round(out["peak_rss_mb"], 1),
         db_connections=out["connections"],
+        worker_cpu_s=ours["cpu_seconds"],
+        sent_by=ours["sent_by"],
+        phases=ours["phases"],
     )
     return out

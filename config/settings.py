@@ -268,8 +268,9 @@ CLOCK_SWEEPS = [
     "send_join_links",
     "send_feedback_links",
     "close_due_meetings",
-    "deliver_notifications",
 ]
+# The delivery sweep has its own clock (core.tasks.delivery_clock, every 0.25 s), so sending a backlog never delays
+# the moments above; the maintenance pass runs it too.
 
 # --- django-q2: the ORM broker by default, Redis when REDIS_URL is set ------------------------------------------------
 REDIS_URL = env.url("REDIS_URL", "", schemes=("redis", "rediss"))
