@@ -160,6 +160,9 @@ SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", 500, minimum=1, maximum=10_000)
 # after DELIVERY_PASS_SECONDS so the clock's next tick (opens, closes) is never held up by a large backlog.
 DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", 2000, minimum=1, maximum=20_000)
 DELIVERY_PASS_SECONDS = env.int("DELIVERY_PASS_SECONDS", 5, minimum=1, maximum=600)
+# The join- and feedback-link sweeps stop claiming after this many seconds a pass (a peak minute's 50,000 links are
+# made over several clock ticks), so the opens and closes of the next tick never wait behind them.
+LINK_PASS_SECONDS = env.int("LINK_PASS_SECONDS", 1, minimum=1, maximum=600)
 # Weekly classes (meetings.series): occurrences are made as meetings this many days ahead, and a calendar feed asks
 # calendars to refresh it this often (they may still refresh hours late).
 SERIES_HORIZON_DAYS = env.int("SERIES_HORIZON_DAYS", 56, minimum=1, maximum=366)
