@@ -131,13 +131,15 @@ def peak_minute(ctx) -> str:
             links = Notification.objects.filter(kind="join_link", meeting_id__in=ids)
             last_close = starts[-1] + LENGTH + dt.timedelta(minutes=CLOSE_DELAY_MINUTES)
             finish = (last_close - dt.datetime.now(dt.UTC)).total_seconds() + 60
+            appointments = Appointment.objects.filter(meeting_id__in=ids)
             _wait(
                 lambda: (
                     not Meeting.objects.filter(pk__in=ids, closed_at__isnull=True).exists()
-                    and links.filter(state="sent").count() == CLASSES * STUDENTS_EACH
+                    and not appointments.filter(join_link_state="pending").exists()
+                    and not links.filter(state="pending").exists()
                 ),
                 finish,
-                "every class closed and every join link sent",
+                "every class closed and every join link settled",
             )
         finally:
             for cluster in clusters:
