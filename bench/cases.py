@@ -6,9 +6,6 @@ import datetime as dt
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 
 from django.conf import settings
@@ -16,7 +13,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from bench import baselines, data
-from bench.process import ROOT, run_process, timed
+from bench.process import run_process, start_cluster, stop_group, timed
 from bookings.models import Booking, Payout
 from classroom import policies
 from core.models import StateChange, SweepHeartbeat
@@ -258,14 +255,7 @@ def b5_lateness(report, school, database_url, count=300, spread_seconds=240):
     call_command("setup_schedules", stdout=open(os.devnull, "w"))  # noqa: SIM115
     SweepHeartbeat.objects.filter(name="clock").delete()
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    cluster = subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    cluster = start_cluster(env)
     try:
         deadline = time.monotonic() + 120
         while not SweepHeartbeat.objects.filter(name="clock").exists():
@@ -288,11 +278,7 @@ def b5_lateness(report, school, database_url, count=300, spread_seconds=240):
             )
         ]
     finally:
-        os.killpg(cluster.pid, signal.SIGINT)
-        try:
-            cluster.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(cluster.pid, signal.SIGKILL)
+        stop_group(cluster)
     missing = count - len(lateness)
     return report.add(
         "B5 lateness (qcluster, 300 starts)",

@@ -12,13 +12,10 @@ killed (their process groups) whatever happens.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import random
-import signal
 import subprocess
-import sys
 import time
 
 from django.core.management import call_command
@@ -26,7 +23,7 @@ from django.db import connection
 
 from bench import data
 from bench.delivery import FakeProcess, line_channel
-from bench.process import ROOT
+from bench.process import start_cluster, stop_group
 from bookings.models import Appointment
 from classroom import policies
 from classroom.models import Policy
@@ -50,29 +47,6 @@ def _short_close_delay(now: dt.datetime) -> None:
         values = {**policy.values, "meeting_auto_close_delay_minutes": CLOSE_DELAY_MINUTES}
         Policy.objects.filter(pk=policy.pk).update(values=values)
     policies.clear_cache()
-
-
-def _start_cluster(env: dict) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "qcluster"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(20)
-    except (subprocess.TimeoutExpired, ProcessLookupError):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
 
 
 def _wait(condition, seconds: float, what: str) -> bool:
@@ -109,7 +83,7 @@ def peak_minute(ctx) -> str:
             "EMAIL_URL": "dummymail://",
         }
         try:
-            clusters = [_start_cluster(env) for _ in range(CLUSTERS)]
+            clusters = [start_cluster(env) for _ in range(CLUSTERS)]
             beats = SweepHeartbeat.objects.filter(name__in=["clock", "delivery-clock"])
             if not _wait(lambda: beats.count() == 2, 150, "both clocks"):
                 raise RuntimeError("the clusters' clocks did not start within 150 s")
@@ -143,7 +117,7 @@ def peak_minute(ctx) -> str:
             )
         finally:
             for cluster in clusters:
-                _stop(cluster)
+                stop_group(cluster, wait=20)
         accepted = fake.get("/fake/accepted")
         stats = fake.stats()
     at_fake = {key: at for key, _to, at in accepted}
