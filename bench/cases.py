@@ -441,7 +441,7 @@ def case_b4c(ctx: Context) -> str:
     from bench.delivery import delivery_at_latency
 
     limit = 2000
-    print(f"\nB4c: 50,000 personal join links, LINE fake at 100 ms +- 20 ms and --rate-limit {limit}")
+    print(f"\nB4c: 50,000 personal join links, LINE fake at 100 ms +- 20 ms and --rate-limit {limit}", flush=True)
     b4c = delivery_at_latency(ctx.report, ctx, case="B4c", count=50_000, rate_limit=limit, sequential=0)
     reference = min(limit, getattr(ctx, "b4b_rate", None) or limit)
     goal = 0.8 * reference

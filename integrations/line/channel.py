@@ -36,6 +36,16 @@ Answers: 2xx and 409 -> sent; 429 (rate limit), 5xx, no answer -> retried with b
 400 for a recipient -> split (above); 429 "monthly limit", other 400s, 403 and other 4xx -> failed for good with
 LINE's reason; 401 -> failed and the channel is flagged (``LineChannel.auth_failed_at``, shown in the admin). Tokens
 and secrets never reach a log line or an error.
+
+Concurrency (integrations.pacing; README "Delivery at scale"): a pass pins first, in the calling thread, then sends
+its batches in *waves*: each LINE channel's batches in its own pool of LINE_MAX_CONCURRENCY threads (the channel's
+first call alone, so a refused token costs one call), paced by the channel's token bucket per endpoint; a split's
+halves make the next wave, pinned between waves. Threads only make HTTP calls and return Results; pins, splits, the
+401 flag and the results are written by the calling thread, so the exactly-once rules above hold unchanged: a pinned
+batch is one call with one key however many threads run, and a thread that never got an answer leaves its batch to
+be retried with the same key (409 -> sent). A 429 (LINE sent nothing) pauses the channel's bucket for Retry-After and
+the batch is tried again with its key in the same pass, or, for a Retry-After over MAX_PACING_WAIT, goes back to the
+sweep with the channel's remaining batches.
 """
 
 from __future__ import annotations
