@@ -322,7 +322,7 @@ class Context:
 
 
 def case_b1(ctx: Context) -> str:
-    print(f"\nB1: due lookup of {BURST} among growing tables (past closed, future scheduled over 60 days)")
+    print(f"\nB1: due lookup of {BURST} among growing tables (past closed, future scheduled over 60 days)", flush=True)
     lookups, have = {}, 0
     for total in ctx.totals:
         started = time.perf_counter()
@@ -350,7 +350,7 @@ def case_b1(ctx: Context) -> str:
 
 
 def case_b2(ctx: Context) -> str:
-    print(f"\nB2: open burst at {ctx.largest:,} meetings ({ctx.runs} runs each)")
+    print(f"\nB2: open burst at {ctx.largest:,} meetings ({ctx.runs} runs each)", flush=True)
     b2 = b2_open(ctx.report, ctx.school, ctx.base, ctx.runs)
     ours, naive, floor = b2["ours"], b2["naive"], b2["floor (hand SQL)"]
     ctx.target(
@@ -369,7 +369,7 @@ def case_b2(ctx: Context) -> str:
 
 
 def case_b3(ctx: Context) -> str:
-    print(f"\nB3: close burst at {ctx.largest:,} meetings ({ctx.runs} runs each)")
+    print(f"\nB3: close burst at {ctx.largest:,} meetings ({ctx.runs} runs each)", flush=True)
     b3 = b3_close(ctx.report, ctx.school, ctx.base, ctx.runs)
     ours, naive, floor = b3["ours"], b3["naive"], b3["floor (hand SQL)"]
     ctx.target("B3 ours / naive (speed-up)", f"x{naive['median'] / ours['median']:.1f}", "(no target)", None)
@@ -391,7 +391,7 @@ def case_memory(ctx: Context) -> str:
 
 
 def case_b4a(ctx: Context) -> str:
-    print(f"\nB4a: delivery of 20,000 identical LINE messages to the local fake ({ctx.runs} runs)")
+    print(f"\nB4a: delivery of 20,000 identical LINE messages to the local fake ({ctx.runs} runs)", flush=True)
     b4 = b4_delivery(ctx.report, ctx.school, ctx.base, ctx.runs)
     ctx.target("B4a HTTP calls per run", b4["http_calls"], "<= 40 (1 per 500)", b4["http_calls"] <= 40)
     ctx.target(
@@ -406,7 +406,9 @@ def case_b4a(ctx: Context) -> str:
 def case_b4b(ctx: Context) -> str:
     from bench.delivery import delivery_at_latency
 
-    print("\nB4b: 50,000 personal join links, LINE fake at 100 ms +- 20 ms (and 5,000 for the memory figure)")
+    print(
+        "\nB4b: 50,000 personal join links, LINE fake at 100 ms +- 20 ms (and 5,000 for the memory figure)", flush=True
+    )
     small = delivery_at_latency(ctx.report, ctx, case="B4b-5k", count=5_000, sequential=0)
     if os.environ.get("BENCH_B4B_SMALL_ONLY"):  # a developer's quick look at the phases; not a measurement
         return ctx.target("B4b-5k messages/s", round(small["messages_per_s"]), "(quick look)", None)
@@ -460,7 +462,7 @@ def case_b4c(ctx: Context) -> str:
 
 
 def case_b5(ctx: Context) -> str:
-    print("\nB5: lateness with a real qcluster (about five minutes)")
+    print("\nB5: lateness with a real qcluster (about five minutes)", flush=True)
     b5 = b5_lateness(ctx.report, ctx.school, ctx.database_url)
     return ctx.target("B5 p99 lateness", f"{b5['p99']:.2f} s", "<= 5 s", b5["p99"] <= 5 and b5["not_opened"] == 0)
 
@@ -468,7 +470,9 @@ def case_b5(ctx: Context) -> str:
 def case_b6(ctx: Context) -> str:
     from bench.peak import peak_minute
 
-    print("\nB6: a peak minute end to end (5,000 classes x 10 students, two qclusters, LINE fake at 100 ms)")
+    print(
+        "\nB6: a peak minute end to end (5,000 classes x 10 students, two qclusters, LINE fake at 100 ms)", flush=True
+    )
     return peak_minute(ctx)
 
 
