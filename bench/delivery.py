@@ -102,7 +102,9 @@ class ConnectionCounter:
         self.peak, self._stop = 0, threading.Event()
 
     def _count(self, conn) -> int:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [self.database]).fetchone()[0]
+        # Client backends only: autovacuum workers on the busy outbox table show up under the database too.
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'"
+        return conn.execute(query, [self.database]).fetchone()[0]
 
     def __enter__(self):
         self._conn = psycopg.connect(self.admin_url, autocommit=True)
