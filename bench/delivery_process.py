@@ -23,6 +23,8 @@ django.setup()
 
 from django.utils import timezone  # noqa: E402
 
+from integrations.line import channel  # noqa: E402
+from notifications import delivery  # noqa: E402
 from notifications.delivery import deliver_notifications  # noqa: E402
 from notifications.models import Notification  # noqa: E402
 
@@ -31,8 +33,6 @@ PHASES: Counter = Counter()  # seconds spent in each step of the sweep, to say w
 
 def _timed_phases() -> None:
     """Wrap the sweep's steps with timers (the calling thread's time in each: claim, pin, calls, store)."""
-    from integrations.line import channel
-    from notifications import delivery
 
     def wrap(owner, name, label):
         original = getattr(owner, name)
