@@ -70,11 +70,11 @@ def fix_sequences(*models_) -> None:
 class School:
     """A handful of teachers and courses and a pool of students the generated meetings use."""
 
-    def __init__(self, students: int = 10_000):
+    def __init__(self, students: int = 10_000, prefix: str = "bench"):
         User = get_user_model()
         self.teachers = []
         for n in range(20):
-            user = User.objects.create(username=f"bench-teacher-{n}")
+            user = User.objects.create(username=f"{prefix}-teacher-{n}")
             zone = ("America/New_York", "Asia/Ho_Chi_Minh", "Asia/Taipei")[n % 3]
             self.teachers.append(
                 Teacher.objects.create(

@@ -3,9 +3,10 @@
 Creates its own PostgreSQL database (from DATABASE_URL, default the local server), fills it with COPY, runs each case
 several times, prints a table (median, min, max) with the targets and writes bench/results.json; drops the database.
 
-    python -m bench.run            # 10k -> 100k -> 1M meetings
-    python -m bench.run --quick    # 10k -> 100k (a laptop)
-    python -m bench.run --only H1  # one case alone: H1, the HTTP benchmark (bench/http.py)
+    python -m bench.run              # 10k -> 100k -> 1M meetings, then every case
+    python -m bench.run --quick      # 10k -> 100k (a laptop)
+    python -m bench.run --only B4b   # one case alone (B1, B2, B3, Memory, B4a, B4b, B4c, B5, B6, H1; a comma list
+                                     # runs several in order); its figure against its target is the last line
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="repetitions of each burst case")
     parser.add_argument("--skip-lateness", action="store_true", help="skip B5 (it needs about five minutes)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
-    parser.add_argument("--only", choices=["H1"], help="run this case alone (H1: the HTTP benchmark)")
+    parser.add_argument("--only", default="", help="run only these cases (comma-separated names, e.g. B4b)")
     args = parser.parse_args(argv)
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
 
     admin_url, bench_url, name = database_urls(
         os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -86,23 +88,32 @@ def main(argv=None) -> int:
     try:
         django.setup()
         # The cases import the apps' models, which need django.setup() (above) to have run first.
-        from bench import cases, http
+        from bench import cases
 
+        call_command("migrate", verbosity=0)
+
+        unknown = [name for name in only if name not in cases.CASES]
+        if unknown:
+            sys.exit(f"unknown case(s) {', '.join(unknown)}; the cases are {', '.join(cases.CASES)}")
         report = Report()
-        results = []
-        if not args.only:
-            call_command("migrate", verbosity=0)
-            results = cases.run_all(
-                report, quick=args.quick, runs=args.runs, lateness=not args.skip_lateness, database_url=bench_url
-            )
-        # H1 makes its own database beside this one (bench/http.py).
-        h1 = http.run_h1(report, database_url=bench_url)
-        results += h1["targets"]
-        RESULTS.write_text(
+        ctx = cases.Context(
+            report,
+            quick=args.quick,
+            runs=args.runs,
+            lateness=not args.skip_lateness,
+            database_url=bench_url,
+            admin_url=admin_url,
+            name=name,
+        )
+        lines = cases.run_all(ctx, only)
+        results = ctx.targets
+        results_file = RESULTS.with_name("results-only.json") if only else RESULTS  # a full run's figures stay
+        results_file.write_text(
             json.dumps(
                 {
                     "when": dt.datetime.now(dt.UTC).isoformat(),
                     "quick": args.quick,
+                    "only": only,
                     "rows": report.rows,
                     "targets": results,
                 },
@@ -110,8 +121,9 @@ def main(argv=None) -> int:
                 default=str,
             )
         )
-        print(f"\nwrote {RESULTS.relative_to(ROOT)}")
-        print(h1["summary"])
+        print(f"\nwrote {results_file.relative_to(ROOT)}")
+        if only:
+            print("\n".join(lines), flush=True)  # the case's figure is the last line
     finally:
         connections.close_all()
         if not args.keep:

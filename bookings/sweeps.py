@@ -135,6 +135,7 @@ def send_join_links(now: dt.datetime) -> Counter:
         _due("join_link", now),
         lambda batch: _send_or_skip("join_link", batch, now, decide, links.join_url),
         on_failure=_on_failure(now, STEPS["join_link"]),
+        budget_seconds=settings.LINK_PASS_SECONDS,
     )
 
 
@@ -160,6 +161,7 @@ def send_feedback_links(now: dt.datetime) -> Counter:
         due,
         lambda batch: _send_or_skip("feedback_link", batch, now, decide, links.feedback_url),
         on_failure=_on_failure(now, STEPS["feedback_link"]),
+        budget_seconds=settings.LINK_PASS_SECONDS,
     )
 
 

@@ -165,6 +165,13 @@ CLOSE_EMPTY_CLASSES_EARLY = env.bool("CLOSE_EMPTY_CLASSES_EARLY", True)
 BOOKING_CANCELLATION_CUTOFF_MINUTES = env.minutes("BOOKING_CANCELLATION_CUTOFF_MINUTES", 120)  # (policy)
 MAX_MEETING_DURATION_MINUTES = env.int("MAX_MEETING_DURATION_MINUTES", 240, minimum=1, maximum=24 * 60)
 SWEEP_BATCH_SIZE = env.int("SWEEP_BATCH_SIZE", 500, minimum=1, maximum=10_000)
+# The delivery sweep claims this many outbox rows at a time (their calls then run concurrently), and stops claiming
+# after DELIVERY_PASS_SECONDS so the clock's next tick (opens, closes) is never held up by a large backlog.
+DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", 2000, minimum=1, maximum=20_000)
+DELIVERY_PASS_SECONDS = env.int("DELIVERY_PASS_SECONDS", 5, minimum=1, maximum=600)
+# The join- and feedback-link sweeps stop claiming after this many seconds a pass (a peak minute's 50,000 links are
+# made over several clock ticks), so the opens and closes of the next tick never wait behind them.
+LINK_PASS_SECONDS = env.int("LINK_PASS_SECONDS", 1, minimum=1, maximum=600)
 # Weekly classes (meetings.series): occurrences are made as meetings this many days ahead, and a calendar feed asks
 # calendars to refresh it this often (they may still refresh hours late).
 SERIES_HORIZON_DAYS = env.int("SERIES_HORIZON_DAYS", 56, minimum=1, maximum=366)
@@ -322,8 +329,9 @@ CLOCK_SWEEPS = [
     "send_feedback_links",
     "close_empty_meetings",
     "close_due_meetings",
-    "deliver_notifications",
 ]
+# The delivery sweep has its own clock (core.tasks.delivery_clock, every 0.25 s), so sending a backlog never delays
+# the moments above; the maintenance pass runs it too.
 
 # --- django-q2: the ORM broker by default, Redis when REDIS_URL is set ------------------------------------------------
 REDIS_URL = env.url("REDIS_URL", "", schemes=("redis", "rediss"))
@@ -460,6 +468,13 @@ LINE_API_BASE_URL = env.url("LINE_API_BASE_URL", "https://api.line.me").rstrip("
 # Every LINE call has both timeouts (the SDK has none by default); a call cut off is retried with the same key.
 LINE_CONNECT_TIMEOUT_MS = env.int("LINE_CONNECT_TIMEOUT_MS", 3000, minimum=10, maximum=60_000)
 LINE_READ_TIMEOUT_MS = env.int("LINE_READ_TIMEOUT_MS", 10_000, minimum=10, maximum=120_000)
+# Delivery at scale (integrations.pacing): each LINE channel's calls run in up to LINE_MAX_CONCURRENCY threads (and
+# as many kept-alive connections) per delivery process, paced per channel and endpoint below LINE's limits (push
+# 2,000 requests a second, multicast 200). The caps are per process: with several delivery processes sending for one
+# channel, give each its share (limit / processes).
+LINE_MAX_CONCURRENCY = env.int("LINE_MAX_CONCURRENCY", 32, minimum=1, maximum=1024)
+LINE_PUSH_RATE_PER_SECOND = env.int("LINE_PUSH_RATE_PER_SECOND", 1600, minimum=1, maximum=2000)
+LINE_MULTICAST_RATE_PER_SECOND = env.int("LINE_MULTICAST_RATE_PER_SECOND", 160, minimum=1, maximum=200)
 # Imagemap messages (join and feedback links): LINE fetches <base>/<kind>/<width> (1040, 700, 460, 300, 240) over
 # https; the app draws them at /integrations/line/imagemap/.
 # LINE's account-link dialog (access.line.me/dialog/bot/accountLink); the local fake serves it too.

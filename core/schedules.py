@@ -10,6 +10,7 @@ from django_q.models import Schedule
 
 SCHEDULES = {
     "lifecycle-clock": {"func": "core.tasks.clock", "schedule_type": Schedule.MINUTES, "minutes": 1},
+    "delivery-clock": {"func": "core.tasks.delivery_clock", "schedule_type": Schedule.MINUTES, "minutes": 1},
     "lifecycle-maintenance": {"func": "core.tasks.maintenance", "schedule_type": Schedule.MINUTES, "minutes": 1},
 }
 

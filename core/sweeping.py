@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -35,15 +36,20 @@ def claim_batches(
     *,
     on_failure: Callable[[models.Model, Exception], None],
     batch_size: int | None = None,
+    budget_seconds: float | None = None,
+    monotonic=time.monotonic,
 ) -> Counter:
+    """Claim and apply batches until none is due; with ``budget_seconds``, stop claiming once that much time has
+    passed (what is left is the next tick's: the clock's other sweeps, the opens and closes, do not wait)."""
     size = batch_size or settings.SWEEP_BATCH_SIZE
+    deadline = None if budget_seconds is None else monotonic() + budget_seconds
     counts: Counter = Counter()
     # A plain read first: when nothing is due (most seconds) no transaction is opened, which on SQLite means the
     # database's write lock is not taken by a sweep that has nothing to write.
     if not queryset().exists():
         return counts
     failed: set[int] = set()
-    while True:
+    while deadline is None or monotonic() < deadline:
         with transaction.atomic():
             batch = list(
                 queryset().exclude(pk__in=failed).select_for_update(skip_locked=True, of=("self",), no_key=True)[:size]

@@ -2,12 +2,18 @@
 
 from django.utils import timezone
 
-from core.clock import run_clock
+from core.clock import DELIVERY_TICK_SECONDS, run_clock
 from core.runner import run_sweeps
 
 
 def clock():
     counts = run_clock()
+    return dict(counts)
+
+
+def delivery_clock():
+    """The delivery sweep alone, every DELIVERY_TICK_SECONDS for CLOCK_SECONDS (core.clock)."""
+    counts = run_clock(tick=DELIVERY_TICK_SECONDS, names=("deliver_notifications",), runner="delivery-clock")
     return dict(counts)
 
 

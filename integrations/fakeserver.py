@@ -39,6 +39,7 @@ import argparse
 import json
 import logging
 import random
+import socket
 import threading
 import urllib.request
 from collections import Counter
@@ -122,6 +123,12 @@ class FakeService:
         # "timeout" modes wait this long before answering; the client's read timeout must be shorter.
         self.hang_seconds = hang_seconds
         self.retry_after = retry_after
+        # The round trip of the real service: every answer waits latency_ms +- jitter_ms (uniform), outside the lock,
+        # so concurrent requests overlap as they would at the service.
+        self.latency_ms = 0.0
+        self.jitter_ms = 0.0
+        self._latency_random = random.Random(1)
+        self.in_flight = self.peak_in_flight = 0  # requests being answered now, and the most at once
         self.injected: Counter = Counter()
         self._modes: list[tuple[str, str, str | None]] = []  # (mode, path part, method) of fail_next_with
         self._chaos = 0.0
@@ -259,7 +266,26 @@ class FakeService:
         except Fail as exc:
             return exc.reply
 
+    def delay(self) -> None:
+        """Wait the configured round trip (stop() cuts it short)."""
+        if self.latency_ms or self.jitter_ms:
+            with self.lock:
+                jitter = self._latency_random.uniform(-self.jitter_ms, self.jitter_ms)
+            self._stopping.wait(max(0.0, self.latency_ms + jitter) / 1000)
+
     def dispatch(self, request: Request) -> Reply:
+        with self.lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            reply = self._dispatch(request)
+            self.delay()
+            return reply
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def _dispatch(self, request: Request) -> Reply:
         with self.lock:
             self.requests.append(request)
             held = self._held
@@ -286,6 +312,12 @@ class FakeService:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                # The headers and the body go out in two writes: with Nagle on, the body waits for the client's
+                # delayed ACK of the headers (40 ms on Linux), which made every answer ~45 ms late.
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _serve(self):
                 parts = urlsplit(self.path)
@@ -322,7 +354,12 @@ class FakeService:
             def log_message(self, format, *args):  # quiet: tests read fake.requests instead
                 logger.debug("fake request", extra={"fake": fake.name, "line": format % args})
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        class Server(ThreadingHTTPServer):
+            # Many clients connect at once under load (a pool of 200 connections): a short listen backlog would
+            # drop their SYNs and cost each a second's retransmit.
+            request_queue_size = 1024
+
+        self._server = Server((host, port), Handler)
         self._server.daemon_threads = True
         # A short poll interval: stop() (shutdown) waits up to one interval, and tests start and stop many fakes.
         self._thread = threading.Thread(

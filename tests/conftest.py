@@ -137,6 +137,18 @@ def _commits_without_waiting_for_the_disk():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_pacing():
+    """Each test starts with full rate buckets and no pooled LINE connections (both are per process)."""
+    from integrations.line.channel import close_api_clients
+    from integrations.pacing import reset_limiters
+
+    reset_limiters()
+    yield
+    reset_limiters()
+    close_api_clients()
+
+
+@pytest.fixture(autouse=True)
 def _back_to_the_default_language():
     """A request through LocaleMiddleware leaves its language active in the thread (each real request sets its own
     first); a test after a Vietnamese request must not run in Vietnamese."""

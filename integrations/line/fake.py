@@ -30,8 +30,18 @@ put in its events (each once; ``replies``). ``send_text(user_id, text)`` (by han
 text=link``) posts a signed text ``message`` event as that user would; ``GET /fake/replies?user=U...`` shows what
 the bot answered them (the link button's URL among it).
 
+Under load, as LINE: ``latency_ms`` and ``jitter_ms`` set the round trip of every answer (uniform in latency +-
+jitter, waited outside the lock, so concurrent requests overlap); ``rate_limit`` = N answers 429 (``Retry-After:
+1``, LINE's "The API rate limit has been exceeded") to a push or multicast beyond N in the last second for that
+channel (access token) and endpoint, as LINE counts per channel and endpoint; such a request sends nothing and its
+retry key is not remembered. Each accepted request is recorded once (a repeat of its retry key gets 409), with the
+moment it was accepted; ``GET /fake/stats`` gives the counts (accepted requests and messages, duplicates, answers by
+status) and ``GET /fake/accepted`` each accepted request's retry key, recipients and time, for a benchmark running
+the fake in its own process.
+
 By hand: ``python -m integrations.line.fake --port 7800 --token demo-token --secret demo-secret
---webhook-url http://127.0.0.1:8000/integrations/line/webhook/<slug>/`` (LINE_API_BASE_URL=http://127.0.0.1:7800).
+--webhook-url http://127.0.0.1:8000/integrations/line/webhook/<slug>/`` (LINE_API_BASE_URL=http://127.0.0.1:7800);
+add ``--latency-ms 100 --jitter-ms 20 --rate-limit 2000`` to act like LINE under load.
 """
 
 from __future__ import annotations
@@ -45,8 +55,8 @@ import re
 import secrets
 import time
 import uuid
-from collections import Counter
-from dataclasses import dataclass
+from collections import Counter, deque
+from dataclasses import dataclass, field
 
 from integrations import fakeserver
 from integrations.fakeserver import Fail, FakeService, Reply, Request, run_by_hand
@@ -67,6 +77,7 @@ USER_ID = re.compile(r"U[0-9a-f]{32}")
 PUSH_TARGET = re.compile(r"[UCR][0-9a-f]{32}")  # a user, a group chat or a multi-person chat
 INVALID_TO = "The property, 'to', in the request body is invalid (line: -, column: -)"
 UNKNOWN_USER = "Failed to send messages"
+RATE_LIMITED = "The API rate limit has been exceeded. Try again later."
 
 
 @dataclass
@@ -87,6 +98,7 @@ class Accepted:
     messages: list[dict]
     retry_key: str
     token: str
+    at: float = field(default_factory=time.time)  # when it was accepted (epoch seconds)
 
 
 class LineFake(FakeService):
@@ -118,9 +130,34 @@ class LineFake(FakeService):
         self.replies: list[tuple[str, list[dict]]] = []  # (user id, messages) of each accepted reply
         self.link_done_url = ""  # where the dialog sends the browser back to (our site)
         self.dialog_result = "ok"  # what the dialog reports for a live link token ("failed": the user cancelled)
+        self.rate_limit = 0  # pushes (and multicasts) a second per channel and endpoint; 0: no limit
+        self.rate_limited = 0  # how many requests got the rate limit's 429
+        self.statuses: Counter = Counter()  # answers by status
+        self._windows: dict[tuple[str, str], deque] = {}  # (token, endpoint) -> times of the last second's requests
+        self.clock = time.monotonic  # the rate limit's clock (tests move it by hand)
 
     def configure(self, args) -> None:
         self.tokens, self.channel_secret = {args.token}, args.secret
+        self.latency_ms, self.jitter_ms, self.rate_limit = args.latency_ms, args.jitter_ms, args.rate_limit
+
+    def dispatch(self, request: Request) -> Reply:
+        reply = super().dispatch(request)
+        with self.lock:
+            self.statuses[reply.status] += 1
+        return reply
+
+    def _check_rate(self, token: str, endpoint: str) -> None:
+        """LINE's per-channel, per-endpoint limit over a sliding second (under the lock)."""
+        if not self.rate_limit:
+            return
+        now = self.clock()
+        window = self._windows.setdefault((token, endpoint), deque())
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) >= self.rate_limit:
+            self.rate_limited += 1
+            raise Fail(429, {"message": RATE_LIMITED}, {"Retry-After": "1"})
+        window.append(now)
 
     # --- webhooks, signed as LINE signs them ---------------------------------------------------------------------
     def sign(self, body: bytes, secret: str | None = None) -> str:
@@ -178,6 +215,20 @@ class LineFake(FakeService):
                     counts[(user, label)] += 1
         return counts
 
+    def stats(self) -> dict:
+        """What a benchmark counts: accepted requests and messages (one per recipient), duplicates (a recipient
+        given the same first message twice), answers by status, 429s of the rate limit."""
+        copies = self.copies()
+        with self.lock:
+            return {
+                "accepted_requests": len(self.accepted),
+                "accepted_messages": sum(copies.values()),
+                "duplicates": sum(n - 1 for n in copies.values() if n > 1),
+                "requests": len(self.requests),
+                "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+                "rate_limited": self.rate_limited,
+            }
+
     def replies_to(self, user_id: str) -> list[str]:
         """The texts (or alt texts) of the replies ``user_id`` got, in order."""
         with self.lock:
@@ -232,6 +283,10 @@ class LineFake(FakeService):
         if request.method == "GET" and request.path == "/fake/replies":  # by hand: what the bot answered, and buttons
             user = request.query.get("user", "")
             return Reply(200, {"user": user, "replies": [ms for u, ms in self.replies if u == user]})
+        if request.method == "GET" and request.path == "/fake/stats":
+            return Reply(200, self.stats())
+        if request.method == "GET" and request.path == "/fake/accepted":
+            return Reply(200, [[a.retry_key, a.to, a.at] for a in self.accepted])
         if request.method == "GET" and request.path == DIALOG:
             return self._dialog(request)
         match = LINK_TOKEN.fullmatch(request.path)
@@ -241,6 +296,7 @@ class LineFake(FakeService):
         if request.method != "POST" or request.path not in (PUSH, MULTICAST):
             raise Fail(404, {"message": "Not found"})
         token = self._authorize(request)
+        self._check_rate(token, request.path)
         try:
             body = request.json()
         except ValueError as exc:
@@ -358,4 +414,7 @@ if __name__ == "__main__":
         LineFake(),
         token={"default": "demo-token", "help": "the channel access token it accepts"},
         secret={"default": "demo-secret", "help": "the channel secret that signs its webhooks"},
+        latency_ms={"type": float, "default": 0.0, "help": "the round trip of every answer, in ms"},
+        jitter_ms={"type": float, "default": 0.0, "help": "the round trip varies uniformly by +- this, in ms"},
+        rate_limit={"type": int, "default": 0, "help": "429 beyond N pushes a second per channel (0: no limit)"},
     )

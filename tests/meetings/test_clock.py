@@ -75,3 +75,31 @@ def test_consecutive_clock_runs_overlap_given_the_schedulers_30_s_pass(db, now):
     run_clock(now=first.now, sleep=first.sleep, monotonic=first.monotonic)  # as the task runs it: default length
     assert first.mono > latest_next_start
     assert latest_next_start < CLOCK_SECONDS
+
+
+def test_delivery_has_its_own_clock_and_the_lifecycle_clock_never_waits_for_it(line, line_channel, meeting, now):
+    """The lifecycle clock runs no delivery (a backlog of sends cannot delay an open); the delivery clock runs the
+    delivery sweep alone, every DELIVERY_TICK_SECONDS, and records its own heartbeat."""
+    from core.clock import DELIVERY_TICK_SECONDS
+    from core.runner import time_critical
+    from notifications.models import Notification
+    from tests.notifications.line_helpers import enqueue, followers
+
+    assert "deliver_notifications" not in time_critical()
+    spec = SCHEDULES["delivery-clock"]
+    assert (spec["func"], spec["schedule_type"], spec["minutes"]) == ("core.tasks.delivery_clock", Schedule.MINUTES, 1)
+    enqueue("class_open", followers(line_channel, 3), now=now, meeting=meeting)
+    fake = FakeTime(now, work_seconds=0)
+    counts = run_clock(
+        seconds=2,
+        tick=DELIVERY_TICK_SECONDS,
+        now=fake.now,
+        sleep=fake.sleep,
+        monotonic=fake.monotonic,
+        names=("deliver_notifications",),
+        runner="delivery-clock",
+    )
+    assert counts["deliver_notifications.sent"] == 3 and counts["ticks"] == 9  # 2 s of 0.25 s ticks, both ends
+    assert set(Notification.objects.values_list("state", flat=True)) == {"sent"}
+    assert SweepHeartbeat.objects.filter(name="delivery-clock").exists()
+    assert not [key for key in counts if key.startswith(("open_due", "close_due"))]

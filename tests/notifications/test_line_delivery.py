@@ -32,7 +32,8 @@ def test_a_class_of_1200_goes_out_in_three_multicasts(line, line_channel, meetin
     counts = deliver_notifications(now)
     assert counts["sent"] == 1200
     calls = line.endpoint_calls("multicast")
-    assert [len(c.to) for c in calls] == [500, 500, 200]
+    # The three calls run concurrently, so they arrive in any order.
+    assert sorted((len(c.to) for c in calls), reverse=True) == [500, 500, 200]
     assert line.endpoint_calls("push") == []
     assert sorted(u for c in calls for u in c.to) == sorted(line_user(n) for n in range(1200))
     # Each call's key is the retry key of its lowest row, stored on every row of it.

@@ -1,5 +1,6 @@
 """The LINE fake by hand (plain HTTP): it refuses what LINE refuses, remembers retry keys, fails on demand."""
 
+import threading
 import uuid
 
 import pytest
@@ -156,3 +157,84 @@ def test_the_fake_plays_account_linking_over_http():
         assert fake.events[-1].signature == fake.sign(fake.events[-1].body)
         http.get(dialog, timeout=5)  # the same link token again: used, so "failed"
         assert fake.events[-1].event["events"][0]["link"]["result"] == "failed"
+
+
+# --- under load: latency, jitter, the rate limit, concurrent requests, counting ---------------------------------
+
+
+def test_latency_and_jitter_set_each_answers_wait(fake, monkeypatch):
+    waits = []
+    monkeypatch.setattr(fake._stopping, "wait", lambda seconds: waits.append(seconds))
+    fake.latency_ms, fake.jitter_ms = 100, 20
+    for n in range(30):
+        assert post(fake, "push", {"to": user(n), "messages": TEXT}).status_code == 200
+    assert len(waits) == 30
+    assert all(0.08 <= w <= 0.12 for w in waits) and len(set(waits)) > 1  # 100 ms +- 20 ms, varying
+
+
+def test_it_answers_concurrent_requests_at_once():
+    with LineFake(tokens={TOKEN}) as fake:
+        fake.latency_ms = 300
+        threads = [
+            threading.Thread(target=post, args=(fake, "push", {"to": user(n), "messages": TEXT})) for n in range(8)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(fake.accepted) == 8
+        assert fake.peak_in_flight >= 2  # a server answering one at a time would never have two in flight
+
+
+def test_the_rate_limit_is_per_channel_and_endpoint_over_a_sliding_second():
+    with LineFake(tokens={TOKEN, "other"}) as fake:
+        now = [1000.0]
+        fake.clock = lambda: now[0]
+        fake.rate_limit = 3
+        keys = [str(uuid.uuid4()) for _ in range(5)]
+        answers = [post(fake, "push", {"to": user(n), "messages": TEXT}, key=k) for n, k in enumerate(keys)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+        assert answers[3].headers["Retry-After"] == "1"
+        assert answers[3].json()["message"] == "The API rate limit has been exceeded. Try again later."
+        # Another channel, and the other endpoint, have their own count.
+        assert post(fake, "push", {"to": ALICE, "messages": TEXT}, token="other").status_code == 200
+        assert post(fake, "multicast", {"to": [user(10), user(11)], "messages": TEXT}).status_code == 200
+        now[0] += 1.0  # a second later: the refused request, retried with its key, is accepted (nothing was sent)
+        assert post(fake, "push", {"to": user(3), "messages": TEXT}, key=keys[3]).status_code == 200
+        assert post(fake, "push", {"to": user(3), "messages": TEXT}, key=keys[3]).status_code == 409
+        assert fake.rate_limited == 2
+        stats = fake.stats()
+        assert stats["accepted_requests"] == 6 and stats["accepted_messages"] == 7 and stats["duplicates"] == 0
+        assert stats["statuses"] == {"200": 6, "409": 1, "429": 2}
+
+
+def test_stats_and_accepted_over_http_count_each_message_once(fake):
+    key = str(uuid.uuid4())
+    for _ in range(3):  # the same key three times: accepted once
+        post(fake, "push", {"to": ALICE, "messages": TEXT}, key=key)
+    post(fake, "push", {"to": ALICE, "messages": TEXT}, key=str(uuid.uuid4()))  # a real duplicate (another key)
+    stats = requests.get(f"{fake.url}/fake/stats", timeout=2).json()
+    assert stats["accepted_messages"] == 2 and stats["duplicates"] == 1 and stats["statuses"]["409"] == 2
+    accepted = requests.get(f"{fake.url}/fake/accepted", timeout=2).json()
+    assert [a[0] for a in accepted][0] == key and accepted[0][1] == [ALICE] and accepted[0][2] > 0
+
+
+def test_the_flags_by_hand(monkeypatch):
+    from integrations.fakeserver import run_by_hand
+
+    fake = LineFake()
+    monkeypatch.setattr(fake, "start", lambda host, port: fake)
+    monkeypatch.setattr(type(fake), "url", property(lambda self: "http://127.0.0.1:0"))
+    monkeypatch.setattr(
+        "integrations.fakeserver.threading.Event.wait", lambda self, *a: (_ for _ in ()).throw(KeyboardInterrupt)
+    )
+    monkeypatch.setattr(fake, "stop", lambda: None)
+    extra = {
+        "token": {"default": "demo-token"},
+        "secret": {"default": "demo-secret"},
+        "latency_ms": {"type": float, "default": 0.0},
+        "jitter_ms": {"type": float, "default": 0.0},
+        "rate_limit": {"type": int, "default": 0},
+    }
+    run_by_hand(fake, ["--latency-ms", "100", "--jitter-ms", "20", "--rate-limit", "2000"], **extra)
+    assert (fake.latency_ms, fake.jitter_ms, fake.rate_limit) == (100, 20, 2000)
