@@ -163,7 +163,11 @@ class ZaloNotificationChannel:
                     limiter.pause(answer.retry_after)
             return answer
 
-        answers = map_bounded(one_call, items, max_workers=settings.ZALO_MAX_CONCURRENCY)
+        # The first call goes alone, as LINE's does: an expired token, a rate limit or a refused key then costs one
+        # call, not one per thread; the rest go side by side.
+        items = list(items)
+        answers = map_bounded(one_call, items[:1], max_workers=1)
+        answers += map_bounded(one_call, items[1:], max_workers=settings.ZALO_MAX_CONCURRENCY)
         return [
             a if isinstance(a, client.Answer) else client.Answer("unknown", error=f"Zalo ZNS: {type(a).__name__}")
             for a in answers
