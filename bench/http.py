@@ -445,6 +445,7 @@ def _measure(report, env: dict, directory: Path, filled: dict) -> tuple[dict, di
                 p50_ms=round(run["p50_ms"], 1),
                 p99_ms=round(run["p99_ms"], 1),
                 errors=run["errors"],
+                **run["error_kinds"],  # which: status (not 2xx/3xx), timeout (> 2 s), connect, read, write
                 floor_x=round(runs["floor"]["rps"] / run["rps"], 2),
             )
         deadline = dt.datetime.fromisoformat(due["last"]) + dt.timedelta(seconds=60)
