@@ -157,8 +157,8 @@ def check_minimum_participants(now: dt.datetime) -> Counter:
 
 def due_to_close_empty(now: dt.datetime):
     """Open or running classes whose late-join grace is over (each by its own policy version's grace, and only where
-    that version has ``close_empty_classes_early`` on) and whose close moment has not come (the normal close takes
-    those), with nobody but their teacher ever recorded in the room.
+    that version has ``close_empty_classes_early`` on), whose close moment has not come (the normal close takes
+    those) and whose room was made, with nobody but their teacher ever recorded in the room.
 
     Anyone else counts as someone: a booked student, and also a guest the provider could not match to one (a Zoom
     guest under another name may well be a booked student), because closing a class on a student who is in it is
@@ -175,7 +175,15 @@ def due_to_close_empty(now: dt.datetime):
     )
     return (
         not_backing_off(
-            Meeting.objects.filter(switched_on, grace_over, close_moment_ahead, state__in=Meeting.ACTIVE_STATES),
+            # A class whose room was never made (the video service down since provisioning) is left to the normal
+            # close: nobody could have joined it, so nobody is a no-show for not joining.
+            Meeting.objects.filter(
+                switched_on,
+                grace_over,
+                close_moment_ahead,
+                state__in=Meeting.ACTIVE_STATES,
+                room_provisioned_at__isnull=False,
+            ),
             now,
             "close empty",
         )

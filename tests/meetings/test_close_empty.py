@@ -5,6 +5,7 @@ local room page and the LiveKit and Zoom fakes. Runs with real commits on Postgr
 """
 
 import datetime as dt
+from collections import Counter
 from io import StringIO
 
 import pytest
@@ -190,6 +191,16 @@ class TestNotEarly:
         assert row.reason == "closed 5 minutes after the end"
         assert Notification.objects.filter(kind="class_closed").count() == 1
         assert not Notification.objects.filter(kind="class_closed_empty").exists()
+
+    def test_a_class_whose_room_was_never_made_is_not_closed_early(self, booked):
+        """The video service was down from provisioning on: nobody could have joined, so nobody is a no-show for not
+        joining; the class closes at its close moment as before."""
+        from meetings.sweeps import close_empty_meetings, open_due_meetings
+
+        open_due_meetings(booked.start_time)  # no provisioning pass: the room was never made
+        assert fresh(booked).room_provisioned_at is None
+        assert close_empty_meetings(booked.start_time + GRACE) == Counter()
+        assert fresh(booked).state == "open"
 
     def test_a_guest_the_provider_could_not_match_counts_as_someone(self, booked):
         """A Zoom guest under another name may be a booked student: the class is not closed on them."""
