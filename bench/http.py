@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import django
 
@@ -56,6 +56,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from bench import data
+from bench.http_env import h1_database, h1_environment
 from bench.http_urls import FLOOR_PATH
 from bench.process import ROOT, fetch, run_process, start_group, stop_groups
 from bookings import links
@@ -263,30 +264,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _h1_database(database_url: str) -> tuple[str, str, str]:
-    """(server admin url, H1 url, H1 name): beside the benchmark's database, on the same server."""
-    parts = urlsplit(database_url)
-    name = f"{parts.path.strip('/') or 'classroom'}_h1"
-    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{name}")), name
-
-
-def _environment(database_url: str) -> dict:
-    """The production settings of README's "Run it in production" behind a TLS proxy, with the floor routed."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.http_settings",
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),  # the links are signed in the fill and checked by gunicorn
-        "DATABASE_URL": database_url,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "PUBLIC_BASE_URL": "https://127.0.0.1",
-        "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
-        "NOTIFICATION_CHANNEL": "log",
-        "VIDEO_PROVIDER": "local",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
 def _child(args: list[str], env: dict, timeout: float = 600) -> dict:
     """``python -m bench.http ARGS`` on the H1 database: the JSON of its last line."""
     result = run_process(["-m", "bench.http", *args], env["DATABASE_URL"], env=env, timeout=timeout)
@@ -478,11 +455,11 @@ def run_h1(report, *, database_url: str, **_) -> dict:
         print(f"  {message}", flush=True)
         skipped = {"target": "H1", "value": "-", "goal": "wrk installed", "result": "SKIP"}
         return {"targets": [skipped], "summary": message}
-    admin_url, url, name = _h1_database(database_url)
+    admin_url, url, name = h1_database(database_url)
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    env = _environment(url)
+    env = h1_environment(url)
     try:
         with tempfile.TemporaryDirectory(prefix="h1-") as tmp:
             filled = _child(["fill", tmp], env)
