@@ -300,9 +300,16 @@ def by_rule(key: str, condition, now: dt.datetime, *, field: str = "policy") -> 
     groups: dict = {}
     for rules in all_versions():
         groups.setdefault(getattr(rules, key), []).append(rules.version)
-    combined = Q(**{f"{field}__isnull": True}) & condition(getattr(current(now), key))
+    unpinned = getattr(current(now), key)
+    if set(groups) <= {unpinned}:
+        # Every version says the same (the usual school): one condition for every class, pinned or not. Its SQL
+        # names no policy, so PostgreSQL plans it in a fraction of the time (a meeting list's count: issue 22).
+        return condition(unpinned)
+    unpinned_rows = Q(**{f"{field}__isnull": True})
+    combined = Q() if unpinned in groups else unpinned_rows & condition(unpinned)
     for value, ids in groups.items():
-        combined |= Q(**{f"{field}_id__in": ids}) & condition(value)
+        rows = Q(**{f"{field}_id__in": ids})
+        combined |= (rows | unpinned_rows if value == unpinned else rows) & condition(value)
     return combined
 
 
