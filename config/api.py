@@ -155,6 +155,12 @@ class Pagination(PageNumberPagination):
             raise exceptions.ValidationError({self.page_size_query_param: [message]})
         return int(raw)
 
+    def requested_window(self, request) -> slice | None:
+        """The rows of the page ``request`` asks for, checked as paginate_queryset checks them: a list may read
+        them with its count, in one query. None for a page no database could reach (past 2**62 rows)."""
+        size, number = self.get_page_size(request), int(self.get_page_number(request, None))
+        return slice((number - 1) * size, number * size) if number * size < 2**62 else None
+
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:

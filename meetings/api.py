@@ -9,7 +9,7 @@ meeting's existence does not leak. Acting on a visible meeting that is not yours
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from bookings.models import Booking
 from bookings.transitions import bookable
 from classroom.idempotency import HEADER, idempotent
+from classroom.models import Course, Teacher
 from classroom.serializers import student_of, teacher_of
 from config.api import error_response, example
 from core.i18n import Reason
@@ -71,20 +72,13 @@ def visible_parts(user, now) -> list[Q]:
     return parts
 
 
-def shown_meetings(user):
-    """Meetings with what the API shows of each: teacher, course and, for a student, their own seat."""
-    meetings = Meeting.objects.select_related("teacher", "course").order_by(*LIST_ORDER)
-    student = student_of(user)
-    if student is not None:
-        # The student's own seat in each meeting (MeetingSerializer.my_booking), in one query for the whole page.
-        mine = Booking.objects.filter(student=student).order_by("-created_at", "-id")
-        meetings = meetings.prefetch_related(Prefetch("bookings", queryset=mine, to_attr="my_bookings"))
-    return meetings
+LIST_ORDER = ("start_time", "id")
 
 
 def visible_meetings(user, now):
-    """The meetings ``user`` may see (the union of :func:`visible_parts`), with what the API shows of each."""
-    meetings = shown_meetings(user)
+    """The meetings ``user`` may see (the union of :func:`visible_parts`), with what the API shows of each (a
+    student's own seat: MeetingSerializer; a list's page: :class:`VisibleUnion`)."""
+    meetings = Meeting.objects.select_related("teacher", "course").order_by(*LIST_ORDER)
     if user.is_staff:
         return meetings
     visible = Q(pk__in=[])
@@ -93,47 +87,101 @@ def visible_meetings(user, now):
     return meetings.filter(visible)
 
 
-LIST_ORDER = ("start_time", "id")
 # What a list row shows (MeetingSerializer, and the policy its windows come from): the rest of the row (rooms,
 # attendance evidence, errors) is neither read from the database nor decoded.
-LIST_COLUMNS = (
-    *("id", "title", "state", "start_time", "end_time", "capacity", "seats_taken", "policy_id", "course_id"),
-    *("series_id", "original_local_start", "series_note", "course__id", "course__title"),
-    *("teacher__id", "teacher__display_name", "teacher__time_zone"),
+LIST_COLUMNS = tuple(
+    field.attname
+    for field in Meeting._meta.concrete_fields  # in the model's order, as Model.from_db takes them
+    if field.attname
+    in {"id", "title", "state", "start_time", "end_time", "capacity", "seats_taken", "policy_id"}
+    | {"course_id", "teacher_id", "series_id", "original_local_start", "series_note"}
 )
 
 
 class VisibleUnion:
-    """A list of visible meetings as Django's Paginator reads it (``count()``, then one slice), read part by part.
+    """A list of visible meetings as Django's Paginator reads it (``count()``, then one slice), in one query.
 
     One OR of the parts over the meetings table costs every class a student may book plus their whole history, on
-    every request; each part alone is cheap in list order (``meeting_bookable``, the teacher's index, a student's
-    bookings). So a page is the union of each part's first rows up to the page's end, ordered and cut (a row among
-    the first N of the union is among the first N of its own part), and the count is the union's. Then the page's
-    rows, by id, with what the serializer shows (``meetings``: :func:`shown_meetings`)."""
+    every request; each part alone is cheap (``meeting_bookable``, the teacher's index, a student's bookings). So the
+    list is the UNION of each part's (start_time, id), built by the ORM from :func:`visible_parts` and the filters,
+    and the page the request asks for (``window``) is read with the union's count and what the serializer shows of
+    each row: its course and teacher and, for a ``student``, their own newest seat (``my_booking``). The ORM would
+    read those as four queries (count, the page's ids, its rows, the seats), and compiling them was most of a list
+    request's time (issue 22); this is the SQL they add up to, written once. A page past the end (no row to carry
+    the count) counts the union alone. tests/api/test_meeting_representation.py holds the rows to the ORM's."""
 
-    def __init__(self, meetings, parts: list[Q], filters: Q):
-        self.meetings = meetings.only(*LIST_COLUMNS)
-        # Each part's (start_time, id), unordered; built once for the count and the page.
-        self.keys = [Meeting.objects.filter(part, filters).order_by().values_list(*LIST_ORDER) for part in parts]
+    def __init__(self, parts: list[Q], filters: Q, *, student=None, window: slice | None = None):
+        self.student = student
+        self.window = window
+        self.read: tuple[slice, int, list[Meeting]] | None = None
+        # Each part's (start_time, id), unordered.
+        keys = [Meeting.objects.filter(part, filters).order_by().values_list(*LIST_ORDER) for part in parts]
+        self.union = (keys[0].union(*keys[1:]) if len(keys) > 1 else keys[0]) if keys else None
 
     def count(self) -> int:
-        if not self.keys:
+        if self.union is None:
             return 0
-        first, *rest = self.keys
-        return first.union(*rest).count() if rest else first.count()
+        if self.window is not None:
+            _, total, rows = self._page(self.window)
+            if rows:
+                return total
+        return self.union.count()
 
     def __getitem__(self, window: slice) -> list[Meeting]:
-        if not self.keys or window.stop <= window.start:
-            return []  # (the empty first page of an empty list; a part cut at 0 would be Django's empty queryset)
-        keys = [part.order_by(*LIST_ORDER) for part in self.keys]
-        if len(keys) > 1:
-            # SQLite cannot order or cut inside a UNION: there the parts are merged whole (the development database).
-            cut = connection.features.supports_slicing_ordering_in_compound
-            keys = [part[: window.stop] if cut else part.order_by() for part in keys]
-            keys = [keys[0].union(*keys[1:]).order_by(*LIST_ORDER)]
-        ids = [pk for _, pk in keys[0][window.start : window.stop]]
-        return list(self.meetings.filter(pk__in=ids))
+        if self.union is None or window.stop <= window.start:
+            return []  # (the empty first page of an empty list)
+        return self._page(window)[2][: window.stop - window.start]
+
+    def _page(self, window: slice) -> tuple[slice, int, list[Meeting]]:
+        # The paginator asks for the page it counted, cut at the last row on the last page: the same read.
+        if self.read is not None and self.read[0].start == window.start and window.stop <= self.read[0].stop:
+            return self.read
+        keys, params = self.union.query.sql_with_params()
+        q = connection.ops.quote_name
+        meeting, course, teacher = (model._meta.db_table for model in (Meeting, Course, Teacher))
+        seat = "NULL, NULL"
+        if self.student is not None:
+            newest = (
+                f"FROM {q(Booking._meta.db_table)} b WHERE b.meeting_id = m.id AND b.student_id = %s "
+                "ORDER BY b.created_at DESC, b.id DESC LIMIT 1"
+            )
+            seat = f"(SELECT b.id {newest}), (SELECT b.status {newest})"
+            params = (self.student.pk, self.student.pk, *params)
+        sql = (
+            f"SELECT {', '.join(f'm.{q(column)}' for column in LIST_COLUMNS)}, v.total, c.title AS course_title, "
+            f"t.display_name AS teacher_display_name, t.time_zone AS teacher_time_zone, {seat} "
+            f"FROM (SELECT u.start_time, u.id, COUNT(*) OVER () AS total FROM ({keys}) u "
+            "ORDER BY u.start_time, u.id LIMIT %s OFFSET %s) v "
+            f"JOIN {q(meeting)} m ON m.id = v.id JOIN {q(course)} c ON c.id = m.course_id "
+            f"JOIN {q(teacher)} t ON t.id = m.teacher_id ORDER BY v.start_time, v.id"
+        )
+        fields = [Meeting._meta.get_field(column) for column in LIST_COLUMNS]
+        # What the ORM does to each value (SQLite's times arrive as text).
+        converters = [
+            (n, convert, field.get_col(meeting))
+            for n, field in enumerate(fields)
+            for convert in connection.ops.get_db_converters(field.get_col(meeting))
+            + field.get_db_converters(connection)
+        ]
+        rows, total = [], 0
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (*params, window.stop - window.start, window.start))
+            for row in cursor.fetchall():
+                values = list(row[: len(LIST_COLUMNS)])
+                for n, convert, expression in converters:
+                    values[n] = convert(values[n], expression, connection)
+                shown = Meeting.from_db(connection.alias, LIST_COLUMNS, values)
+                total, course_title, teacher_name, teacher_zone, seat_id, seat_status = row[len(LIST_COLUMNS) :]
+                shown.course = Course.from_db(connection.alias, ("id", "title"), (shown.course_id, course_title))
+                shown.teacher = Teacher.from_db(
+                    connection.alias,
+                    ("id", "display_name", "time_zone"),
+                    (shown.teacher_id, teacher_name, teacher_zone),
+                )
+                shown.my_booking = None if seat_id is None else {"id": seat_id, "status": seat_status}
+                rows.append(shown)
+        self.read = (window, total, rows)
+        return self.read
 
 
 MAX_ID = 2**63 - 1
@@ -328,14 +376,14 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self):
         meetings = visible_meetings(self.request.user, timezone.now())
-        if self.action == "join":
-            return meetings.prefetch_related(None)  # the answer shows credentials, not the meeting and your seat
         return meetings.filter(self._filters()) if self.action == "list" else meetings
 
     def list(self, request, *args, **kwargs):
-        """ListModelMixin's list, its page read part by part (VisibleUnion) rather than through one OR."""
+        """ListModelMixin's list, its page read with its count in one query (VisibleUnion)."""
         now, user = timezone.now(), request.user
-        page = self.paginate_queryset(VisibleUnion(shown_meetings(user), visible_parts(user, now), self._filters()))
+        window = self.paginator.requested_window(request)
+        meetings = VisibleUnion(visible_parts(user, now), self._filters(), student=student_of(user), window=window)
+        page = self.paginate_queryset(meetings)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     def _own(self, meeting: Meeting):

@@ -12,6 +12,7 @@ change) is a 400 naming the field and, for the last two, the readings to choose 
 from __future__ import annotations
 
 import datetime as dt
+from functools import cached_property
 
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -108,7 +109,7 @@ class MeetingSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(LocalTimesSerializer)
     def get_local(self, meeting) -> dict:
-        tz = request_zone(self.context)
+        tz = self._zone
         return {
             "time_zone": tz,
             "start_time": local_iso(meeting.start_time, tz),
@@ -117,15 +118,52 @@ class MeetingSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(MyBookingSerializer(allow_null=True))
     def get_my_booking(self, meeting) -> dict | None:
-        request = self.context.get("request")
-        student = student_of(request.user) if request is not None else None
+        student = self._student
         if student is None:
             return None
-        if hasattr(meeting, "my_bookings"):  # prefetched by meetings.api.visible_meetings
-            booking = meeting.my_bookings[0] if meeting.my_bookings else None
+        if hasattr(meeting, "my_booking"):  # read for the whole page by meetings.api.VisibleUnion
+            booking = meeting.my_booking
         else:
-            booking = meeting.bookings.filter(student=student).order_by("-created_at", "-id").first()
-        return None if booking is None else {"id": booking.pk, "status": booking.status}
+            booking = meeting.bookings.filter(student=student).order_by("-created_at", "-id").values("id", "status")
+            booking = booking.first()
+        return None if booking is None else {"id": booking["id"], "status": booking["status"]}
+
+    @cached_property
+    def _zone(self) -> str:
+        # Once per serializer: a list's rows share one child serializer, so one lookup for the page.
+        return request_zone(self.context)
+
+    @cached_property
+    def _student(self):
+        request = self.context.get("request")
+        return student_of(request.user) if request is not None else None
+
+    def to_representation(self, meeting) -> dict:
+        """The fields above, written out: DRF's generic walk (a field object and its lookups for each of 17 fields,
+        then the nested course and teacher serializers) was most of a list request's Python (issue 22). The same
+        answer, key for key: tests/api/test_meeting_representation.py compares the two."""
+        course, teacher, shown = meeting.course, meeting.teacher, self.Meta.fields
+        row = {
+            "id": meeting.pk,
+            "title": meeting.title,
+            "course": {"id": course.pk, "title": course.title},
+            "teacher": {"id": teacher.pk, "display_name": teacher.display_name, "time_zone": teacher.time_zone},
+            "state": meeting.state,
+            "start_time": utc_iso(meeting.start_time),
+            "end_time": utc_iso(meeting.end_time),
+            "local": self.get_local(meeting),
+            "capacity": meeting.capacity,
+            "seats_taken": meeting.seats_taken,
+            "seats_left": meeting.seats_left,
+            "cancellation_cutoff": self.get_cancellation_cutoff(meeting),
+            "policy": meeting.policy_id,
+            "series": meeting.series_id,
+            "original_local_start": meeting.original_local_start,
+            "series_note": meeting.series_note,
+        }
+        if "my_booking" in shown:  # (not inside a booking: BookedMeetingSerializer)
+            row["my_booking"] = self.get_my_booking(meeting)
+        return {name: row[name] for name in shown}  # the declared fields, in their order
 
 
 # --- input ------------------------------------------------------------------------------------------------------------
