@@ -53,6 +53,17 @@ class LinkExpired(DomainError, code="link_expired", http_status=410):
     """The link's purpose is over for good (the class ended or was cancelled): the page says so, with 410 Gone."""
 
 
+# What a click reads (join() below, meetings.access, every provider's join_credentials for a student, and the
+# refusal page's title): a third of the columns of its four rows. Compiling and decoding the other two thirds was
+# half of a click's time (issue 22); a column missing here would cost a query more, which
+# tests/api/test_hot_paths.py counts for each provider.
+CLICK_FIELDS = (
+    *("booking__status", "student__display_name", "student__time_zone", "meeting__title", "meeting__state"),
+    *("meeting__start_time", "meeting__end_time", "meeting__policy_id", "meeting__course_id"),
+    *("meeting__room_provider", "meeting__room_name", "meeting__room_join_url", "meeting__room_provisioned_at"),
+)
+
+
 def join(appointment: Appointment, now: dt.datetime) -> JoinCredentials:
     """What the join link does at ``now``: the student's credentials for their window, or LinkExpired once the room
     has closed, or JoinRefused (the booking is not confirmed; outside the student's window)."""
