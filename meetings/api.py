@@ -376,6 +376,8 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self):
         meetings = visible_meetings(self.request.user, timezone.now())
+        if self.action == "join":
+            return meetings.select_related(None)  # the answer shows credentials, not the course or the teacher
         return meetings.filter(self._filters()) if self.action == "list" else meetings
 
     def list(self, request, *args, **kwargs):
