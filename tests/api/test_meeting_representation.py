@@ -64,7 +64,7 @@ def meetings(alice, bob, teacher, now):
     return (
         Meeting.objects.select_related("teacher", "course")
         .order_by("start_time", "id")
-        .filter(pk__in=[m.pk for m in (*soon, twin, full, unpinned)] + list(weekly.occurrences.values_list("pk", flat=True)))
+        .filter(pk__in=[m.pk for m in (*soon, twin, full, unpinned, *weekly.occurrences.all())])
     )
 
 
