@@ -3,6 +3,7 @@ skips the case, wrk's result line is read with every kind of error, and the floo
 
 import pytest
 from django.urls import Resolver404, resolve
+from django.utils import timezone
 
 from bench import http
 
@@ -47,3 +48,61 @@ def test_each_target_of_the_issue_is_checked():
     assert results["H1 join-link click /j/<token>/ vs floor"] == "PASS"
     assert results["H1 clock: p99 open lateness"] == "PASS"
     assert results["H1 outbox: delivered during the run"] == "PASS"
+
+
+@pytest.fixture
+def kept_connection():
+    """The handler closes the connection around each request (as a gunicorn worker wants); the test's transaction
+    must outlive it, as Django's test client arranges."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.mark.django_db
+def test_the_profile_replays_a_requests_file_and_shows_its_queries_and_where_the_time_went(
+    settings, tmp_path, capsys, kept_connection
+):
+    """bench.http_profile's child: the requests of one of H1's files through the WSGI handler, under cProfile."""
+    from bench import http_profile
+    from classroom import tokens
+    from tests import factories
+
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    _, token = tokens.issue(factories.StudentFactory(user=factories.UserFactory()).user, now=timezone.now())
+    requests = tmp_path / "list.tsv"
+    requests.write_text(f"/api/v1/meetings/\t{token}\n")
+    summary = http_profile.replay(requests, count=20, top=5)
+    assert summary["file"] == "list.tsv" and summary["requests"] == 20 and summary["per_second"] > 0
+    # the token, the page, and (the list is empty: no row carries it) the count
+    assert summary["ms"] > 0 and len(summary["queries"]) == 3
+    assert "classroom_apitoken" in summary["queries"][0]
+    profile = capsys.readouterr().err
+    assert "function calls" in profile and "Ordered by: cumulative time" in profile and "handlers/wsgi.py" in profile
+
+
+@pytest.mark.django_db
+def test_the_profile_stops_on_a_request_that_fails(settings, tmp_path, kept_connection):
+    from bench import http_profile
+
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    requests = tmp_path / "list.tsv"
+    requests.write_text("/api/v1/meetings/\tnot-a-token\n")
+    with pytest.raises(SystemExit, match="/api/v1/meetings/: 401"):
+        http_profile.replay(requests, count=5, top=5)
+
+
+def test_the_profile_database_lies_beside_the_benchmarks():
+    from bench.http_env import h1_database, h1_environment
+
+    admin, url, name = h1_database("postgres://u@127.0.0.1:5432/classroom_bench", suffix="profile")
+    assert (admin, name) == ("postgres://u@127.0.0.1:5432/postgres", "classroom_bench_profile")
+    assert url == "postgres://u@127.0.0.1:5432/classroom_bench_profile"
+    env = h1_environment(url, secret_key="k" * 50)
+    assert env["SECRET_KEY"] == "k" * 50 and env["DEBUG"] == "false" and env["DATABASE_URL"] == url
+    assert h1_environment(url)["SECRET_KEY"] != h1_environment(url)["SECRET_KEY"]  # a new key each run otherwise
