@@ -24,18 +24,21 @@ import tempfile
 import time
 from pathlib import Path
 
+import django
+import psycopg
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection, reset_queries
+from django.test.client import RequestFactory
+
+from bench.http_env import h1_database, h1_environment
+from bench.process import run_process
+
 FILES = ("list.tsv", "join_link.tsv", "join_api.tsv", "healthz.tsv", "floor.tsv")
 
 
 def replay(file: Path, count: int, top: int) -> dict:
-    """In a child with H1's environment: ``count`` requests of ``name`` under cProfile; the profile is printed."""
-    import django
-
-    django.setup()
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.db import connection, reset_queries
-    from django.test.client import RequestFactory
-
+    """In a child with H1's environment: ``count`` requests of ``file`` under cProfile; the profile is printed."""
+    django.setup()  # (the child's settings: H1's environment, from the driver)
     handler, factory = WSGIHandler(), RequestFactory()
     requests = [line.split("\t") for line in file.read_text().splitlines() if line]
 
@@ -87,12 +90,6 @@ def main(argv: list[str]) -> None:
     if args.replay:
         print(json.dumps(replay(Path(args.replay), args.requests, args.top)))
         return
-
-    import psycopg
-
-    from bench.http_env import h1_database, h1_environment
-    from bench.process import run_process
-
     database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/classroom")
     admin_url, url, name = h1_database(database_url, suffix="profile")
     with psycopg.connect(admin_url, autocommit=True) as admin:

@@ -2,10 +2,15 @@
 skips the case, wrk's result line is read with every kind of error, and the floor is routed only in the benchmark."""
 
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from bench import http
+from bench import http, http_profile
+from bench.http_env import h1_database, h1_environment
+from classroom import tokens
+from tests import factories
 
 
 def test_without_wrk_the_case_says_so_and_is_skipped(monkeypatch, capsys):
@@ -54,9 +59,6 @@ def test_each_target_of_the_issue_is_checked():
 def kept_connection():
     """The handler closes the connection around each request (as a gunicorn worker wants); the test's transaction
     must outlive it, as Django's test client arranges."""
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
-
     for signal in (request_started, request_finished):
         signal.disconnect(close_old_connections)
     yield
@@ -69,10 +71,6 @@ def test_the_profile_replays_a_requests_file_and_shows_its_queries_and_where_the
     settings, tmp_path, capsys, kept_connection
 ):
     """bench.http_profile's child: the requests of one of H1's files through the WSGI handler, under cProfile."""
-    from bench import http_profile
-    from classroom import tokens
-    from tests import factories
-
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
     _, token = tokens.issue(factories.StudentFactory(user=factories.UserFactory()).user, now=timezone.now())
     requests = tmp_path / "list.tsv"
@@ -88,8 +86,6 @@ def test_the_profile_replays_a_requests_file_and_shows_its_queries_and_where_the
 
 @pytest.mark.django_db
 def test_the_profile_stops_on_a_request_that_fails(settings, tmp_path, kept_connection):
-    from bench import http_profile
-
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
     requests = tmp_path / "list.tsv"
     requests.write_text("/api/v1/meetings/\tnot-a-token\n")
@@ -98,8 +94,6 @@ def test_the_profile_stops_on_a_request_that_fails(settings, tmp_path, kept_conn
 
 
 def test_the_profile_database_lies_beside_the_benchmarks():
-    from bench.http_env import h1_database, h1_environment
-
     admin, url, name = h1_database("postgres://u@127.0.0.1:5432/classroom_bench", suffix="profile")
     assert (admin, name) == ("postgres://u@127.0.0.1:5432/postgres", "classroom_bench_profile")
     assert url == "postgres://u@127.0.0.1:5432/classroom_bench_profile"
