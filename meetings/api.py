@@ -30,6 +30,7 @@ from classroom.models import Course, Teacher
 from classroom.serializers import student_of, teacher_of
 from config.api import error_response, example
 from core.i18n import Reason
+from core.rows import Columns
 from meetings import access, lifecycle
 from meetings import recordings as recording_rules
 from meetings.models import Meeting, Recording
@@ -89,13 +90,13 @@ def visible_meetings(user, now):
 
 # What a list row shows (MeetingSerializer, and the policy its windows come from): the rest of the row (rooms,
 # attendance evidence, errors) is neither read from the database nor decoded.
-LIST_COLUMNS = tuple(
-    field.attname
-    for field in Meeting._meta.concrete_fields  # in the model's order, as Model.from_db takes them
-    if field.attname
-    in {"id", "title", "state", "start_time", "end_time", "capacity", "seats_taken", "policy_id"}
-    | {"course_id", "teacher_id", "series_id", "original_local_start", "series_note"}
+LIST_MEETING_COLUMNS = Columns(
+    Meeting,
+    {"id", "title", "state", "start_time", "end_time", "capacity", "seats_taken", "policy_id"}
+    | {"course_id", "teacher_id", "series_id", "original_local_start", "series_note"},
 )
+LIST_COURSE_COLUMNS = Columns(Course, {"id", "title"})
+LIST_TEACHER_COLUMNS = Columns(Teacher, {"id", "display_name", "time_zone"})
 
 
 class VisibleUnion:
@@ -175,36 +176,23 @@ class VisibleUnion:
         keys, keys_params = self._keys_sql(window.stop)
         params += [*count_params, *keys_params, window.stop - window.start, window.start]
         sql = (
-            f"SELECT {', '.join(f'm.{q(column)}' for column in LIST_COLUMNS)}, v.total, c.title AS course_title, "
-            f"t.display_name AS teacher_display_name, t.time_zone AS teacher_time_zone, {seat} "
-            f"FROM (SELECT u.start_time, u.id, {count} AS total FROM ({keys}) u "
+            f"SELECT {LIST_MEETING_COLUMNS.sql('m')}, {LIST_COURSE_COLUMNS.sql('c')}, {LIST_TEACHER_COLUMNS.sql('t')}, "
+            f"v.total, {seat} FROM (SELECT u.start_time, u.id, {count} AS total FROM ({keys}) u "
             "ORDER BY u.start_time, u.id LIMIT %s OFFSET %s) v "
             f"JOIN {q(meeting)} m ON m.id = v.id JOIN {q(course)} c ON c.id = m.course_id "
             f"JOIN {q(teacher)} t ON t.id = m.teacher_id ORDER BY v.start_time, v.id"
         )
-        fields = [Meeting._meta.get_field(column) for column in LIST_COLUMNS]
-        # What the ORM does to each value (SQLite's times arrive as text).
-        converters = [
-            (n, convert, field.get_col(meeting))
-            for n, field in enumerate(fields)
-            for convert in connection.ops.get_db_converters(field.get_col(meeting))
-            + field.get_db_converters(connection)
-        ]
+        course_at = LIST_MEETING_COLUMNS.width
+        teacher_at = course_at + LIST_COURSE_COLUMNS.width
+        rest_at = teacher_at + LIST_TEACHER_COLUMNS.width
         rows, total = [], 0
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             for row in cursor.fetchall():
-                values = list(row[: len(LIST_COLUMNS)])
-                for n, convert, expression in converters:
-                    values[n] = convert(values[n], expression, connection)
-                shown = Meeting.from_db(connection.alias, LIST_COLUMNS, values)
-                total, course_title, teacher_name, teacher_zone, seat_id, seat_status = row[len(LIST_COLUMNS) :]
-                shown.course = Course.from_db(connection.alias, ("id", "title"), (shown.course_id, course_title))
-                shown.teacher = Teacher.from_db(
-                    connection.alias,
-                    ("id", "display_name", "time_zone"),
-                    (shown.teacher_id, teacher_name, teacher_zone),
-                )
+                shown = LIST_MEETING_COLUMNS.instance(row)
+                shown.course = LIST_COURSE_COLUMNS.instance(row, course_at)
+                shown.teacher = LIST_TEACHER_COLUMNS.instance(row, teacher_at)
+                total, seat_id, seat_status = row[rest_at:]
                 shown.my_booking = None if seat_id is None else {"id": seat_id, "status": seat_status}
                 rows.append(shown)
         self.read = (window, total, rows)

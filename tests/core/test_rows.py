@@ -1,0 +1,34 @@
+"""core.rows.Columns: a hand-written statement's rows become the instances the ORM would have made."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+
+from core.rows import Columns
+from meetings.models import Meeting
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_row_becomes_the_orms_instance_with_the_rest_deferred(teacher, now, django_assert_num_queries):
+    made = factories.MeetingFactory(teacher=teacher, title="Grammar", start_time=now + dt.timedelta(hours=3))
+    columns = Columns(Meeting, {"title", "id", "start_time"})
+    assert columns.names == ("id", "title", "start_time") and columns.width == 3  # the model's order
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 7, {columns.sql('m')} FROM meetings_meeting m WHERE m.id = %s", [made.pk])
+        row = cursor.fetchone()
+    read = columns.instance(row, start=1)
+    orm = Meeting.objects.only("id", "title", "start_time").get(pk=made.pk)
+    assert (read.pk, read.title, read.start_time) == (orm.pk, orm.title, orm.start_time)
+    assert read.start_time == made.start_time and read.start_time.tzinfo is not None  # SQLite's text converted
+    assert read.get_deferred_fields() == orm.get_deferred_fields() and "end_time" in read.get_deferred_fields()
+    assert not read._state.adding and read._state.db == "default"
+    with django_assert_num_queries(1):  # a column not read costs a query of its own
+        assert read.end_time == made.end_time
+
+
+def test_a_column_the_model_does_not_have_is_refused():
+    with pytest.raises(ValueError, match="Meeting has no column colour, teacher"):
+        Columns(Meeting, {"id", "colour", "teacher"})  # "teacher" is the relation; its column is teacher_id
