@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from bookings.models import Appointment, Booking
 from classroom.models import Student
 from core.errors import DomainError
-from core.rows import Columns
+from core.rows import Columns, fetch_one
 from integrations.video import JoinCredentials
 from meetings.access import JoinRefused, credentials_for
 from meetings.models import Meeting
@@ -81,17 +81,10 @@ def clicked(appointment_id: int) -> Appointment | None:
         f"{CLICK_MEETING.sql('m')} FROM {appointment} a JOIN {booking} b ON b.id = a.booking_id "
         f"JOIN {student} s ON s.id = a.student_id JOIN {meeting} m ON m.id = a.meeting_id WHERE a.id = %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [appointment_id])
-        row = cursor.fetchone()
-    if row is None:
+    read = fetch_one(sql, [appointment_id], [CLICK_APPOINTMENT, CLICK_BOOKING, CLICK_STUDENT, CLICK_MEETING])
+    if read is None:
         return None
-    found = CLICK_APPOINTMENT.instance(row)
-    at = CLICK_APPOINTMENT.width
-    found.booking = CLICK_BOOKING.instance(row, at)
-    at += CLICK_BOOKING.width
-    found.student = CLICK_STUDENT.instance(row, at)
-    found.meeting = CLICK_MEETING.instance(row, at + CLICK_STUDENT.width)
+    (found, found.booking, found.student, found.meeting), _ = read
     return found
 
 

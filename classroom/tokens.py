@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.utils.translation import gettext
 
 from classroom.models import ApiToken, Student, Teacher
-from core.rows import Columns
+from core.rows import Columns, fetch_one
 from core.sweeping import delete_expired
 
 TOKEN_BYTES = 20  # 40 hex characters: the shape apps stored before
@@ -69,20 +69,15 @@ def _read(digest: str) -> ApiToken | None:
         f"JOIN {tables[1]} u ON u.id = k.user_id LEFT JOIN {tables[2]} t ON t.user_id = u.id "
         f"LEFT JOIN {tables[3]} s ON s.user_id = u.id WHERE k.digest = %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [digest])
-        row = cursor.fetchone()
-    if row is None:
+    read = fetch_one(sql, [digest], [token, user, teacher, student])
+    if read is None:
         return None
-    record = token.instance(row)
-    record.user = account = user.instance(row, token.width)
-    at = token.width + user.width
-    for columns, reverse in ((teacher, type(account).teacher), (student, type(account).student)):
-        person = None if row[at] is None else columns.instance(row, at)  # (id is each record's first column)
+    (record, account, *people), _ = read
+    record.user = account
+    for person, reverse in zip(people, (type(account).teacher, type(account).student), strict=True):
         reverse.related.set_cached_value(account, person)  # account.teacher: this one, or "none" without a query
         if person is not None:
             person.user = account
-        at += columns.width
     return record
 
 

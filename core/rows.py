@@ -13,7 +13,8 @@ from django.db import connection
 
 
 class Columns:
-    """``names`` (attnames) of ``model``, in the model's field order, as ``Model.from_db`` takes them."""
+    """``names`` (attnames) of ``model``, in the model's field order, as ``Model.from_db`` takes them; the id
+    first (:func:`split` reads a missing record by it)."""
 
     def __init__(self, model, names):
         self.model = model
@@ -23,6 +24,8 @@ class Columns:
         if missing:
             raise ValueError(f"{model.__name__} has no column {', '.join(sorted(missing))}")
         self.names = tuple(field.attname for field in self.fields)
+        if self.fields[0] is not model._meta.pk:
+            raise ValueError(f"{model.__name__}: read its id too")
         self.width = len(self.fields)
         self._converters = None
 
@@ -48,3 +51,21 @@ class Columns:
         for n, convert, expression in self.converters():
             values[n] = convert(values[n], expression, connection)
         return self.model.from_db(connection.alias, self.names, values)
+
+
+def split(row, columns: list[Columns]) -> tuple[list, tuple]:
+    """``row`` as an instance of each ``columns`` in turn (None for a record a LEFT JOIN did not find: its first
+    column, the id, is NULL), and the values after them."""
+    instances, at = [], 0
+    for each in columns:
+        instances.append(None if row[at] is None else each.instance(row, at))
+        at += each.width
+    return instances, tuple(row[at:])
+
+
+def fetch_one(sql: str, params, columns: list[Columns]) -> tuple[list, tuple] | None:
+    """The one row of ``sql`` (by a unique key), :func:`split`; None if there is none."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else split(row, columns)

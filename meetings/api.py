@@ -30,7 +30,7 @@ from classroom.models import Course, Teacher
 from classroom.serializers import student_of, teacher_of
 from config.api import error_response, example
 from core.i18n import Reason
-from core.rows import Columns
+from core.rows import Columns, split
 from meetings import access, lifecycle
 from meetings import recordings as recording_rules
 from meetings.models import Meeting, Recording
@@ -97,6 +97,7 @@ LIST_MEETING_COLUMNS = Columns(
 )
 LIST_COURSE_COLUMNS = Columns(Course, {"id", "title"})
 LIST_TEACHER_COLUMNS = Columns(Teacher, {"id", "display_name", "time_zone"})
+LIST_COLUMNS = [LIST_MEETING_COLUMNS, LIST_COURSE_COLUMNS, LIST_TEACHER_COLUMNS]
 
 
 class VisibleUnion:
@@ -182,17 +183,11 @@ class VisibleUnion:
             f"JOIN {q(meeting)} m ON m.id = v.id JOIN {q(course)} c ON c.id = m.course_id "
             f"JOIN {q(teacher)} t ON t.id = m.teacher_id ORDER BY v.start_time, v.id"
         )
-        course_at = LIST_MEETING_COLUMNS.width
-        teacher_at = course_at + LIST_COURSE_COLUMNS.width
-        rest_at = teacher_at + LIST_TEACHER_COLUMNS.width
         rows, total = [], 0
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             for row in cursor.fetchall():
-                shown = LIST_MEETING_COLUMNS.instance(row)
-                shown.course = LIST_COURSE_COLUMNS.instance(row, course_at)
-                shown.teacher = LIST_TEACHER_COLUMNS.instance(row, teacher_at)
-                total, seat_id, seat_status = row[rest_at:]
+                (shown, shown.course, shown.teacher), (total, seat_id, seat_status) = split(row, LIST_COLUMNS)
                 shown.my_booking = None if seat_id is None else {"id": seat_id, "status": seat_status}
                 rows.append(shown)
         self.read = (window, total, rows)

@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 from django.db import connection
 
-from core.rows import Columns
+from classroom.models import Student, Teacher
+from core.rows import Columns, split
 from meetings.models import Meeting
 from tests import factories
 
@@ -32,3 +33,20 @@ def test_a_row_becomes_the_orms_instance_with_the_rest_deferred(teacher, now, dj
 def test_a_column_the_model_does_not_have_is_refused():
     with pytest.raises(ValueError, match="Meeting has no column colour, teacher"):
         Columns(Meeting, {"id", "colour", "teacher"})  # "teacher" is the relation; its column is teacher_id
+
+
+def test_without_its_id_a_record_cannot_be_told_missing():
+    with pytest.raises(ValueError, match="Meeting: read its id too"):
+        Columns(Meeting, {"title"})
+
+
+def test_a_record_a_left_join_did_not_find_is_none_and_the_rest_follows(teacher):
+    people = [Columns(Teacher, {"id", "display_name"}), Columns(Student, {"id", "display_name"})]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {people[0].sql('t')}, {people[1].sql('s')}, 42 FROM classroom_teacher t "
+            "LEFT JOIN classroom_student s ON s.user_id = t.user_id WHERE t.id = %s",
+            [teacher.pk],
+        )
+        (found, missing), rest = split(cursor.fetchone(), people)
+    assert (found.pk, found.display_name, missing, rest) == (teacher.pk, "Charlie", None, (42,))
