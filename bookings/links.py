@@ -16,7 +16,6 @@ import datetime as dt
 
 from django.conf import settings
 from django.core import signing
-from django.db import connection
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -72,14 +71,11 @@ CLICK_MEETING = Columns(
 
 def clicked(appointment_id: int) -> Appointment | None:
     """The appointment of a join link with what a click reads of its booking, student and meeting; None if gone."""
-    quote = connection.ops.quote_name
-    appointment, booking, student, meeting = (
-        quote(model._meta.db_table) for model in (Appointment, Booking, Student, Meeting)
-    )
     sql = (
         f"SELECT {CLICK_APPOINTMENT.sql('a')}, {CLICK_BOOKING.sql('b')}, {CLICK_STUDENT.sql('s')}, "
-        f"{CLICK_MEETING.sql('m')} FROM {appointment} a JOIN {booking} b ON b.id = a.booking_id "
-        f"JOIN {student} s ON s.id = a.student_id JOIN {meeting} m ON m.id = a.meeting_id WHERE a.id = %s"
+        f"{CLICK_MEETING.sql('m')} FROM {CLICK_APPOINTMENT.table} a JOIN {CLICK_BOOKING.table} b "
+        f"ON b.id = a.booking_id JOIN {CLICK_STUDENT.table} s ON s.id = a.student_id "
+        f"JOIN {CLICK_MEETING.table} m ON m.id = a.meeting_id WHERE a.id = %s"
     )
     read = fetch_one(sql, [appointment_id], [CLICK_APPOINTMENT, CLICK_BOOKING, CLICK_STUDENT, CLICK_MEETING])
     if read is None:

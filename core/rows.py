@@ -29,6 +29,11 @@ class Columns:
         self.width = len(self.fields)
         self._converters = None
 
+    @property
+    def table(self) -> str:
+        """The model's table, quoted for the FROM clause."""
+        return connection.ops.quote_name(self.model._meta.db_table)
+
     def sql(self, alias: str) -> str:
         """The SELECT list: ``alias."column", ...``."""
         quote = connection.ops.quote_name

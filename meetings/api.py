@@ -164,13 +164,11 @@ class VisibleUnion:
         # The paginator asks for the page it counted, cut at the last row on the last page: the same read.
         if self.read is not None and self.read[0].start == window.start and window.stop <= self.read[0].stop:
             return self.read
-        q = connection.ops.quote_name
-        meeting, course, teacher = (model._meta.db_table for model in (Meeting, Course, Teacher))
         seat, params = "NULL, NULL", []
         if self.student is not None:
             newest = (
-                f"FROM {q(Booking._meta.db_table)} b WHERE b.meeting_id = m.id AND b.student_id = %s "
-                "ORDER BY b.created_at DESC, b.id DESC LIMIT 1"
+                f"FROM {connection.ops.quote_name(Booking._meta.db_table)} b "
+                "WHERE b.meeting_id = m.id AND b.student_id = %s ORDER BY b.created_at DESC, b.id DESC LIMIT 1"
             )
             seat, params = f"(SELECT b.id {newest}), (SELECT b.status {newest})", [self.student.pk] * 2
         count, count_params = self._count_sql()
@@ -180,8 +178,9 @@ class VisibleUnion:
             f"SELECT {LIST_MEETING_COLUMNS.sql('m')}, {LIST_COURSE_COLUMNS.sql('c')}, {LIST_TEACHER_COLUMNS.sql('t')}, "
             f"v.total, {seat} FROM (SELECT u.start_time, u.id, {count} AS total FROM ({keys}) u "
             "ORDER BY u.start_time, u.id LIMIT %s OFFSET %s) v "
-            f"JOIN {q(meeting)} m ON m.id = v.id JOIN {q(course)} c ON c.id = m.course_id "
-            f"JOIN {q(teacher)} t ON t.id = m.teacher_id ORDER BY v.start_time, v.id"
+            f"JOIN {LIST_MEETING_COLUMNS.table} m ON m.id = v.id JOIN {LIST_COURSE_COLUMNS.table} c "
+            f"ON c.id = m.course_id JOIN {LIST_TEACHER_COLUMNS.table} t ON t.id = m.teacher_id "
+            "ORDER BY v.start_time, v.id"
         )
         rows, total = [], 0
         with connection.cursor() as cursor:
