@@ -48,7 +48,6 @@ if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.http_settings")
     django.setup()
 
-import psycopg
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
@@ -56,7 +55,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from bench import data
-from bench.http_env import h1_database, h1_environment
+from bench.http_env import h1_environment, throwaway_database
 from bench.http_urls import FLOOR_PATH
 from bench.process import ROOT, fetch, run_process, start_group, stop_groups
 from bookings import links
@@ -455,23 +454,15 @@ def run_h1(report, *, database_url: str, **_) -> dict:
         print(f"  {message}", flush=True)
         skipped = {"target": "H1", "value": "-", "goal": "wrk installed", "result": "SKIP"}
         return {"targets": [skipped], "summary": message}
-    admin_url, url, name = h1_database(database_url)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    env = h1_environment(url)
-    try:
-        with tempfile.TemporaryDirectory(prefix="h1-") as tmp:
-            filled = _child(["fill", tmp], env)
-            print(
-                f"  filled {name}: {filled['students']:,} students with tokens, {filled['meetings']:,} classes "
-                f"({filled['today']} today, in the peak), {filled['bookings']:,} bookings in {filled['seconds']} s",
-                flush=True,
-            )
-            runs, clock = _measure(report, env, Path(tmp), filled)
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database(database_url) as (url, name), tempfile.TemporaryDirectory(prefix="h1-") as tmp:
+        env = h1_environment(url)
+        filled = _child(["fill", tmp], env)
+        print(
+            f"  filled {name}: {filled['students']:,} students with tokens, {filled['meetings']:,} classes "
+            f"({filled['today']} today, in the peak), {filled['bookings']:,} bookings in {filled['seconds']} s",
+            flush=True,
+        )
+        runs, clock = _measure(report, env, Path(tmp), filled)
     targets = _targets(runs, clock)
     print("\nTargets H1 (measured on a shared machine: pessimistic)")
     for t in targets:

@@ -3,9 +3,13 @@ before any Django process starts."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
 
 
 def h1_database(database_url: str, suffix: str = "h1") -> tuple[str, str, str]:
@@ -13,6 +17,25 @@ def h1_database(database_url: str, suffix: str = "h1") -> tuple[str, str, str]:
     parts = urlsplit(database_url)
     name = f"{parts.path.strip('/') or 'classroom'}_{suffix}"
     return urlunsplit(parts._replace(path="/postgres")), urlunsplit(parts._replace(path=f"/{name}")), name
+
+
+@contextlib.contextmanager
+def throwaway_database(database_url: str, suffix: str = "h1") -> Iterator[tuple[str, str]]:
+    """A new, empty database beside ``database_url``'s (one a crash left behind is dropped first), dropped at the
+    end whatever happens: yields its (url, name)."""
+    admin_url, url, name = h1_database(database_url, suffix)
+
+    def drop(admin):
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        drop(admin)
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield url, name
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            drop(admin)
 
 
 def h1_environment(database_url: str, secret_key: str | None = None) -> dict:

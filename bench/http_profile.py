@@ -25,12 +25,11 @@ import time
 from pathlib import Path
 
 import django
-import psycopg
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection, reset_queries
 from django.test.client import RequestFactory
 
-from bench.http_env import h1_database, h1_environment
+from bench.http_env import h1_environment, throwaway_database
 from bench.process import run_process
 
 FILES = ("list.tsv", "join_link.tsv", "join_api.tsv", "healthz.tsv", "floor.tsv")
@@ -91,28 +90,20 @@ def main(argv: list[str]) -> None:
         print(json.dumps(replay(Path(args.replay), args.requests, args.top)))
         return
     database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/classroom")
-    admin_url, url, name = h1_database(database_url, suffix="profile")
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    env = h1_environment(url)
-    try:
-        with tempfile.TemporaryDirectory(prefix="h1-profile-") as directory:
-            run_process(["-m", "bench.http", "fill", directory], url, env=env, timeout=900)
-            for file in args.files:
-                child = ["-m", "bench.http_profile", "--replay", str(Path(directory) / file)]
-                result = run_process([*child, "--requests", str(args.requests), "--top", str(args.top)], url, env=env)
-                print(result.stderr)
-                summary = json.loads(result.stdout.strip().splitlines()[-1])
-                print(
-                    f"{file}: {summary['ms']} ms a request in one process ({summary['per_second']:,}/s without the "
-                    f"profiler), {len(summary['queries'])} queries:"
-                )
-                for sql in summary["queries"]:
-                    print(f"  {sql}")
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database(database_url, suffix="profile") as (url, _), tempfile.TemporaryDirectory() as directory:
+        env = h1_environment(url)
+        run_process(["-m", "bench.http", "fill", directory], url, env=env, timeout=900)
+        for file in args.files:
+            child = ["-m", "bench.http_profile", "--replay", str(Path(directory) / file)]
+            result = run_process([*child, "--requests", str(args.requests), "--top", str(args.top)], url, env=env)
+            print(result.stderr)
+            summary = json.loads(result.stdout.strip().splitlines()[-1])
+            print(
+                f"{file}: {summary['ms']} ms a request in one process ({summary['per_second']:,}/s without the "
+                f"profiler), {len(summary['queries'])} queries:"
+            )
+            for sql in summary["queries"]:
+                print(f"  {sql}")
 
 
 if __name__ == "__main__":

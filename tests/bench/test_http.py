@@ -1,14 +1,15 @@
 """H1's pieces that can be checked without a load run (bench/http.py; the run itself is ``make bench``): wrk missing
 skips the case, wrk's result line is read with every kind of error, and the floor is routed only in the benchmark."""
 
+import psycopg
 import pytest
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from bench import http, http_profile
-from bench.http_env import h1_database, h1_environment
+from bench.http_env import h1_database, h1_environment, throwaway_database
 from classroom import tokens
 from tests import factories
 
@@ -79,7 +80,7 @@ def test_the_profile_replays_a_requests_file_and_shows_its_queries_and_where_the
     assert summary["file"] == "list.tsv" and summary["requests"] == 20 and summary["per_second"] > 0
     # the token, the page, and (the list is empty: no row carries it) the count
     assert summary["ms"] > 0 and len(summary["queries"]) == 3
-    assert "classroom_apitoken" in summary["queries"][0]
+    assert summary["queries"][0].startswith('SELECT k."id", k."user_id", k."digest"')  # the token
     profile = capsys.readouterr().err
     assert "function calls" in profile and "Ordered by: cumulative time" in profile and "handlers/wsgi.py" in profile
 
@@ -100,3 +101,20 @@ def test_the_profile_database_lies_beside_the_benchmarks():
     env = h1_environment(url, secret_key="k" * 50)
     assert env["SECRET_KEY"] == "k" * 50 and env["DEBUG"] == "false" and env["DATABASE_URL"] == url
     assert h1_environment(url)["SECRET_KEY"] != h1_environment(url)["SECRET_KEY"]  # a new key each run otherwise
+
+
+@pytest.mark.postgres
+def test_the_throwaway_database_is_new_and_gone_afterwards_whatever_happens():
+    base = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**connection.settings_dict)
+    admin_url, _, name = h1_database(base, suffix="throwaway_test")
+
+    def exists() -> bool:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            return admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+    with pytest.raises(RuntimeError, match="inside"), throwaway_database(base, suffix="throwaway_test") as (url, made):
+        assert made == name and url.endswith(f"/{name}") and exists()
+        with psycopg.connect(url) as conn:  # empty: no table yet
+            assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+        raise RuntimeError("a failure inside")
+    assert not exists()
