@@ -74,7 +74,7 @@ def in_the_room(alice, meeting, now, frozen_clock):
 def test_the_join_link_click_is_one_query_with_every_provider(
     provider, request, client, alice, meeting, now, frozen_clock, django_assert_num_queries
 ):
-    """One query of the columns links.CLICK_FIELDS names: a column a provider reads that is missing there would be
+    """One statement of the columns links.CLICK_* name: a column a provider reads that is missing there would be
     loaded by a query of its own, and counted here."""
     if provider != "local":
         request.getfixturevalue("zoom_accounts" if provider == "zoom" else provider)
