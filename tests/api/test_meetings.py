@@ -128,6 +128,9 @@ def test_pages(as_staff, teacher, now):
     third = as_staff.get("/api/v1/meetings/", {"page_size": 2, "page": 3}).json()
     assert len(third["results"]) == 1 and third["next"] is None
     assert_error(as_staff.get("/api/v1/meetings/", {"page": 9}), 404, "not_found")
+    # A page no database could reach (its first row past 2**62, more than SQLite can bind): 404, not 500.
+    for page in (2**56, 10**30):
+        assert_error(as_staff.get("/api/v1/meetings/", {"page": page, "page_size": 100}), 404, "not_found")
 
 
 # --- time zones in responses -----------------------------------------------------------------------------------------
