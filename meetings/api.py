@@ -118,15 +118,15 @@ class VisibleUnion:
 
     def __init__(self, parts: list[Q], filters: Q, *, student=None, window: slice | None = None):
         self.parts = parts
-        self.filters = filters
+        # Each part's rows, filtered once for the count and the page.
+        self.rows = [Meeting.objects.filter(part, filters).order_by() for part in parts]
         self.student = student
         self.window = window
         self.read: tuple[slice, int, list[Meeting]] | None = None
 
     def _count_sql(self) -> tuple[str, list]:
         terms, params = [], []
-        for n, part in enumerate(self.parts):
-            rows = Meeting.objects.filter(part, self.filters).order_by()
+        for n, rows in enumerate(self.rows):
             for earlier in self.parts[:n]:
                 rows = rows.exclude(earlier)
             sql, more = rows.values("pk").query.sql_with_params()
@@ -135,7 +135,7 @@ class VisibleUnion:
         return " + ".join(terms), params
 
     def _keys_sql(self, stop: int) -> tuple[str, tuple]:
-        keys = [Meeting.objects.filter(part, self.filters).values_list(*LIST_ORDER) for part in self.parts]
+        keys = [rows.values_list(*LIST_ORDER) for rows in self.rows]
         # SQLite cannot order or cut inside a UNION: there the parts are merged whole (the development database).
         if len(keys) == 1 or connection.features.supports_slicing_ordering_in_compound:
             keys = [part.order_by(*LIST_ORDER)[:stop] for part in keys]
