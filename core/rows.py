@@ -42,11 +42,11 @@ class Columns:
     def converters(self) -> list:
         if self._converters is None:  # (the backend is known once the settings are: on first use)
             table = self.model._meta.db_table
+            columns = [field.get_col(table) for field in self.fields]
             self._converters = [
-                (n, convert, field.get_col(table))
-                for n, field in enumerate(self.fields)
-                for convert in connection.ops.get_db_converters(field.get_col(table))
-                + field.get_db_converters(connection)
+                (n, convert, column)
+                for n, (field, column) in enumerate(zip(self.fields, columns, strict=True))
+                for convert in connection.ops.get_db_converters(column) + field.get_db_converters(connection)
             ]
         return self._converters
 
