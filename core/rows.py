@@ -5,11 +5,20 @@ several queries, or a fixed one runs thousands of times a minute, :class:`Column
 a model's columns and turns each row's slice back into the model instance the ORM would have made: the backend's
 and the field's converters applied (SQLite's times arrive as text), the other columns deferred (read if ever asked
 for, by a query of their own: the hot paths' query-count tests notice).
+
+On PostgreSQL those statements are also prepared (:func:`prepared_cursor`): planning them cost more than running
+them (the click's 0.42 ms against 0.11 ms prepared; the list's 1.2 ms of 1.8 ms).
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Iterator
+
+from django.conf import settings
 from django.db import connection
+from django.db.backends.postgresql.base import ServerBindingCursor
 
 
 class Columns:
@@ -69,8 +78,68 @@ def split(row, columns: list[Columns]) -> tuple[list, tuple]:
 
 
 def fetch_one(sql: str, params, columns: list[Columns]) -> tuple[list, tuple] | None:
-    """The one row of ``sql`` (by a unique key), :func:`split`; None if there is none."""
-    with connection.cursor() as cursor:
+    """The one row of ``sql`` (by a unique key), :func:`split`; None if there is none. Prepared on PostgreSQL."""
+    with prepared_cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     return None if row is None else split(row, columns)
+
+
+class _PreparingCursor(ServerBindingCursor):
+    """Binds on the server and prepares every statement at its first run on a connection (psycopg keeps the last
+    ``prepared_max`` of them, 100, per connection)."""
+
+    def execute(self, query, params=None, **options):
+        return super().execute(query, params, **{**options, "prepare": True})
+
+
+def preparing() -> bool:
+    """Whether :func:`prepared_cursor` prepares: on PostgreSQL unless ``PREPARED_STATEMENTS`` is off (README,
+    "Database connections": a pooler that cannot pass them)."""
+    return connection.vendor == "postgresql" and settings.PREPARED_STATEMENTS
+
+
+@contextlib.contextmanager
+def prepared_cursor() -> Iterator:
+    """A cursor whose statements are prepared on PostgreSQL, in Django's wrapper (its errors, execute wrappers and
+    query log, as any query's); elsewhere Django's own cursor.
+
+    Django's cursors bind on the client, so PostgreSQL parses and plans each query's text anew; with persistent
+    connections (CONN_MAX_AGE) a prepared statement is planned once per connection for the hot paths' fixed
+    statements. Their parameters are bound on the server, so they must be plain values."""
+    with connection.cursor() as cursor:  # the connection made, or the kept one checked, as for any query
+        if not preparing():
+            yield cursor
+            return
+        preparing_cursor = _PreparingCursor(connection.connection)
+        wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+        with wrap(preparing_cursor) as wrapped:
+            yield wrapped
+
+
+_PLACEHOLDER = re.compile(r"%[%s]")
+
+
+def plannable(sql: str, params) -> tuple[str, list]:
+    """``sql`` with its text parameters written into it, the others still bound, for :func:`prepared_cursor`.
+
+    A prepared statement's generic plan, the one PostgreSQL reuses, cannot use a partial index whose condition names
+    a bound value: the ORM binds ``state IN ('scheduled', 'open', 'in_progress')``, the very condition of
+    ``meeting_bookable``. Written in, the plan walks that index like the unprepared query did (a list's database
+    time: 3.5 ms prepared with the states bound, 2.2 ms written in). Only for statements whose text values are few
+    (states, not names): each distinct text is a statement of its own. Unchanged when nothing is prepared."""
+    if not preparing():
+        return sql, list(params)
+    values, bound = iter(params), []
+
+    def write(placeholder: re.Match) -> str:
+        if placeholder.group() == "%%":
+            return "%%"
+        value = next(values)
+        if isinstance(value, str):
+            # Quoted by the driver, then its % doubled: the statement is still formatted with the bound values.
+            return connection.ops.compose_sql("%s", [value]).replace("%", "%%")
+        bound.append(value)
+        return "%s"
+
+    return _PLACEHOLDER.sub(write, sql), bound

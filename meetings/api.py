@@ -30,7 +30,7 @@ from classroom.models import Course, Teacher
 from classroom.serializers import student_of, teacher_of
 from config.api import error_response, example
 from core.i18n import Reason
-from core.rows import Columns, split
+from core.rows import Columns, plannable, prepared_cursor, split
 from meetings import access, lifecycle
 from meetings import recordings as recording_rules
 from meetings.models import Meeting, Recording
@@ -151,8 +151,8 @@ class VisibleUnion:
             if rows:
                 return total
         count, params = self._count_sql()
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {count}", params)
+        with prepared_cursor() as cursor:
+            cursor.execute(*plannable(f"SELECT {count}", params))
             return cursor.fetchone()[0]
 
     def __getitem__(self, window: slice) -> list[Meeting]:
@@ -183,8 +183,9 @@ class VisibleUnion:
             "ORDER BY v.start_time, v.id"
         )
         rows, total = [], 0
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+        with prepared_cursor() as cursor:
+            # Prepared, its states written in: one plan per connection for each kind of caller and filter.
+            cursor.execute(*plannable(sql, params))
             for row in cursor.fetchall():
                 (shown, shown.course, shown.teacher), (total, seat_id, seat_status) = split(row, LIST_COLUMNS)
                 shown.my_booking = None if seat_id is None else {"id": seat_id, "status": seat_status}

@@ -63,3 +63,22 @@ def test_a_bad_value_stops_start_up_naming_it(tmp_path):
     )
     assert result.returncode != 0
     assert "CONN_MAX_AGE must be a whole number, got 'forever'" in result.stderr
+
+
+PREPARED = (
+    "import json; from django.conf import settings; db = settings.DATABASES['default']; "
+    "print(json.dumps([settings.PREPARED_STATEMENTS, db.get('OPTIONS', {}).get('prepare_threshold')]))"
+)
+
+
+def prepared_settings(tmp_path, **values) -> list:
+    result = run(tmp_path, PREPARED, **values)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_postgresql_prepares_the_hot_statements_unless_switched_off(tmp_path):
+    """psycopg prepares nothing with a threshold of None (Django's default), so on prepares core.rows' statements."""
+    assert prepared_settings(tmp_path, DATABASE_URL=POSTGRES) == [True, 0]
+    assert prepared_settings(tmp_path, DATABASE_URL=POSTGRES, PREPARED_STATEMENTS="false") == [False, None]
+    assert prepared_settings(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3") == [False, None]
