@@ -182,12 +182,12 @@ class VisibleUnion:
             f"ON c.id = m.course_id JOIN {LIST_TEACHER_COLUMNS.table} t ON t.id = m.teacher_id "
             "ORDER BY v.start_time, v.id"
         )
-        rows, total = [], 0
+        rows, total, made = [], 0, {}
         with prepared_cursor() as cursor:
             # Prepared, its states written in: one plan per connection for each kind of caller and filter.
             cursor.execute(*plannable(sql, params))
             for row in cursor.fetchall():
-                (shown, shown.course, shown.teacher), (total, seat_id, seat_status) = split(row, LIST_COLUMNS)
+                (shown, shown.course, shown.teacher), (total, seat_id, seat_status) = split(row, LIST_COLUMNS, made)
                 shown.my_booking = None if seat_id is None else {"id": seat_id, "status": seat_status}
                 rows.append(shown)
         self.read = (window, total, rows)

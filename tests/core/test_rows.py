@@ -50,3 +50,22 @@ def test_a_record_a_left_join_did_not_find_is_none_and_the_rest_follows(teacher)
         )
         (found, missing), rest = split(cursor.fetchone(), people)
     assert (found.pk, found.display_name, missing, rest) == (teacher.pk, "Charlie", None, (42,))
+
+
+def test_rows_of_one_read_share_the_records_they_have_in_common(teacher, now):
+    """As prefetch_related shares them: a page's classes share their teachers, each made once."""
+    other = factories.TeacherFactory(display_name="Dana")
+    for who, hours in ((teacher, 1), (other, 2), (teacher, 3)):
+        factories.MeetingFactory(teacher=who, start_time=now + dt.timedelta(hours=hours))
+    columns = [Columns(Meeting, {"id", "title"}), Columns(Teacher, {"id", "display_name"})]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns[0].sql('m')}, {columns[1].sql('t')} FROM meetings_meeting m "
+            "JOIN classroom_teacher t ON t.id = m.teacher_id ORDER BY m.start_time"
+        )
+        read = cursor.fetchall()
+    made = {}
+    (first, a), (second, b), (third, c) = (split(row, columns, made)[0] for row in read)
+    assert a is c and a is not b and (a.display_name, b.display_name) == ("Charlie", "Dana")
+    assert len({first.pk, second.pk, third.pk}) == 3  # each class its own
+    assert split(read[0], columns)[0][1] is not a  # without ``made``: a new instance each time
