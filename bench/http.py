@@ -257,7 +257,7 @@ def check(ids_file: Path, since: dt.datetime, deadline: dt.datetime) -> dict:
 # --- the driver: run_h1 (in bench.run's process) ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -269,14 +269,14 @@ def _child(args: list[str], env: dict, timeout: float = 600) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _get(port: int, line: str) -> tuple[int, dict, bytes]:
+def fetch_line(port: int, line: str) -> tuple[int, dict, bytes]:
     """One request of a requests file (``path<TAB>token``) as wrk sends it; redirects are not followed."""
     path, _, token = line.partition("\t")
     headers = {"X-Forwarded-Proto": "https", **({"Authorization": f"Token {token}"} if token else {})}
     return fetch(f"http://127.0.0.1:{port}{path}", headers)
 
 
-def _wait_until(ready, *, seconds: float, what: str, processes) -> None:
+def wait_until(ready, *, seconds: float, what: str, processes) -> None:
     deadline = time.monotonic() + seconds
     while True:
         for process in processes:
@@ -291,13 +291,13 @@ def _wait_until(ready, *, seconds: float, what: str, processes) -> None:
 
 
 def _cluster_alive(port: int) -> bool:
-    status, _, body = _get(port, "/healthz\t")
+    status, _, body = fetch_line(port, "/healthz\t")
     return status == 200 and json.loads(body)["cluster"] == "alive"
 
 
-def _sample(port: int, key: str, line: str, expected: int) -> None:
+def sample(port: int, key: str, line: str, expected: int) -> None:
     """The first request of each file answers what it should before it is timed (a refused join would be fast)."""
-    status, headers, body = _get(port, line)
+    status, headers, body = fetch_line(port, line)
     ok = status == expected
     if key == "list":
         ok = ok and json.loads(body)["count"] > 0
@@ -326,7 +326,7 @@ def parse_wrk(output: str) -> dict:
     }
 
 
-def _wrk(port: int, requests_file: Path, seconds: int) -> dict:
+def run_wrk(port: int, requests_file: Path, seconds: int) -> dict:
     result = subprocess.run(
         [
             "wrk",
@@ -392,15 +392,17 @@ def _targets(runs: dict, clock: dict) -> list[dict]:
 
 def _measure(report, env: dict, directory: Path, filled: dict) -> tuple[dict, dict]:
     """Start gunicorn and the cluster, time each endpoint, check the clock and the outbox; stop them."""
-    port = _free_port()
+    port = free_port()
     processes = []
     try:
         gunicorn = ["-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)]
         processes.append(start_group(gunicorn, env, directory / "gunicorn.log"))
         processes.append(start_group(["manage.py", "qcluster"], env, directory / "qcluster.log"))
         floor_line = f"{FLOOR_PATH}\t"
-        _wait_until(lambda: _get(port, floor_line)[0] == 200, seconds=60, what="gunicorn answers", processes=processes)
-        _wait_until(lambda: _cluster_alive(port), seconds=120, what="the cluster's clock beats", processes=processes)
+        wait_until(
+            lambda: fetch_line(port, floor_line)[0] == 200, seconds=60, what="gunicorn answers", processes=processes
+        )
+        wait_until(lambda: _cluster_alive(port), seconds=120, what="the cluster's clock beats", processes=processes)
         planned = len(ENDPOINTS) * (WARM_UP_SECONDS + SECONDS + 1)
         until = dt.datetime.fromisoformat(filled["first_entry_until"])
         if (until - timezone.now()).total_seconds() < planned + 30:
@@ -410,9 +412,9 @@ def _measure(report, env: dict, directory: Path, filled: dict) -> tuple[dict, di
         runs = {}
         for key, what, file, expected in ENDPOINTS:
             lines = (directory / file).read_text().splitlines()
-            _sample(port, key, lines[0], expected)
-            _wrk(port, directory / file, WARM_UP_SECONDS)  # the workers' first requests, the policy cache, ...
-            runs[key] = run = _wrk(port, directory / file, SECONDS)
+            sample(port, key, lines[0], expected)
+            run_wrk(port, directory / file, WARM_UP_SECONDS)  # the workers' first requests, the policy cache, ...
+            runs[key] = run = run_wrk(port, directory / file, SECONDS)
             report.add(
                 "H1 " + what,
                 f"{len(lines):,} distinct" if len(lines) > 1 else "one URL",

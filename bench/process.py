@@ -29,12 +29,12 @@ def run_process(
         raise RuntimeError(f"{' '.join(args)} failed ({exc.returncode}):\n{exc.stderr[-3000:]}") from exc
 
 
-def start_group(args: list[str], env: dict, log: Path | None = None) -> subprocess.Popen:
+def start_group(args: list[str], env: dict, log: Path | None = None, *, cwd: Path = ROOT) -> subprocess.Popen:
     """``python ARGS`` in a process group of its own (gunicorn, qcluster), output to ``log`` (else discarded):
-    :func:`stop_groups` ends the whole group, the workers it forked included."""
+    :func:`stop_groups` ends the whole group, the workers it forked included. ``cwd``: another checkout's code."""
     with log.open("ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as output:
         return subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, process_group=0
+            [sys.executable, *args], cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, process_group=0
         )
 
 

@@ -8,7 +8,7 @@ from django.db import close_old_connections, connection
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from bench import http, http_profile
+from bench import http, http_pair, http_profile
 from bench.http_env import h1_database, h1_environment, throwaway_database
 from classroom import tokens
 from tests import factories
@@ -118,3 +118,27 @@ def test_the_throwaway_database_is_new_and_gone_afterwards_whatever_happens():
             assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
         raise RuntimeError("a failure inside")
     assert not exists()
+
+
+def test_the_pair_compares_round_by_round():
+    """The ratio is taken within each round (the machine's drift cancels), then its median."""
+
+    def run(rps, p99=50.0, errors=0):
+        return {"rps": rps, "p99_ms": p99, "errors": errors}
+
+    # The machine slows by half in round 2: each round still reads this one 1.5x faster.
+    runs = {"this": [run(300), run(150, 90), run(330)], "other": [run(200), run(100, 120, 2), run(200)]}
+    result = http_pair.summary(runs)
+    assert result["ratio"] == 1.5 and result["ratio_range"] == (1.5, 1.65)
+    assert result["this"] == {"rps": 300, "p99_ms": 50.0} and result["other"] == {"rps": 200, "p99_ms": 50.0}
+    assert result["errors"] == {"this": 0, "other": 2}
+
+
+def test_the_pair_refuses_what_is_not_a_checkout_or_not_a_requests_file(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        http_pair.main([str(tmp_path)])
+    assert "is not a checkout of this project (no manage.py)" in capsys.readouterr().err
+    (tmp_path / "manage.py").touch()
+    with pytest.raises(SystemExit):
+        http_pair.main([str(tmp_path), "floor.tsv"])
+    assert "unknown requests file floor.tsv" in capsys.readouterr().err
