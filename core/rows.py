@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db import connection
 from django.db.backends.postgresql.base import ServerBindingCursor
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
 class Columns:
@@ -104,6 +105,16 @@ class _PreparingCursor(ServerBindingCursor):
         return super().execute(query, params, **{**options, "prepare": True})
 
 
+class _PreparedDebugWrapper(CursorDebugWrapper):
+    """The query log's wrapper (DEBUG, assertNumQueries, the profile) of a preparing cursor. Django reads the SQL it
+    logs back from a client-binding cursor, and from this one it would read None; it logs the statement with its
+    values written in instead, as Django does when it binds on the server itself."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params), params):
+            return CursorWrapper.execute(self, sql, params)
+
+
 def preparing() -> bool:
     """Whether :func:`prepared_cursor` prepares: on PostgreSQL unless ``PREPARED_STATEMENTS`` is off (README,
     "Database connections": a pooler that cannot pass them)."""
@@ -123,8 +134,11 @@ def prepared_cursor() -> Iterator:
             yield cursor
             return
         preparing_cursor = _PreparingCursor(connection.connection)
-        wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
-        with wrap(preparing_cursor) as wrapped:
+        if connection.queries_logged:
+            wrapped = _PreparedDebugWrapper(preparing_cursor, connection)
+        else:
+            wrapped = connection.make_cursor(preparing_cursor)
+        with wrapped:
             yield wrapped
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 import time_machine
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from bookings import links
 from classroom import policies, tokens
@@ -41,6 +42,15 @@ def test_the_click_is_prepared_once_and_still_counted_as_a_query(click, django_a
     (statement, generic, custom), *others = prepared('FROM "bookings_appointment" a')
     assert others == [] and "a.id = $1" in statement  # bound on the server: one statement for every link
     assert generic + custom == 7 and generic >= 1  # one statement for the 7 runs; its generic plan reused
+
+
+@pytest.mark.postgres
+def test_the_query_log_shows_the_statement_with_its_values(click):
+    """DEBUG's log, assertNumQueries' report and the profile read connection.queries: the statement as run."""
+    with CaptureQueriesContext(connection) as log:
+        assert links.clicked(click.pk) is not None
+    (query,) = log.captured_queries
+    assert query["sql"].startswith('SELECT a."id"') and query["sql"].endswith(f"WHERE a.id = {click.pk}")
 
 
 @pytest.mark.postgres
