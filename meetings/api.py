@@ -164,22 +164,25 @@ class VisibleUnion:
         # The paginator asks for the page it counted, cut at the last row on the last page: the same read.
         if self.read is not None and self.read[0].start == window.start and window.stop <= self.read[0].stop:
             return self.read
-        seat, params = "NULL, NULL", []
-        if self.student is not None:
-            newest = (
-                f"FROM {connection.ops.quote_name(Booking._meta.db_table)} b "
-                "WHERE b.meeting_id = m.id AND b.student_id = %s ORDER BY b.created_at DESC, b.id DESC LIMIT 1"
-            )
-            seat, params = f"(SELECT b.id {newest}), (SELECT b.status {newest})", [self.student.pk] * 2
         count, count_params = self._count_sql()
         keys, keys_params = self._keys_sql(window.stop)
-        params += [*count_params, *keys_params, window.stop - window.start, window.start]
+        params = [*count_params, *keys_params, window.stop - window.start, window.start]
+        seat, seat_join = "NULL, NULL", ""
+        if self.student is not None:
+            # The student's newest seat, found once per row and then read by its id.
+            bookings = connection.ops.quote_name(Booking._meta.db_table)
+            seat = "sb.id, sb.status"
+            seat_join = (
+                f" LEFT JOIN {bookings} sb ON sb.id = (SELECT b.id FROM {bookings} b WHERE b.meeting_id = m.id "
+                "AND b.student_id = %s ORDER BY b.created_at DESC, b.id DESC LIMIT 1)"
+            )
+            params.append(self.student.pk)
         sql = (
             f"SELECT {LIST_MEETING_COLUMNS.sql('m')}, {LIST_COURSE_COLUMNS.sql('c')}, {LIST_TEACHER_COLUMNS.sql('t')}, "
             f"v.total, {seat} FROM (SELECT u.start_time, u.id, {count} AS total FROM ({keys}) u "
             "ORDER BY u.start_time, u.id LIMIT %s OFFSET %s) v "
             f"JOIN {LIST_MEETING_COLUMNS.table} m ON m.id = v.id JOIN {LIST_COURSE_COLUMNS.table} c "
-            f"ON c.id = m.course_id JOIN {LIST_TEACHER_COLUMNS.table} t ON t.id = m.teacher_id "
+            f"ON c.id = m.course_id JOIN {LIST_TEACHER_COLUMNS.table} t ON t.id = m.teacher_id{seat_join} "
             "ORDER BY v.start_time, v.id"
         )
         rows, total, made = [], 0, {}
