@@ -103,12 +103,16 @@ def _give_back_seats(meeting_id: int, count: int) -> None:
 BOOKABLE_STATES = (Meeting.State.SCHEDULED, Meeting.State.OPEN, Meeting.State.IN_PROGRESS)
 
 
-def bookable(now: dt.datetime) -> Q:
+def bookable(now: dt.datetime, *, at=None) -> Q:
     """Filter (``Meeting.objects.filter(bookable(now))``) for the meetings :func:`book` would accept at ``now`` if a
     seat is left: not over, and still joinable (by each class's own late-join grace). Conditions on the meeting's
-    own columns only, so a lookup by id checks one row and a list walks the ``meeting_bookable`` index."""
+    own columns only, so a lookup by id checks one row and a list walks the ``meeting_bookable`` index.
+
+    ``at`` is where the conditions read ``now`` (a ``core.statements.Slot``, bound to ``now`` for each list
+    request); the policies in force are still those of ``now``."""
+    at = now if at is None else at
     still_joinable = policies.by_rule(
-        "student_late_join_grace_minutes", lambda minutes: Q(start_time__gt=now - dt.timedelta(minutes=minutes)), now
+        "student_late_join_grace_minutes", lambda minutes: Q(start_time__gt=at - dt.timedelta(minutes=minutes)), now
     )
     return Q(state__in=BOOKABLE_STATES) & still_joinable
 

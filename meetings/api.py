@@ -8,7 +8,7 @@ meeting's existence does not leak. Acting on a visible meeting that is not yours
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +31,7 @@ from classroom.serializers import student_of, teacher_of
 from config.api import error_response, example
 from core.i18n import Reason
 from core.rows import Columns, plannable, prepared_cursor, split
+from core.statements import Slot, compiled
 from meetings import access, lifecycle
 from meetings import recordings as recording_rules
 from meetings.models import Meeting, Recording
@@ -58,19 +59,49 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-def visible_parts(user, now) -> list[Q]:
+# The values a list's conditions read (core.statements): its statement is compiled once per kind of caller.
+NOW = Slot("now", models.DateTimeField())
+TEACHER = Slot("teacher", models.BigIntegerField())
+STUDENT = Slot("student", models.BigIntegerField())
+PAGE_SIZE, OFFSET = Slot("page size", models.BigIntegerField()), Slot("offset", models.BigIntegerField())
+
+
+def _booked_by(student) -> Q:
+    return Q(pk__in=Booking.objects.filter(student=student).values("meeting_id"))
+
+
+# Built once: a queryset in a condition is equal only to itself.
+BOOKED_BY_STUDENT = _booked_by(STUDENT)
+
+
+def visible_parts(user, now, *, slots: bool = False) -> list[Q]:
     """Who sees which meetings, as the parts whose union one user sees: staff all; a teacher their own; a student
-    those they may book and those they have booked (any status). Nobody else: none."""
+    those they may book and those they have booked (any status). Nobody else: none.
+
+    With ``slots``, the conditions read the user's records and ``now`` from the slots :data:`TEACHER`,
+    :data:`STUDENT` and :data:`NOW` (:func:`visible_values` binds them), so that every caller of one kind has the
+    same conditions, compiled once (:class:`VisibleUnion`)."""
     if user.is_staff:
         return [Q()]
     parts = []
     teacher = teacher_of(user)
     if teacher is not None:
-        parts.append(Q(teacher=teacher))
+        parts.append(Q(teacher=TEACHER if slots else teacher))
     student = student_of(user)
     if student is not None:
-        parts += [bookable(now), Q(pk__in=Booking.objects.filter(student=student).values("meeting_id"))]
+        booked = BOOKED_BY_STUDENT if slots else _booked_by(student)
+        parts += [bookable(now, at=NOW if slots else None), booked]
     return parts
+
+
+def visible_values(user, now) -> dict:
+    """What the slots of ``visible_parts(user, now, slots=True)`` stand for."""
+    teacher, student = teacher_of(user), student_of(user)
+    return {
+        NOW.name: now,
+        TEACHER.name: None if teacher is None else teacher.pk,
+        STUDENT.name: None if student is None else student.pk,
+    }
 
 
 LIST_ORDER = ("start_time", "id")
@@ -113,35 +144,44 @@ class VisibleUnion:
       * what the serializer shows of each row: its course and teacher and, for a ``student``, their own newest
         seat (``my_booking``).
     The ORM would read those as four queries (count, the page's ids, its rows, the seats); compiling them was most
-    of a list request's time (issue 22). A page past the end (no row to carry the count) counts alone.
+    of a list request's time (issue 22). So the parts come with core.statements slots for the caller, ``now`` and
+    the filters' values, and the statement is compiled once per process for each shape (the kind of caller, the
+    policy versions in force, the filters given, the page's end); each request binds its ``values``. A page past the
+    end (no row to carry the count) counts alone.
     tests/api/test_meeting_representation.py holds the pages to the ORM's."""
 
-    def __init__(self, parts: list[Q], filters: Q, *, student=None, window: slice | None = None):
-        self.parts = parts
-        # Each part's rows, filtered once for the count and the page.
-        self.rows = [Meeting.objects.filter(part, filters).order_by() for part in parts]
-        self.student = student
+    def __init__(self, parts: list[Q], filters: Q, values: dict, *, seat: bool = False, window: slice | None = None):
+        self.parts, self.filters, self.values = parts, filters, values
+        self.seat = seat
         self.window = window
         self.read: tuple[slice, int, list[Meeting]] | None = None
 
-    def _count_sql(self) -> tuple[str, list]:
+    def _rows(self) -> list:
+        """Each part's rows, filtered once for the count and the page."""
+        return [Meeting.objects.filter(part, self.filters).order_by() for part in self.parts]
+
+    def _count_sql(self, rows: list) -> tuple[str, list]:
         terms, params = [], []
-        for n, rows in enumerate(self.rows):
+        for n, part in enumerate(rows):
             for earlier in self.parts[:n]:
-                rows = rows.exclude(earlier)
-            sql, more = rows.values("pk").query.sql_with_params()
+                part = part.exclude(earlier)
+            sql, more = part.values("pk").query.sql_with_params()
             terms.append(f"(SELECT COUNT(*) FROM ({sql}) k{n})")
             params += more
         return " + ".join(terms), params
 
-    def _keys_sql(self, stop: int) -> tuple[str, tuple]:
-        keys = [rows.values_list(*LIST_ORDER) for rows in self.rows]
+    def _keys_sql(self, rows: list, stop: int) -> tuple[str, tuple]:
+        keys = [part.values_list(*LIST_ORDER) for part in rows]
         # SQLite cannot order or cut inside a UNION: there the parts are merged whole (the development database).
         if len(keys) == 1 or connection.features.supports_slicing_ordering_in_compound:
             keys = [part.order_by(*LIST_ORDER)[:stop] for part in keys]
         else:
             keys = [part.order_by() for part in keys]
         return (keys[0].union(*keys[1:]) if len(keys) > 1 else keys[0]).query.sql_with_params()
+
+    def _compile_count(self) -> tuple[str, list]:
+        count, params = self._count_sql(self._rows())
+        return f"SELECT {count}", params
 
     def count(self) -> int:
         if not self.parts:
@@ -150,9 +190,9 @@ class VisibleUnion:
             _, total, rows = self._page(self.window)
             if rows:
                 return total
-        count, params = self._count_sql()
+        statement = compiled(("list count", tuple(self.parts), self.filters), self._compile_count)
         with prepared_cursor() as cursor:
-            cursor.execute(*plannable(f"SELECT {count}", params))
+            cursor.execute(*plannable(statement.sql, statement.bind(self.values)))
             return cursor.fetchone()[0]
 
     def __getitem__(self, window: slice) -> list[Meeting]:
@@ -160,15 +200,12 @@ class VisibleUnion:
             return []  # (the empty first page of an empty list)
         return self._page(window)[2][: window.stop - window.start]
 
-    def _page(self, window: slice) -> tuple[slice, int, list[Meeting]]:
-        # The paginator asks for the page it counted, cut at the last row on the last page: the same read.
-        if self.read is not None and self.read[0].start == window.start and window.stop <= self.read[0].stop:
-            return self.read
-        count, count_params = self._count_sql()
-        keys, keys_params = self._keys_sql(window.stop)
-        params = [*count_params, *keys_params, window.stop - window.start, window.start]
+    def _compile_page(self, stop: int) -> tuple[str, list]:
+        rows = self._rows()
+        count, count_params = self._count_sql(rows)
+        keys, keys_params = self._keys_sql(rows, stop)
         seat, seat_join = "NULL, NULL", ""
-        if self.student is not None:
+        if self.seat:
             # The student's newest seat, found once per row and then read by its id.
             bookings = connection.ops.quote_name(Booking._meta.db_table)
             seat = "sb.id, sb.status"
@@ -176,7 +213,6 @@ class VisibleUnion:
                 f" LEFT JOIN {bookings} sb ON sb.id = (SELECT b.id FROM {bookings} b WHERE b.meeting_id = m.id "
                 "AND b.student_id = %s ORDER BY b.created_at DESC, b.id DESC LIMIT 1)"
             )
-            params.append(self.student.pk)
         sql = (
             f"SELECT {LIST_MEETING_COLUMNS.sql('m')}, {LIST_COURSE_COLUMNS.sql('c')}, {LIST_TEACHER_COLUMNS.sql('t')}, "
             f"v.total, {seat} FROM (SELECT u.start_time, u.id, {count} AS total FROM ({keys}) u "
@@ -185,10 +221,20 @@ class VisibleUnion:
             f"ON c.id = m.course_id JOIN {LIST_TEACHER_COLUMNS.table} t ON t.id = m.teacher_id{seat_join} "
             "ORDER BY v.start_time, v.id"
         )
+        seat_params = [STUDENT] if self.seat else []
+        return sql, [*count_params, *keys_params, PAGE_SIZE, OFFSET, *seat_params]
+
+    def _page(self, window: slice) -> tuple[slice, int, list[Meeting]]:
+        # The paginator asks for the page it counted, cut at the last row on the last page: the same read.
+        if self.read is not None and self.read[0].start == window.start and window.stop <= self.read[0].stop:
+            return self.read
+        shape = ("list page", tuple(self.parts), self.filters, self.seat, window.stop)
+        statement = compiled(shape, lambda: self._compile_page(window.stop))
+        values = {**self.values, PAGE_SIZE.name: window.stop - window.start, OFFSET.name: window.start}
         rows, total, made = [], 0, {}
         with prepared_cursor() as cursor:
             # Prepared, its states written in: one plan per connection for each kind of caller and filter.
-            cursor.execute(*plannable(sql, params))
+            cursor.execute(*plannable(statement.sql, statement.bind(values)))
             for row in cursor.fetchall():
                 (shown, shown.course, shown.teacher), (total, seat_id, seat_status) = split(row, LIST_COLUMNS, made)
                 shown.my_booking = None if seat_id is None else {"id": seat_id, "status": seat_status}
@@ -220,6 +266,17 @@ class MeetingFilterSerializer(serializers.Serializer):
             if field in data:
                 data[field] = parse_time(data[field], field=field, tz_name=None)
         return data
+
+
+# The list's filters: query parameter -> (lookup, the slot its value is bound to in VisibleUnion's statement).
+LIST_FILTERS = {
+    "starts_after": ("start_time__gte", Slot("filter starts_after", models.DateTimeField())),
+    "starts_before": ("start_time__lt", Slot("filter starts_before", models.DateTimeField())),
+    "state": ("state", Slot("filter state", models.CharField())),
+    "teacher": ("teacher", Slot("filter teacher", models.BigIntegerField())),
+    "course": ("course", Slot("filter course", models.BigIntegerField())),
+    "series": ("series", Slot("filter series", models.BigIntegerField())),
+}
 
 
 MEETING_EXAMPLE = {
@@ -371,33 +428,41 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     serializer_class = MeetingSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
 
-    def _filters(self) -> Q:
-        """The list's query parameters, checked (400 naming a bad one), as one condition."""
+    def _filters(self, *, slots: bool = False) -> tuple[Q, dict]:
+        """The list's query parameters, checked (400 naming a bad one), as one condition; with ``slots``, the
+        condition reads their values from core.statements slots, given with it (VisibleUnion)."""
         # A plain dict, not the QueryDict: DRF reads an empty query value ("?state=") as "not given"; we refuse it.
-        params = MeetingFilterSerializer(data=self.request.query_params.dict())
-        params.is_valid(raise_exception=True)
-        filters = params.validated_data
-        condition = Q()
-        if "starts_after" in filters:
-            condition &= Q(start_time__gte=filters["starts_after"])
-        if "starts_before" in filters:
-            condition &= Q(start_time__lt=filters["starts_before"])
-        for field in ("state", "teacher", "course", "series"):
-            if field in filters:
-                condition &= Q(**{field: filters[field]})
-        return condition
+        given = self.request.query_params.dict()
+        filters = {}
+        if given.keys() & LIST_FILTERS.keys():  # (a list polled without filters does not build the serializer)
+            params = MeetingFilterSerializer(data=given)
+            params.is_valid(raise_exception=True)
+            filters = params.validated_data
+        condition, values = Q(), {}
+        for name, (lookup, slot) in LIST_FILTERS.items():
+            if name in filters:
+                condition &= Q(**{lookup: slot if slots else filters[name]})
+                values[slot.name] = filters[name]
+        return condition, values
 
     def get_queryset(self):
         meetings = visible_meetings(self.request.user, timezone.now())
         if self.action == "join":
             return meetings.select_related(None)  # the answer shows credentials, not the course or the teacher
-        return meetings.filter(self._filters()) if self.action == "list" else meetings
+        return meetings.filter(self._filters()[0]) if self.action == "list" else meetings
 
     def list(self, request, *args, **kwargs):
         """ListModelMixin's list, its page read with its count in one query (VisibleUnion)."""
         now, user = timezone.now(), request.user
         window = self.paginator.requested_window(request)
-        meetings = VisibleUnion(visible_parts(user, now), self._filters(), student=student_of(user), window=window)
+        filters, values = self._filters(slots=True)
+        meetings = VisibleUnion(
+            visible_parts(user, now, slots=True),
+            filters,
+            {**visible_values(user, now), **values},
+            seat=student_of(user) is not None,
+            window=window,
+        )
         page = self.paginate_queryset(meetings)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

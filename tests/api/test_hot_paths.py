@@ -5,9 +5,12 @@ whatever the size of the school, so a regression (a query per meeting, one more 
 import datetime as dt
 
 import pytest
+import time_machine
 
 from bookings import links
 from classroom import policies, tokens
+from core import statements
+from meetings.api import VisibleUnion
 from meetings.rooms import provision_rooms
 from tests import factories
 
@@ -59,6 +62,61 @@ def test_a_students_list_costs_two_queries_however_many_classes_they_see(
     # A page past the end has no row to carry the count: the count alone, then 404.
     with django_assert_num_queries(3):
         assert client.get("/api/v1/meetings/?page=3", **with_token).status_code == 404
+
+
+@pytest.fixture
+def compiled_pages(monkeypatch) -> list[int]:
+    """The list pages compiled into SQL (core.statements), from none."""
+    statements.clear()
+    compiled = []
+    compile_page = VisibleUnion._compile_page
+    monkeypatch.setattr(
+        VisibleUnion, "_compile_page", lambda self, stop: compiled.append(stop) or compile_page(self, stop)
+    )
+    return compiled
+
+
+def test_the_list_compiles_once_per_kind_of_caller_and_each_request_binds_its_own_values(
+    client, school, teacher, alice, bob, now, frozen_clock, compiled_pages
+):
+    """core.statements: the students share one compiled page, the teacher has their own; each student sees their
+    own seats, the teacher their own classes."""
+
+    def seats(person) -> list[bool]:
+        _, token = tokens.issue(person.user, now=now)
+        body = client.get("/api/v1/meetings/", HTTP_AUTHORIZATION=f"Token {token}").json()
+        return [row["my_booking"] is not None for row in body["results"]]
+
+    assert seats(alice) == [True] * 3 + [False] * 10
+    assert seats(bob) == [False] * 2 + [True] * 4 + [False] * 7
+    assert seats(alice) == [True] * 3 + [False] * 10
+    assert len(compiled_pages) == 1
+    other = factories.TeacherFactory()
+    factories.MeetingFactory(teacher=other, start_time=now + dt.timedelta(days=1))
+    assert seats(teacher) == [False] * 13 and seats(other) == [False]
+    assert len(compiled_pages) == 2
+
+
+def test_the_compiled_list_reads_each_requests_time_and_the_policy_in_force(
+    client, meeting, bob, now, set_policy, compiled_pages
+):
+    """A class Bob has not booked is listed while it can still be joined: by the time of the request, and by the
+    grace of the version it is pinned to, a new version being a new statement."""
+    set_policy(student_late_join_grace_minutes=15)
+    _, token = tokens.issue(bob.user, now=now)
+
+    def listed(at) -> bool:
+        with time_machine.travel(at, tick=False):
+            body = client.get("/api/v1/meetings/", HTTP_AUTHORIZATION=f"Token {token}").json()
+        return [row["id"] for row in body["results"]] == [meeting.pk]
+
+    started = meeting.start_time
+    assert listed(started + dt.timedelta(minutes=14, seconds=59))
+    assert not listed(started + dt.timedelta(minutes=15))
+    set_policy(student_late_join_grace_minutes=30)
+    assert listed(started + dt.timedelta(minutes=20))
+    assert not listed(started + dt.timedelta(minutes=30))
+    assert len(compiled_pages) == 2  # one per version, whatever the time
 
 
 @pytest.fixture
