@@ -18,6 +18,8 @@ from typing import NamedTuple
 from django.db import connection
 from django.db.models import Expression
 
+from core.rows import plannable, prepared_cursor
+
 
 class Slot(Expression):
     """The value ``name`` of each run (``values[name]`` in :meth:`Compiled.bind`), plus ``offset`` for a time: a
@@ -86,6 +88,15 @@ def compiled(shape: Hashable, compile_sql: Callable[[], tuple[str, list]]) -> Co
                 del _compiled[next(iter(_compiled))]
             _compiled[key] = found
     return found
+
+
+def first_row(shape: Hashable, query: Callable, values: dict) -> tuple | None:
+    """The first row of ``query()`` (a queryset whose conditions have slots), compiled once per ``shape`` and run
+    prepared with ``values``: a lookup by key that runs on every request (the join API's meeting and seat)."""
+    statement = compiled(shape, lambda: query().query.sql_with_params())
+    with prepared_cursor() as cursor:
+        cursor.execute(*plannable(statement.sql, statement.bind(values)))
+        return cursor.fetchone()
 
 
 def clear() -> None:

@@ -20,11 +20,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from bookings.models import Booking
 from core.errors import DomainError
+from core.statements import Slot, first_row
 from core.timezones import to_local
 from integrations.video import get_provider
 from meetings.models import Meeting, MeetingParticipant
@@ -138,9 +140,24 @@ def join(meeting: Meeting, *, teacher, student, now: dt.datetime):
     if student is not None:
         finished = meeting.state in (Meeting.State.CLOSED, Meeting.State.CANCELLED)
         seats = PARTICIPATED if finished else (Booking.Status.CONFIRMED,)
-        if Booking.objects.filter(meeting=meeting, student=student, status__in=seats).exists():
+        if _has_seat(meeting, student, seats):
             return "student", credentials_for(meeting, student, "student", now)
     raise NotAParticipant(_("Only the meeting's teacher and students with a confirmed seat can join."))
+
+
+SEAT_MEETING, SEAT_STUDENT = Slot("meeting", models.BigIntegerField()), Slot("student", models.BigIntegerField())
+
+
+def _has_seat(meeting: Meeting, student, statuses) -> bool:
+    """Whether ``student`` has a seat of one of ``statuses`` in ``meeting``: asked on every join, so compiled once
+    for each set of statuses (core.statements) rather than for each request."""
+    condition = Q(meeting=SEAT_MEETING, student=SEAT_STUDENT, status__in=statuses)
+    seat = first_row(
+        ("seat", condition),
+        lambda: Booking.objects.filter(condition).values_list("pk")[:1],
+        {SEAT_MEETING.name: meeting.pk, SEAT_STUDENT.name: student.pk},
+    )
+    return seat is not None
 
 
 def credentials_for(meeting: Meeting, person, role: str, now: dt.datetime):

@@ -31,7 +31,7 @@ from classroom.serializers import student_of, teacher_of
 from config.api import error_response, example
 from core.i18n import Reason
 from core.rows import Columns, plannable, prepared_cursor, split
-from core.statements import Slot, compiled
+from core.statements import Slot, compiled, first_row
 from meetings import access, lifecycle
 from meetings import recordings as recording_rules
 from meetings.models import Meeting, Recording
@@ -107,16 +107,41 @@ def visible_values(user, now) -> dict:
 LIST_ORDER = ("start_time", "id")
 
 
-def visible_meetings(user, now):
-    """The meetings ``user`` may see (the union of :func:`visible_parts`), with what the API shows of each (a
-    student's own seat: MeetingSerializer; a list's page: :class:`VisibleUnion`)."""
-    meetings = Meeting.objects.select_related("teacher", "course").order_by(*LIST_ORDER)
+def visible(user, now, *, slots: bool = False) -> Q:
+    """The condition of the meetings ``user`` may see: the union of :func:`visible_parts` (``slots``: theirs)."""
     if user.is_staff:
-        return meetings
-    visible = Q(pk__in=[])
-    for part in visible_parts(user, now):
-        visible |= part
-    return meetings.filter(visible)
+        return Q()
+    condition = Q(pk__in=[])
+    for part in visible_parts(user, now, slots=slots):
+        condition |= part
+    return condition
+
+
+def visible_meetings(user, now):
+    """The meetings ``user`` may see, with what the API shows of each (a student's own seat: MeetingSerializer; a
+    list's page: :class:`VisibleUnion`)."""
+    return Meeting.objects.select_related("teacher", "course").order_by(*LIST_ORDER).filter(visible(user, now))
+
+
+MEETING_ID = Slot("meeting", models.BigIntegerField())
+EVERY_MEETING_COLUMN = Columns(Meeting, {field.attname for field in Meeting._meta.concrete_fields})
+
+
+def visible_meeting(user, now, pk: str) -> Meeting:
+    """Meeting ``pk`` (the URL's), every column of it, if ``user`` may see it; else NotFound, as for one that does
+    not exist. The join API's lookup, on every click of a peak minute: :func:`visible` with slots, compiled once
+    per kind of caller (core.statements) where the ORM compiled it for each request."""
+    if not (pk.isascii() and pk.isdigit() and 0 < int(pk) <= MAX_ID):
+        raise NotFound()
+    condition = visible(user, now, slots=True)
+    row = first_row(
+        ("visible meeting", condition),
+        lambda: Meeting.objects.filter(condition, pk=MEETING_ID).values_list(*EVERY_MEETING_COLUMN.names),
+        {**visible_values(user, now), MEETING_ID.name: int(pk)},
+    )
+    if row is None:
+        raise NotFound()
+    return EVERY_MEETING_COLUMN.instance(row)
 
 
 # What a list row shows (MeetingSerializer, and the policy its windows come from): the rest of the row (rooms,
@@ -447,8 +472,6 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self):
         meetings = visible_meetings(self.request.user, timezone.now())
-        if self.action == "join":
-            return meetings.select_related(None)  # the answer shows credentials, not the course or the teacher
         return meetings.filter(self._filters()[0]) if self.action == "list" else meetings
 
     def list(self, request, *args, **kwargs):
@@ -603,9 +626,11 @@ class MeetingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     )
     @action(detail=True, methods=["get"])
     def join(self, request, pk=None):
-        meeting = self.get_object()
+        now = timezone.now()
+        meeting = visible_meeting(request.user, now, pk)
+        self.check_object_permissions(request, meeting)
         role, credentials = access.join(
-            meeting, teacher=teacher_of(request.user), student=student_of(request.user), now=timezone.now()
+            meeting, teacher=teacher_of(request.user), student=student_of(request.user), now=now
         )
         return Response(
             JoinSerializer(

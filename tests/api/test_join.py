@@ -212,3 +212,35 @@ def test_inside_the_window_before_the_room_exists_is_its_own_error(as_charlie, m
     response = join(as_charlie, meeting)
     assert_error(response, 409, "room_not_ready")
     assert response["Retry-After"] == "60"
+
+
+@pytest.mark.parametrize("pk", ["abc", "0", "²", str(2**63), "-1", "1e3"])
+def test_an_id_that_cannot_be_a_meetings_is_not_found(as_alice, room, frozen_clock, pk):
+    frozen_clock.move_to(room.start_time)
+    assert_error(as_alice.get(f"/api/v1/meetings/{pk}/join/"), 404, "not_found")
+
+
+def test_the_joins_lookups_compile_once_and_each_join_binds_its_own_person(
+    client, room, alice, bob, teacher, now, frozen_clock
+):
+    """core.statements: the meeting as a student sees it and their seat are compiled for the first student; the
+    next student's join reuses them with their own values: Bob, who sees the class but has no seat, is refused
+    until he books one."""
+    from classroom import tokens
+    from core import statements
+
+    statements.clear()
+    frozen_clock.move_to(room.start_time)
+
+    def join_as(person):
+        _, token = tokens.issue(person.user, now=now)
+        return client.get(f"/api/v1/meetings/{room.pk}/join/", HTTP_AUTHORIZATION=f"Token {token}")
+
+    assert join_as(alice).status_code == 200
+    assert sorted(shape[0] for _, shape in statements._compiled) == ["seat", "visible meeting"]
+    assert_error(join_as(bob), 403, "not_a_participant")
+    factories.book(bob, room, now=now)
+    assert join_as(bob).status_code == 200
+    assert len(statements._compiled) == 2
+    assert join_as(teacher).json()["role"] == "teacher"
+    assert len(statements._compiled) == 3  # a teacher's visible meetings: a shape of its own
