@@ -26,6 +26,8 @@ def test_a_row_becomes_the_orms_instance_with_the_rest_deferred(teacher, now, dj
     assert read.start_time == made.start_time and read.start_time.tzinfo is not None  # SQLite's text converted
     assert read.get_deferred_fields() == orm.get_deferred_fields() and "end_time" in read.get_deferred_fields()
     assert not read._state.adding and read._state.db == "default"
+    # every attribute the ORM's instance has, and no other (Model.from_db given every field, the unread ones DEFERRED)
+    assert {**vars(read), "_state": None} == {**vars(orm), "_state": None}
     with django_assert_num_queries(1):  # a column not read costs a query of its own
         assert read.end_time == made.end_time
 
