@@ -59,7 +59,7 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-# The values a list's conditions read (core.statements): its statement is compiled once per kind of caller.
+# The values the list's and the join's conditions read (core.statements): compiled once per kind of caller.
 NOW = Slot("now", models.DateTimeField())
 TEACHER = Slot("teacher", models.BigIntegerField())
 STUDENT = Slot("student", models.BigIntegerField())
@@ -166,8 +166,8 @@ class VisibleUnion:
         list order, cut (a row among the first N of the union is among the first N of its own part);
       * the count: each part's rows that no earlier part has, counted on the part's own index, and added up (a
         UNION of every visible row to count it cost three times as much on PostgreSQL);
-      * what the serializer shows of each row: its course and teacher and, for a ``student``, their own newest
-        seat (``my_booking``).
+      * what the serializer shows of each row: its course and teacher and, with ``seat`` (a student's list), their
+        own newest seat (``my_booking``).
     The ORM would read those as four queries (count, the page's ids, its rows, the seats); compiling them was most
     of a list request's time (issue 22). So the parts come with core.statements slots for the caller, ``now`` and
     the filters' values, and the statement is compiled once per process for each shape (the kind of caller, the
