@@ -72,6 +72,13 @@ class Compiled(NamedTuple):
 MAX_SHAPES = 256
 _compiled: dict[Hashable, Compiled] = {}
 _lock = threading.Lock()
+# The tests turn it on (tests/conftest.py): every statement found is compiled again and must be the same, so that a
+# shape that left out something deciding the SQL fails whichever test meets it, not a school in production.
+CHECKED = False
+
+
+class ShapeMismatch(AssertionError):
+    """A shape found compiled, whose conditions now compile to another statement (``CHECKED``)."""
 
 
 def compiled(shape: Hashable, compile_sql: Callable[[], tuple[str, list]]) -> Compiled:
@@ -87,6 +94,10 @@ def compiled(shape: Hashable, compile_sql: Callable[[], tuple[str, list]]) -> Co
             while len(_compiled) >= MAX_SHAPES:
                 del _compiled[next(iter(_compiled))]
             _compiled[key] = found
+    elif CHECKED:
+        sql, params = compile_sql()
+        if Compiled(sql, tuple(params)) != found:
+            raise ShapeMismatch(f"{shape!r} was compiled as\n{found}\nand is now\n{(sql, tuple(params))}")
     return found
 
 

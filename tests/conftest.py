@@ -96,6 +96,17 @@ def _as_after_a_rollback(request):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _statements_checked():
+    """Every statement core.statements finds compiled is compiled again and compared: a shape that misses
+    something deciding the SQL fails the test that meets it (the list's and the join's, in every API test)."""
+    from core import statements
+
+    statements.CHECKED = True
+    yield
+    statements.CHECKED = False
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _flush_by_delete():
     """After a transactional test Django empties every table with one ``TRUNCATE``, which on PostgreSQL costs 0.1 s
     on an idle machine and up to a second on a busy one, however little the test wrote (each table's files are

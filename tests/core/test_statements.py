@@ -18,7 +18,9 @@ TEACHER = Slot("teacher", models.BigIntegerField())
 
 
 @pytest.fixture(autouse=True)
-def _empty():
+def _empty(monkeypatch):
+    """No statement compiled yet, and each found one not compiled again (the suite's check): these tests count."""
+    monkeypatch.setattr(statements, "CHECKED", False)
     statements.clear()
     yield
     statements.clear()
@@ -85,3 +87,13 @@ def test_the_cache_is_bounded(monkeypatch):
     compiled(("n", 4), lambda: made.append("again") or ("SELECT 4", []))
     compiled(("n", 0), lambda: made.append("again") or ("SELECT 0", []))
     assert made == [0, 1, 2, 3, 4, "again"]  # the oldest were forgotten, the newest kept
+
+
+def test_checked_a_shape_that_now_compiles_to_another_statement_fails(monkeypatch):
+    """The tests' check (statements.CHECKED, on for the rest of the suite): a shape that leaves out what decides the
+    SQL."""
+    monkeypatch.setattr(statements, "CHECKED", True)
+    compiled(("n", 1), lambda: ("SELECT 1", []))
+    assert compiled(("n", 1), lambda: ("SELECT 1", [])).sql == "SELECT 1"
+    with pytest.raises(statements.ShapeMismatch, match="SELECT 2"):
+        compiled(("n", 1), lambda: ("SELECT 2", []))
