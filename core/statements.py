@@ -41,11 +41,6 @@ class Slot(Expression):
             return Slot(self.name, self.output_field, self.offset - other)
         return super().__sub__(other)
 
-    def __add__(self, other):
-        if isinstance(other, dt.timedelta):
-            return Slot(self.name, self.output_field, self.offset + other)
-        return super().__add__(other)
-
     def as_sql(self, compiler, connection):
         return "%s", [self]
 

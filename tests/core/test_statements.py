@@ -70,9 +70,9 @@ def test_a_different_constant_is_a_different_statement(teacher, now):
 
 def test_a_slot_binds_as_its_field_would_a_value(now):
     """A time as the database takes it (SQLite: text in UTC), an offset added first."""
-    slot = Slot("now", models.DateTimeField()) - dt.timedelta(minutes=15) + dt.timedelta(seconds=1)
-    assert slot.offset == dt.timedelta(minutes=-15, seconds=1)
-    expected = models.DateTimeField().get_db_prep_value(now - dt.timedelta(minutes=14, seconds=59), connection)
+    slot = Slot("now", models.DateTimeField()) - dt.timedelta(minutes=15) - dt.timedelta(seconds=1)
+    assert slot.offset == dt.timedelta(minutes=-15, seconds=-1)
+    expected = models.DateTimeField().get_db_prep_value(now - dt.timedelta(minutes=15, seconds=1), connection)
     assert slot.value({"now": now}) == expected
     assert Slot("now", models.DateTimeField()) == Slot("now", models.DateTimeField())
     assert Slot("now", models.DateTimeField()) != Slot("now", models.DateTimeField(), dt.timedelta(minutes=1))
