@@ -4,6 +4,8 @@ import datetime as dt
 
 import pytest
 
+from classroom import tokens
+from core import statements
 from integrations.local.provider import read_token
 from meetings import lifecycle
 from meetings.access import identity_of
@@ -226,9 +228,6 @@ def test_the_joins_lookups_compile_once_and_each_join_binds_its_own_person(
     """core.statements: the meeting as a student sees it and their seat are compiled for the first student; the
     next student's join reuses them with their own values: Bob, who sees the class but has no seat, is refused
     until he books one."""
-    from classroom import tokens
-    from core import statements
-
     statements.clear()
     frozen_clock.move_to(room.start_time)
 
